@@ -1,0 +1,135 @@
+"""The one record that flows between stages and is stored in shards.
+
+A shard member pair is ``{id}.png|jpg`` (the encoded image) and ``{id}.json`` (everything else).
+The JSON is LLaVA-compatible: ``id``, ``image`` and ``conversations`` are what LLaVA-style
+training code reads; ``qa``, ``scene``, ``annotations``, ``caption`` and ``meta`` ride along.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+IMAGE_TOKEN = "<image>"
+IMAGE_EXTENSIONS = ("png", "jpg")
+
+
+@dataclass
+class Rejection:
+    """A sample that did not make it, and why. ``reason`` is a short counted key such as
+    ``render_error:triangle:ZeroDivisionError``; ``detail`` is a human-readable message."""
+
+    index: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Sample:
+    """One image with its instruction data.
+
+    ``image`` holds the encoded bytes (PNG or JPEG, as ``image_ext`` says); every other field is
+    plain JSON data. ``qa`` items are ``{"question", "answer", "type", ...}`` with exact answers
+    where the source knows them; ``scene`` is a renderer's parameters; ``annotations`` are a real
+    image's boxes and captions; ``meta`` is provenance (source, generator, seed, index, ...).
+    """
+
+    id: str
+    image: bytes
+    image_ext: str = "png"
+    conversations: list[dict[str, str]] = field(default_factory=list)
+    qa: list[dict[str, Any]] = field(default_factory=list)
+    scene: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    caption: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if "." in self.id or "/" in self.id:
+            # webdataset splits a member name at its first dot into key and extension.
+            raise ValueError(f"sample id {self.id!r} must not contain '.' or '/'")
+        if self.image_ext not in IMAGE_EXTENSIONS:
+            raise ValueError(f"image_ext must be one of {IMAGE_EXTENSIONS}, got {self.image_ext!r}")
+
+    @property
+    def image_name(self) -> str:
+        return f"{self.id}.{self.image_ext}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The LLaVA-shaped record (without the image bytes)."""
+        record: dict[str, Any] = {
+            "id": self.id,
+            "image": self.image_name,
+            "conversations": self.conversations,
+        }
+        for name in ("qa", "scene", "annotations", "caption"):
+            value = getattr(self, name)
+            if value:
+                record[name] = value
+        record["meta"] = self.meta
+        return record
+
+    def to_wds(self) -> dict[str, Any]:
+        """The webdataset sample dict: ``__key__`` plus one bytes value per member extension."""
+        return {
+            "__key__": self.id,
+            self.image_ext: self.image,
+            "json": json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode(),
+        }
+
+    @classmethod
+    def from_wds(cls, record: dict[str, Any]) -> Sample:
+        """Rebuild a Sample from a raw (undecoded) webdataset record."""
+        data = record["json"]
+        data = json.loads(data) if isinstance(data, (bytes, str)) else data
+        ext = next(e for e in IMAGE_EXTENSIONS if e in record)
+        return cls(
+            id=data["id"],
+            image=record[ext],
+            image_ext=ext,
+            conversations=data.get("conversations", []),
+            qa=data.get("qa", []),
+            scene=data.get("scene"),
+            annotations=data.get("annotations"),
+            caption=data.get("caption"),
+            meta=data.get("meta", {}),
+        )
+
+
+def conversations_from_qa(qa: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Turn QA items into alternating human/gpt turns, ``<image>`` leading the first question.
+
+    A QA item's ``rationale`` (a worked solution), when present, precedes the answer in the gpt
+    turn so the model learns the reasoning, not only the number.
+    """
+    turns: list[dict[str, str]] = []
+    for i, item in enumerate(qa):
+        question = f"{IMAGE_TOKEN}\n{item['question']}" if i == 0 else item["question"]
+        rationale = item.get("rationale")
+        answer = f"{rationale} The answer is {item['answer']}." if rationale else item["answer"]
+        turns.append({"from": "human", "value": question})
+        turns.append({"from": "gpt", "value": answer})
+    return turns
+
+
+def check_llava_shape(record: dict[str, Any]) -> list[str]:
+    """Problems with a sample's JSON as LLaVA-style training code would read it (empty if none)."""
+    problems = []
+    for key in ("id", "image", "conversations"):
+        if key not in record:
+            problems.append(f"missing {key!r}")
+    turns = record.get("conversations") or []
+    if not turns:
+        problems.append("no conversation turns")
+    for i, turn in enumerate(turns):
+        expected = "human" if i % 2 == 0 else "gpt"
+        if turn.get("from") != expected:
+            problems.append(f"turn {i} is from {turn.get('from')!r}, expected {expected!r}")
+        if not isinstance(turn.get("value"), str) or not turn["value"].strip():
+            problems.append(f"turn {i} has an empty value")
+    if turns and not str(turns[0].get("value", "")).startswith(IMAGE_TOKEN + "\n"):
+        problems.append("the first human turn does not start with '<image>\\n'")
+    if sum(str(t.get("value", "")).count(IMAGE_TOKEN) for t in turns) != 1:
+        problems.append("'<image>' must appear exactly once")
+    return problems

@@ -1,0 +1,52 @@
+"""The renderer plugin contract: a pure split between scene, picture and questions.
+
+``scene = sample_scene(rng)`` draws every random choice into plain JSON data;
+``draw(scene, canvas)`` paints it; ``questions(scene, rng)`` asks about it and computes each answer
+from the scene. Nothing reads the picture back, so answers are exact by construction, and tests
+re-derive them from the scene by another route.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from renderers.canvas import Canvas
+
+Scene = dict[str, Any]
+QA = dict[str, Any]
+
+
+class Renderer:
+    """Base class of every family. Subclasses set ``version`` and implement the four methods."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    # Bump when a change alters the scenes, pictures or questions a seed produces.
+    version: ClassVar[str] = "1"
+
+    def sample_scene(self, rng: np.random.Generator) -> Scene:
+        """Every random choice of the figure, as JSON-serialisable data."""
+        raise NotImplementedError
+
+    def draw(self, scene: Scene, canvas: Canvas) -> None:
+        """Paint ``scene`` on a canvas (call ``canvas.begin`` first); no randomness here."""
+        raise NotImplementedError
+
+    def questions(self, scene: Scene, rng: np.random.Generator) -> list[QA]:
+        """Questions about what the figure shows, with answers computed from ``scene``."""
+        raise NotImplementedError
+
+    def caption(self, scene: Scene) -> str:
+        """A short description of what was drawn (the text an image–text filter scores)."""
+        raise NotImplementedError
+
+    def png_mode(self, scene: Scene) -> str:
+        """PNG colour mode: greyscale when the scene's style is monochrome, else a palette."""
+        return "L" if scene.get("style", {}).get("mono") else "P"
+
+    def render(self, scene: Scene, canvas: Canvas) -> bytes:
+        """The scene's picture as PNG bytes."""
+        self.draw(scene, canvas)
+        return canvas.png(self.png_mode(scene))

@@ -1,0 +1,160 @@
+"""Triangles: the missing angle, the perimeter from three sides, the area from base and height."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from renderers import register
+from renderers.base import Renderer
+from renderers.geometry import draw as d
+from renderers.qa import numeric_qa, pick
+from renderers.style import sample_style
+
+TASKS = ("angle", "perimeter", "area")
+UNITS = ("cm", "m", "mm", "in", "ft", "units")
+
+
+def _place(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotate and maybe mirror a triangle so figures are not all base-down."""
+    if rng.random() < 0.5:
+        points = points * np.array([-1.0, 1.0])
+    return d.rotate(points, float(rng.uniform(0, 360)) if rng.random() < 0.6 else 0.0)
+
+
+@register("geometry", "triangle")
+class Triangle(Renderer):
+    version = "1"
+
+    def sample_scene(self, rng):
+        task = pick(rng, TASKS)
+        names = list(pick(rng, d.POINT_NAMES))
+        unit = pick(rng, UNITS)
+        if task == "angle":
+            while True:
+                a, b = (int(x) for x in rng.integers(25, 111, size=2))
+                if 180 - a - b >= 25:
+                    break
+            c = 180 - a - b
+            # A at the origin, B on the x-axis, C by the law of sines.
+            ab = 10.0
+            ac = ab * math.sin(math.radians(b)) / math.sin(math.radians(c))
+            pts = np.array([[0, 0], [ab, 0],
+                            [ac * math.cos(math.radians(a)), ac * math.sin(math.radians(a))]])
+            given = {"angles": {names[0]: a, names[1]: b}, "unknown": names[2]}
+        elif task == "perimeter":
+            while True:
+                s = sorted(int(x) for x in rng.integers(3, 25, size=3))
+                # Slack in the triangle inequality keeps the figure from being a sliver.
+                if s[0] + s[1] > s[2] * 1.25:
+                    break
+            rng.shuffle(s)
+            ab, bc, ca = (float(x) for x in s)
+            cos_a = (ab**2 + ca**2 - bc**2) / (2 * ab * ca)
+            ang = math.acos(max(-1.0, min(1.0, cos_a)))
+            pts = np.array([[0, 0], [ab, 0], [ca * math.cos(ang), ca * math.sin(ang)]])
+            given = {"sides": {names[0] + names[1]: int(ab), names[1] + names[2]: int(bc),
+                               names[2] + names[0]: int(ca)}}
+        else:  # area from a base and the height onto it
+            base = int(rng.integers(4, 21))
+            height = int(rng.integers(3, 17))
+            foot = float(rng.uniform(0.2, 0.8)) * base
+            pts = np.array([[0, 0], [float(base), 0], [foot, float(height)]])
+            given = {"base": base, "height": height, "base_side": names[0] + names[1],
+                     "foot": [foot, 0.0]}
+        placed = _place(pts, rng)
+        if task == "area":
+            # The foot of the altitude moves with the triangle.
+            foot_pt = placed[0] + (placed[1] - placed[0]) * (given["foot"][0] / given["base"])
+            given["foot"] = [float(foot_pt[0]), float(foot_pt[1])]
+        return {
+            "family": self.name,
+            "task": task,
+            "names": names,
+            "unit": unit,
+            "vertices": [[float(x), float(y)] for x, y in placed],
+            "given": given,
+            "margin": round(float(rng.uniform(0.12, 0.3)), 3),
+            "style": sample_style(rng),
+        }
+
+    def draw(self, scene, canvas):
+        st = scene["style"]
+        pts = np.array(scene["vertices"])
+        names, given = scene["names"], scene["given"]
+        d.begin_fitted(canvas, pts, scene["margin"], st["paper"])
+        d.polygon(canvas, pts, st)
+        d.name_vertices(canvas, pts, names, st)
+        center = pts.mean(axis=0)
+        lw = max(1.0, st["line_width"] * 0.7)
+        if scene["task"] == "angle":
+            for i in range(3):
+                p, q = pts[(i + 1) % 3], pts[(i + 2) % 3]
+                d.angle_arc(canvas, pts[i], p, q, 22, st["accent"], lw)
+                text = f"{given['angles'][names[i]]}°" if names[i] in given["angles"] else "?"
+                d.angle_label(canvas, pts[i], p, q, text, 22, st, color=st["accent"])
+        elif scene["task"] == "perimeter":
+            for i in range(3):
+                side = names[i] + names[(i + 1) % 3]
+                d.side_label(canvas, pts[i], pts[(i + 1) % 3],
+                             f"{given['sides'][side]} {scene['unit']}", center, st)
+        else:
+            foot = np.array(given["foot"])
+            d.segment(canvas, pts[2], foot, st["accent"], lw, dashed=True)
+            d.right_angle_mark(canvas, foot, pts[1], pts[2], 9, st["accent"], lw)
+            d.side_label(canvas, pts[0], pts[1], f"{given['base']} {scene['unit']}", center, st)
+            # The height label sits beside the dashed altitude, on the side of vertex B.
+            mid = (pts[2] + foot) / 2
+            d.side_label(canvas, pts[2], foot, f"h = {given['height']} {scene['unit']}",
+                         2 * mid - pts[1], st, color=st["accent"])
+
+    def questions(self, scene, rng):
+        names, given, unit = scene["names"], scene["given"], scene["unit"]
+        tri = "".join(names)
+        if scene["task"] == "angle":
+            (n1, a1), (n2, a2) = given["angles"].items()
+            n3 = given["unknown"]
+            answer = 180 - a1 - a2
+            q = pick(rng, [
+                f"What is the measure of angle {n3} in triangle {tri}?",
+                f"Find the angle marked ? at vertex {n3}.",
+                f"In triangle {tri}, angle {n1} is {a1}° and angle {n2} is {a2}°. "
+                f"How large is angle {n3}?",
+                f"What is the size of the unknown angle at {n3}, in degrees?",
+            ])
+            why = (f"The angles of a triangle add up to 180°, so angle {n3} = "
+                   f"180° − {a1}° − {a2}° = {answer}°.")
+            return [numeric_qa(q, answer, type="triangle_angle_sum", unit="°", rationale=why)]
+        if scene["task"] == "perimeter":
+            sides = list(given["sides"].values())
+            total = sum(sides)
+            q = pick(rng, [
+                f"What is the perimeter of triangle {tri}?",
+                f"Find the perimeter of the triangle {tri}.",
+                f"How long is the boundary of triangle {tri} in total?",
+                f"The side lengths of triangle {tri} are marked. What is its perimeter in {unit}?",
+            ])
+            why = f"The perimeter is the sum of the sides: {' + '.join(map(str, sides))} = {total}."
+            return [numeric_qa(q, total, type="triangle_perimeter", unit=unit, rationale=why)]
+        base, height = given["base"], given["height"]
+        area = base * height / 2
+        area_unit = f"{unit}²" if unit != "units" else "square units"
+        q = pick(rng, [
+            f"What is the area of triangle {tri}?",
+            f"Find the area of triangle {tri}, given the base {given['base_side']} "
+            "and the height h shown.",
+            f"Using the marked base and height, compute the area of triangle {tri}.",
+            f"How much area does triangle {tri} enclose?",
+        ])
+        why = (f"Area = ½ × base × height = ½ × {base} × {height} = "
+               f"{area:g}.")
+        return [numeric_qa(q, area, type="triangle_area", unit=area_unit, decimals=1,
+                           rationale=why)]
+
+    def caption(self, scene):
+        tri = "".join(scene["names"])
+        what = {"angle": "with two of its angles marked in degrees",
+                "perimeter": "with the length of each side labelled",
+                "area": "with its base and a dashed height labelled"}[scene["task"]]
+        return f"a geometry diagram of triangle {tri} {what}"

@@ -1,0 +1,106 @@
+"""One rule for answers: how numbers, units and rounding are written, and how QA items look.
+
+* An integral value is written without decimals ("12"); anything else is rounded to the number
+  of decimals that the question states ("Round to 2 decimal places." → "12.57").
+* Angles carry "°" with no space; other units follow after a space ("5 cm", "12.57 cm²").
+* A QA item keeps the machine-readable ``value`` beside the text ``answer``, so checkers compare
+  numbers, not strings.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+EXACT_TOL = 1e-9
+
+
+def is_integral(value: float) -> bool:
+    return abs(value - round(value)) < EXACT_TOL
+
+
+def round_value(value: float, decimals: int | None) -> float | int:
+    """The stored answer value: an int when integral, else rounded to ``decimals``."""
+    if is_integral(value):
+        return int(round(value))
+    if decimals is None:
+        raise ValueError(f"{value!r} is not integral: the question must state a rounding")
+    rounded = round(float(value), decimals)
+    return int(rounded) if decimals == 0 else rounded
+
+
+def format_number(value: float, decimals: int | None = None) -> str:
+    """Integral → "12"; otherwise exactly ``decimals`` digits after the point."""
+    if is_integral(value):
+        return str(int(round(value)))
+    if decimals is None:
+        raise ValueError(f"{value!r} is not integral: the question must state a rounding")
+    return f"{value:.{decimals}f}"
+
+
+def with_unit(text: str, unit: str | None) -> str:
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit == "°" else f"{text} {unit}"
+
+
+def rounding_clause(decimals: int) -> str:
+    places = "decimal place" if decimals == 1 else "decimal places"
+    return "Round to the nearest whole number." if decimals == 0 else f"Round to {decimals} {places}."
+
+
+def format_fraction(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def numeric_qa(
+    question: str,
+    value: float,
+    *,
+    type: str,
+    unit: str | None = None,
+    decimals: int | None = None,
+    rationale: str | None = None,
+) -> dict[str, Any]:
+    """A QA item with a numeric answer. When ``value`` is not integral, ``decimals`` must be given
+    and the question is extended with the rounding it expects."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"answer to {question!r} is not finite: {value}")
+    if not is_integral(value) and decimals is None:
+        raise ValueError(f"{value!r} is not integral: give decimals for {question!r}")
+    # Exact: integral, or written in full at ``decimals`` places (17.5 needs no rounding clause).
+    exact = is_integral(value) or abs(value - round(value, decimals)) < EXACT_TOL
+    if not exact:
+        question = f"{question} {rounding_clause(decimals)}"
+    item: dict[str, Any] = {
+        "question": question,
+        "answer": with_unit(format_number(value, decimals), unit),
+        "type": type,
+        "value": round_value(value, decimals),
+        "unit": unit,
+    }
+    if not is_integral(value):
+        item["decimals"] = decimals
+    item["exact"] = exact
+    if rationale:
+        item["rationale"] = rationale
+    return item
+
+
+def text_qa(question: str, answer: str, *, type: str, value: Any = None,
+            rationale: str | None = None) -> dict[str, Any]:
+    """A QA item whose answer is text (a name, a fraction, a point, yes/no)."""
+    item: dict[str, Any] = {"question": question, "answer": answer, "type": type,
+                            "value": answer if value is None else value}
+    if rationale:
+        item["rationale"] = rationale
+    return item
+
+
+def pick(rng: np.random.Generator, options: list | tuple):
+    """One element of ``options`` chosen by ``rng`` (phrasings, names, units)."""
+    return options[int(rng.integers(len(options)))]
