@@ -44,7 +44,7 @@ class Renderer:
 
     def png_mode(self, scene: Scene) -> str:
         """PNG colour mode: greyscale when the scene's style is monochrome, else a palette."""
-        return "L" if scene.get("style", {}).get("mono") else "P"
+        return "L" if scene.get("style", {}).get("mono") else "RGB"
 
     def render(self, scene: Scene, canvas: Canvas) -> bytes:
         """The scene's picture as PNG bytes."""

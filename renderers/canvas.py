@@ -15,25 +15,27 @@ to :meth:`Canvas.begin`.
 from __future__ import annotations
 
 import functools
-import io
 import math
 import sys
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import RendererAgg  # noqa: E402
-from matplotlib.colors import to_rgb  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.font_manager import FontProperties  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-from matplotlib.transforms import Affine2D, IdentityTransform  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.text import Text
+from matplotlib.transforms import Affine2D, IdentityTransform
+from PIL import Image
 
-PNG_MODES = ("RGB", "L", "P")
+from renderers.png import encode_png
+
+PNG_MODES = ("RGB", "L")
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ class Canvas:
         span = max(x1 - x0, y1 - y0)
         scale = self.size / span
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        self.transform.clear().translate(-cx, -cy).scale(scale).translate(self.size / 2, self.size / 2)
+        half = self.size / 2
+        self.transform.clear().translate(-cx, -cy).scale(scale).translate(half, half)
         self._units_per_pixel = 1.0 / scale
         self._artists.clear()
         self._labels.clear()
@@ -148,9 +151,10 @@ class Canvas:
                 weight: str = "normal", style: str = "normal", rotation: float = 0.0
                 ) -> tuple[int, int]:
         """(width, height) in pixels of a label as :meth:`text` would draw it."""
-        alpha, _, _ = _stamp(str(text), float(size), family, weight, style, "center", "center",
-                             float(rotation) % 360, self.dpi)
-        return alpha.shape[1] - 2 * _STAMP_PAD, alpha.shape[0] - 2 * _STAMP_PAD
+        label = _Label(0.0, 0.0, str(text), float(size), (0.0, 0.0, 0.0), family, weight, style,
+                       "center", "center", float(rotation) % 360, None)
+        _, box = _layout(label, 0.0, 0.0, self.dpi)
+        return box.x1 - box.x0, box.y1 - box.y0
 
     def pixels(self) -> np.ndarray:
         """Draw the queued scene and return the RGBA buffer as an (H, W, 4) uint8 view."""
@@ -169,73 +173,143 @@ class Canvas:
         return buffer
 
     def png(self, mode: str = "RGB") -> bytes:
-        """Draw the scene and encode it as PNG: ``RGB``, greyscale ``L`` or 64-colour palette ``P``.
+        """Draw the scene and encode it as PNG, ``RGB`` or greyscale ``L``.
 
         No metadata, no timestamps: the same scene gives the same bytes.
         """
         if mode not in PNG_MODES:
             raise ValueError(f"png mode must be one of {PNG_MODES}, got {mode!r}")
         rgba = self.pixels()
-        image = Image.frombuffer("RGBA", (self.size, self.size), rgba, "raw", "RGBA", 0, 1)
-        image = image.convert("L" if mode == "L" else "RGB")  # a copy: the buffer is reused
-        if mode == "P":
-            image = image.quantize(64, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-        out = io.BytesIO()
-        # Z_RLE suits line art: faster than the default strategy and no larger.
-        image.save(out, format="PNG", compress_level=1, compress_type=3)
-        return out.getvalue()
+        if mode == "L":
+            image = Image.frombuffer("RGBA", (self.size, self.size), rgba, "raw", "RGBA", 0, 1)
+            return encode_png(np.asarray(image.convert("L")))
+        return encode_png(rgba[..., :3])
 
     def _blend(self, buffer: np.ndarray, label: _Label, px: float, py_down: float) -> None:
-        alpha, anchor_col, anchor_row = _stamp(
-            label.text, label.size, label.family, label.weight, label.style,
-            label.ha, label.va, label.rotation, self.dpi,
-        )
-        h, w = alpha.shape
-        top, left = int(round(py_down)) - anchor_row, int(round(px)) - anchor_col
-        self.text_boxes.append(TextBox(label.text, left, top, left + w, top + h))
-        r0, c0 = max(top, 0), max(left, 0)
-        r1, c1 = min(top + h, self.size), min(left + w, self.size)
-        if r0 >= r1 or c0 >= c1:
-            return
-        region = buffer[r0:r1, c0:c1, :3]
-        if label.background is not None:
-            region[:] = np.round(np.multiply(label.background, 255)).astype(np.uint8)
-        a = alpha[r0 - top : r1 - top, c0 - left : c1 - left, None]
+        pieces, box = _layout(label, px, py_down, self.dpi)
+        self.text_boxes.append(box)
         color = np.multiply(label.color, 255.0, dtype=np.float32)
-        region[:] = (region * (1.0 - a) + color * a + 0.5).astype(np.uint8)
+        if label.background is not None:
+            r0, c0 = max(box.y0, 0), max(box.x0, 0)
+            buffer[r0:max(box.y1, r0), c0:max(box.x1, c0), :3] = np.round(
+                np.multiply(label.background, 255)).astype(np.uint8)
+        for alpha, top, left in pieces:
+            h, w = alpha.shape
+            r0, c0 = max(top, 0), max(left, 0)
+            r1, c1 = min(top + h, self.size), min(left + w, self.size)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            region = buffer[r0:r1, c0:c1, :3]
+            a = alpha[r0 - top : r1 - top, c0 - left : c1 - left, None] * np.float32(1 / 255)
+            region[:] = (region * (1.0 - a) + color * a + 0.5).astype(np.uint8)
 
+
+# Text is drawn from cached stamps. A one-line, unrotated label is laid out word by word (the
+# vocabulary of words — numbers, units, names — is small, so nearly every word is a cache hit);
+# anything else is stamped whole. Word layout follows matplotlib's: words advance by their layout
+# width plus the font's space, and the line box has the height and descent of "lp".
 
 _STAMP_PAD = 2
 
 
-@functools.lru_cache(maxsize=8192)
-def _stamp(
-    text: str, size: float, family: str, weight: str, style: str,
-    ha: str, va: str, rotation: float, dpi: int,
-) -> tuple[np.ndarray, int, int]:
-    """Rasterise a label once with matplotlib: (alpha mask float32 HxW, anchor col, anchor row).
+class _Stamp(NamedTuple):
+    alpha: np.ndarray  # uint8 coverage, H x W
+    col: int  # anchor position in the mask, pixels from the left
+    row: int  # anchor position in the mask, pixels from the top
+    width: float  # layout box of the text, pixels
+    height: float
+    descent: float
 
-    The anchor is where the label's (ha, va) point falls inside the mask.
-    """
-    figure = _scratch_figure(dpi)
-    props = FontProperties(family=family, weight=weight, style=style, size=size)
-    artist = Text(0, 0, text, fontproperties=props, ha=ha, va=va, rotation=rotation,
-                  rotation_mode="anchor", color="black", transform=IdentityTransform())
-    artist.set_figure(figure)
-    probe = RendererAgg(8, 8, dpi)
-    box = artist.get_window_extent(renderer=probe)
+
+@functools.lru_cache(maxsize=256)
+def _props(size: float, family: str, weight: str, style: str) -> FontProperties:
+    return FontProperties(family=family, weight=weight, style=style, size=size)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(dpi: int) -> RendererAgg:
+    return RendererAgg(8, 8, dpi)
+
+
+@functools.lru_cache(maxsize=32768)
+def _word(text: str, size: float, family: str, weight: str, style: str, dpi: int) -> _Stamp:
+    """One word rasterised by matplotlib's Agg text renderer, anchored at its baseline-left."""
+    props = _props(size, family, weight, style)
+    w, h, d = _probe(dpi).get_text_width_height_descent(text, props, ismath=False)
+    width, height = math.ceil(w) + 2 * _STAMP_PAD, math.ceil(h) + 2 * _STAMP_PAD
+    renderer = RendererAgg(width, height, dpi)
+    gc = renderer.new_gc()
+    gc.set_foreground("black")
+    baseline = _STAMP_PAD + round(h - d)  # rows from the top, as Agg's draw_text counts
+    renderer.draw_text(gc, _STAMP_PAD, baseline, text, props, 0.0)
+    gc.restore()
+    alpha = np.array(np.asarray(renderer.buffer_rgba())[..., 3])
+    alpha.setflags(write=False)
+    return _Stamp(alpha, _STAMP_PAD, baseline, w, h, d)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stamp(text: str, size: float, family: str, weight: str, style: str,
+           ha: str, va: str, rotation: float, dpi: int) -> _Stamp:
+    """A whole label (rotated or multi-line) drawn by a matplotlib Text at its (ha, va) point."""
+    artist = Text(0, 0, text, fontproperties=_props(size, family, weight, style), ha=ha, va=va,
+                  rotation=rotation, rotation_mode="anchor", color="black",
+                  transform=IdentityTransform())
+    artist.set_figure(_scratch_figure(dpi))
+    box = artist.get_window_extent(renderer=_probe(dpi))
     w = max(1, math.ceil(box.x1) - math.floor(box.x0) + 2 * _STAMP_PAD)
     h = max(1, math.ceil(box.y1) - math.floor(box.y0) + 2 * _STAMP_PAD)
-    ax_ = _STAMP_PAD - math.floor(box.x0)  # anchor position, pixels from the left
-    ay_ = _STAMP_PAD - math.floor(box.y0)  # anchor position, pixels from the bottom
+    col = _STAMP_PAD - math.floor(box.x0)
+    row_up = _STAMP_PAD - math.floor(box.y0)  # from the bottom, as matplotlib counts
     renderer = RendererAgg(w, h, dpi)
-    artist.set_position((ax_, ay_))
+    artist.set_position((col, row_up))
     artist.draw(renderer)
-    alpha = np.asarray(renderer.buffer_rgba())[..., 3].astype(np.float32) / 255.0
+    alpha = np.array(np.asarray(renderer.buffer_rgba())[..., 3])
     alpha.setflags(write=False)
-    return alpha, ax_, h - ay_
+    return _Stamp(alpha, col, h - row_up, box.width, box.height, 0.0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=1024)
+def _font_metrics(size: float, family: str, weight: str, style: str, dpi: int
+                  ) -> tuple[float, float, float]:
+    """(line height, descent, space advance) of a font, in pixels."""
+    lp = _word("lp", size, family, weight, style, dpi)
+    x = _word("x", size, family, weight, style, dpi).width
+    xx = _word("x x", size, family, weight, style, dpi).width
+    return lp.height, lp.descent, xx - 2 * x
+
+
+def _layout(label: _Label, px: float, py_down: float, dpi: int
+            ) -> tuple[list[tuple[np.ndarray, int, int]], TextBox]:
+    """Where each stamp of a label goes: [(alpha, top, left)] and the label's pixel box."""
+    font = (label.size, label.family, label.weight, label.style)
+    if label.rotation or "\n" in label.text:
+        st = _stamp(label.text, *font, label.ha, label.va, label.rotation, dpi)
+        top, left = int(round(py_down)) - st.row, int(round(px)) - st.col
+        h, w = st.alpha.shape
+        box = TextBox(label.text, left + _STAMP_PAD, top + _STAMP_PAD,
+                      left + w - _STAMP_PAD, top + h - _STAMP_PAD)
+        return [(st.alpha, top, left)], box
+    height, descent, space = _font_metrics(*font, dpi)
+    words = [_word(w, *font, dpi) if w else None
+             for w in label.text.split(" ")]
+    width = sum(w.width for w in words if w) + space * (len(words) - 1)
+    x = px - {"left": 0.0, "center": width / 2, "right": width}[label.ha]
+    # Baseline in image rows (y down) from the anchor and the line box.
+    baseline = py_down + {"baseline": 0.0, "bottom": -descent, "top": height - descent,
+                          "center": height / 2 - descent, "center_baseline": 0.0}[label.va]
+    pieces = []
+    for word in words:
+        if word is not None:
+            pieces.append((word.alpha, int(round(baseline)) - word.row, int(round(x)) - word.col))
+            x += word.width
+        x += space
+    left = int(round(px - {"left": 0.0, "center": width / 2, "right": width}[label.ha]))
+    top = int(round(baseline - (height - descent)))
+    return pieces, TextBox(label.text, left, top, left + int(math.ceil(width)),
+                           top + int(math.ceil(height)))
+
+
+@functools.cache
 def _scratch_figure(dpi: int) -> Figure:
     return Figure(dpi=dpi)

@@ -49,11 +49,15 @@ def with_unit(text: str, unit: str | None) -> str:
 
 def rounding_clause(decimals: int) -> str:
     places = "decimal place" if decimals == 1 else "decimal places"
-    return "Round to the nearest whole number." if decimals == 0 else f"Round to {decimals} {places}."
+    if decimals == 0:
+        return "Round to the nearest whole number."
+    return f"Round to {decimals} {places}."
 
 
 def format_fraction(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{value.numerator}/{value.denominator}"
 
 
 def numeric_qa(

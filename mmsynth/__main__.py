@@ -1,0 +1,5 @@
+import sys
+
+from mmsynth.generate import main
+
+sys.exit(main())

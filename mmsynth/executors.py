@@ -1,0 +1,84 @@
+"""Executors map ``build_shard`` over shard ids. Stages never know which one runs them.
+
+``local`` runs shards in this process (``--workers 1``) or in a pool of worker processes.
+A cluster executor (Ray) implements the same ``run`` method.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
+
+from mmsynth.errors import UsageError
+from mmsynth.pipeline import Job, build_shard
+
+Stats = dict[str, Any]
+
+
+class LocalExecutor:
+    """Shards on ``workers`` local processes; with one worker, in the calling process."""
+
+    def __init__(self, workers: int = 1):
+        self.workers = workers
+
+    def run(self, job: Job, shard_ids: list[int],
+            progress: Callable[[int], None] | None = None) -> Iterator[Stats]:
+        """Yield each shard's stats as it completes (order not guaranteed with workers > 1)."""
+        if self.workers == 1 or len(shard_ids) <= 1:
+            for shard_id in shard_ids:
+                yield build_shard(job, shard_id, progress)
+            return
+        yield from self._run_pool(job, shard_ids, progress)
+
+    def _run_pool(self, job, shard_ids, progress):
+        # fork is cheapest (workers inherit imported modules); elsewhere spawn.
+        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        queue = ctx.SimpleQueue()
+        pool = ProcessPoolExecutor(min(self.workers, len(shard_ids)), mp_context=ctx,
+                                   initializer=_init_worker, initargs=(queue,))
+        drain = None
+        try:
+            pending = {pool.submit(_build_in_worker, job, s) for s in shard_ids}
+            if progress:  # started after the workers are forked: they inherit no extra thread
+                drain = threading.Thread(target=_drain, args=(queue, progress), daemon=True)
+                drain.start()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            queue.put(None)
+            if drain:
+                drain.join(timeout=5)
+
+
+_worker_queue = None
+
+
+def _init_worker(queue) -> None:
+    global _worker_queue
+    _worker_queue = queue
+
+
+def _build_in_worker(job: Job, shard_id: int) -> Stats:
+    return build_shard(job, shard_id, _worker_queue.put if _worker_queue is not None else None)
+
+
+def _drain(queue, progress: Callable[[int], None]) -> None:
+    while (n := queue.get()) is not None:
+        progress(n)
+
+
+EXECUTORS = {"local": LocalExecutor}
+
+
+def make_executor(config: dict[str, Any]):
+    name = config["executor"]
+    if name not in EXECUTORS:
+        raise UsageError(f"unknown --executor {name!r}; known: {', '.join(EXECUTORS)}")
+    return EXECUTORS[name](workers=config["workers"])

@@ -1,0 +1,229 @@
+"""Shard files: atomic publication, per-shard stats, resume, and the output directory's guard.
+
+Files in an output directory::
+
+    run.json                   config, fingerprint, layout, versions (written before any shard)
+    shard-000000.tar           webdataset tar: {id}.png|jpg + {id}.json per kept sample
+    shard-000000.stats.json    kept, rejections by reason, seconds, tar size and sha256
+    stats.json                 the run's totals (rewritten at the end of each run)
+
+A shard's tar is written to a temporary name, fsynced and renamed into place; its stats file is
+written the same way *after* the tar. So a shard is complete exactly when its stats file exists
+(and names a tar of the recorded size), and resume rebuilds every other shard. Leftover temporary
+files from a killed run are removed at start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import types
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mmsynth.errors import UsageError
+from mmsynth.sample import Sample
+
+RUN_FILE = "run.json"
+RUN_STATS_FILE = "stats.json"
+LOCK_FILE = ".mmsynth.lock"
+_TMP_MARK = ".tmp-"
+
+
+def shard_name(shard_id: int) -> str:
+    return f"shard-{shard_id:06d}.tar"
+
+
+def stats_name(shard_id: int) -> str:
+    return f"shard-{shard_id:06d}.stats.json"
+
+
+def shard_indices(shard_id: int, shard_size: int, num_items: int) -> range:
+    """The sample indices of shard ``shard_id``: [i·S, min((i+1)·S, N))."""
+    return range(shard_id * shard_size, min((shard_id + 1) * shard_size, num_items))
+
+
+def num_shards(num_items: int, shard_size: int) -> int:
+    return -(-num_items // shard_size)
+
+
+def _tar_writer_class():
+    """webdataset's TarWriter, without running ``webdataset/__init__``.
+
+    The package's ``__init__`` imports torch (about 1.7 s), which jobs that only write tars must
+    not pay. ``webdataset.writer`` itself needs only numpy and the standard library, so when the
+    package is not already imported we load the writer through a bare package object, then drop
+    that object again so a later ``import webdataset`` runs the real ``__init__`` (which reuses the
+    already-loaded submodules).
+    """
+    if "webdataset" in sys.modules:
+        return sys.modules["webdataset"].TarWriter
+    if "webdataset.writer" not in sys.modules:
+        spec = importlib.util.find_spec("webdataset")
+        if spec is None or spec.submodule_search_locations is None:
+            raise ImportError("webdataset is not installed: pip install webdataset")
+        bare = types.ModuleType("webdataset")
+        bare.__path__ = list(spec.submodule_search_locations)
+        bare.__spec__ = spec
+        sys.modules["webdataset"] = bare
+        try:
+            importlib.import_module("webdataset.writer")
+        finally:
+            del sys.modules["webdataset"]
+    return sys.modules["webdataset.writer"].TarWriter
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _tmp_path(final: Path) -> Path:
+    return final.with_name(f"{final.name}{_TMP_MARK}{uuid.uuid4().hex[:12]}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    tmp = _tmp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def write_shard(out: Path, shard_id: int, samples: Iterable[Sample]) -> dict[str, Any]:
+    """Write the samples as ``shard-{id}.tar`` atomically; return its name, size and sha256.
+
+    Members carry mtime 0 and fixed owner names, so equal samples give byte-identical tars.
+    """
+    final = out / shard_name(shard_id)
+    tmp = _tmp_path(final)
+    tar_writer = _tar_writer_class()
+    try:
+        with open(tmp, "wb") as f:
+            writer = tar_writer(f, encoder=False, mtime=0.0)
+            for sample in samples:
+                writer.write(sample.to_wds())
+            writer.close()
+            f.flush()
+            os.fsync(f.fileno())
+        digest = hashlib.sha256()
+        with open(tmp, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        size = tmp.stat().st_size
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(out)
+    return {"tar": final.name, "tar_bytes": size, "sha256": digest.hexdigest()}
+
+
+def read_stats(out: Path, shard_id: int) -> dict[str, Any] | None:
+    """The stats of a complete shard, or None when the shard must be (re)built."""
+    path = out / stats_name(shard_id)
+    try:
+        stats = json.loads(path.read_text())
+        if (out / stats["tar"]).stat().st_size != stats["tar_bytes"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return stats
+
+
+def remove_leftovers(out: Path) -> list[Path]:
+    """Delete temporary files of interrupted writes; return what was removed."""
+    removed = []
+    for path in out.glob(f"*{_TMP_MARK}*"):
+        if path.name.startswith(("shard-", "run.json", "stats.json")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def our_files(out: Path) -> Iterator[Path]:
+    """Files this tool writes in an output directory (what ``--overwrite`` deletes)."""
+    yield from out.glob("shard-*")
+    for name in (RUN_FILE, RUN_STATS_FILE):
+        if (out / name).exists():
+            yield out / name
+
+
+@contextlib.contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """Hold an advisory lock on the output directory: two runs must not write one directory."""
+    import fcntl
+
+    with open(out / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another mmsynth run is writing to {out}; wait for it or use "
+                             "another --out") from None
+        yield
+
+
+def ensure_writable(out: Path) -> None:
+    """Create ``out`` if needed and check that files can be written there."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe{_TMP_MARK}{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
+
+
+def prepare_output(out: Path, run_record: dict[str, Any], overwrite: bool) -> None:
+    """Compare ``out`` with an earlier run there, clean leftovers, record this run.
+
+    A directory that holds a run with another fingerprint or layout is refused unless
+    ``overwrite``, which deletes this tool's files (only those) first. Call it while holding
+    :func:`exclusive`.
+    """
+    previous = out / RUN_FILE
+    if overwrite:
+        for path in list(our_files(out)):
+            path.unlink()
+    elif previous.exists():
+        try:
+            old = json.loads(previous.read_text())
+        except ValueError:
+            raise UsageError(
+                f"{previous} is not valid JSON; pass --overwrite to start over"
+            ) from None
+        for key, what in (("fingerprint", "config"), ("layout", "shard layout")):
+            if old.get(key) != run_record[key]:
+                raise UsageError(
+                    f"{out} holds a run with a different {what} ({key} {old.get(key)} ≠ "
+                    f"{run_record[key]}); use another --out, or --overwrite to replace it"
+                )
+    elif any(out.glob("shard-*.tar")):
+        raise UsageError(f"{out} holds shards but no {RUN_FILE}; pass --overwrite to replace them")
+    remove_leftovers(out)
+    if not previous.exists():
+        atomic_write_json(previous, run_record)

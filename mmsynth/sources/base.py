@@ -1,0 +1,44 @@
+"""The source contract: turn a range of sample indices into samples and counted rejections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from mmsynth.config import Option
+from mmsynth.sample import Rejection, Sample
+
+Progress = Callable[[int], None]
+
+
+class Source:
+    """Produces the samples of index range [start, stop). Built once per worker process from the
+    resolved config, so it may hold a model or a canvas; must not rely on the driver's state."""
+
+    name: ClassVar[str] = ""
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, config: dict[str, Any], fingerprint: str):
+        self.config = config
+        self.fingerprint = fingerprint
+
+    def num_items(self) -> int:
+        """How many sample indices the run covers."""
+        return self.config["num_samples"]
+
+    def produce(self, indices: range, progress: Progress | None = None
+                ) -> tuple[list[Sample], list[Rejection]]:
+        raise NotImplementedError
+
+    def stages(self) -> list[Callable[[list[Sample]], tuple[list[Sample], list[Rejection]]]]:
+        """Checks applied to produced samples, in order (each returns kept, rejected)."""
+        return []
+
+    def sample_id(self, index: int) -> str:
+        return f"{self.name}-{self.config['seed']}-{index:09d}"
+
+    def provenance(self, index: int, **extra: Any) -> dict[str, Any]:
+        from mmsynth import __version__
+
+        return {"source": self.name, "seed": self.config["seed"], "index": index,
+                "config_fingerprint": self.fingerprint, "mmsynth_version": __version__, **extra}

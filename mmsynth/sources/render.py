@@ -1,0 +1,116 @@
+"""Rendered sources: a family is drawn per sample, its scene answers its own questions."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mmsynth.config import Option
+from mmsynth.errors import UsageError
+from mmsynth.sample import Rejection, Sample, conversations_from_qa
+from mmsynth.sources.base import Progress, Source
+
+# Rendered images are made by this tool from random parameters: no third-party rights.
+RENDER_LICENSE = "CC0-1.0"
+
+
+def _check_families(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return None
+    if isinstance(value, dict) and value and all(
+        isinstance(w, (int, float)) and w >= 0 for w in value.values()
+    ) and sum(value.values()) > 0:
+        return None
+    return ("expects 'all', a list of family names, or a mapping name: weight "
+            "(weights ≥ 0, not all 0)")
+
+
+@functools.lru_cache(maxsize=4)
+def _canvas(size: int):
+    from renderers.canvas import Canvas
+
+    return Canvas(size=size)
+
+
+class RenderSource(Source):
+    """Samples from the registered renderer families of one kind (the source name)."""
+
+    options: ClassVar[dict[str, Option]] = {
+        "families": Option("all", "families to draw and their weights: all | [a, b] | {a: 2, b: 1}",
+                           check=_check_families),
+        "image_size": Option(448, "width and height of each image in pixels",
+                             check=lambda v: None if isinstance(v, int) and 64 <= v <= 4096
+                             else "must be an integer in [64, 4096]"),
+    }
+
+    def __init__(self, config: dict[str, Any], fingerprint: str):
+        super().__init__(config, fingerprint)
+        from renderers import registry
+
+        known = registry(self.name)
+        spec = config["families"]
+        if spec == "all":
+            spec = {n: 1.0 for n in known.names()}
+        elif isinstance(spec, str):
+            spec = {n.strip(): 1.0 for n in spec.split(",") if n.strip()}
+        elif isinstance(spec, (list, tuple)):
+            spec = {n: 1.0 for n in spec}
+        self.families = {name: known.get(name)() for name in spec}  # UsageError if unknown
+        weights = np.array([float(w) for w in spec.values()])
+        if weights.sum() <= 0:
+            raise UsageError("--families: the weights must not all be 0")
+        self.cumulative = np.cumsum(weights / weights.sum())
+        self.names = list(spec)
+
+    def _pick_family(self, rng: np.random.Generator) -> str:
+        # Inverse-CDF on one uniform draw: stable, and cheap next to rendering.
+        i = int(np.searchsorted(self.cumulative, rng.random(), side="right"))
+        return self.names[min(i, len(self.names) - 1)]
+
+    def produce(self, indices: range, progress: Progress | None = None):
+        canvas = _canvas(self.config["image_size"])
+        samples: list[Sample] = []
+        rejected: list[Rejection] = []
+        seed = self.config["seed"]
+        for n, index in enumerate(indices, 1):
+            rng = np.random.default_rng([seed, index])
+            name = self._pick_family(rng)
+            family = self.families[name]
+            try:
+                scene = family.sample_scene(rng)
+                image = family.render(scene, canvas)
+                qa = family.questions(scene, rng)
+                caption = family.caption(scene)
+                if not qa:
+                    raise ValueError("the family asked no question about this scene")
+            except Exception as e:  # a bad scene costs one sample, counted, never the run
+                rejected.append(Rejection(index, f"render_error:{name}:{type(e).__name__}",
+                                          f"{type(e).__name__}: {e}"))
+            else:
+                samples.append(Sample(
+                    id=self.sample_id(index), image=image, image_ext="png",
+                    conversations=conversations_from_qa(qa), qa=qa, scene=scene, caption=caption,
+                    meta=self.provenance(index, generator=name, generator_version=family.version,
+                                         license=RENDER_LICENSE),
+                ))
+            if progress and n % 32 == 0:
+                progress(32)
+        if progress and len(indices) % 32:
+            progress(len(indices) % 32)
+        return samples, rejected
+
+
+class GeometrySource(RenderSource):
+    """Geometry figures (triangles, circles, polygons, ...) with exact answers."""
+
+    name = "geometry"
+
+
+class ChartSource(RenderSource):
+    """Charts (bar, line, pie, scatter, ...) with answers computed from their data tables."""
+
+    name = "chart"
