@@ -4,8 +4,6 @@ A thin ``fire`` layer over :func:`mmsynth.run.run`; heavy libraries (torch, tran
 open_clip) are imported only by the sources and stages that need them.
 """
 
-from __future__ import annotations
-
 import sys
 from typing import Any
 
@@ -30,8 +28,10 @@ def generate(
     Each shard holds a slice of sample indices and is published atomically with a stats file;
     re-running the same command resumes a killed run, and the same seed gives the same bytes.
 
+    Example: python -m mmsynth.generate --source geometry --num_samples 1000 --out out/ --workers 2
+
     Args:
-        source: Which producer makes the samples (see "Sources" below).
+        source: Which producer makes the samples (see "Sources" above).
         num_samples: How many sample indices to produce (default 1000); rejected samples count.
         out: Output directory for shards, per-shard stats, stats.json and run.json (default out).
         seed: Run seed (default 0); sample i draws every random choice from (seed, i).
@@ -56,7 +56,7 @@ def _source_help() -> str:
     """The "Sources" section of --help, from the registered sources' documented options."""
     from mmsynth.sources import SOURCES
 
-    lines = ["", "Sources:"]
+    lines = ["", "Sources (pick one with --source; its options are flags too):"]
     for name in SOURCES.names():
         try:
             cls = SOURCES.get(name)
@@ -69,13 +69,22 @@ def _source_help() -> str:
     return "\n".join(lines)
 
 
-generate.__doc__ = (generate.__doc__ or "") + _source_help().replace("\n", "\n    ")
+# fire prints the docstring's description before the flags: the sources go there.
+_doc = generate.__doc__ or ""
+generate.__doc__ = _doc.replace(
+    "\n\n    Args:", _source_help().replace("\n", "\n    ") + "\n\n    Args:", 1
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m mmsynth.generate`` and the ``mmsynth`` console script."""
     import fire
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--help" in argv or "-h" in argv:
+        # generate() takes **options, so fire would read --help as an option: ask for help
+        # explicitly.
+        argv = ["--", "--help"]
     try:
         fire.Fire(generate, command=argv, name="mmsynth.generate")
     except UsageError as e:

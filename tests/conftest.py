@@ -1,0 +1,70 @@
+"""Shared helpers: run the real CLI in a subprocess, read shards back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m mmsynth.generate ARGS`` in a fresh process, as a user runs it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mmsynth.generate", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+def read_shards(out: Path) -> dict[str, dict[str, bytes]]:
+    """{key: {extension: bytes}} over every shard in ``out``; fails on duplicate members."""
+    samples: dict[str, dict[str, bytes]] = {}
+    for tar_path in sorted(out.glob("shard-*.tar")):
+        with tarfile.open(tar_path) as tar:
+            for member in tar.getmembers():
+                key, ext = member.name.split(".", 1)
+                entry = samples.setdefault(key, {})
+                assert ext not in entry, f"duplicate member {member.name}"
+                entry[ext] = tar.extractfile(member).read()
+    return samples
+
+
+def shard_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("shard-*.tar"))}
+
+
+def load_json(path: Path):
+    return json.loads(Path(path).read_text())
+
+
+@pytest.fixture
+def flaky_family():
+    """A geometry family that raises on every third scene, registered for one test."""
+    import numpy as np
+
+    from renderers import RENDERERS, registry
+    from renderers.geometry.triangle import Triangle
+
+    registry("geometry")
+
+    class Flaky(Triangle):
+        def sample_scene(self, rng: np.random.Generator):
+            scene = super().sample_scene(rng)
+            if rng.random() < 1 / 3:
+                raise ZeroDivisionError("degenerate scene on purpose")
+            return scene
+
+    Flaky.kind, Flaky.name = "geometry", "test_flaky"
+    RENDERERS["geometry"].register("test_flaky", Flaky)
+    yield "test_flaky"
+    del RENDERERS["geometry"]._entries["test_flaky"]
