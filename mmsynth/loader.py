@@ -46,9 +46,12 @@ def shard_urls(spec: str | os.PathLike | Sequence[str]) -> list[str]:
     return [spec]
 
 
-def _to_record(sample: dict[str, Any], transform: Callable | None) -> dict[str, Any]:
+def _to_record(sample: dict[str, Any], transform: Callable | None,
+               image_mode: str | None) -> dict[str, Any]:
     meta = sample["json"]
     image = sample.get("png", sample.get("jpg"))
+    if image_mode and getattr(image, "mode", image_mode) != image_mode:
+        image = image.convert(image_mode)
     if transform is not None:
         image = transform(image)
     return {"key": sample["__key__"], "image": image, "conversations": meta["conversations"],
@@ -60,6 +63,7 @@ def make_dataset(
     *,
     transform: Callable | None = None,
     decode: str = "pil",
+    image_mode: str | None = "RGB",
     shuffle_shards: bool = True,
     shuffle_buffer: int = 1000,
     seed: int = 0,
@@ -69,7 +73,9 @@ def make_dataset(
     """A ``webdataset.DataPipeline`` of records ``{"key", "image", "conversations", "json"}``.
 
     ``decode`` is a webdataset image spec ("pil", "rgb8", "torchrgb", ...); ``transform`` is
-    applied to the decoded image (e.g. a torchvision or open_clip preprocess). Shuffling is
+    applied to the decoded image (e.g. a torchvision or open_clip preprocess). PIL images are
+    converted to ``image_mode`` first (rendered figures are stored as greyscale or opaque RGBA
+    PNGs; ``None`` keeps them as stored). Shuffling is
     deterministic for a given ``seed`` and epoch; ``shuffle_buffer=0`` keeps shard order.
     """
     import webdataset as wds
@@ -86,7 +92,7 @@ def make_dataset(
     if shuffle_buffer > 0:
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100), seed=seed))
     # A partial, not a lambda: DataLoader workers may be spawned, and lambdas do not pickle.
-    stages += [wds.decode(decode), wds.map(functools.partial(_to_record, transform=transform))]
+    stages += [wds.decode(decode), wds.map(functools.partial(_to_record, transform=transform, image_mode=image_mode))]
     return wds.DataPipeline(*stages)
 
 

@@ -43,7 +43,7 @@ class Renderer:
         raise NotImplementedError
 
     def png_mode(self, scene: Scene) -> str:
-        """PNG colour mode: greyscale when the scene's style is monochrome, else a palette."""
+        """PNG colour mode: greyscale when the scene's style is monochrome, else RGB."""
         return "L" if scene.get("style", {}).get("mono") else "RGB"
 
     def render(self, scene: Scene, canvas: Canvas) -> bytes:

@@ -3,6 +3,9 @@
 * An integral value is written without decimals ("12"); anything else is rounded to the number
   of decimals that the question states ("Round to 2 decimal places." → "12.57").
 * Angles carry "°" with no space; other units follow after a space ("5 cm", "12.57 cm²").
+  Percentages are tight too ("45%"); currency symbols go in front ("$12.5", "-$3").
+* A value read off a chart's axis is an estimate: its item carries a ``tolerance`` and the
+  question says how close an answer must be ("… within ±2.5 is accepted.").
 * A QA item keeps the machine-readable ``value`` beside the text ``answer``, so checkers compare
   numbers, not strings.
 """
@@ -41,10 +44,16 @@ def format_number(value: float, decimals: int | None = None) -> str:
     return f"{value:.{decimals}f}"
 
 
+TIGHT_UNITS = ("°", "%")
+PREFIX_UNITS = ("$", "€", "£")
+
+
 def with_unit(text: str, unit: str | None) -> str:
     if not unit:
         return text
-    return f"{text}{unit}" if unit == "°" else f"{text} {unit}"
+    if unit in PREFIX_UNITS:
+        return f"-{unit}{text[1:]}" if text.startswith("-") else f"{unit}{text}"
+    return f"{text}{unit}" if unit in TIGHT_UNITS else f"{text} {unit}"
 
 
 def rounding_clause(decimals: int) -> str:
@@ -52,6 +61,11 @@ def rounding_clause(decimals: int) -> str:
     if decimals == 0:
         return "Round to the nearest whole number."
     return f"Round to {decimals} {places}."
+
+
+def tolerance_clause(tolerance: float, unit: str | None = None) -> str:
+    """The sentence that tells how precise an estimated answer must be."""
+    return f"An estimate within ±{with_unit(f'{float(tolerance):g}', unit)} is accepted."
 
 
 def format_fraction(value: Fraction) -> str:
@@ -68,9 +82,12 @@ def numeric_qa(
     unit: str | None = None,
     decimals: int | None = None,
     rationale: str | None = None,
+    tolerance: float | None = None,
 ) -> dict[str, Any]:
     """A QA item with a numeric answer. When ``value`` is not integral, ``decimals`` must be given
-    and the question is extended with the rounding it expects."""
+    and the question is extended with the rounding it expects. With ``tolerance`` (an answer
+    estimated from a picture) the question also states how close an answer must be, and the
+    item stores it."""
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"answer to {question!r} is not finite: {value}")
@@ -80,6 +97,10 @@ def numeric_qa(
     exact = is_integral(value) or abs(value - round(value, decimals)) < EXACT_TOL
     if not exact:
         question = f"{question} {rounding_clause(decimals)}"
+    if tolerance is not None:
+        if not (math.isfinite(tolerance) and tolerance > 0):
+            raise ValueError(f"tolerance must be positive, got {tolerance!r}")
+        question = f"{question} {tolerance_clause(tolerance, unit)}"
     item: dict[str, Any] = {
         "question": question,
         "answer": with_unit(format_number(value, decimals), unit),
@@ -90,6 +111,8 @@ def numeric_qa(
     if not is_integral(value):
         item["decimals"] = decimals
     item["exact"] = exact
+    if tolerance is not None:
+        item["tolerance"] = tolerance
     if rationale:
         item["rationale"] = rationale
     return item

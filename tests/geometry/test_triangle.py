@@ -1,0 +1,88 @@
+"""Triangle answers re-derived from the drawn vertices, not from the renderer's formulas."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from renderers.canvas import Canvas
+from renderers.geometry.triangle import Triangle
+from renderers.qa import format_number, with_unit
+
+N = 1000
+
+
+def _angle_at(p, a, b):
+    """Interior angle at p of triangle p-a-b, by the law of cosines on the side lengths."""
+    pa, pb, ab = math.dist(p, a), math.dist(p, b), math.dist(a, b)
+    return math.degrees(math.acos((pa**2 + pb**2 - ab**2) / (2 * pa * pb)))
+
+
+def _heron(p, q, r):
+    a, b, c = math.dist(q, r), math.dist(p, r), math.dist(p, q)
+    s = (a + b + c) / 2
+    return math.sqrt(max(s * (s - a) * (s - b) * (s - c), 0.0))
+
+
+def check(scene, qa):
+    v = dict(zip(scene["names"], scene["vertices"], strict=True))
+    names, given = scene["names"], scene["given"]
+    (item,) = qa
+    if scene["task"] == "angle":
+        # The labelled angles are the drawn ones ...
+        for name, degrees in given["angles"].items():
+            others = [v[n] for n in names if n != name]
+            assert _angle_at(v[name], *others) == pytest.approx(degrees, abs=1e-6)
+        # ... and the asked angle is measured on the figure.
+        unknown = given["unknown"]
+        expected = _angle_at(v[unknown], *[v[n] for n in names if n != unknown])
+        unit = "°"
+    elif scene["task"] == "perimeter":
+        for side, length in given["sides"].items():
+            assert math.dist(v[side[0]], v[side[1]]) == pytest.approx(length, abs=1e-6)
+        pts = [v[n] for n in names]
+        expected = sum(math.dist(pts[i], pts[(i + 1) % 3]) for i in range(3))
+        unit = scene["unit"]
+    else:
+        p, q = (v[c] for c in given["base_side"])
+        assert math.dist(p, q) == pytest.approx(given["base"], abs=1e-6)
+        apex = v[(set(names) - set(given["base_side"])).pop()]
+        assert math.dist(apex, given["foot"]) == pytest.approx(given["height"], abs=1e-6)
+        expected = _heron(*[v[n] for n in names])
+        unit = f"{scene['unit']}²" if scene["unit"] != "units" else "square units"
+    decimals = item.get("decimals")
+    tol = 1e-6 if item["exact"] else 0.5 * 10 ** -decimals + 1e-9
+    assert item["value"] == pytest.approx(expected, abs=tol)
+    assert item["answer"] == with_unit(format_number(item["value"], decimals), unit)
+    if not item["exact"]:
+        assert f"Round to {decimals}" in item["question"]
+
+
+def test_every_answer_matches_an_independent_derivation():
+    family = Triangle()
+    tasks = set()
+    for i in range(N):
+        rng = np.random.default_rng([0, i])
+        scene = family.sample_scene(rng)
+        check(scene, family.questions(scene, rng))
+        tasks.add(scene["task"])
+    assert tasks == {"angle", "perimeter", "area"}
+
+
+def test_scenes_are_json_and_deterministic():
+    family = Triangle()
+    for i in range(50):
+        a = family.sample_scene(np.random.default_rng([3, i]))
+        b = family.sample_scene(np.random.default_rng([3, i]))
+        assert json.loads(json.dumps(a)) == a == b
+
+
+def test_labels_stay_inside_the_image():
+    family, canvas = Triangle(), Canvas()
+    for i in range(40):
+        scene = family.sample_scene(np.random.default_rng([1, i]))
+        family.render(scene, canvas)
+        assert canvas.text_boxes
+        for box in canvas.text_boxes:
+            assert box.inside(canvas.size, canvas.size), (i, box)
