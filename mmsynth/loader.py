@@ -92,7 +92,8 @@ def make_dataset(
     if shuffle_buffer > 0:
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100), seed=seed))
     # A partial, not a lambda: DataLoader workers may be spawned, and lambdas do not pickle.
-    stages += [wds.decode(decode), wds.map(functools.partial(_to_record, transform=transform, image_mode=image_mode))]
+    to_record = functools.partial(_to_record, transform=transform, image_mode=image_mode)
+    stages += [wds.decode(decode), wds.map(to_record)]
     return wds.DataPipeline(*stages)
 
 

@@ -237,3 +237,25 @@ def snug_arc_radius(canvas: Canvas, vertex: Point, p: Point, q: Point, text: str
     w, h = canvas.measure(text, **_font(style))
     reach = math.hypot(w, h) / 2 + 3
     return max(radius_px, reach / math.sin(half) - reach)
+
+
+def name_point(canvas: Canvas, point: Point, name: str, style: dict, away: Point) -> None:
+    """A point's name just beyond ``point`` in direction ``away``, styled like vertex names."""
+    away = np.asarray(away, float)
+    away = away / (np.hypot(*away) or 1.0)
+    gap = clearance(canvas, name, style, away, pad_px=4, size_delta=1,
+                    italic=style["italic_points"])
+    label(canvas, point[0] + away[0] * gap, point[1] + away[1] * gap, name, style,
+          italic=style["italic_points"], size_delta=1)
+
+
+def free_direction(point: Point, others: Sequence[Point]) -> np.ndarray:
+    """The unit direction at ``point`` that bisects the widest gap between the rays to
+    ``others``: where a name or mark clears the segments joining ``point`` to them."""
+    p = np.asarray(point, float)
+    angles = sorted(math.atan2(q[1] - p[1], q[0] - p[0]) for q in others)
+    gaps = [((angles[(i + 1) % len(angles)] - a) % (2 * math.pi) or 2 * math.pi, a)
+            for i, a in enumerate(angles)]
+    width, start = max(gaps)
+    mid = start + width / 2
+    return np.array([math.cos(mid), math.sin(mid)])
