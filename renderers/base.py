@@ -18,6 +18,10 @@ Scene = dict[str, Any]
 QA = dict[str, Any]
 
 
+class LabelsDoNotFit(ValueError):
+    """The figure's labels cannot be placed inside the image (a counted rejection)."""
+
+
 class Renderer:
     """Base class of every family. Subclasses set ``version`` and implement the four methods."""
 
@@ -47,6 +51,21 @@ class Renderer:
         return "L" if scene.get("style", {}).get("mono") else "RGB"
 
     def render(self, scene: Scene, canvas: Canvas) -> bytes:
-        """The scene's picture as PNG bytes."""
-        self.draw(scene, canvas)
-        return canvas.png(self.png_mode(scene))
+        """The scene's picture as PNG bytes.
+
+        Labels sit outside the shapes, so a figure fitted to its shapes can push a label off the
+        image: then it is drawn again inside a border wide enough for it (labels keep their
+        pixel size while the shapes shrink). Raises LabelsDoNotFit if that does not converge.
+        """
+        try:
+            for _ in range(4):
+                self.draw(scene, canvas)
+                overflow = canvas.overflow()
+                if overflow <= 0:
+                    return canvas.png(self.png_mode(scene))
+                canvas.border += overflow + 2
+                if canvas.border > canvas.size // 4:
+                    break
+            raise LabelsDoNotFit(f"labels overflow the image by {overflow} px")
+        finally:
+            canvas.border = 0

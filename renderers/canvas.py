@@ -89,6 +89,9 @@ class Canvas:
         self._renderer = RendererAgg(size, size, dpi)
         self._artists: list = []
         self._labels: list[_Label] = []
+        # Extra pixels kept free around the data limits; a renderer raises it when labels
+        # placed outside its shapes would leave the image.
+        self.border = 0
         self._background = (1.0, 1.0, 1.0)
         self.text_boxes: list[TextBox] = []
 
@@ -98,10 +101,11 @@ class Canvas:
         ylim: tuple[float, float],
         background: str | tuple = "white",
     ) -> None:
-        """Start a new scene over the given data limits (widened so x and y share one scale)."""
+        """Start a new scene over the given data limits (widened so x and y share one scale),
+        inside a border of ``self.border`` pixels (see :meth:`overflow`)."""
         (x0, x1), (y0, y1) = xlim, ylim
         span = max(x1 - x0, y1 - y0)
-        scale = self.size / span
+        scale = (self.size - 2 * self.border) / span
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         half = self.size / 2
         self.transform.clear().translate(-cx, -cy).scale(scale).translate(half, half)
@@ -155,6 +159,16 @@ class Canvas:
                        "center", "center", float(rotation) % 360, None)
         _, box = _layout(label, 0.0, 0.0, self.dpi)
         return box.x1 - box.x0, box.y1 - box.y0
+
+    def overflow(self) -> int:
+        """How many pixels the queued labels reach beyond the image (0 when all fit)."""
+        to_pixels = self.transform.transform
+        worst = 0
+        for label in self._labels:
+            px, py = to_pixels((label.x, label.y))
+            _, box = _layout(label, px, self.size - py, self.dpi)
+            worst = max(worst, -box.x0, -box.y0, box.x1 - self.size, box.y1 - self.size)
+        return int(math.ceil(worst))
 
     def pixels(self) -> np.ndarray:
         """Draw the queued scene and return the RGBA buffer as an (H, W, 4) uint8 view."""

@@ -1,3 +1,8 @@
 """Geometry figure families; importing this package registers them all."""
 
-from renderers.geometry import triangle  # noqa: F401
+from renderers.geometry import (  # noqa: F401
+    angles,
+    coordinates,
+    parallel_lines,
+    triangle,
+)

@@ -259,3 +259,32 @@ def free_direction(point: Point, others: Sequence[Point]) -> np.ndarray:
     width, start = max(gaps)
     mid = start + width / 2
     return np.array([math.cos(mid), math.sin(mid)])
+
+
+def segment_hits_rect(p: Point, q: Point, rect: tuple[float, float, float, float]) -> bool:
+    """Whether segment pq meets the axis-aligned rectangle (x0, y0, x1, y1) (Liang–Barsky)."""
+    x0, y0, x1, y1 = rect
+    t0, t1 = 0.0, 1.0
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    for step, gap in ((-dx, p[0] - x0), (dx, x1 - p[0]), (-dy, p[1] - y0), (dy, y1 - p[1])):
+        if step == 0:
+            if gap < 0:
+                return False
+            continue
+        t = gap / step
+        if step < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return False
+    return True
+
+
+def label_rect(canvas: Canvas, center: Point, text: str, style: dict, pad_px: float = 3.0,
+               **font) -> tuple[float, float, float, float]:
+    """The data-space box of a label centred at ``center``, grown by ``pad_px``."""
+    w, h = canvas.measure(text, **_font(style, **font))
+    hw = (w / 2 + pad_px) * canvas.units_per_pixel
+    hh = (h / 2 + pad_px) * canvas.units_per_pixel
+    return center[0] - hw, center[1] - hh, center[0] + hw, center[1] + hh

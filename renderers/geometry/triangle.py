@@ -57,9 +57,10 @@ class Triangle(Renderer):
             given = {"sides": {names[0] + names[1]: int(ab), names[1] + names[2]: int(bc),
                                names[2] + names[0]: int(ca)}}
         else:  # area from a base and the height onto it
-            base = int(rng.integers(4, 21))
-            height = int(rng.integers(3, 17))
-            foot = float(rng.uniform(0.2, 0.8)) * base
+            base = int(rng.integers(5, 21))
+            # Height within [0.45, 1.3] × base: slivers leave no room for the height label.
+            height = int(rng.integers(max(3, math.ceil(0.45 * base)), math.floor(1.3 * base) + 1))
+            foot = float(rng.uniform(0.25, 0.75)) * base
             pts = np.array([[0, 0], [float(base), 0], [foot, float(height)]])
             given = {"base": base, "height": height, "base_side": names[0] + names[1],
                      "foot": [foot, 0.0]}
@@ -104,10 +105,32 @@ class Triangle(Renderer):
             d.segment(canvas, pts[2], foot, st["accent"], lw, dashed=True)
             d.right_angle_mark(canvas, foot, pts[1], pts[2], 9, st["accent"], lw)
             d.side_label(canvas, pts[0], pts[1], f"{given['base']} {scene['unit']}", center, st)
-            # The height label sits beside the dashed altitude, on the side of vertex B.
-            mid = (pts[2] + foot) / 2
-            d.side_label(canvas, pts[2], foot, f"h = {given['height']} {scene['unit']}",
-                         2 * mid - pts[1], st, color=st["accent"])
+            self._height_label(canvas, pts, foot, given["height"], scene["unit"], st)
+
+    @staticmethod
+    def _height_label(canvas, pts, foot, height, unit, st):
+        """Beside the altitude, as high up as it clears every edge.
+
+        The triangle narrows towards the apex, so the label tries mid-height first and moves
+        down towards the base, on the roomier side first, then in its short form; if no spot is
+        clear it sits on the altitude over a paper patch.
+        """
+        edges = [(pts[i], pts[(i + 1) % 3]) for i in range(3)] + [(pts[2], foot)]
+        base_dir = (pts[1] - pts[0]) / np.hypot(*(pts[1] - pts[0]))
+        roomier = 1.0 if np.dot(foot - pts[0], base_dir) < np.dot(pts[1] - foot, base_dir) else -1.0
+        for text in (f"h = {height} {unit}", f"{height} {unit}"):
+            for normal in (base_dir * roomier, -base_dir * roomier):
+                gap = d.clearance(canvas, text, st, normal)
+                for t in (0.5, 0.42, 0.34, 0.26, 0.18):
+                    center = foot + t * (pts[2] - foot) + normal * gap
+                    rect = d.label_rect(canvas, center, text, st)
+                    if not any(d.segment_hits_rect(p, q, rect) for p, q in edges):
+                        d.label(canvas, float(center[0]), float(center[1]), text, st,
+                                color=st["accent"])
+                        return
+        center = foot + 0.4 * (pts[2] - foot)
+        canvas.text(float(center[0]), float(center[1]), f"{height} {unit}", color=st["accent"],
+                    background=st["fill"] or st["paper"], **d._font(st))
 
     def questions(self, scene, rng):
         names, given, unit = scene["names"], scene["given"], scene["unit"]

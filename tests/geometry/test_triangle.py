@@ -86,3 +86,30 @@ def test_labels_stay_inside_the_image():
         assert canvas.text_boxes
         for box in canvas.text_boxes:
             assert box.inside(canvas.size, canvas.size), (i, box)
+
+
+def _crosses(p, q, box, shrink=1):
+    x0, y0, x1, y1 = box.x0 + shrink, box.y0 + shrink, box.x1 - shrink, box.y1 - shrink
+    for t in np.linspace(0, 1, 400):
+        x, y = p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            return True
+    return False
+
+
+def test_labels_cross_no_edge_and_no_other_label():
+    family, canvas = Triangle(), Canvas()
+    for i in range(200):
+        scene = family.sample_scene(np.random.default_rng([2, i]))
+        family.render(scene, canvas)
+
+        def px(point):
+            x, y = canvas.transform.transform(point)
+            return x, canvas.size - y
+
+        v = [px(p) for p in scene["vertices"]]
+        edges = [(v[k], v[(k + 1) % 3]) for k in range(3)]
+        boxes = canvas.text_boxes
+        for j, box in enumerate(boxes):
+            assert not any(_crosses(p, q, box) for p, q in edges), (i, box)
+            assert not any(box.overlaps(other) for other in boxes[j + 1:]), (i, box)
