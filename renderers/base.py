@@ -54,18 +54,19 @@ class Renderer:
         """The scene's picture as PNG bytes.
 
         Labels sit outside the shapes, so a figure fitted to its shapes can push a label off the
-        image: then it is drawn again inside a border wide enough for it (labels keep their
-        pixel size while the shapes shrink). Raises LabelsDoNotFit if that does not converge.
+        image: then it is drawn again with that side of the image kept free (labels keep their
+        pixel size while the shapes shrink and shift a little). Raises LabelsDoNotFit if that
+        does not settle.
         """
         try:
-            for _ in range(4):
+            for _ in range(5):
                 self.draw(scene, canvas)
                 overflow = canvas.overflow()
-                if overflow <= 0:
+                if not any(overflow):
                     return canvas.png(self.png_mode(scene))
-                canvas.border += overflow + 2
-                if canvas.border > canvas.size // 4:
+                canvas.insets = [i + o for i, o in zip(canvas.insets, overflow, strict=True)]
+                if max(canvas.insets) > canvas.size // 3:
                     break
-            raise LabelsDoNotFit(f"labels overflow the image by {overflow} px")
+            raise LabelsDoNotFit(f"labels do not fit in the image (overflow {overflow} px)")
         finally:
-            canvas.border = 0
+            canvas.insets = [0, 0, 0, 0]

@@ -89,9 +89,9 @@ class Canvas:
         self._renderer = RendererAgg(size, size, dpi)
         self._artists: list = []
         self._labels: list[_Label] = []
-        # Extra pixels kept free around the data limits; a renderer raises it when labels
-        # placed outside its shapes would leave the image.
-        self.border = 0
+        # Pixels kept free on each side (left, top, right, bottom) around the data limits; a
+        # renderer grows them when labels placed outside its shapes would leave the image.
+        self.insets = [0, 0, 0, 0]
         self._background = (1.0, 1.0, 1.0)
         self.text_boxes: list[TextBox] = []
 
@@ -102,13 +102,15 @@ class Canvas:
         background: str | tuple = "white",
     ) -> None:
         """Start a new scene over the given data limits (widened so x and y share one scale),
-        inside a border of ``self.border`` pixels (see :meth:`overflow`)."""
+        centred in the image less ``self.insets`` (see :meth:`overflow`)."""
         (x0, x1), (y0, y1) = xlim, ylim
         span = max(x1 - x0, y1 - y0)
-        scale = (self.size - 2 * self.border) / span
+        left, top, right, bottom = self.insets
+        inner_w, inner_h = self.size - left - right, self.size - top - bottom
+        scale = min(inner_w, inner_h) / span
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        half = self.size / 2
-        self.transform.clear().translate(-cx, -cy).scale(scale).translate(half, half)
+        self.transform.clear().translate(-cx, -cy).scale(scale).translate(
+            left + inner_w / 2, bottom + inner_h / 2)
         self._units_per_pixel = 1.0 / scale
         self._artists.clear()
         self._labels.clear()
@@ -160,15 +162,19 @@ class Canvas:
         _, box = _layout(label, 0.0, 0.0, self.dpi)
         return box.x1 - box.x0, box.y1 - box.y0
 
-    def overflow(self) -> int:
-        """How many pixels the queued labels reach beyond the image (0 when all fit)."""
+    def overflow(self, margin: int = 4) -> list[int]:
+        """Pixels by which the queued labels come closer than ``margin`` to each image edge:
+        [left, top, right, bottom], all 0 when every label fits."""
         to_pixels = self.transform.transform
-        worst = 0
+        over = [0, 0, 0, 0]
         for label in self._labels:
             px, py = to_pixels((label.x, label.y))
             _, box = _layout(label, px, self.size - py, self.dpi)
-            worst = max(worst, -box.x0, -box.y0, box.x1 - self.size, box.y1 - self.size)
-        return int(math.ceil(worst))
+            for side, amount in enumerate((margin - box.x0, margin - box.y0,
+                                           box.x1 - self.size + margin,
+                                           box.y1 - self.size + margin)):
+                over[side] = max(over[side], int(math.ceil(amount)))
+        return over
 
     def pixels(self) -> np.ndarray:
         """Draw the queued scene and return the RGBA buffer as an (H, W, 4) uint8 view."""
@@ -248,19 +254,36 @@ def _probe(dpi: int) -> RendererAgg:
 
 @functools.lru_cache(maxsize=32768)
 def _word(text: str, size: float, family: str, weight: str, style: str, dpi: int) -> _Stamp:
-    """One word rasterised by matplotlib's Agg text renderer, anchored at its baseline-left."""
-    props = _props(size, family, weight, style)
-    w, h, d = _probe(dpi).get_text_width_height_descent(text, props, ismath=False)
-    width, height = math.ceil(w) + 2 * _STAMP_PAD, math.ceil(h) + 2 * _STAMP_PAD
-    renderer = RendererAgg(width, height, dpi)
+    """One word rasterised by matplotlib's Agg text renderer, anchored at its baseline-left.
+
+    Drawn once into a generous scratch buffer and cropped to its ink, which spares a second
+    text layout for measuring; ``width`` runs from the origin to the ink's right edge, and
+    ``height``/``descent`` are the ink's extent above and below the baseline.
+    """
+    em = size * dpi / 72
+    renderer = _scratch_renderer(64 * math.ceil((em * (len(text) + 2) + 16) / 64),
+                                 8 * math.ceil(em * 2.6 / 8) + 16, dpi)
+    renderer.clear()
+    origin, baseline = 8, 8 + math.ceil(em * 1.6)  # from the left and the top
     gc = renderer.new_gc()
     gc.set_foreground("black")
-    baseline = _STAMP_PAD + round(h - d)  # rows from the top, as Agg's draw_text counts
-    renderer.draw_text(gc, _STAMP_PAD, baseline, text, props, 0.0)
+    renderer.draw_text(gc, origin, baseline, text, _props(size, family, weight, style), 0.0)
     gc.restore()
-    alpha = np.array(np.asarray(renderer.buffer_rgba())[..., 3])
+    coverage = np.asarray(renderer.buffer_rgba())[..., 3]
+    cols = np.flatnonzero(coverage.any(axis=0))
+    rows = np.flatnonzero(coverage.any(axis=1))
+    if cols.size == 0:  # nothing visible (a space, an unknown glyph)
+        return _Stamp(np.zeros((1, 1), np.uint8), 0, 0, 0.0, 0.0, 0.0)
+    c0, c1, r0, r1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
+    alpha = coverage[r0:r1, c0:c1].copy()
     alpha.setflags(write=False)
-    return _Stamp(alpha, _STAMP_PAD, baseline, w, h, d)
+    return _Stamp(alpha, origin - c0, baseline - r0, float(c1 - origin), float(r1 - r0),
+                  float(r1 - baseline))
+
+
+@functools.lru_cache(maxsize=64)
+def _scratch_renderer(width: int, height: int, dpi: int) -> RendererAgg:
+    return RendererAgg(width, height, dpi)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -294,6 +317,26 @@ def _font_metrics(size: float, family: str, weight: str, style: str, dpi: int
     return lp.height, lp.descent, xx - 2 * x
 
 
+_HA = {"left": 0.0, "center": 0.5, "right": 1.0}
+
+
+@functools.lru_cache(maxsize=32768)
+def _line(text: str, size: float, family: str, weight: str, style: str, dpi: int
+          ) -> tuple[tuple[tuple[np.ndarray, float, int, int], ...], float, float, float]:
+    """A one-line label's word stamps: ((alpha, x offset, col, row), ...), width, height,
+    descent. Cached, so placing a known label is a few additions."""
+    height, descent, space = _font_metrics(size, family, weight, style, dpi)
+    parts = []
+    x = 0.0
+    for word in text.split(" "):
+        if word:
+            st = _word(word, size, family, weight, style, dpi)
+            parts.append((st.alpha, x, st.col, st.row))
+            x += st.width
+        x += space
+    return tuple(parts), x - space, height, descent
+
+
 def _layout(label: _Label, px: float, py_down: float, dpi: int
             ) -> tuple[list[tuple[np.ndarray, int, int]], TextBox]:
     """Where each stamp of a label goes: [(alpha, top, left)] and the label's pixel box."""
@@ -305,21 +348,14 @@ def _layout(label: _Label, px: float, py_down: float, dpi: int
         box = TextBox(label.text, left + _STAMP_PAD, top + _STAMP_PAD,
                       left + w - _STAMP_PAD, top + h - _STAMP_PAD)
         return [(st.alpha, top, left)], box
-    height, descent, space = _font_metrics(*font, dpi)
-    words = [_word(w, *font, dpi) if w else None
-             for w in label.text.split(" ")]
-    width = sum(w.width for w in words if w) + space * (len(words) - 1)
-    x = px - {"left": 0.0, "center": width / 2, "right": width}[label.ha]
+    parts, width, height, descent = _line(label.text, *font, dpi)
+    x0 = px - width * _HA[label.ha]
     # Baseline in image rows (y down) from the anchor and the line box.
     baseline = py_down + {"baseline": 0.0, "bottom": -descent, "top": height - descent,
                           "center": height / 2 - descent, "center_baseline": 0.0}[label.va]
-    pieces = []
-    for word in words:
-        if word is not None:
-            pieces.append((word.alpha, int(round(baseline)) - word.row, int(round(x)) - word.col))
-            x += word.width
-        x += space
-    left = int(round(px - {"left": 0.0, "center": width / 2, "right": width}[label.ha]))
+    row = int(round(baseline))
+    pieces = [(alpha, row - r, int(round(x0 + dx)) - c) for alpha, dx, c, r in parts]
+    left = int(round(x0))
     top = int(round(baseline - (height - descent)))
     return pieces, TextBox(label.text, left, top, left + int(math.ceil(width)),
                            top + int(math.ceil(height)))

@@ -2,7 +2,10 @@
 
 from renderers.geometry import (  # noqa: F401
     angles,
+    circle,
     coordinates,
     parallel_lines,
+    polygon,
+    right_triangle,
     triangle,
 )

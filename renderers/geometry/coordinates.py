@@ -11,6 +11,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 
@@ -174,12 +175,11 @@ class Coordinates(Renderer):
         upp = canvas.units_per_pixel
         # Gridlines at every unit.
         grid_lw = 0.8 if st["line_width"] < 2 else 1.0
-        for x in range(xmin, xmax + 1):
-            canvas.add(Line2D([x, x], [ymin, ymax], color=scene["grid_color"], linewidth=grid_lw,
-                              gid="grid"))
-        for y in range(ymin, ymax + 1):
-            canvas.add(Line2D([xmin, xmax], [y, y], color=scene["grid_color"], linewidth=grid_lw,
-                              gid="grid"))
+        # One collection per kind of line: a Line2D each would cost ~0.1 ms apiece.
+        grid = [[(x, ymin), (x, ymax)] for x in range(xmin, xmax + 1)]
+        grid += [[(xmin, y), (xmax, y)] for y in range(ymin, ymax + 1)]
+        canvas.add(LineCollection(grid, colors=scene["grid_color"], linewidths=grid_lw,
+                                  gid="grid"))
         # Axes with arrowheads on their positive ends, short tick marks at every unit.
         axis_lw = max(1.2, st["line_width"] * 0.75)
         head, wing = 10 * upp, 4 * upp
@@ -190,10 +190,9 @@ class Coordinates(Renderer):
                     [[0, ye], [wing, ye - head], [-wing, ye - head]]):
             canvas.add(Polygon(tri, closed=True, facecolor=ink, edgecolor=ink, linewidth=0.5))
         tick = 3 * upp
-        for x in range(xmin, xmax + 1):
-            canvas.add(Line2D([x, x], [-tick, tick], color=ink, linewidth=axis_lw * 0.7))
-        for y in range(ymin, ymax + 1):
-            canvas.add(Line2D([-tick, tick], [y, y], color=ink, linewidth=axis_lw * 0.7))
+        marks = [[(x, -tick), (x, tick)] for x in range(xmin, xmax + 1)]
+        marks += [[(-tick, y), (tick, y)] for y in range(ymin, ymax + 1)]
+        canvas.add(LineCollection(marks, colors=ink, linewidths=axis_lw * 0.7))
         # Boxes (data units) that the point labels must keep clear of.
         pad = 4 * upp
         obstacles = [(xmin - over_lo, -pad, xe, pad), (-pad, ymin - over_lo, pad, ye)]

@@ -168,66 +168,6 @@ def tick_marks(canvas: Canvas, p: Point, q: Point, count: int, color: str, width
                           solid_capstyle="butt"))
 
 
-class _LabelProbe:
-    """Stands in for a Canvas during a layout pass: keeps the scale, drops the artists and
-    records each label's box in data units (labels are centred on their anchor)."""
-
-    def __init__(self, canvas: Canvas):
-        self.canvas = canvas
-        self.size = canvas.size
-        self.units_per_pixel = canvas.units_per_pixel
-        self.boxes: list[tuple[float, float, float, float]] = []
-
-    def measure(self, text: str, **font) -> tuple[int, int]:
-        return self.canvas.measure(text, **font)
-
-    def add(self, artist):
-        return artist
-
-    def text(self, x: float, y: float, text: str, *, ha: str = "center", va: str = "center",
-             color=None, background=None, **font) -> None:
-        w, h = self.canvas.measure(text, **font)
-        u = self.units_per_pixel
-        x0 = {"left": x, "right": x - w * u}.get(ha, x - w * u / 2)
-        y0 = {"bottom": y, "top": y - h * u}.get(va, y - h * u / 2)
-        self.boxes.append((x0, y0, x0 + w * u, y0 + h * u))
-
-
-def draw_fitted(canvas: Canvas, points: np.ndarray, margin: float, paper: str, paint,
-                pad_px: float = 6.0, rounds: int = 5) -> None:
-    """``begin_fitted``, widened until every label lies inside the image, then ``paint(canvas)``.
-
-    ``paint(target)`` draws the whole figure on ``target``; it must place labels only through
-    ``target.text`` (as the helpers here do) and is first run on stand-ins that record where the
-    labels land at the current scale. Labels keep their pixel size, so each widening moves them
-    a little; a few rounds settle it.
-    """
-    pts = np.asarray(points, dtype=float)
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    pad = float(max(hi - lo)) * margin
-    lo, hi = lo - pad, hi + pad
-    view_lo, view_hi = lo, hi
-    begin_fitted(canvas, pts, margin, paper)
-    for _ in range(rounds):
-        probe = _LabelProbe(canvas)
-        paint(probe)
-        if not probe.boxes:
-            break
-        e = pad_px * canvas.units_per_pixel
-        boxes = np.array(probe.boxes)
-        need_lo = np.minimum(lo, boxes[:, :2].min(axis=0) - e)
-        need_hi = np.maximum(hi, boxes[:, 2:].max(axis=0) + e)
-        # The view actually shown is square, centred on the limits passed to ``begin``.
-        c, half = (view_lo + view_hi) / 2, float(max(view_hi - view_lo)) / 2
-        if np.all(need_lo >= c - half) and np.all(need_hi <= c + half):
-            break
-        # Overshoot a little: the labels grow in data units as the view widens.
-        grow = 0.02 * float(max(need_hi - need_lo))
-        view_lo, view_hi = need_lo - grow, need_hi + grow
-        canvas.begin((view_lo[0], view_hi[0]), (view_lo[1], view_hi[1]), background=paper)
-    paint(canvas)
-
-
 def snug_arc_radius(canvas: Canvas, vertex: Point, p: Point, q: Point, text: str,
                     radius_px: float, style: dict) -> float:
     """An arc radius (pixels) of at least ``radius_px`` at which ``angle_label`` puts ``text``

@@ -1,0 +1,265 @@
+"""Circles: diameter ↔ radius, circumference and area (rounded, or exact in terms of π), and the
+arc length or sector area cut off by a labelled central angle."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.patches import Arc, Wedge
+from matplotlib.patches import Circle as CirclePatch
+
+from renderers import register
+from renderers.base import Renderer
+from renderers.geometry import draw as d
+from renderers.qa import format_number, numeric_qa, pick, text_qa, with_unit
+from renderers.style import sample_style
+
+# Rounded answers use the exact π; say so, or 3.14 would be a second "right" answer.
+EXACT_PI = "Use the exact value of π."
+
+TASKS = ("diameter", "radius", "circumference", "area", "arc_length", "sector_area")
+UNITS = ("cm", "m", "mm", "in", "ft", "units")
+CENTER_NAMES = ("O", "O", "O", "C", "M", "P")
+POINT_PAIRS = ("AB", "PQ", "MN", "XY", "RS", "DE")
+CENTRAL_ANGLES = (30, 36, 40, 45, 50, 60, 72, 75, 80, 90, 100, 105, 110, 120, 135, 140, 150)
+
+
+def _area_unit(unit: str) -> str:
+    return "square units" if unit == "units" else f"{unit}²"
+
+
+def pi_answer(coefficient: float, unit: str) -> str:
+    """An exact answer in terms of π: "14π cm"."""
+    return with_unit(f"{format_number(coefficient)}π", unit)
+
+
+@register("geometry", "circle")
+class Circle(Renderer):
+    version = "1"
+
+    def sample_scene(self, rng):
+        task = pick(rng, TASKS)
+        unit = pick(rng, UNITS)
+        center_name = pick(rng, CENTER_NAMES)
+        points = pick(rng, [p for p in POINT_PAIRS if center_name not in p])
+        if task == "diameter":
+            shown = "radius"
+        elif task == "radius":
+            shown = "diameter"
+        elif task in ("circumference", "area"):
+            shown = pick(rng, ("radius", "diameter"))
+        else:
+            shown = "sector"
+        if shown == "diameter":
+            length = int(rng.integers(3, 31))
+            radius = length / 2
+        else:
+            length = int(rng.integers(2, 21))
+            radius = float(length)
+        # The exact form needs an integral coefficient of π (an odd diameter squares to quarters).
+        pi_ok = task in ("circumference", "area") and (
+            task == "circumference" or shown == "radius" or length % 2 == 0)
+        form = "pi" if pi_ok and rng.random() < 0.4 else "decimal"
+        angle = int(pick(rng, CENTRAL_ANGLES)) if shown == "sector" else None
+        # A diameter's label sits by the centre, where "d =" tells it from the centre's name. Long
+        # labels go without: "r = 15 mm" does not fit beside a radius, "d = 30 units" by a
+        # diameter.
+        if shown == "diameter":
+            prefix = bool(rng.random() < 0.6) and (unit != "units" or length < 10)
+        else:
+            prefix = bool(rng.random() < 0.4) and unit != "units" and length < 10
+        center = rng.uniform(-10, 10, size=2)
+        phi = float(rng.uniform(0, 360))
+        first = center + radius * np.array([math.cos(math.radians(phi)),
+                                            math.sin(math.radians(phi))])
+        named = {points[0]: first}
+        if shown == "diameter":
+            named[points[1]] = 2 * center - first
+        elif shown == "sector":
+            # Counter-clockwise from the first point, or clockwise (a mirrored figure).
+            turn = angle if rng.random() < 0.5 else -angle
+            named[points[1]] = center + radius * np.array([math.cos(math.radians(phi + turn)),
+                                                           math.sin(math.radians(phi + turn))])
+        return {
+            "family": self.name,
+            "task": task,
+            "unit": unit,
+            "shown": shown,  # the labelled segment: "radius", "diameter" or a "sector"'s radius
+            "length": length,  # the labelled length of that segment
+            "radius": radius,
+            "central_angle": angle,
+            "form": form,
+            "decimals": int(pick(rng, (1, 2))),
+            "center_name": center_name,
+            "center": [float(x) for x in center],
+            "points": {k: [float(x) for x in v] for k, v in named.items()},
+            # Which side of the labelled segment its length label sits on, and the "r =" prefix.
+            "label_side": int(pick(rng, (-1, 1))),
+            "label_prefix": prefix,
+            "margin": round(float(rng.uniform(0.06, 0.22)), 3),
+            "style": sample_style(rng),
+        }
+
+    def draw(self, scene, canvas):
+        st = scene["style"]
+        c = np.array(scene["center"])
+        r = scene["radius"]
+        names = list(scene["points"])
+        pts = [np.array(scene["points"][n]) for n in names]
+        unit, shown = scene["unit"], scene["shown"]
+        lw = st["line_width"]
+        thin = max(1.0, lw * 0.7)
+        box = np.array([c - r, c + r])
+        prefix = {"diameter": "d = "}.get(shown, "r = ") if scene["label_prefix"] else ""
+        text = f"{prefix}{scene['length']} {unit}"
+        u = (pts[0] - c) / r
+        normal = np.array([-u[1], u[0]]) * scene["label_side"]
+
+        def paint(target):
+            sector = shown == "sector"
+            if sector:
+                t1, t2 = d.interior_span(c, pts[0], pts[1])
+            if scene["task"] == "sector_area":
+                # The shaded sector under the outline; the rest of the disc stays blank.
+                target.add(Wedge(tuple(c), r, t1, t2, facecolor=st.get("fill") or "#dcdcdc",
+                                 edgecolor="none"))
+            face = st["fill"] if (st.get("fill") and not sector) else "none"
+            target.add(CirclePatch(tuple(c), r, facecolor=face, edgecolor=st["ink"],
+                                   linewidth=lw))
+            if sector:
+                if scene["task"] == "arc_length":
+                    target.add(Arc(tuple(c), 2 * r, 2 * r, theta1=t1, theta2=t2,
+                                   color=st["accent"], linewidth=lw * 2.2))
+                for p in pts:
+                    d.segment(target, c, p, st["ink"], thin)
+                degrees = f"{scene['central_angle']}°"
+                radius_px = d.snug_arc_radius(target, c, pts[0], pts[1], degrees, 20, st)
+                d.angle_arc(target, c, pts[0], pts[1], radius_px, st["accent"], thin)
+                d.angle_label(target, c, pts[0], pts[1], degrees, radius_px, st,
+                              color=st["accent"])
+                # The radius label outside the sector; the centre's name behind the vertex.
+                d.side_label(target, c, pts[0], text, pts[1], st)
+                bisector = (pts[0] + pts[1]) / 2 - c
+                away = -bisector / (np.hypot(*bisector) or 1.0)
+            elif shown == "diameter":
+                d.segment(target, pts[0], pts[1], st["accent"], thin)
+                d.side_label(target, pts[0], pts[1], text, c - normal, st)
+                away = -normal
+            else:
+                d.segment(target, c, pts[0], st["accent"], thin)
+                d.side_label(target, c, pts[0], text, (c + pts[0]) / 2 - normal, st)
+                away = -u
+            for p in [c, *pts]:
+                d.dot(target, p, st["ink"], 3 + lw)
+            d.name_point(target, c, scene["center_name"], st, away)
+            for p, n in zip(pts, names, strict=True):
+                d.name_point(target, p, n, st, p - c)  # outside the circle
+
+        d.begin_fitted(canvas, box, scene["margin"], st["paper"])
+        paint(canvas)
+
+    def questions(self, scene, rng):
+        task, unit, dec = scene["task"], scene["unit"], scene["decimals"]
+        o, length, r = scene["center_name"], scene["length"], scene["radius"]
+        names = list(scene["points"])
+        circle = f"the circle with centre {o}"
+        if task == "diameter":
+            q = pick(rng, [
+                f"What is the diameter of {circle}?",
+                f"The radius {o}{names[0]} is labelled. How long is the diameter of the circle?",
+                f"Find the diameter of the circle centred at {o}.",
+                f"How wide is the circle across its centre {o}?",
+            ])
+            why = f"The diameter is twice the radius: 2 × {length} = {2 * length}."
+            return [numeric_qa(q, 2 * length, type="circle_diameter", unit=unit,
+                               rationale=why)]
+        if task == "radius":
+            q = pick(rng, [
+                f"What is the radius of {circle}?",
+                f"The diameter {names[0]}{names[1]} is labelled. What is the radius of the "
+                "circle?",
+                f"Find the radius of the circle centred at {o}.",
+                f"How long is a radius of {circle}?",
+            ])
+            why = (f"The radius is half the diameter: {length} ÷ 2 = "
+                   f"{format_number(length / 2, 1)}.")
+            return [numeric_qa(q, length / 2, type="circle_radius", unit=unit, decimals=1,
+                               rationale=why)]
+        given = ("radius" if scene["shown"] == "radius" else "diameter")
+        if task == "circumference":
+            coefficient = 2 * r
+            if scene["shown"] == "radius":
+                how = f"C = 2πr = 2 × π × {length} = {format_number(coefficient)}π"
+            else:
+                how = f"C = πd = π × {length} = {length}π"
+            q = pick(rng, [
+                f"What is the circumference of {circle}?",
+                f"The {given} of the circle is labelled. Find its circumference.",
+                f"How long is the circle centred at {o} all the way round?",
+                f"Find the circumference of the circle centred at {o}.",
+            ])
+            return [self._answer(q, coefficient, how, scene, unit, "circle_circumference")]
+        if task == "area":
+            coefficient = r * r
+            if scene["shown"] == "radius":
+                how = f"A = πr² = π × {length}² = {format_number(coefficient)}π"
+            else:
+                how = (f"r = {length} ÷ 2 = {format_number(r, 1)}, so A = πr² = "
+                       f"π × {format_number(r, 1)}² = {format_number(coefficient, 2)}π")
+            q = pick(rng, [
+                f"What is the area of {circle}?",
+                f"The {given} of the circle is labelled. Find the area of the circle.",
+                f"How much area does the circle centred at {o} enclose?",
+                f"Find the area of the disc bounded by {circle}.",
+            ])
+            return [self._answer(q, coefficient, how, scene, _area_unit(unit), "circle_area")]
+        angle = scene["central_angle"]
+        a, b = names
+        if task == "arc_length":
+            value = angle / 360 * 2 * math.pi * r
+            q = pick(rng, [
+                f"What is the length of the highlighted arc {a}{b}?",
+                f"Central angle {a}{o}{b} is {angle}°. How long is the minor arc {a}{b}?",
+                f"Find the length of arc {a}{b} of {circle}.",
+                f"How long is the arc {a}{b} cut off by the marked central angle?",
+            ])
+            why = (f"Arc length = (θ ÷ 360°) × 2πr = ({angle} ÷ 360) × 2 × π × {length} "
+                   f"≈ {format_number(value, dec)}.")
+            return [numeric_qa(f"{q} {EXACT_PI}", value, type="circle_arc_length", unit=unit,
+                               decimals=dec, rationale=why)]
+        value = angle / 360 * math.pi * r * r
+        q = pick(rng, [
+            f"What is the area of the shaded sector {a}{o}{b}?",
+            f"Central angle {a}{o}{b} is {angle}°. Find the area of sector {a}{o}{b}.",
+            f"How much area does the shaded sector of {circle} cover?",
+            f"Find the area of the shaded sector of the circle centred at {o}.",
+        ])
+        why = (f"Sector area = (θ ÷ 360°) × πr² = ({angle} ÷ 360) × π × {length}² "
+               f"≈ {format_number(value, dec)}.")
+        return [numeric_qa(f"{q} {EXACT_PI}", value, type="circle_sector_area",
+                           unit=_area_unit(unit), decimals=dec, rationale=why)]
+
+    @staticmethod
+    def _answer(question, coefficient, how, scene, unit, kind):
+        """A rounded decimal answer, or the exact multiple of π (``value`` = the coefficient)."""
+        if scene["form"] == "pi":
+            return text_qa(f"{question} Give the exact answer in terms of π.",
+                           pi_answer(coefficient, unit), type=f"{kind}_pi",
+                           value=int(round(coefficient)), rationale=f"{how}.")
+        value = coefficient * math.pi
+        why = f"{how} ≈ {format_number(value, scene['decimals'])}."
+        return numeric_qa(f"{question} {EXACT_PI}", value, type=kind, unit=unit,
+                          decimals=scene["decimals"], rationale=why)
+
+    def caption(self, scene):
+        o, unit, length = scene["center_name"], scene["unit"], scene["length"]
+        names = "".join(scene["points"])
+        if scene["shown"] == "sector":
+            what = "arc" if scene["task"] == "arc_length" else "shaded sector"
+            return (f"a geometry diagram of a circle with centre {o}, radius {length} {unit} and a "
+                    f"{scene['central_angle']}° central angle {names[0]}{o}{names[1]} marking "
+                    f"the {what} {names}")
+        seg = f"diameter {names}" if scene["shown"] == "diameter" else f"radius {o}{names}"
+        return (f"a geometry diagram of a circle with centre {o} and its {seg} labelled "
+                f"{length} {unit}")

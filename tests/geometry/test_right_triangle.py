@@ -1,0 +1,165 @@
+"""Right-triangle answers re-derived from the drawn vertices, not from the renderer's formulas.
+
+The checker measures the figure: side lengths are distances between the drawn vertices, the right
+angle is a zero dot product, the area is the shoelace formula. It then asserts that the labels are
+those measurements, that the labels alone determine the answer (Pythagoras on the labels gives
+the measured length), and that ``value``/``answer`` are the measurement at the stated rounding.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import renderers.geometry.right_triangle  # noqa: F401  (registers the family)
+from renderers import RENDERERS
+from renderers.canvas import Canvas
+from renderers.geometry.right_triangle import RightTriangle
+from renderers.qa import format_number, with_unit
+
+N = 1000
+SEED = 11
+
+
+def _area_unit(unit):
+    return "square units" if unit == "units" else f"{unit}²"
+
+
+def _shoelace(points):
+    x, y = np.asarray(points, float).T
+    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+
+
+def assert_answer(item, expected, unit):
+    """``value`` is ``expected`` (exactly, or within the stated rounding) and ``answer`` is that
+    number written by the shared rule, with ``unit``."""
+    if abs(expected - round(expected)) < 1e-6:
+        assert isinstance(item["value"], int) and item["value"] == round(expected), item
+        assert "decimals" not in item and item["exact"], item
+        assert item["answer"] == with_unit(str(round(expected)), unit), item
+        assert "Round to" not in item["question"]
+        return
+    decimals = item["decimals"]
+    assert decimals in (1, 2), item
+    assert item["value"] == round(item["value"], decimals)
+    if abs(expected - round(expected, decimals)) < 1e-6:  # written in full, e.g. 17.5
+        assert item["exact"], item
+        assert item["value"] == pytest.approx(expected, abs=1e-6)
+        assert "Round to" not in item["question"]
+    else:
+        assert not item["exact"], item
+        assert abs(item["value"] - expected) <= 0.5 * 10**-decimals + 1e-9, (item, expected)
+        places = "decimal place" if decimals == 1 else "decimal places"
+        assert item["question"].endswith(f"Round to {decimals} {places}."), item
+    assert item["answer"] == with_unit(format_number(expected, decimals), unit), item
+
+
+def check(scene, qa):
+    names, given, unit = scene["names"], scene["given"], scene["unit"]
+    v = {n: np.array(p, float) for n, p in zip(names, scene["vertices"], strict=True)}
+
+    def length(side):
+        return float(np.hypot(*(v[side[0]] - v[side[1]])))
+
+    # The right angle really is one: the legs from it are perpendicular.
+    r = scene["right_angle"]
+    p, q = [n for n in names if n != r]
+    u, w = v[p] - v[r], v[q] - v[r]
+    assert abs(float(np.dot(u, w))) <= 1e-9 * float(np.hypot(*u) * np.hypot(*w))
+    legs = {frozenset(r + p), frozenset(r + q)}
+    hyp = frozenset(p + q)
+    assert {frozenset(s) for s in scene["legs"]} == legs
+    assert frozenset(scene["hypotenuse"]) == hyp
+
+    # Every label is the drawn length of a real side.
+    labels = {frozenset(side): value for side, value in given["sides"].items()}
+    assert all(len(side) == 2 and side <= set(names) for side in labels)
+    for side, value in given["sides"].items():
+        assert isinstance(value, int)
+        assert length(side) == pytest.approx(value, rel=1e-12, abs=1e-9)
+
+    (item,) = qa
+    task = scene["task"]
+    assert item["type"] == f"right_triangle_{task}"
+    unknown = frozenset(given["unknown"]) if given["unknown"] else None
+    if task == "hypotenuse":
+        assert unknown == hyp and set(labels) == legs
+        expected = length(given["unknown"])
+        assert expected == pytest.approx(math.hypot(*labels.values()), rel=1e-12)
+    elif task == "leg":
+        assert unknown in legs and set(labels) == {hyp} | (legs - {unknown})
+        expected = length(given["unknown"])
+        known_leg = labels[(legs - {unknown}).pop()]
+        assert expected == pytest.approx(math.sqrt(labels[hyp] ** 2 - known_leg**2), rel=1e-12)
+    else:
+        assert unknown is None and legs <= set(labels)
+        expected = _shoelace(scene["vertices"])
+        a, b = (labels[leg] for leg in legs)
+        assert expected == pytest.approx(a * b / 2, rel=1e-12)
+        unit = _area_unit(unit)
+    assert item["unit"] == unit
+    assert_answer(item, expected, unit)
+    assert item["rationale"]
+    return item
+
+
+def _scenes(seed, count):
+    family = RightTriangle()
+    for i in range(count):
+        rng = np.random.default_rng([seed, i])
+        scene = family.sample_scene(rng)
+        yield i, scene, family.questions(scene, rng)
+
+
+def test_registered():
+    assert RENDERERS["geometry"].get("right_triangle") is RightTriangle
+    assert RightTriangle.version == "1"
+
+
+def test_every_answer_matches_an_independent_derivation():
+    kinds = set()
+    for i, scene, qa in _scenes(SEED, N):
+        try:
+            item = check(scene, qa)
+        except AssertionError as error:
+            raise AssertionError(f"sample {i}: {scene}") from error
+        kinds.add((scene["task"], item["exact"]))
+    # Every task, with exact (triple) and rounded answers for the square roots.
+    assert kinds >= {("hypotenuse", True), ("hypotenuse", False), ("leg", True), ("leg", False),
+                     ("area", True)}
+
+
+def _plain(value):
+    """Only JSON's own types, not numpy's look-alikes."""
+    if isinstance(value, dict):
+        return all(type(k) is str and _plain(x) for k, x in value.items())
+    if isinstance(value, list):
+        return all(_plain(x) for x in value)
+    return value is None or type(value) in (str, int, float, bool)
+
+
+def test_scenes_are_json_and_deterministic():
+    for (i, a, qa), (_, b, qb) in zip(_scenes(5, 200), _scenes(5, 200), strict=True):
+        assert _plain(a), i
+        assert json.loads(json.dumps(a)) == a == b
+        assert qa == qb
+        assert json.loads(json.dumps(qa)) == qa
+
+
+def test_rendering_shows_the_labels_inside_the_image():
+    family, canvas = RightTriangle(), Canvas()
+    for i, scene, _ in _scenes(3, 20):
+        png = family.render(scene, canvas)
+        assert png.startswith(b"\x89PNG")
+        texts = [box.text for box in canvas.text_boxes]
+        for value in scene["given"]["sides"].values():
+            assert f"{value} {scene['unit']}" in texts, (i, texts)
+        assert ("?" in texts) == bool(scene["given"]["unknown"])
+        assert set(scene["names"]) <= set(texts)
+        for box in canvas.text_boxes:
+            assert box.inside(canvas.size, canvas.size), (i, box)
+        boxes = canvas.text_boxes
+        for j, a in enumerate(boxes):
+            for b in boxes[j + 1:]:
+                assert not a.overlaps(b), (i, a, b)
