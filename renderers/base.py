@@ -64,7 +64,9 @@ class Renderer:
                 overflow = canvas.overflow()
                 if not any(overflow):
                     return canvas.png(self.png_mode(scene))
-                canvas.insets = [i + o for i, o in zip(canvas.insets, overflow, strict=True)]
+                # A little slack: the labels move with the shapes as they shrink.
+                canvas.insets = [i + (o + 2 if o else 0)
+                                 for i, o in zip(canvas.insets, overflow, strict=True)]
                 if max(canvas.insets) > canvas.size // 3:
                     break
             raise LabelsDoNotFit(f"labels do not fit in the image (overflow {overflow} px)")

@@ -100,7 +100,7 @@ def test_different_config_in_same_out_is_refused_unless_overwrite(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--source", "geometry", "--num_samples", "0"], "must be a positive integer"),
-    (["--source", "nope"], "unknown source 'nope'; known: geometry"),
+    (["--source", "nope"], "unknown source 'nope'; known: "),
     (["--source", "geometry", "--colour", "red"], "unknown option colour"),
     (["--source", "geometry", "--families", "[triangle, hexagon_star]"],
      "unknown geometry renderer 'hexagon_star'"),
