@@ -141,10 +141,13 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return value
 
 
-def fingerprint(config: Mapping[str, Any], options: Mapping[str, Option]) -> str:
-    """Hash of the content-shaping options and the package version (16 hex digits)."""
+def fingerprint(config: Mapping[str, Any], options: Mapping[str, Option],
+                extra: Mapping[str, Any] | None = None) -> str:
+    """Hash of the content-shaping options, the package version and ``extra`` (what else shapes
+    the samples: renderer versions, prompt files), 16 hex digits."""
     content = {k: config[k] for k, opt in options.items() if opt.kind == "content"}
-    blob = json.dumps({"mmsynth": __version__, "config": content}, sort_keys=True, default=str)
+    blob = json.dumps({"mmsynth": __version__, "config": content, "extra": extra or {}},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -51,9 +51,13 @@ def build_shard(job: Job, shard_id: int, progress: Progress | None = None) -> di
     source = source_for(job)
     indices = shard_indices(shard_id, job.shard_size, job.num_items)
     samples, rejected = source.produce(indices, progress)
+    stage_stats: dict[str, dict[str, int]] = {}
     for stage in source.stages():
         samples, dropped = stage(samples)
         rejected.extend(dropped)
+        counters = getattr(stage, "last_stats", None)
+        if counters:
+            stage_stats[getattr(stage, "name", type(stage).__name__)] = dict(counters)
     samples.sort(key=lambda s: s.meta.get("index", 0))
     out = Path(job.out)
     tar = write_shard(out, shard_id, samples)
@@ -64,6 +68,7 @@ def build_shard(job: Job, shard_id: int, progress: Progress | None = None) -> di
         "rejected": len(rejected),
         "rejections": dict(sorted(Counter(r.reason for r in rejected).items())),
         "examples": _examples(rejected),
+        "stages": stage_stats,
         **tar,
         "fingerprint": job.fingerprint,
         "seconds": round(time.perf_counter() - started, 3),

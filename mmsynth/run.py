@@ -37,6 +37,8 @@ class RunSummary:
     kept: int = 0
     rejected: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
+    stage_stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    stage_lines: list[str] = field(default_factory=list)
     seconds: float = 0.0
     samples_built: int = 0
 
@@ -45,6 +47,7 @@ class RunSummary:
             "out": str(self.out), "num_items": self.num_items, "shards": self.shards,
             "shards_built_this_run": self.shards_built, "kept": self.kept,
             "rejected": self.rejected, "rejections": self.rejections,
+            "stages": self.stage_stats,
             "seconds_this_run": round(self.seconds, 3),
             "samples_per_second_this_run": round(self.samples_built / self.seconds, 2)
             if self.seconds > 0 else None,
@@ -58,6 +61,7 @@ class RunSummary:
                          f"complete, {self.shards_built} built now")
         for reason, count in sorted(self.rejections.items(), key=lambda kv: -kv[1]):
             lines.append(f"  rejected {count:>7}  {reason}")
+        lines += self.stage_lines
         if self.samples_built and self.seconds > 0:
             lines.append(f"  {self.samples_built / self.seconds:.1f} samples/s "
                          f"({self.samples_built} samples in {self.seconds:.1f} s)")
@@ -78,8 +82,9 @@ def run(flags: dict[str, Any]) -> RunSummary:
     Raises UsageError for bad options or an incompatible output directory.
     """
     config = resolve(flags, source_options)
-    options = {**RUN_OPTIONS, **SOURCES.get(config["source"]).options}
-    fp = fingerprint(config, options)
+    source_cls = SOURCES.get(config["source"])
+    options = {**RUN_OPTIONS, **source_cls.options}
+    fp = fingerprint(config, options, source_cls.fingerprint_extra(config))
     out = Path(config["out"])
     executor = make_executor(config)
     source = source_for(Job(config, fp, 0, str(out)))  # validates source options early
@@ -126,10 +131,17 @@ def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:
     summary.seconds = time.perf_counter() - started
 
     rejections: Counter[str] = Counter()
+    stage_stats: dict[str, Counter[str]] = {}
     for s in done.values():
         summary.kept += s["kept"]
         summary.rejected += s["rejected"]
         rejections.update(s["rejections"])
+        for name, counters in s.get("stages", {}).items():
+            stage_stats.setdefault(name, Counter()).update(counters)
     summary.rejections = dict(rejections)
+    summary.stage_stats = {name: dict(c) for name, c in stage_stats.items()}
+    from mmsynth.sources import SOURCES
+
+    summary.stage_lines = SOURCES.get(job.config["source"]).summarize_stages(summary.stage_stats)
     atomic_write_json(out / RUN_STATS_FILE, summary.to_json())
     return summary

@@ -34,6 +34,18 @@ class Source:
         """Checks applied to produced samples, in order (each returns kept, rejected)."""
         return []
 
+    @classmethod
+    def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """What besides the options decides the samples (renderer versions, prompt files);
+        it enters the run's fingerprint."""
+        return {}
+
+    @classmethod
+    def summarize_stages(cls, stage_stats: dict[str, dict[str, int]]) -> list[str]:
+        """Summary lines for the run's stage counters (``stage.last_stats`` totalled by stage
+        name); the default prints nothing."""
+        return []
+
     def sample_id(self, index: int) -> str:
         return f"{self.name}-{self.config['seed']}-{index:09d}"
 

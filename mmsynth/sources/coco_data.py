@@ -69,8 +69,8 @@ SAMPLE_SPLIT = "sample"
 DEFAULT_SPLIT = "train2017"
 
 # How the CLI spells the options that resolve_paths takes, for error messages.
-OPTION_NAMES = {"coco_root": "--coco_root", "instances": "--coco_instances",
-                "captions": "--coco_captions", "images": "--coco_images", "split": "--coco_split"}
+OPTION_NAMES = {"coco_root": "--coco_root", "instances": "--instances",
+                "captions": "--captions", "images": "--images", "split": "--split"}
 
 # COCO 2017's 80 detection categories: (id, name, supercategory), as in instances_*2017.json.
 COCO_CATEGORIES: tuple[tuple[int, str, str], ...] = (

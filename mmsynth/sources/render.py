@@ -66,6 +66,14 @@ class RenderSource(Source):
         self.cumulative = np.cumsum(weights / weights.sum())
         self.names = list(spec)
 
+    @classmethod
+    def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Every registered family's version: a changed family must not resume into old shards."""
+        from renderers import registry
+
+        known = registry(cls.name)
+        return {"renderers": {n: known.get(n).version for n in known.names()}}
+
     def _pick_family(self, rng: np.random.Generator) -> str:
         # Inverse-CDF on one uniform draw: stable, and cheap next to rendering.
         i = int(np.searchsorted(self.cumulative, rng.random(), side="right"))

@@ -176,7 +176,7 @@ def test_coco_root_accepts_the_sample_names(tmp_path):
 
 def test_explicit_files_and_their_images(tmp_path):
     inst = _write(tmp_path / "annotations" / "instances_x.json", {"images": [], "annotations": []})
-    with pytest.raises(UsageError, match="--coco_images"):
+    with pytest.raises(UsageError, match="--images"):
         resolve_paths(instances=inst)
     (tmp_path / "images").mkdir()
     assert resolve_paths(instances=inst).images == tmp_path / "images"
@@ -188,7 +188,7 @@ def test_explicit_files_and_their_images(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     ({"coco_root": "/nonexistent/coco"}, r"--coco_root /nonexistent/coco is not a directory"),
     ({"instances": "/nonexistent/i.json", "images": "/tmp"}, r"/nonexistent/i\.json does not"),
-    ({"images": "/tmp"}, r"--coco_images needs --coco_root"),
+    ({"images": "/tmp"}, r"--images needs --coco_root"),
 ])
 def test_bad_locations_are_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message):
