@@ -41,6 +41,7 @@ class RunSummary:
     stage_lines: list[str] = field(default_factory=list)
     seconds: float = 0.0
     samples_built: int = 0
+    item_noun: str = "samples"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,7 +56,7 @@ class RunSummary:
 
     def render(self) -> str:
         lines = [f"mmsynth: {self.kept} kept, {self.rejected} rejected of {self.num_items} "
-                 f"samples in {self.shards} shards → {self.out}"]
+                 f"{self.item_noun} in {self.shards} shards → {self.out}"]
         if self.shards_built < self.shards:
             lines.append(f"  resumed: {self.shards - self.shards_built} shards were already "
                          f"complete, {self.shards_built} built now")
@@ -63,8 +64,11 @@ class RunSummary:
             lines.append(f"  rejected {count:>7}  {reason}")
         lines += self.stage_lines
         if self.samples_built and self.seconds > 0:
-            lines.append(f"  {self.samples_built / self.seconds:.1f} samples/s "
-                         f"({self.samples_built} samples in {self.seconds:.1f} s)")
+            rate = self.samples_built / self.seconds
+            speed = f"{rate:.1f} {self.item_noun}/s" if rate >= 1 else \
+                f"{self.seconds / self.samples_built:.1f} s per {self.item_noun[:-1]}"
+            lines.append(f"  {speed} ({self.samples_built} {self.item_noun} in "
+                         f"{self.seconds:.1f} s)")
         return "\n".join(lines)
 
 
@@ -107,7 +111,11 @@ def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:
     total = num_shards(job.num_items, job.shard_size)
     done = {i: s for i in range(total) if (s := read_stats(out, i)) is not None}
     todo = [i for i in range(total) if i not in done]
-    summary = RunSummary(out=out, num_items=job.num_items, shards=total, shards_built=len(todo))
+    from mmsynth.sources import SOURCES
+
+    source_cls = SOURCES.get(job.config["source"])
+    summary = RunSummary(out=out, num_items=job.num_items, shards=total, shards_built=len(todo),
+                         item_noun=source_cls.item_noun)
     done_items = sum(s["indices"][1] - s["indices"][0] for s in done.values())
     summary.samples_built = job.num_items - done_items
 
@@ -140,8 +148,6 @@ def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:
             stage_stats.setdefault(name, Counter()).update(counters)
     summary.rejections = dict(rejections)
     summary.stage_stats = {name: dict(c) for name, c in stage_stats.items()}
-    from mmsynth.sources import SOURCES
-
-    summary.stage_lines = SOURCES.get(job.config["source"]).summarize_stages(summary.stage_stats)
+    summary.stage_lines = source_cls.summarize_stages(summary.stage_stats)
     atomic_write_json(out / RUN_STATS_FILE, summary.to_json())
     return summary

@@ -7,6 +7,7 @@ from mmsynth.registry import Registry
 
 SOURCES = Registry("source")
 SOURCES.register("geometry", "mmsynth.sources.render:GeometrySource")
+SOURCES.register("coco", "mmsynth.sources.coco:CocoSource")
 SOURCES.register("chart", "mmsynth.sources.render:ChartSource")
 
 

