@@ -123,7 +123,8 @@ def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:
     if show_progress and todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=job.num_items, initial=done_items, unit="sample", dynamic_ncols=True,
+        bar = tqdm(total=job.num_items, initial=done_items, unit=summary.item_noun.rstrip("s"),
+                   dynamic_ncols=True,
                    desc=f"{job.config['source']} → {out}", mininterval=0.5, file=sys.stderr)
     started = time.perf_counter()
     try:
