@@ -17,38 +17,12 @@ import renderers.geometry.circle  # noqa: F401  (registers the family)
 from renderers import RENDERERS
 from renderers.canvas import Canvas
 from renderers.geometry.circle import Circle
-from renderers.qa import format_number, with_unit
+from renderers.qa import with_unit
+
+from .common import area_unit, assert_answer, is_plain_json, scenes
 
 N = 1000
 SEED = 12
-
-
-def _area_unit(unit):
-    return "square units" if unit == "units" else f"{unit}²"
-
-
-def assert_answer(item, expected, unit):
-    """``value`` is ``expected`` (exactly, or within the stated rounding) and ``answer`` is that
-    number written by the shared rule, with ``unit``."""
-    if abs(expected - round(expected)) < 1e-6:
-        assert isinstance(item["value"], int) and item["value"] == round(expected), item
-        assert "decimals" not in item and item["exact"], item
-        assert item["answer"] == with_unit(str(round(expected)), unit), item
-        assert "Round to" not in item["question"]
-        return
-    decimals = item["decimals"]
-    assert decimals in (1, 2), item
-    assert item["value"] == round(item["value"], decimals)
-    if abs(expected - round(expected, decimals)) < 1e-6:  # written in full, e.g. 7.5
-        assert item["exact"], item
-        assert item["value"] == pytest.approx(expected, abs=1e-6)
-        assert "Round to" not in item["question"]
-    else:
-        assert not item["exact"], item
-        assert abs(item["value"] - expected) <= 0.5 * 10**-decimals + 1e-9, (item, expected)
-        places = "decimal place" if decimals == 1 else "decimal places"
-        assert item["question"].endswith(f"Round to {decimals} {places}."), item
-    assert item["answer"] == with_unit(format_number(expected, decimals), unit), item
 
 
 def assert_pi_answer(item, expected, unit):
@@ -108,11 +82,11 @@ def check(scene, qa):
     elif task == "circumference":
         expected, out_unit = 2 * math.pi * r, unit
     elif task == "area":
-        expected, out_unit = math.pi * r * r, _area_unit(unit)
+        expected, out_unit = math.pi * r * r, area_unit(unit)
     elif task == "arc_length":
         expected, out_unit = angle * r, unit
     else:
-        expected, out_unit = angle * r * r / 2, _area_unit(unit)
+        expected, out_unit = angle * r * r / 2, area_unit(unit)
     if scene["form"] == "pi":
         assert task in ("circumference", "area")
         assert item["type"] == f"circle_{kind}_pi"
@@ -126,11 +100,7 @@ def check(scene, qa):
 
 
 def _scenes(seed, count):
-    family = Circle()
-    for i in range(count):
-        rng = np.random.default_rng([seed, i])
-        scene = family.sample_scene(rng)
-        yield i, scene, family.questions(scene, rng)
+    return scenes(Circle(), seed, count)
 
 
 def test_registered():
@@ -153,18 +123,9 @@ def test_every_answer_matches_an_independent_derivation():
             ("circle_circumference", "radius"), ("circle_circumference", "diameter")} <= kinds
 
 
-def _plain(value):
-    """Only JSON's own types, not numpy's look-alikes."""
-    if isinstance(value, dict):
-        return all(type(k) is str and _plain(x) for k, x in value.items())
-    if isinstance(value, list):
-        return all(_plain(x) for x in value)
-    return value is None or type(value) in (str, int, float, bool)
-
-
 def test_scenes_are_json_and_deterministic():
     for (i, a, qa), (_, b, qb) in zip(_scenes(5, 200), _scenes(5, 200), strict=True):
-        assert _plain(a), i
+        assert is_plain_json(a), i
         assert json.loads(json.dumps(a)) == a == b
         assert qa == qb
         assert json.loads(json.dumps(qa)) == qa

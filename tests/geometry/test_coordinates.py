@@ -22,6 +22,8 @@ from renderers import RENDERERS
 from renderers.canvas import Canvas
 from renderers.qa import format_fraction, format_number, rounding_clause
 
+from .common import is_plain_json, scenes
+
 SEED = 314159
 N = 1000
 TOL = 1e-6
@@ -114,11 +116,7 @@ def check_scene(scene, qas) -> None:
 
 
 def _scenes(seed=SEED, n=N):
-    r = co.Coordinates()
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        scene = r.sample_scene(rng)
-        yield i, scene, r.questions(scene, rng)
+    return scenes(co.Coordinates(), seed, n)
 
 
 def test_registered():
@@ -156,17 +154,9 @@ def test_checker_catches_wrong_answers():
                 check_scene(scene, bad)
 
 
-def _plain(x) -> bool:
-    if isinstance(x, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in x.items())
-    if isinstance(x, list):
-        return all(_plain(v) for v in x)
-    return type(x) in (str, int, float, bool) or x is None
-
-
 def test_scene_is_plain_json_and_deterministic():
     for (_, s1, q1), (_, s2, q2) in zip(_scenes(n=200), _scenes(n=200), strict=True):
-        assert _plain(s1) and _plain(q1)
+        assert is_plain_json(s1) and is_plain_json(q1)
         assert json.dumps(s1, sort_keys=True) == json.dumps(s2, sort_keys=True)
         assert q1 == q2
 

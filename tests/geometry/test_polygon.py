@@ -18,19 +18,11 @@ import renderers.geometry.polygon  # noqa: F401  (registers the family)
 from renderers import RENDERERS
 from renderers.canvas import Canvas
 from renderers.geometry.polygon import PolygonFamily
-from renderers.qa import format_number, with_unit
+
+from .common import area_unit, assert_answer, is_plain_json, scenes, shoelace
 
 N = 1000
 SEED = 13
-
-
-def _area_unit(unit):
-    return "square units" if unit == "units" else f"{unit}²"
-
-
-def _shoelace(points):
-    x, y = np.asarray(points, float).T
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
 
 
 def _cross(u, w):
@@ -40,30 +32,6 @@ def _cross(u, w):
 def _angle(u, w):
     """The angle between vectors u and w, in degrees (0..180)."""
     return math.degrees(math.atan2(abs(_cross(u, w)), float(np.dot(u, w))))
-
-
-def assert_answer(item, expected, unit):
-    """``value`` is ``expected`` (exactly, or within the stated rounding) and ``answer`` is that
-    number written by the shared rule, with ``unit``."""
-    if abs(expected - round(expected)) < 1e-6:
-        assert isinstance(item["value"], int) and item["value"] == round(expected), item
-        assert "decimals" not in item and item["exact"], item
-        assert item["answer"] == with_unit(str(round(expected)), unit), item
-        assert "Round to" not in item["question"]
-        return
-    decimals = item["decimals"]
-    assert decimals in (1, 2), item
-    assert item["value"] == round(item["value"], decimals)
-    if abs(expected - round(expected, decimals)) < 1e-6:  # written in full, e.g. 47.5
-        assert item["exact"], item
-        assert item["value"] == pytest.approx(expected, abs=1e-6)
-        assert "Round to" not in item["question"]
-    else:
-        assert not item["exact"], item
-        assert abs(item["value"] - expected) <= 0.5 * 10**-decimals + 1e-9, (item, expected)
-        places = "decimal place" if decimals == 1 else "decimal places"
-        assert item["question"].endswith(f"Round to {decimals} {places}."), item
-    assert item["answer"] == with_unit(format_number(expected, decimals), unit), item
 
 
 def _check_labels(scene, pts):
@@ -136,7 +104,7 @@ def check_quad(scene, item, pts):
     edges = [pts[(i + 1) % 4] - pts[i] for i in range(4)]
     sides = [float(np.hypot(*e)) for e in edges]
     labels = _check_labels(scene, pts)
-    perimeter, area = sum(sides), _shoelace(pts)
+    perimeter, area = sum(sides), shoelace(pts)
     base = frozenset((0, 1))
     if shape in ("rectangle", "parallelogram"):
         # Opposite sides equal and parallel.
@@ -176,7 +144,7 @@ def check_quad(scene, item, pts):
             from_labels = sum(labels.values())
     if task == "area":
         assert from_labels == pytest.approx(area, rel=1e-12)
-        return area, _area_unit(unit)
+        return area, area_unit(unit)
     assert from_labels == pytest.approx(perimeter, rel=1e-12)
     return perimeter, unit
 
@@ -195,11 +163,7 @@ def check(scene, qa):
 
 
 def _scenes(seed, count):
-    family = PolygonFamily()
-    for i in range(count):
-        rng = np.random.default_rng([seed, i])
-        scene = family.sample_scene(rng)
-        yield i, scene, family.questions(scene, rng)
+    return scenes(PolygonFamily(), seed, count)
 
 
 def test_registered():
@@ -225,18 +189,9 @@ def test_every_answer_matches_an_independent_derivation():
     assert ("polygon_exterior_angle", False) in kinds
 
 
-def _plain(value):
-    """Only JSON's own types, not numpy's look-alikes."""
-    if isinstance(value, dict):
-        return all(type(k) is str and _plain(x) for k, x in value.items())
-    if isinstance(value, list):
-        return all(_plain(x) for x in value)
-    return value is None or type(value) in (str, int, float, bool)
-
-
 def test_scenes_are_json_and_deterministic():
     for (i, a, qa), (_, b, qb) in zip(_scenes(5, 200), _scenes(5, 200), strict=True):
-        assert _plain(a), i
+        assert is_plain_json(a), i
         assert json.loads(json.dumps(a)) == a == b
         assert qa == qb
         assert json.loads(json.dumps(qa)) == qa

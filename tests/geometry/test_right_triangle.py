@@ -16,43 +16,11 @@ import renderers.geometry.right_triangle  # noqa: F401  (registers the family)
 from renderers import RENDERERS
 from renderers.canvas import Canvas
 from renderers.geometry.right_triangle import RightTriangle
-from renderers.qa import format_number, with_unit
+
+from .common import area_unit, assert_answer, is_plain_json, scenes, shoelace
 
 N = 1000
 SEED = 11
-
-
-def _area_unit(unit):
-    return "square units" if unit == "units" else f"{unit}²"
-
-
-def _shoelace(points):
-    x, y = np.asarray(points, float).T
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
-
-
-def assert_answer(item, expected, unit):
-    """``value`` is ``expected`` (exactly, or within the stated rounding) and ``answer`` is that
-    number written by the shared rule, with ``unit``."""
-    if abs(expected - round(expected)) < 1e-6:
-        assert isinstance(item["value"], int) and item["value"] == round(expected), item
-        assert "decimals" not in item and item["exact"], item
-        assert item["answer"] == with_unit(str(round(expected)), unit), item
-        assert "Round to" not in item["question"]
-        return
-    decimals = item["decimals"]
-    assert decimals in (1, 2), item
-    assert item["value"] == round(item["value"], decimals)
-    if abs(expected - round(expected, decimals)) < 1e-6:  # written in full, e.g. 17.5
-        assert item["exact"], item
-        assert item["value"] == pytest.approx(expected, abs=1e-6)
-        assert "Round to" not in item["question"]
-    else:
-        assert not item["exact"], item
-        assert abs(item["value"] - expected) <= 0.5 * 10**-decimals + 1e-9, (item, expected)
-        places = "decimal place" if decimals == 1 else "decimal places"
-        assert item["question"].endswith(f"Round to {decimals} {places}."), item
-    assert item["answer"] == with_unit(format_number(expected, decimals), unit), item
 
 
 def check(scene, qa):
@@ -94,10 +62,10 @@ def check(scene, qa):
         assert expected == pytest.approx(math.sqrt(labels[hyp] ** 2 - known_leg**2), rel=1e-12)
     else:
         assert unknown is None and legs <= set(labels)
-        expected = _shoelace(scene["vertices"])
+        expected = shoelace(scene["vertices"])
         a, b = (labels[leg] for leg in legs)
         assert expected == pytest.approx(a * b / 2, rel=1e-12)
-        unit = _area_unit(unit)
+        unit = area_unit(unit)
     assert item["unit"] == unit
     assert_answer(item, expected, unit)
     assert item["rationale"]
@@ -105,11 +73,7 @@ def check(scene, qa):
 
 
 def _scenes(seed, count):
-    family = RightTriangle()
-    for i in range(count):
-        rng = np.random.default_rng([seed, i])
-        scene = family.sample_scene(rng)
-        yield i, scene, family.questions(scene, rng)
+    return scenes(RightTriangle(), seed, count)
 
 
 def test_registered():
@@ -130,18 +94,9 @@ def test_every_answer_matches_an_independent_derivation():
                      ("area", True)}
 
 
-def _plain(value):
-    """Only JSON's own types, not numpy's look-alikes."""
-    if isinstance(value, dict):
-        return all(type(k) is str and _plain(x) for k, x in value.items())
-    if isinstance(value, list):
-        return all(_plain(x) for x in value)
-    return value is None or type(value) in (str, int, float, bool)
-
-
 def test_scenes_are_json_and_deterministic():
     for (i, a, qa), (_, b, qb) in zip(_scenes(5, 200), _scenes(5, 200), strict=True):
-        assert _plain(a), i
+        assert is_plain_json(a), i
         assert json.loads(json.dumps(a)) == a == b
         assert qa == qb
         assert json.loads(json.dumps(qa)) == qa
