@@ -56,6 +56,13 @@ def with_unit(text: str, unit: str | None) -> str:
     return f"{text}{unit}" if unit in TIGHT_UNITS else f"{text} {unit}"
 
 
+def area_unit(unit: str | None) -> str | None:
+    """The unit of an area measured in ``unit``: "cm" → "cm²", bare "units" → "square units"."""
+    if not unit:
+        return unit
+    return "square units" if unit == "units" else f"{unit}²"
+
+
 def rounding_clause(decimals: int) -> str:
     places = "decimal place" if decimals == 1 else "decimal places"
     if decimals == 0:

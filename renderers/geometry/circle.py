@@ -12,7 +12,7 @@ from matplotlib.patches import Circle as CirclePatch
 from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
-from renderers.qa import format_number, numeric_qa, pick, text_qa, with_unit
+from renderers.qa import area_unit, format_number, numeric_qa, pick, text_qa, with_unit
 from renderers.style import sample_style
 
 # Rounded answers use the exact π; say so, or 3.14 would be a second "right" answer.
@@ -23,10 +23,6 @@ UNITS = ("cm", "m", "mm", "in", "ft", "units")
 CENTER_NAMES = ("O", "O", "O", "C", "M", "P")
 POINT_PAIRS = ("AB", "PQ", "MN", "XY", "RS", "DE")
 CENTRAL_ANGLES = (30, 36, 40, 45, 50, 60, 72, 75, 80, 90, 100, 105, 110, 120, 135, 140, 150)
-
-
-def _area_unit(unit: str) -> str:
-    return "square units" if unit == "units" else f"{unit}²"
 
 
 def pi_answer(coefficient: float, unit: str) -> str:
@@ -213,7 +209,7 @@ class Circle(Renderer):
                 f"How much area does the circle centred at {o} enclose?",
                 f"Find the area of the disc bounded by {circle}.",
             ])
-            return [self._answer(q, coefficient, how, scene, _area_unit(unit), "circle_area")]
+            return [self._answer(q, coefficient, how, scene, area_unit(unit), "circle_area")]
         angle = scene["central_angle"]
         a, b = names
         if task == "arc_length":
@@ -238,7 +234,7 @@ class Circle(Renderer):
         why = (f"Sector area = (θ ÷ 360°) × πr² = ({angle} ÷ 360) × π × {length}² "
                f"≈ {format_number(value, dec)}.")
         return [numeric_qa(f"{q} {EXACT_PI}", value, type="circle_sector_area",
-                           unit=_area_unit(unit), decimals=dec, rationale=why)]
+                           unit=area_unit(unit), decimals=dec, rationale=why)]
 
     @staticmethod
     def _answer(question, coefficient, how, scene, unit, kind):

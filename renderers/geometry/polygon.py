@@ -14,7 +14,7 @@ import numpy as np
 from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
-from renderers.qa import format_number, numeric_qa, pick
+from renderers.qa import area_unit, format_number, numeric_qa, pick
 from renderers.style import sample_style
 
 SHAPES = ("regular", "regular", "rectangle", "parallelogram", "trapezoid")
@@ -27,10 +27,6 @@ FIRST_LETTERS = ("A", "K", "P")
 ARC_PX = 26  # radius of the arc marking an angle
 TICK_PX = 5  # half the length of an equal-sides tick
 EXTENSION = 0.9  # how far a side is extended past a vertex to show an exterior angle, in sides
-
-
-def _area_unit(unit: str) -> str:
-    return "square units" if unit == "units" else f"{unit}²"
 
 
 def _regular(rng: np.random.Generator) -> dict:
@@ -386,21 +382,21 @@ class PolygonFamily(Renderer):
             f"Using the labelled lengths, compute the area of {shape} {quad}.",
             f"How much area does {shape} {quad} enclose?",
         ])
-        area_unit = _area_unit(unit)
+        sq_unit = area_unit(unit)
         if shape == "rectangle":
             w, h = lengths
             why = f"Area = length × width = {w} × {h} = {w * h}."
-            return numeric_qa(q, w * h, type=kind, unit=area_unit, rationale=why)
+            return numeric_qa(q, w * h, type=kind, unit=sq_unit, rationale=why)
         h = scene["height"]["length"]
         if shape == "parallelogram":
             base = lengths[0]
             why = f"Area = base × height = {base} × {h} = {base * h}."
-            return numeric_qa(q, base * h, type=kind, unit=area_unit, rationale=why)
+            return numeric_qa(q, base * h, type=kind, unit=sq_unit, rationale=why)
         a, b = lengths
         area = (a + b) * h / 2
         why = (f"The parallel sides are {a} and {b}, so area = ½ × ({a} + {b}) × {h} = "
                f"{format_number(area, 1)}.")
-        return numeric_qa(q, area, type=kind, unit=area_unit, decimals=1, rationale=why)
+        return numeric_qa(q, area, type=kind, unit=sq_unit, decimals=1, rationale=why)
 
     def caption(self, scene):
         unit = scene["unit"]

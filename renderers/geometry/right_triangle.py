@@ -13,7 +13,7 @@ import numpy as np
 from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
-from renderers.qa import format_number, numeric_qa, pick
+from renderers.qa import area_unit, format_number, numeric_qa, pick
 from renderers.style import sample_style
 
 TASKS = ("hypotenuse", "leg", "area")
@@ -185,7 +185,6 @@ class RightTriangle(Renderer):
         (l1, l2) = scene["legs"]
         a, b = sides[l1], sides[l2]
         area = a * b / 2
-        area_unit = f"{unit}²" if unit != "units" else "square units"
         q = pick(rng, [
             f"What is the area of right triangle {tri}?",
             f"Find the area of triangle {tri}, which has a right angle at {r}.",
@@ -194,7 +193,7 @@ class RightTriangle(Renderer):
         ])
         why = (f"The legs {l1} and {l2} are perpendicular, so they are a base and its height: "
                f"area = ½ × {a} × {b} = {format_number(area, 1)}.")
-        return [numeric_qa(q, area, type="right_triangle_area", unit=area_unit, decimals=1,
+        return [numeric_qa(q, area, type="right_triangle_area", unit=area_unit(unit), decimals=1,
                            rationale=why)]
 
     def caption(self, scene):

@@ -9,7 +9,7 @@ import numpy as np
 from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
-from renderers.qa import numeric_qa, pick
+from renderers.qa import area_unit, numeric_qa, pick
 from renderers.style import sample_style
 
 TASKS = ("angle", "perimeter", "area")
@@ -162,7 +162,6 @@ class Triangle(Renderer):
             return [numeric_qa(q, total, type="triangle_perimeter", unit=unit, rationale=why)]
         base, height = given["base"], given["height"]
         area = base * height / 2
-        area_unit = f"{unit}²" if unit != "units" else "square units"
         q = pick(rng, [
             f"What is the area of triangle {tri}?",
             f"Find the area of triangle {tri}, given the base {given['base_side']} "
@@ -172,7 +171,7 @@ class Triangle(Renderer):
         ])
         why = (f"Area = ½ × base × height = ½ × {base} × {height} = "
                f"{area:g}.")
-        return [numeric_qa(q, area, type="triangle_area", unit=area_unit, decimals=1,
+        return [numeric_qa(q, area, type="triangle_area", unit=area_unit(unit), decimals=1,
                            rationale=why)]
 
     def caption(self, scene):
