@@ -18,11 +18,14 @@ IMAGE_EXTENSIONS = ("png", "jpg")
 @dataclass
 class Rejection:
     """A sample that did not make it, and why. ``reason`` is a short counted key such as
-    ``render_error:triangle:ZeroDivisionError``; ``detail`` is a human-readable message."""
+    ``render_error:triangle:ZeroDivisionError``; ``detail`` is a human-readable message.
+    ``sample`` is the rejected sample when one had been built (a stage dropped it), so a preview
+    can show what was dropped; it is never written to a shard."""
 
     index: int
     reason: str
     detail: str = ""
+    sample: Sample | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
