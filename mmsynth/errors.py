@@ -3,3 +3,8 @@
 
 class UsageError(ValueError):
     """Bad option, bad path or incompatible output directory; the message says what to do."""
+
+
+class RunAborted(RuntimeError):
+    """The run cannot go on (e.g. the LLM server stopped answering); complete shards are kept,
+    the shard that hit it is not written, and the same command resumes."""

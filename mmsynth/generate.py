@@ -7,7 +7,7 @@ open_clip) are imported only by the sources and stages that need them.
 import sys
 from typing import Any
 
-from mmsynth.errors import UsageError
+from mmsynth.errors import RunAborted, UsageError
 
 
 def generate(
@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except RunAborted as e:
+        print(f"error: run stopped: {e}\n  complete shards are kept; fix the cause and run the "
+              "same command again to resume", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted: complete shards are kept; run the same command again to resume",
               file=sys.stderr)

@@ -51,7 +51,8 @@ def build_shard(job: Job, shard_id: int, progress: Progress | None = None) -> di
     source = source_for(job)
     indices = shard_indices(shard_id, job.shard_size, job.num_items)
     samples, rejected = source.produce(indices, progress)
-    stage_stats: dict[str, dict[str, int]] = {}
+    stage_stats: dict[str, dict[str, int]] = {
+        name: dict(counters) for name, counters in getattr(source, "last_stats", {}).items()}
     for stage in source.stages():
         samples, dropped = stage(samples)
         rejected.extend(dropped)

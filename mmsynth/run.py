@@ -93,6 +93,7 @@ def run(flags: dict[str, Any]) -> RunSummary:
     executor = make_executor(config)
     source = source_for(Job(config, fp, 0, str(out)))  # validates source options early
     num_items = source.num_items()
+    source.check_ready()
     job = Job(config, fp, num_items, str(out))
     record = {
         "fingerprint": fp,

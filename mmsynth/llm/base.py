@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,8 +93,9 @@ class GenerationParams:
 @dataclass(frozen=True)
 class Generation:
     """The answer to one request. ``finish_reason`` is "stop" (end of sequence or a stop
-    string), "length" (max_new_tokens reached) or "error" (then ``error`` says why and ``text`` is
-    empty). Token counts are the backend's own (prompt after the chat template; generated tokens
+    string), "length" (max_new_tokens reached) or "error" (then ``error`` says why, as
+    ``"<kind>: <message>"``, and ``text`` is empty; ``error_kind`` is the short counted key).
+    Token counts are the backend's own (prompt after the chat template; generated tokens
     including the end-of-sequence token)."""
 
     text: str = ""
@@ -105,6 +107,14 @@ class Generation:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def error_kind(self) -> str | None:
+        """The error's short key ("timeout", "server_error_503", "bad_response"), for counting."""
+        if self.error is None:
+            return None
+        kind = re.sub(r"[^A-Za-z0-9_]+", "_", self.error.split(":", 1)[0]).strip("_")
+        return kind[:40] or "unknown"
 
     @classmethod
     def failed(cls, error: str, prompt_tokens: int = 0) -> Generation:
@@ -174,6 +184,10 @@ class LLMBackend(ABC):
     def load(self) -> None:  # noqa: B027 (optional hook)
         """Load the model (or connect) now rather than on the first ``generate``."""
 
+    def check(self) -> None:  # noqa: B027 (optional hook)
+        """Fail fast, before a run writes anything: raise UsageError if this backend cannot work
+        (a server that is down, a model it does not serve). Must be cheap."""
+
     def describe(self) -> dict[str, Any]:
         """What produced the text, JSON-ready, for sample meta (without the generation params)."""
         return {"backend": self.name, "model": self.model_id}
@@ -189,6 +203,7 @@ def llm_meta(backend: LLMBackend, params: GenerationParams) -> dict[str, Any]:
 
 BACKENDS = Registry("LLM backend")
 BACKENDS.register("transformers", "mmsynth.llm.transformers_backend:TransformersBackend")
+BACKENDS.register("openai", "mmsynth.llm.openai_backend:OpenAIBackend")
 
 
 def make_backend(name: str = "transformers", **options: Any) -> LLMBackend:

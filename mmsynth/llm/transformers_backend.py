@@ -450,7 +450,7 @@ class TransformersBackend(LLMBackend):
             for index, (messages, p) in enumerate(zip(requests, params, strict=True)):
                 problem = check_messages(messages)
                 if problem:
-                    results[index] = Generation.failed(problem)
+                    results[index] = Generation.failed(f"bad_request: {problem}")
                     continue
                 try:
                     ids = self.encode(messages)
@@ -459,8 +459,9 @@ class TransformersBackend(LLMBackend):
                     continue
                 if loaded.max_context and len(ids) + p.max_new_tokens > loaded.max_context:
                     results[index] = Generation.failed(
-                        f"prompt of {len(ids)} tokens + max_new_tokens {p.max_new_tokens} exceeds "
-                        f"the model's context of {loaded.max_context} tokens", len(ids))
+                        f"context_overflow: prompt of {len(ids)} tokens + max_new_tokens "
+                        f"{p.max_new_tokens} exceeds the model's context of "
+                        f"{loaded.max_context} tokens", len(ids))
                     continue
                 seed = None if p.greedy else request_seed(p.seed, messages)
                 items.append(_Item(index, ids, p, seed))
@@ -516,7 +517,7 @@ class _Decoder:
                             log.warning("LLM request %d failed: %s: %s", item.index,
                                         type(e).__name__, e)
                             self.results[item.index] = Generation.failed(
-                                f"{type(e).__name__}: {e}", len(item.ids))
+                                f"{type(e).__name__}: {e}", len(item.ids))  # kind: the class
                     else:
                         log.warning("LLM batch of %d failed (%s: %s); decoding its requests "
                                     "one at a time", len(self.in_play), type(e).__name__, e)

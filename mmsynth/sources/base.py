@@ -16,12 +16,19 @@ class Source:
     resolved config, so it may hold a model or a canvas; must not rely on the driver's state."""
 
     name: ClassVar[str] = ""
+    # Counters of the last ``produce`` call by name (e.g. {"llm": {...}}); they land in the shard's
+    # stats beside the stages' and are totalled for the summary.
+    last_stats: dict[str, dict[str, int]]
     options: ClassVar[dict[str, Option]] = {}
     item_noun: ClassVar[str] = "samples"  # what one index is, for summaries
 
     def __init__(self, config: dict[str, Any], fingerprint: str):
         self.config = config
         self.fingerprint = fingerprint
+
+    def check_ready(self) -> None:
+        """Fail fast, before the run writes anything: raise UsageError if this source cannot work
+        (an LLM server that is down, a model it does not serve). Runs once, in the driver."""
 
     def num_items(self) -> int:
         """How many sample indices the run covers."""

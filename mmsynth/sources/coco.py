@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -26,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mmsynth.config import Option, non_negative
-from mmsynth.errors import UsageError
+from mmsynth.errors import RunAborted, UsageError
 from mmsynth.llm import LLM_OPTIONS
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
@@ -51,10 +50,6 @@ def _load_index(coco_root, instances, captions, images, split):
     paths = resolve_paths(coco_root=coco_root, instances=instances, captions=captions,
                           images=images, split=split)
     return load_coco(paths.instances, paths.captions, paths.images)
-
-
-def _slug(text: str, limit: int = 40) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")[:limit] or "unknown"
 
 
 class CocoSource(Source):
@@ -101,6 +96,10 @@ class CocoSource(Source):
 
     def num_items(self) -> int:
         return min(self.config["num_samples"], len(self.index))
+
+    def check_ready(self) -> None:
+        """One health request to an LLM server (nothing for the local backend)."""
+        self.backend.check()
 
     @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -162,11 +161,12 @@ class CocoSource(Source):
                 requests.append(build_messages(kind, text))
                 params.append(self._params(kind, i))
         replies = self._generate(requests, params, progress, len(indices))
+        self._check_error_rate(replies, indices)
 
         by_index: dict[int, list[Sample]] = {}
         for (i, kind), reply, p in zip(keys, replies, params, strict=True):
             if not reply.ok:
-                rejected.append(Rejection(i, f"llm_error:{_slug(reply.error or '')}",
+                rejected.append(Rejection(i, f"llm_error:{reply.error_kind}",
                                           reply.error or ""))
                 continue
             try:
@@ -199,8 +199,31 @@ class CocoSource(Source):
             progress(len(indices))
         return samples, rejected
 
+    def _check_error_rate(self, replies, indices: range) -> None:
+        """Stop the run (this shard unwritten) when too many requests failed: a server that is
+        down must not turn a whole run into counted rejections."""
+        failed = Counter(r.error_kind for r in replies if not r.ok)
+        limit = self.config["llm_max_error_rate"]
+        if replies and sum(failed.values()) > limit * len(replies):
+            kinds = ", ".join(f"{k} {n}" for k, n in failed.most_common())
+            example = next(r.error for r in replies if not r.ok)
+            raise RunAborted(
+                f"{sum(failed.values())} of {len(replies)} LLM requests failed in the shard of "
+                f"{self.item_noun} [{indices.start}, {indices.stop}) ({kinds}), more than "
+                f"--llm_max_error_rate {limit:g}; e.g. {example}")
+
     def _generate(self, requests, params, progress, n_items):
         """Replies in request order, sent in slices so progress moves during a long shard."""
+        before = Counter(getattr(self.backend, "stats", {}))
+        self.last_stats = {}
+        try:
+            return self._generate_slices(requests, params, progress, n_items)
+        finally:
+            after = Counter(getattr(self.backend, "stats", {}))
+            after.subtract(before)
+            self.last_stats = {"llm": {k: n for k, n in after.items() if n}} if requests else {}
+
+    def _generate_slices(self, requests, params, progress, n_items):
         if not requests:
             return []
         # Slices only so progress moves; each is large enough to keep the batch full.
@@ -239,13 +262,19 @@ class CocoSource(Source):
 
     @classmethod
     def summarize_stages(cls, stage_stats: Mapping[str, Mapping[str, int]]) -> list[str]:
+        lines = []
+        llm = stage_stats.get("llm")
+        if llm:
+            lines.append(f"  llm: {llm.get('requests', 0)} requests, {llm.get('cache_hits', 0)} "
+                         f"from the cache, {llm.get('sent', 0)} sent, {llm.get('failed', 0)} "
+                         "failed")
         stats = stage_stats.get("grounding")
         if not stats:
-            return []
+            return lines
         from mmsynth.filters.grounding import summarize
 
         s = summarize(Counter(stats))
-        return [f"  grounding: {s['samples_checked']} samples checked, "
+        return [*lines, f"  grounding: {s['samples_checked']} samples checked, "
                 f"hallucination rate {100 * s['hallucination_rate']:.1f}% of samples "
                 f"(CHAIR_s), {100 * s['mention_hallucination_rate']:.1f}% of "
                 f"{s['mentions_checked']} object mentions (CHAIR_i), wrong counts "

@@ -200,7 +200,7 @@ def test_unknown_models_are_clear_errors(tmp_path):
 
 
 def test_bad_backend_options_are_clear_errors():
-    with pytest.raises(UsageError, match="unknown LLM backend 'nope'; known: transformers"):
+    with pytest.raises(UsageError, match="unknown LLM backend 'nope'; known: openai, transformers"):
         make_backend("nope")
     with pytest.raises(UsageError, match=r"unknown option temprature .* valid: model, batch_size"):
         make_backend("transformers", temprature=1)
@@ -248,10 +248,15 @@ def test_backend_and_params_from_a_resolved_config():
 
     from mmsynth.llm import LLM_OPTIONS, backend_from_config
 
+    from mmsynth.llm.cache import CachedBackend
+
     defaults = {name: option.default for name, option in LLM_OPTIONS.items()}
-    built = backend_from_config({**defaults, "workers": 2, "llm_device": "cpu"})
+    cached = backend_from_config({**defaults, "workers": 2, "llm_device": "cpu", "out": "o"})
+    assert isinstance(cached, CachedBackend)  # --llm_cache readwrite is the default
+    assert str(cached.cache.path) == os.path.join("o", "llm_cache", "responses.sqlite")
+    built = cached.inner
     assert (built.batch_size, built.threads, built.model_id) == (32, 1, resolve_default_id())
-    shared = backend_from_config({**defaults, "workers": 2, "llm_threads": 0})
+    shared = backend_from_config({**defaults, "workers": 2, "llm_threads": 0, "llm_cache": "off"})
     assert shared.threads == max(1, (os.cpu_count() or 1) // 2)
     assert LLM_OPTIONS["llm_device"].check("cuda:1") is None
     assert "expected one of" in LLM_OPTIONS["llm_device"].check("gpu")
