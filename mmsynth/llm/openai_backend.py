@@ -53,8 +53,9 @@ class OpenAIBackend(LLMBackend):
     """Chat completions from an OpenAI-compatible server at ``base_url`` (".../v1").
 
     ``concurrency`` requests are in flight at once; ``requests_per_minute`` and
-    ``tokens_per_minute`` (0: no limit) hold this process under a provider's limits (tokens are
-    estimated before the call as prompt characters / 4 + ``max_new_tokens``). ``timeout`` is per
+    ``tokens_per_minute`` (0: no limit) hold this process under a provider's limits, paced
+    evenly rather than in bursts (tokens are estimated before the call as prompt characters / 4
+    + ``max_new_tokens``). ``timeout`` is per
     request in seconds; ``max_retries`` is how often one request is retried before it counts as
     failed.
     """
@@ -151,12 +152,14 @@ class OpenAIBackend(LLMBackend):
         from aiolimiter import AsyncLimiter
 
         gate = asyncio.Semaphore(self.concurrency)
-        per_minute = [(AsyncLimiter(self.requests_per_minute, 60), lambda _: 1)
-                      if self.requests_per_minute else None,
-                      (AsyncLimiter(self.tokens_per_minute, 60),
-                       lambda cost: min(cost, self.tokens_per_minute))
-                      if self.tokens_per_minute else None]
-        limits = [limit for limit in per_minute if limit]
+        # Paced, not bursty: one request every 60/rpm s; tokens refill every second. A request
+        # estimated above a second's tokens takes the whole second's budget.
+        limits = []
+        if self.requests_per_minute:
+            limits.append((AsyncLimiter(1, 60 / self.requests_per_minute), lambda _: 1))
+        if self.tokens_per_minute:
+            per_second = self.tokens_per_minute / 60
+            limits.append((AsyncLimiter(per_second, 1), lambda cost: min(cost, per_second)))
         async with self._async_client() as client:
             return await asyncio.gather(*(
                 self._one(client, gate, limits, m, p) for m, p in zip(requests, params,

@@ -247,7 +247,6 @@ def test_backend_and_params_from_a_resolved_config():
     import os
 
     from mmsynth.llm import LLM_OPTIONS, backend_from_config
-
     from mmsynth.llm.cache import CachedBackend
 
     defaults = {name: option.default for name, option in LLM_OPTIONS.items()}
