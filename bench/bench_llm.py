@@ -9,6 +9,14 @@ because a busy machine slows multi-threaded steps a lot.
     python bench/bench_llm.py                                  # 32 prompts, 64 new tokens
     python bench/bench_llm.py --batch_sizes 8,16,32,64 --threads 1
     python bench/bench_llm.py --device cuda --n 256 --batch_sizes 32,128
+
+With ``--server`` it also measures the openai backend against a real OpenAI-compatible server on
+127.0.0.1: ``transformers serve`` with the same model (exported by ``mmsynth.llm.export_hf``), or
+the server at ``--base_url`` serving ``--server_model``; requests at concurrency 1 and at each
+``--concurrency``, samples/s and tokens/s, same prompts, same run (the cache is not used):
+
+    python bench/bench_llm.py --server --batch_sizes 8 --concurrency 8
+    python bench/bench_llm.py --server --base_url http://gpu-box:8000/v1 --server_model M
 """
 
 from __future__ import annotations
@@ -67,6 +75,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's, one per core)")
     parser.add_argument("--repeat", type=int, default=1, help="timings are the best of R runs")
+    parser.add_argument("--server", action="store_true",
+                        help="also bench the openai backend against a local server")
+    parser.add_argument("--concurrency", default="8", help="openai backend concurrencies")
+    parser.add_argument("--base_url", help="an already running server (default: start "
+                        "transformers serve with the embedded model)")
+    parser.add_argument("--server_model", help="the model name at --base_url")
+    parser.add_argument("--continuous_batching", action="store_true",
+                        help="start transformers serve with --continuous-batching")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
 
@@ -99,6 +115,55 @@ def main() -> None:
         print(f"  {f'batch {size}':<22}{seconds:9.2f}{tokens:8d}{tokens / seconds:9.1f}"
               f"{(tokens / seconds) / (base_tokens / base_s):8.2f}x  {same}/{len(out)}")
     print(f"load average {os.getloadavg()[0]:.2f} at end (target: batched ≥ 5x batch 1)")
+    if args.server:
+        one.close()
+        bench_server(args, requests, params)
+
+
+def bench_server(args, requests, params) -> None:
+    """The openai backend: concurrency 1 against each of ``--concurrency``, same prompts."""
+    import tempfile
+
+    from tests.llm.servers import export_embedded, free_port, start_transformers_serve
+
+    proc = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.base_url:
+            url, model = args.base_url, args.server_model
+        else:
+            started = time.perf_counter()
+            model = str(export_embedded(Path(tmp) / "model"))
+            port = free_port()
+            extra = ("--continuous-batching",) if args.continuous_batching else ()
+            proc = start_transformers_serve(Path(model), port, Path(tmp) / "serve.log", extra)
+            url = f"http://127.0.0.1:{port}/v1"
+            print(f"\ntransformers serve {' '.join(extra)} up at {url} "
+                  f"({time.perf_counter() - started:.1f} s with the export)")
+        try:
+            warm = make_backend("openai", model=model, base_url=url, timeout=3600)
+            warm.check()
+            warm.generate(requests[:2], GenerationParams(max_new_tokens=4))
+            print(f"{len(requests)} prompts, greedy, max_new_tokens {args.max_new_tokens}; "
+                  f"load average {os.getloadavg()[0]:.2f}")
+            print(f"  {'mode':<22}{'seconds':>9}{'tokens':>8}{'tok/s':>9}{'samples/s':>11}"
+                  f"{'ratio':>8}")
+            base = None
+            for concurrency in [1, *(int(c) for c in args.concurrency.split(","))]:
+                llm = make_backend("openai", model=model, base_url=url, timeout=3600,
+                                   concurrency=concurrency)
+                seconds, out = timed(llm, requests, params, args.repeat)
+                failed = [g.error for g in out if not g.ok]
+                assert not failed, failed[:3]
+                tokens = sum(g.completion_tokens for g in out)
+                rate = len(out) / seconds
+                base = base or rate
+                print(f"  {f'concurrency {concurrency}':<22}{seconds:9.2f}{tokens:8d}"
+                      f"{tokens / seconds:9.1f}{rate:11.2f}{rate / base:8.2f}x")
+            print(f"load average {os.getloadavg()[0]:.2f} at end")
+        finally:
+            if proc:
+                proc.kill()
+                proc.wait()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ FAST = ("--source", "coco", "--types", "detail", "--progress", "false",
         "--llm_backend", "openai", "--llm_model", "canned-model", "--llm_max_retries", "1")
 
 
-def test_a_run_through_the_server_then_a_rerun_from_the_cache(tmp_path):
+def test_a_run_through_the_server_then_a_rerun_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-42")
     out = tmp_path / "out"
     args = (*FAST, "--num_samples", "3", "--grounding", "off", "--out", str(out))
     with FaultServer() as server:
@@ -40,6 +41,12 @@ def test_a_run_through_the_server_then_a_rerun_from_the_cache(tmp_path):
         assert record["meta"]["llm"]["model"] == "canned-model"
         assert record["conversations"][1]["value"].startswith("The photograph shows a calm")
     assert (out / "llm_cache" / "responses.sqlite").exists()
+    # The key went to the server and nowhere else.
+    assert server.chat_requests[0]["headers"]["authorization"] == "Bearer sk-test-secret-42"
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"sk-test-secret" not in path.read_bytes(), path
+    assert "sk-test-secret" not in first.stdout + first.stderr
 
 
 def test_a_server_that_is_not_there_fails_at_once_and_writes_nothing(tmp_path):
