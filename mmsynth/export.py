@@ -14,7 +14,9 @@ bytes, so the output is identical; a file of that name with *other* bytes is an 
 overwritten. ``jsonl`` writes the same records plus ``images`` (a one-element list, as
 LLaMA-Factory's ShareGPT format wants) and ``meta``, one per line. ``hf`` writes a Hugging Face
 ``datasets.Dataset`` with an ``Image`` feature (``save_to_disk``; Arrow files, or Parquet with
-``to_parquet``); it needs the ``hf`` extra (``pip install mmsynth[hf]``).
+``to_parquet``): ``id``, ``image``, ``conversations``, ``caption``, and ``qa``, ``scene``,
+``annotations``, ``meta`` as JSON text (exact). It needs the ``hf`` extra
+(``pip install mmsynth[hf]``).
 """
 
 from __future__ import annotations
@@ -167,25 +169,32 @@ def _write(path: Path, text: str) -> None:
 
 def hf_features():
     """The ``datasets`` features of :func:`export_hf`'s dataset."""
-    from datasets import Features, Image, Json, List, Value
+    from datasets import Features, Image, List, Value
 
     return Features({
         "id": Value("string"),
         "image": Image(),
         "conversations": List({"from": Value("string"), "value": Value("string")}),
-        # Their fields differ between samples (families, chart kinds, data types): JSON.
-        "qa": Json(), "scene": Json(), "annotations": Json(),
+        # JSON text (json.loads it): their fields differ between samples (families, chart
+        # kinds, data types), and datasets' Json feature decodes floats with ujson, which
+        # changes their last digits.
+        "qa": Value("string"), "scene": Value("string"), "annotations": Value("string"),
         "caption": Value("string"),
-        "meta": Json(),
+        "meta": Value("string"),
     })
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def _hf_rows(shards_dir: str) -> Iterator[dict[str, Any]]:
     for record, data, ext in iter_samples(shards_dir):
         yield {"id": record["id"], "image": {"bytes": data, "path": f"{record['id']}.{ext}"},
-               "conversations": record["conversations"], "qa": record.get("qa") or None,
-               "scene": record.get("scene"), "annotations": record.get("annotations"),
-               "caption": record.get("caption"), "meta": record.get("meta", {})}
+               "conversations": record["conversations"], "qa": _json(record.get("qa") or None),
+               "scene": _json(record.get("scene")),
+               "annotations": _json(record.get("annotations")),
+               "caption": record.get("caption"), "meta": _json(record.get("meta", {}))}
 
 
 def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) -> dict[str, Any]:
