@@ -119,9 +119,10 @@ class RenderSource(Source):
                  drawn: bool) -> Sample | None:
         """For a preview of rejects: the picture as far as it was drawn when labels did not fit
         (the canvas still holds it), with its scene; None for other errors, or when this scene's
-        drawing had not begun (the canvas would show the previous scene)."""
+        drawing had not begun (the canvas would show the previous scene) or is still blank."""
         # Geometry and charts each have a LabelsDoNotFit; the counted reason uses the name too.
-        if scene is None or not drawn or type(error).__name__ != "LabelsDoNotFit":
+        if (scene is None or not drawn or canvas.is_empty
+                or type(error).__name__ != "LabelsDoNotFit"):
             return None
         family = self.families[name]
         try:
