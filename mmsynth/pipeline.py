@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,13 +47,16 @@ _SOURCES: dict[str, Source] = {}
 
 def source_for(job: Job) -> Source:
     """The job's source, built once per process (it may hold a model or a canvas)."""
-    source = _SOURCES.get(job.fingerprint)
+    # Keyed by the whole config, not only the fingerprint: layout options (num_samples,
+    # shard_size) are outside the fingerprint, and a source answers num_items from its config.
+    key = json.dumps(job.config, sort_keys=True, default=str)
+    source = _SOURCES.get(key)
     if source is None:
         from mmsynth.sources import SOURCES
 
         source = SOURCES.get(job.config["source"])(job.config, job.fingerprint)
         _SOURCES.clear()  # one run per process at a time; don't keep old models alive
-        _SOURCES[job.fingerprint] = source
+        _SOURCES[key] = source
     return source
 
 
