@@ -26,6 +26,7 @@ import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from mmsynth.errors import UsageError
@@ -230,7 +231,7 @@ def _hist(values: list[float], xlabel: str, bins: int = 30, log_y: bool = False)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("count")
         if log_y:
-            ax.set_yscale("log")  # long tails (tables, descriptions) next to one-word answers
+            ax.set_yscale("log")
     return draw
 
 
@@ -256,7 +257,10 @@ def plots(view: RunView) -> tuple[list[str], list[str]]:
     else:
         notes.append("No CLIP scores in this run.")
     if view.answer_words:
-        tags.append(_plot(_hist(view.answer_words, "words per answer (gpt turn)", log_y=True),
+        # A log scale only for a long tail (tables and descriptions next to one-word answers).
+        long_tail = max(view.answer_words) > 5 * max(1.0, median(view.answer_words))
+        tags.append(_plot(_hist(view.answer_words, "words per answer (gpt turn)",
+                                log_y=long_tail),
                           f"answer lengths ({len(view.answer_words)} answers)"))
     return tags, notes
 
