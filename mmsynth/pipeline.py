@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmsynth.sample import Rejection
-from mmsynth.shards import atomic_write_json, shard_indices, stats_name, write_shard
+from mmsynth.sample import Rejection, Sample
+from mmsynth.shards import (
+    atomic_write_json,
+    rejects_name,
+    shard_indices,
+    stats_name,
+    write_shard,
+)
 from mmsynth.sources.base import Progress, Source
 
 MAX_EXAMPLES_PER_REASON = 3
+# The rejects side file: a few rejected samples per reason (round-robin over the reasons, so a
+# frequent reason cannot crowd out a rare one), each with a thumbnail when a sample was built.
+MAX_REJECT_SAMPLES_PER_REASON = 3
+MAX_REJECT_SAMPLES = 24
+REJECT_THUMBNAIL_SIDE = 384
 
 
 @dataclass(frozen=True)
@@ -35,13 +47,16 @@ _SOURCES: dict[str, Source] = {}
 
 def source_for(job: Job) -> Source:
     """The job's source, built once per process (it may hold a model or a canvas)."""
-    source = _SOURCES.get(job.fingerprint)
+    # Keyed by the whole config, not only the fingerprint: layout options (num_samples,
+    # shard_size) are outside the fingerprint, and a source answers num_items from its config.
+    key = json.dumps(job.config, sort_keys=True, default=str)
+    source = _SOURCES.get(key)
     if source is None:
         from mmsynth.sources import SOURCES
 
         source = SOURCES.get(job.config["source"])(job.config, job.fingerprint)
         _SOURCES.clear()  # one run per process at a time; don't keep old models alive
-        _SOURCES[job.fingerprint] = source
+        _SOURCES[key] = source
     return source
 
 
@@ -62,6 +77,12 @@ def build_shard(job: Job, shard_id: int, progress: Progress | None = None) -> di
     samples.sort(key=lambda s: s.meta.get("index", 0))
     out = Path(job.out)
     tar = write_shard(out, shard_id, samples)
+    # Before the stats file: a shard whose stats exist has its rejects file too. It never
+    # touches the tar, so the shards' bytes do not depend on it.
+    atomic_write_json(out / rejects_name(shard_id), {
+        "shard": shard_id, "rejected": len(rejected),
+        "samples": reject_samples(rejected),
+    })
     stats = {
         "shard": shard_id,
         "indices": [indices.start, indices.stop],
@@ -70,6 +91,7 @@ def build_shard(job: Job, shard_id: int, progress: Progress | None = None) -> di
         "rejections": dict(sorted(Counter(r.reason for r in rejected).items())),
         "examples": _examples(rejected),
         "stages": stage_stats,
+        "provenance": _provenance(samples),
         **tar,
         "fingerprint": job.fingerprint,
         "seconds": round(time.perf_counter() - started, 3),
@@ -86,3 +108,74 @@ def _examples(rejected: list[Rejection]) -> dict[str, list[dict[str, Any]]]:
         if len(bucket) < MAX_EXAMPLES_PER_REASON:
             bucket.append({"index": r.index, "detail": r.detail[:500]})
     return examples
+
+
+def _provenance(samples: list[Sample]) -> dict[str, dict[str, int]]:
+    """What the dataset card totals: kept samples by licence, by generator or data type, and by
+    model (LLM, CLIP) that touched them."""
+    licenses: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    models: Counter[str] = Counter()
+    for s in samples:
+        meta = s.meta
+        lic = meta.get("license")
+        licenses[(lic.get("name") if isinstance(lic, dict) else lic) or "unknown"] += 1
+        kind = meta.get("generator") or meta.get("type")
+        kinds[f"{meta.get('source', '?')}/{kind}" if kind else str(meta.get("source", "?"))] += 1
+        for key in ("llm", "clip"):
+            entry = meta.get(key)
+            if isinstance(entry, dict) and entry.get("model"):
+                models[f"{key}: {entry['model']}"] += 1
+    return {"licenses": dict(sorted(licenses.items())), "kinds": dict(sorted(kinds.items())),
+            "models": dict(sorted(models.items()))}
+
+
+def reject_samples(rejected: list[Rejection]) -> list[dict[str, Any]]:
+    """A capped, deterministic sample of rejections for the preview: round-robin over the
+    reasons (sorted), up to MAX_REJECT_SAMPLES_PER_REASON each and MAX_REJECT_SAMPLES in all.
+    Each is ``{index, reason, detail}`` plus, when a stage dropped a built sample, its ``record``
+    (the sample's JSON) and ``image`` (a thumbnail: ``ext``, ``base64``, original ``width`` and
+    ``height``)."""
+    by_reason: dict[str, list[Rejection]] = {}
+    for r in rejected:
+        bucket = by_reason.setdefault(r.reason, [])
+        if len(bucket) < MAX_REJECT_SAMPLES_PER_REASON:
+            bucket.append(r)
+    chosen: list[Rejection] = []
+    for rank in range(MAX_REJECT_SAMPLES_PER_REASON):
+        for reason in sorted(by_reason):
+            if rank < len(by_reason[reason]) and len(chosen) < MAX_REJECT_SAMPLES:
+                chosen.append(by_reason[reason][rank])
+    entries = []
+    for r in chosen:
+        entry: dict[str, Any] = {"index": r.index, "reason": r.reason, "detail": r.detail[:2000]}
+        if r.sample is not None:
+            entry["record"] = r.sample.to_json()
+            if r.sample.image:
+                entry["image"] = thumbnail(r.sample.image, r.sample.image_ext)
+        entries.append(entry)
+    return entries
+
+
+def thumbnail(image: bytes, ext: str, side: int = REJECT_THUMBNAIL_SIDE) -> dict[str, Any]:
+    """``image`` shrunk to at most ``side`` pixels (kept as is when it is that small already), as
+    ``{"ext", "base64", "width", "height"}`` with the *original* size, so boxes in the original
+    pixel coordinates still place over it. An undecodable image gives ``{"error": ...}``."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(image)) as im:
+            width, height = im.size
+            if max(width, height) > side:
+                im = im.convert("RGB") if ext == "jpg" else im
+                im.thumbnail((side, side))
+                buffer = io.BytesIO()
+                im.save(buffer, format="JPEG" if ext == "jpg" else "PNG", quality=85)
+                image = buffer.getvalue()
+    except Exception as e:  # a reject may be rejected for its image: say so, keep the rest
+        return {"error": f"{type(e).__name__}: {e}"}
+    return {"ext": ext, "base64": base64.b64encode(image).decode("ascii"), "width": width,
+            "height": height}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import platform
 import sys
 import time
@@ -17,6 +18,8 @@ from mmsynth.config import RUN_OPTIONS, fingerprint, layout, resolve
 from mmsynth.executors import make_executor
 from mmsynth.pipeline import Job, source_for
 from mmsynth.shards import (
+    CARD_FILE,
+    RUN_FILE,
     RUN_STATS_FILE,
     atomic_write_json,
     ensure_writable,
@@ -42,6 +45,7 @@ class RunSummary:
     seconds: float = 0.0
     samples_built: int = 0
     item_noun: str = "samples"
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +67,7 @@ class RunSummary:
         for reason, count in sorted(self.rejections.items(), key=lambda kv: -kv[1]):
             lines.append(f"  rejected {count:>7}  {reason}")
         lines += self.stage_lines
+        lines += [f"  {note}" for note in self.notes]
         if self.samples_built and self.seconds > 0:
             rate = self.samples_built / self.seconds
             speed = f"{rate:.1f} {self.item_noun}/s" if rate >= 1 else \
@@ -152,4 +157,11 @@ def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:
     summary.stage_stats = {name: dict(c) for name, c in stage_stats.items()}
     summary.stage_lines = source_cls.summarize_stages(summary.stage_stats)
     atomic_write_json(out / RUN_STATS_FILE, summary.to_json())
+    from mmsynth.card import write_card
+
+    record = json.loads((out / RUN_FILE).read_text())
+    shard_stats = [done[i] for i in sorted(done)]
+    if not write_card(out, record, summary.to_json(), shard_stats, summary.stage_lines):
+        summary.notes.append(f"dataset card not written: {out / CARD_FILE} is not one mmsynth "
+                             "wrote (left as it is)")
     return summary

@@ -4,13 +4,16 @@ Files in an output directory::
 
     run.json                   config, fingerprint, layout, versions (written before any shard)
     shard-000000.tar           webdataset tar: {id}.png|jpg + {id}.json per kept sample
+    shard-000000.rejects.json  a small capped sample of the shard's rejections (with thumbnails)
     shard-000000.stats.json    kept, rejections by reason, seconds, tar size and sha256
     stats.json                 the run's totals (rewritten at the end of each run)
+    README.md                  the dataset card (rewritten at the end of each run)
 
-A shard's tar is written to a temporary name, fsynced and renamed into place; its stats file is
-written the same way *after* the tar. So a shard is complete exactly when its stats file exists
-(and names a tar of the recorded size), and resume rebuilds every other shard. Leftover temporary
-files from a killed run are removed at start.
+A shard's tar is written to a temporary name, fsynced and renamed into place; its rejects file
+and then its stats file are written the same way *after* the tar. So a shard is complete exactly
+when its stats file exists (and names a tar of the recorded size), and resume rebuilds every
+other shard (rewriting its rejects file). Leftover temporary files from a killed run, and the
+dataset card's, are removed at start.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ from mmsynth.sample import Sample
 
 RUN_FILE = "run.json"
 RUN_STATS_FILE = "stats.json"
+CARD_FILE = "README.md"
+# A YAML comment in the front matter of every dataset card we write: a README.md without it is
+# the user's, never overwritten or deleted.
+CARD_MARK = "# dataset card written by mmsynth; regenerated at the end of each run"
 LOCK_FILE = ".mmsynth.lock"
 _TMP_MARK = ".tmp-"
 
@@ -42,6 +49,10 @@ def shard_name(shard_id: int) -> str:
 
 def stats_name(shard_id: int) -> str:
     return f"shard-{shard_id:06d}.stats.json"
+
+
+def rejects_name(shard_id: int) -> str:
+    return f"shard-{shard_id:06d}.rejects.json"
 
 
 def shard_indices(shard_id: int, shard_size: int, num_items: int) -> range:
@@ -158,7 +169,7 @@ def remove_leftovers(out: Path) -> list[Path]:
     """Delete temporary files of interrupted writes; return what was removed."""
     removed = []
     for path in out.glob(f"*{_TMP_MARK}*"):
-        if path.name.startswith(("shard-", "run.json", "stats.json")):
+        if path.name.startswith(("shard-", RUN_FILE, RUN_STATS_FILE, CARD_FILE)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
@@ -171,6 +182,18 @@ def our_files(out: Path) -> Iterator[Path]:
     for name in (RUN_FILE, RUN_STATS_FILE):
         if (out / name).exists():
             yield out / name
+    if is_our_card(out / CARD_FILE):
+        yield out / CARD_FILE
+
+
+def is_our_card(path: Path) -> bool:
+    """Whether ``path`` is a dataset card this tool wrote (a user's README.md is left alone)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = [f.readline().rstrip("\n") for _ in range(2)]
+        return head == ["---", CARD_MARK]
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

@@ -118,6 +118,11 @@ class Canvas:
         self._background = to_rgb(background)
 
     @property
+    def is_empty(self) -> bool:
+        """Nothing queued since ``begin``: a picture of it would be blank."""
+        return not self._artists and not self._labels
+
+    @property
     def units_per_pixel(self) -> float:
         return self._units_per_pixel
 

@@ -873,7 +873,7 @@ class GroundingCheck:
         keep = [i for i, pair in enumerate(per_pair) if not pair]
         if flat and (self.mode == "reject" or not keep):
             stats["rejected"] += 1
-            return Rejection(index, flat[0].reason, detail)
+            return Rejection(index, flat[0].reason, detail, sample=sample)
         turns = sample.conversations
         answers = " ".join(turns[2 * i + 1]["value"] for i in keep if 2 * i + 1 < len(turns))
         overlap, words = context_overlap(answers, sample.annotations)
@@ -883,7 +883,7 @@ class GroundingCheck:
             return Rejection(index, "off_topic",
                              f"{sample.id}: {overlap:.0%} of {words} content words in the "
                              f"answers occur in the captions (need {self.min_overlap:.0%}): "
-                             f"{answers[:200]!r}")
+                             f"{answers[:200]!r}", sample=sample)
         if not flat:
             self._annotate(sample, checked, 0, 0, 0)
             return sample

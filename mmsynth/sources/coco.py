@@ -164,6 +164,7 @@ class CocoSource(Source):
         self._check_error_rate(replies, indices)
 
         by_index: dict[int, list[Sample]] = {}
+        by_position = {i: (image, jpeg, ann) for i, image, jpeg, ann in images}
         for (i, kind), reply, p in zip(keys, replies, params, strict=True):
             if not reply.ok:
                 rejected.append(Rejection(i, f"llm_error:{reply.error_kind}",
@@ -174,7 +175,13 @@ class CocoSource(Source):
                                    hit_limit=reply.finish_reason == "length",
                                    rng=[self.config["seed"], i])
             except ParseError as e:
-                rejected.append(e.rejection(i, reply.text))
+                rejection = e.rejection(i, reply.text)
+                # The photo and the raw reply, so a preview can show what was dropped.
+                dropped = self._sample(i, kind, [], p)
+                self._attach_image(dropped, *by_position[i])
+                dropped.meta["reply"] = reply.text
+                rejection.sample = dropped
+                rejected.append(rejection)
                 continue
             by_index.setdefault(i, []).append(self._sample(i, kind, turns, p))
 
@@ -189,11 +196,7 @@ class CocoSource(Source):
                 produced.append(self._sample(i, "annotation_qa", conversations_from_qa(items),
                                              None, qa=items))
             for s in produced:
-                s.image = jpeg
-                s.annotations = boxes_and_captions
-                s.caption = image.captions[0] if image.captions else None
-                s.meta.update(image_id=image.id, file_name=image.file_name,
-                              license=image.license, attribution=image.attribution)
+                self._attach_image(s, image, jpeg, boxes_and_captions)
             samples.extend(produced)
         if progress and not requests:
             progress(len(indices))
@@ -238,6 +241,15 @@ class CocoSource(Source):
                 progress(done - reported)
                 reported = done
         return replies
+
+    @staticmethod
+    def _attach_image(sample: Sample, image, jpeg: bytes, annotations: dict[str, Any]) -> None:
+        """Give a sample its photo, the photo's annotations and caption, and its provenance."""
+        sample.image = jpeg
+        sample.annotations = annotations
+        sample.caption = image.captions[0] if image.captions else None
+        sample.meta.update(image_id=image.id, file_name=image.file_name,
+                           license=image.license, attribution=image.attribution)
 
     def _sample(self, index: int, kind: str, turns, params, qa=None) -> Sample:
         from mmsynth.llm import llm_meta

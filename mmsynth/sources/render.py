@@ -85,11 +85,13 @@ class RenderSource(Source):
         rejected: list[Rejection] = []
         seed = self.config["seed"]
         for n, index in enumerate(indices, 1):
+            scene, before = None, canvas.text_boxes
             rng = np.random.default_rng([seed, index])
             name = self._pick_family(rng)
             family = self.families[name]
             try:
                 scene = family.sample_scene(rng)
+                before = canvas.text_boxes  # ``begin`` replaces it: this scene's drawing started
                 image = family.render(scene, canvas)
                 qa = family.questions(scene, rng)
                 caption = family.caption(scene)
@@ -97,7 +99,9 @@ class RenderSource(Source):
                     raise ValueError("the family asked no question about this scene")
             except Exception as e:  # a bad scene costs one sample, counted, never the run
                 rejected.append(Rejection(index, f"render_error:{name}:{type(e).__name__}",
-                                          f"{type(e).__name__}: {e}"))
+                                          f"{type(e).__name__}: {e}",
+                                          sample=self._dropped(index, name, scene, canvas, e,
+                                                              canvas.text_boxes is not before)))
             else:
                 samples.append(Sample(
                     id=self.sample_id(index), image=image, image_ext="png",
@@ -110,6 +114,25 @@ class RenderSource(Source):
         if progress and len(indices) % 32:
             progress(len(indices) % 32)
         return samples, rejected
+
+    def _dropped(self, index: int, name: str, scene, canvas, error: Exception,
+                 drawn: bool) -> Sample | None:
+        """For a preview of rejects: the picture as far as it was drawn when labels did not fit
+        (the canvas still holds it), with its scene; None for other errors, or when this scene's
+        drawing had not begun (the canvas would show the previous scene) or is still blank."""
+        # Geometry and charts each have a LabelsDoNotFit; the counted reason uses the name too.
+        if (scene is None or not drawn or canvas.is_empty
+                or type(error).__name__ != "LabelsDoNotFit"):
+            return None
+        family = self.families[name]
+        try:
+            image = canvas.png(family.png_mode(scene))
+        except Exception:  # the half-drawn canvas may not draw; the reason is still counted
+            return None
+        return Sample(id=self.sample_id(index), image=image, image_ext="png", scene=scene,
+                      meta=self.provenance(index, generator=name,
+                                           generator_version=family.version,
+                                           license=RENDER_LICENSE))
 
 
 class GeometrySource(RenderSource):

@@ -3,7 +3,6 @@
 import json
 import shutil
 
-import pytest
 from conftest import load_json, read_shards
 
 from mmsynth.run import run
@@ -12,13 +11,7 @@ from mmsynth.sources.coco_data import SAMPLE_ROOT
 
 FAST = {"types": "detail,conversation", "llm_max_new_tokens": 48, "progress": False,
         "shard_size": 2}
-
-
-@pytest.fixture(scope="module")
-def coco_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("coco")
-    summary = run({"source": "coco", "num_samples": 3, "out": str(out), "seed": 1, **FAST})
-    return out, summary
+# The coco_run fixture (a 3-image run with these settings) is in tests/coco/conftest.py.
 
 
 def test_samples_are_llava_shaped_and_carry_provenance(coco_run):

@@ -1,0 +1,134 @@
+"""Exports (LLaVA JSON, jsonl, datasets save_to_disk) and loading the shards with Hugging Face
+``datasets``, on a real 50-sample geometry run."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, cli, read_shards
+from PIL import Image
+
+from mmsynth.export import export_hf, export_jsonl, export_llava
+from mmsynth.sample import check_llava_shape
+
+# No network: the datasets library must never reach the Hub in these tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def geometry_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("geo50")
+    cli("--source", "geometry", "--num_samples", "50", "--out", str(out), "--seed", "0",
+        "--noprogress")
+    return out
+
+
+def same_json(a, b) -> bool:
+    """Equal JSON values, floats to 10 decimal places."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and \
+            a == pytest.approx(b, rel=1e-9, abs=1e-10)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return a == b and type(a) is type(b)
+
+
+def export(*args):
+    return subprocess.run([sys.executable, "-m", "mmsynth.export", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_llava_export_has_every_sample_with_its_image_and_is_stable(geometry_run, tmp_path):
+    images = tmp_path / "img"
+    proc = export("llava", str(geometry_run), str(tmp_path / "llava.json"), "--images",
+                  str(images))
+    assert proc.returncode == 0, proc.stderr
+    assert "50 rows" in proc.stdout and "50 written" in proc.stdout
+    rows = json.loads((tmp_path / "llava.json").read_text())
+    shards = read_shards(geometry_run)
+    assert len(rows) == 50 and {r["id"] for r in rows} == set(shards)
+    for row in rows:
+        assert set(row) == {"id", "image", "conversations"}
+        assert check_llava_shape(row) == []
+        path = images / row["image"]
+        assert path.read_bytes() == shards[row["id"]]["png"]  # the shard's own bytes
+        assert Image.open(path).size == (448, 448)
+        assert row["conversations"] == json.loads(shards[row["id"]]["json"])["conversations"]
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in images.rglob("*.png")}
+    first = (tmp_path / "llava.json").read_bytes()
+    proc = export("llava", str(geometry_run), str(tmp_path / "llava.json"), "--images",
+                  str(images))
+    assert "0 written, 50 already there" in proc.stdout
+    assert (tmp_path / "llava.json").read_bytes() == first
+    assert before == {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in images.rglob("*.png")}
+
+
+def test_an_image_folder_with_other_bytes_is_refused_not_overwritten(geometry_run, tmp_path):
+    export_llava(str(geometry_run), str(tmp_path / "a.json"), str(tmp_path / "img"))
+    victim = sorted((tmp_path / "img").rglob("*.png"))[0]
+    victim.write_bytes(b"someone else's picture")
+    proc = export("llava", str(geometry_run), str(tmp_path / "b.json"), "--images",
+                  str(tmp_path / "img"))
+    assert proc.returncode == 2 and "exists with other content" in proc.stderr
+    assert victim.read_bytes() == b"someone else's picture"
+
+
+def test_jsonl_export_is_sharegpt_shaped_with_meta(geometry_run, tmp_path):
+    result = export_jsonl(str(geometry_run), str(tmp_path / "d.jsonl"), str(tmp_path / "img"))
+    lines = (tmp_path / "d.jsonl").read_text().splitlines()
+    assert result["rows"] == len(lines) == 50
+    for line in lines:
+        row = json.loads(line)
+        assert row["images"] == [row["image"]] and (tmp_path / "img" / row["image"]).exists()
+        assert row["meta"]["source"] == "geometry" and row["meta"]["seed"] == 0
+        # LLaMA-Factory's ShareGPT defaults: role_tag "from", content_tag "value", human/gpt.
+        assert [t["from"] for t in row["conversations"][:2]] == ["human", "gpt"]
+        assert row["conversations"][0]["value"].count("<image>") == 1
+
+
+def test_shards_load_unchanged_with_datasets_webdataset(geometry_run, tmp_path):
+    from datasets import Features, Image, Json, Value, load_dataset
+
+    features = Features({"png": Image(), "json": Json(), "__key__": Value("string"),
+                         "__url__": Value("string")})
+    ds = load_dataset("webdataset", data_files={"train": str(geometry_run / "shard-*.tar")},
+                      split="train", features=features, cache_dir=str(tmp_path / "cache"))
+    assert len(ds) == 50
+    shards = read_shards(geometry_run)
+    for row in ds:
+        assert row["png"].size == (448, 448)
+        # datasets re-encodes the decoded JSON with ujson, which keeps 10 decimal places of a
+        # float (the scene's coordinates); everything else comes back exactly.
+        assert same_json(row["json"], json.loads(shards[row["__key__"]]["json"]))
+    # The dataset card declares those features: the directory loads as it is.
+    ds = load_dataset(str(geometry_run), split="train", cache_dir=str(tmp_path / "cache2"))
+    assert len(ds) == 50 and ds[0]["json"]["id"] == ds[0]["__key__"]
+
+
+def test_hf_export_saves_a_dataset_with_an_image_feature(geometry_run, tmp_path):
+    import datasets
+
+    dest = tmp_path / "hf"
+    proc = export("hf", str(geometry_run), str(dest))
+    assert proc.returncode == 0, proc.stderr
+    ds = datasets.load_from_disk(str(dest))
+    assert isinstance(ds.features["image"], datasets.Image) and len(ds) == 50
+    shards = read_shards(geometry_run)
+    for row in ds:
+        record = json.loads(shards[row["id"]]["json"])
+        assert row["image"].tobytes() == Image.open(
+            io.BytesIO(shards[row["id"]]["png"])).tobytes()
+        assert row["conversations"] == record["conversations"]
+        # Exactly: the JSON columns are JSON text.
+        assert json.loads(row["qa"]) == record["qa"]
+        assert json.loads(row["meta"]) == record["meta"]
+        assert json.loads(row["scene"]) == record["scene"]
+        assert row["annotations"] is None
+    assert export("hf", str(geometry_run), str(dest)).returncode == 2  # not empty
+    assert export_hf(str(geometry_run), str(dest), overwrite=True)["rows"] == 50
