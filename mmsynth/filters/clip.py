@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
 import math
 import os
@@ -333,10 +334,12 @@ class ClipScorer:
             torch.set_num_threads(self.threads)
         if self.plan.model_config:
             open_clip.add_model_config(self.plan.model_config)
+        safe = {}
+        if "weights_only" in inspect.signature(open_clip.create_model_and_transforms).parameters:
+            safe["weights_only"] = True  # older open_clip: torch ≥ 2.6 loads weights-only anyway
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                self.plan.model, pretrained=self.plan.pretrained, device=self.device,
-                weights_only=True)
+                self.plan.model, pretrained=self.plan.pretrained, device=self.device, **safe)
         except RuntimeError as e:
             raise UsageError(f"CLIP model {self.plan.label} could not be loaded: {e}") from None
         model.eval()
