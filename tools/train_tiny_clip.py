@@ -7,7 +7,8 @@ repository's own sources, each paired with the caption its renderer wrote. Image
 model's own eval preprocessing, exactly what the filter stage uses. Renders use run seed
 ``TRAIN_SEED``; the tests hold out other seeds.
 
-Deterministic on the CPU (one thread, fixed seeds); a few minutes on one core:
+Deterministic on the CPU for a given thread count (fixed seeds, deterministic algorithms);
+about 10 minutes on one core:
 
     PYTHONPATH=. python tools/train_tiny_clip.py   # → assets/clip/mmsynth-tiny-clip.safetensors
 
@@ -40,9 +41,10 @@ def render_pairs(source: str, n: int, seed: int, image_size: int = 448):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--geometry", type=int, default=1500, help="geometry renders")
-    parser.add_argument("--chart", type=int, default=1500, help="chart renders")
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--geometry", type=int, default=3000, help="geometry renders")
+    parser.add_argument("--chart", type=int, default=3000, help="chart renders")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--out", default=str(CONFIG.with_suffix(".safetensors")))
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     from PIL import Image
     from safetensors.torch import save_file
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
     open_clip.add_model_config(CONFIG)

@@ -488,6 +488,8 @@ class ClipFilter:
             self._record(stats)
             return samples, []
 
+        for key in ("checked", "kept", "rejected_threshold", "rejected_quantile", "no_text"):
+            stats[key] = 0  # present even when 0: every shard's stats have the same keys
         rejected: list[Rejection] = []
         todo: list[tuple[Sample, str, list[str]]] = []
         for s in samples:
@@ -499,7 +501,8 @@ class ClipFilter:
                 rejected.append(Rejection(s.meta.get("index", -1), "clip_no_text",
                                           f"{s.id}: no {kind} text to score the image against",
                                           sample=s))
-        raw = self.scorer.score([s.image for s, _, _ in todo], [t for _, _, t in todo])
+        raw = self.scorer.score([s.image for s, _, _ in todo], [t for _, _, t in todo]) \
+            if todo else []
         scores = [_rounded(x) for x in raw]
         stats["checked"] += len(todo)
         stats[f"model:{self.plan.label}"] += len(todo)
