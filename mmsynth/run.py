@@ -64,7 +64,7 @@ class RunSummary:
         if self.shards_built < self.shards:
             lines.append(f"  resumed: {self.shards - self.shards_built} shards were already "
                          f"complete, {self.shards_built} built now")
-        for reason, count in sorted(self.rejections.items(), key=lambda kv: -kv[1]):
+        for reason, count in sorted(_grouped(self.rejections).items(), key=lambda kv: -kv[1]):
             lines.append(f"  rejected {count:>7}  {reason}")
         lines += self.stage_lines
         lines += [f"  {note}" for note in self.notes]
@@ -75,6 +75,28 @@ class RunSummary:
             lines.append(f"  {speed} ({self.samples_built} {self.item_noun} in "
                          f"{self.seconds:.1f} s)")
         return "\n".join(lines)
+
+
+def _grouped(rejections: dict[str, int]) -> dict[str, int]:
+    """Reasons that end in a number (``clip_low:0.213``) grouped into one line per prefix with
+    the numbers' range, so a summary is not one line per score; the others as they are."""
+    out: dict[str, int] = {}
+    numeric: dict[str, list[tuple[float, int]]] = {}
+    for reason, count in rejections.items():
+        head, _, tail = reason.rpartition(":")
+        try:
+            value = float(tail)
+        except ValueError:
+            value = None
+        if head and value is not None:
+            numeric.setdefault(head, []).append((value, count))
+        else:
+            out[reason] = count
+    for head, values in numeric.items():
+        low, high = min(v for v, _ in values), max(v for v, _ in values)
+        shown = f"{head}:{low:g}" if low == high else f"{head}:<{low:g} … {high:g}>"
+        out[shown] = sum(c for _, c in values)
+    return out
 
 
 def _versions() -> dict[str, str]:

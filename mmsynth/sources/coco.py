@@ -26,6 +26,7 @@ import numpy as np
 
 from mmsynth.config import Option, non_negative
 from mmsynth.errors import RunAborted, UsageError
+from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.llm import LLM_OPTIONS
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
@@ -76,6 +77,7 @@ class CocoSource(Source):
                                 check=_rate),
         "negative_rate": Option(0.3, "share of images given an 'Is there a …?' → 'No' question",
                                 check=_rate),
+        **CLIP_OPTIONS,
     }
 
     def __init__(self, config: dict[str, Any], fingerprint: str):
@@ -93,6 +95,7 @@ class CocoSource(Source):
             raise UsageError("the COCO annotations list no images")
         self._backend = None
         self._grounding = None
+        self._clip = None
 
     def num_items(self) -> int:
         return min(self.config["num_samples"], len(self.index))
@@ -103,10 +106,15 @@ class CocoSource(Source):
 
     @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """The prompt files' content: editing a prompt must not be resumed into old shards."""
+        """The prompt files' content (editing a prompt must not be resumed into old shards) and
+        the resolved CLIP setup (filtered shards never mix with unfiltered ones)."""
+        from mmsynth.filters.clip import announce, clip_plan
         from mmsynth.prompts.llava import load_prompt_set, parse_types
 
-        return {t: load_prompt_set(t).fingerprint for t in parse_types(config["types"])}
+        plan = clip_plan(config)  # UsageError here, before any work, if required and missing
+        announce(plan)
+        return {**{t: load_prompt_set(t).fingerprint for t in parse_types(config["types"])},
+                **plan.fingerprint()}
 
     # -- the model ------------------------------------------------------------------------------
 
@@ -264,25 +272,34 @@ class CocoSource(Source):
     # -- checks -----------------------------------------------------------------------------------
 
     def stages(self):
+        """The grounding check (unless off), then the CLIP alignment filter (which passes
+        everything, counted, when off or skipped)."""
+        if self._clip is None:
+            from mmsynth.filters.clip import stage_from_config
+
+            self._clip = stage_from_config(self.config)
         if self.config["grounding"] == "off":
-            return []
+            return [self._clip]
         if self._grounding is None:
             from mmsynth.filters.grounding import GroundingCheck
 
             self._grounding = GroundingCheck(mode=self.config["grounding"])
-        return [self._grounding]
+        return [self._grounding, self._clip]
 
     @classmethod
     def summarize_stages(cls, stage_stats: Mapping[str, Mapping[str, int]]) -> list[str]:
+        from mmsynth.filters.clip import summary_lines
+
         lines = []
         llm = stage_stats.get("llm")
         if llm:
             lines.append(f"  llm: {llm.get('requests', 0)} requests, {llm.get('cache_hits', 0)} "
                          f"from the cache, {llm.get('sent', 0)} sent, {llm.get('failed', 0)} "
                          "failed")
+        clip = summary_lines(stage_stats.get("clip", {}))
         stats = stage_stats.get("grounding")
         if not stats:
-            return lines
+            return [*lines, *clip]
         from mmsynth.filters.grounding import summarize
 
         s = summarize(Counter(stats))
@@ -290,4 +307,4 @@ class CocoSource(Source):
                 f"hallucination rate {100 * s['hallucination_rate']:.1f}% of samples "
                 f"(CHAIR_s), {100 * s['mention_hallucination_rate']:.1f}% of "
                 f"{s['mentions_checked']} object mentions (CHAIR_i), wrong counts "
-                f"{100 * s['wrong_count_rate']:.1f}%"]
+                f"{100 * s['wrong_count_rate']:.1f}%", *clip]

@@ -9,6 +9,7 @@ import numpy as np
 
 from mmsynth.config import Option
 from mmsynth.errors import UsageError
+from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
 
@@ -45,6 +46,7 @@ class RenderSource(Source):
         "image_size": Option(448, "width and height of each image in pixels",
                              check=lambda v: None if isinstance(v, int) and 64 <= v <= 4096
                              else "must be an integer in [64, 4096]"),
+        **CLIP_OPTIONS,
     }
 
     def __init__(self, config: dict[str, Any], fingerprint: str):
@@ -65,14 +67,34 @@ class RenderSource(Source):
             raise UsageError("--families: the weights must not all be 0")
         self.cumulative = np.cumsum(weights / weights.sum())
         self.names = list(spec)
+        self._clip = None
 
     @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Every registered family's version: a changed family must not resume into old shards."""
+        """Every registered family's version (a changed family must not resume into old shards)
+        and the resolved CLIP setup (filtered shards never mix with unfiltered ones)."""
+        from mmsynth.filters.clip import announce, clip_plan
         from renderers import registry
 
+        plan = clip_plan(config)  # UsageError here, before any work, if required and missing
+        announce(plan)
         known = registry(cls.name)
-        return {"renderers": {n: known.get(n).version for n in known.names()}}
+        return {"renderers": {n: known.get(n).version for n in known.names()},
+                **plan.fingerprint()}
+
+    def stages(self):
+        """The CLIP alignment filter (it passes everything, counted, when off or skipped)."""
+        if self._clip is None:
+            from mmsynth.filters.clip import stage_from_config
+
+            self._clip = stage_from_config(self.config)
+        return [self._clip]
+
+    @classmethod
+    def summarize_stages(cls, stage_stats):
+        from mmsynth.filters.clip import summary_lines
+
+        return summary_lines(stage_stats.get("clip", {}))
 
     def _pick_family(self, rng: np.random.Generator) -> str:
         # Inverse-CDF on one uniform draw: stable, and cheap next to rendering.
