@@ -103,6 +103,11 @@ class CocoSource(Source):
         return min(self.config["num_samples"], len(self.index))
 
     @classmethod
+    def holds_model(cls, config: dict[str, Any]) -> bool:
+        """The LLM backend lives in the process that generates: keep it loaded across shards."""
+        return True
+
+    @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
         """The prompt files' content: editing a prompt must not be resumed into old shards."""
         from mmsynth.prompts.llava import load_prompt_set, parse_types
