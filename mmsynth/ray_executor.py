@@ -214,7 +214,10 @@ class RayExecutor:
         started = time.perf_counter()
         kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
         if self.address is None:
-            kwargs.update(num_cpus=self.workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
+            # "local": always a new instance, never a cluster that RAY_ADDRESS or `ray start`
+            # happens to point at (that is what --ray_address auto is for).
+            kwargs.update(address="local", num_cpus=self.workers,
+                          object_store_memory=LOCAL_OBJECT_STORE_BYTES)
         else:
             kwargs["address"] = self.address
         try:
@@ -237,6 +240,7 @@ def _result(ref, shard_id: int) -> tuple[Stats, dict[str, Any]]:
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayActorError,
             ray.exceptions.ObjectLostError) as e:
         raise RuntimeError(
-            f"shard {shard_id}: its Ray worker died {MAX_RETRIES + 1} times ({type(e).__name__});"
-            " the finished shards are kept, run the same command again to resume"
+            f"shard {shard_id}: its Ray worker died on each of {MAX_RETRIES + 1} attempts "
+            f"({type(e).__name__}); the finished shards are kept, run the same command again to "
+            "resume"
         ) from e
