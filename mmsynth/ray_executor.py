@@ -23,6 +23,7 @@ Progress is per item: workers report counts to a small tracker actor that the dr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -35,12 +36,13 @@ import ray
 from mmsynth import pipeline
 from mmsynth.errors import UsageError
 from mmsynth.pipeline import Job, build_shard
-from mmsynth.shards import remove_leftovers, shard_indices
+from mmsynth.shards import read_stats, remove_leftovers, shard_indices
 
 Stats = dict[str, Any]
 
 MAX_RETRIES = 3  # a shard survives this many dead workers in one run; then the run stops
 POLL_SECONDS = 0.5  # how often the driver refreshes per-item progress
+VISIBLE_WITHIN_SECONDS = 10.0  # a shared filesystem may show another node's file a bit late
 LOCAL_OBJECT_STORE_BYTES = 256 << 20  # only stats travel through Ray; keep a local store small
 
 
@@ -165,7 +167,9 @@ class RayExecutor:
             else:
                 task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(build_shard_task)
                 idle = [None] * min(self.workers, len(shard_ids))
-            job_ref = ray.put(job)
+            # Workers on other nodes have other working directories: give them an absolute path.
+            out = Path(job.out).resolve()
+            job_ref = ray.put(dataclasses.replace(job, out=str(out)))
             sizes = {s: len(shard_indices(s, job.shard_size, job.num_items)) for s in shard_ids}
             todo = list(reversed(shard_ids))
             finished_items = shown = 0
@@ -181,6 +185,7 @@ class RayExecutor:
                 for ref in ready:
                     shard_id, slot = pending.pop(ref)
                     stats, info = _result(ref, shard_id)
+                    _check_visible(out, shard_id, info)
                     idle.append(slot)
                     self.placements[shard_id] = info
                     finished_items += sizes[shard_id]
@@ -197,7 +202,7 @@ class RayExecutor:
                         progress(position - shown)
                         shown = position
             # Every shard of this run is published; what a killed worker left behind is not.
-            remove_leftovers(Path(job.out))
+            remove_leftovers(out)
         finally:
             for ref, (_, slot) in pending.items():
                 if slot is None:
@@ -227,6 +232,18 @@ class RayExecutor:
                              f"cluster ({e})") from None
         self.startup_seconds = time.perf_counter() - started
         return True
+
+
+def _check_visible(out: Path, shard_id: int, info: dict[str, Any]) -> None:
+    """The driver must see what a worker published, or resume and the totals would be wrong."""
+    deadline = time.monotonic() + VISIBLE_WITHIN_SECONDS
+    while read_stats(out, shard_id) is None:
+        if time.monotonic() > deadline:
+            raise UsageError(
+                f"shard {shard_id} was written by a Ray worker on node {info['node'][:12]} but "
+                f"is not visible in {out} here: --out must be a directory every node sees "
+                "(a shared filesystem at the same path)")
+        time.sleep(0.2)
 
 
 def _result(ref, shard_id: int) -> tuple[Stats, dict[str, Any]]:

@@ -283,3 +283,12 @@ def test_a_local_geometry_job_does_not_import_ray(tmp_path):
             f"'--noprogress']); "
             "assert 'ray' not in sys.modules, 'ray was imported'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)
+
+
+def test_a_shard_the_driver_cannot_see_is_a_clear_error(tmp_path, monkeypatch):
+    """What a worker on another node wrote to its own disk instead of a shared --out."""
+    from mmsynth import ray_executor
+
+    monkeypatch.setattr(ray_executor, "VISIBLE_WITHIN_SECONDS", 0.3)
+    with pytest.raises(UsageError, match="--out must be a directory every node sees"):
+        ray_executor._check_visible(tmp_path, 3, {"node": "f" * 56, "pid": 1})
