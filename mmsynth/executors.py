@@ -26,6 +26,14 @@ class LocalExecutor:
     def __init__(self, workers: int = 1):
         self.workers = workers
 
+    # An executor is a context manager around a run (``mmsynth.run`` enters it before writing
+    # anything), so one that must start or join an engine can fail before the output is touched.
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
     def run(self, job: Job, shard_ids: list[int],
             progress: Callable[[int], None] | None = None) -> Iterator[Stats]:
         """Yield each shard's stats as it completes (order not guaranteed with workers > 1)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +43,7 @@ Stats = dict[str, Any]
 
 MAX_RETRIES = 3  # a shard survives this many dead workers in one run; then the run stops
 POLL_SECONDS = 0.5  # how often the driver refreshes per-item progress
+CONNECT_TIMEOUT_SECONDS = 60.0  # to join an existing cluster
 VISIBLE_WITHIN_SECONDS = 10.0  # a shared filesystem may show another node's file a bit late
 LOCAL_OBJECT_STORE_BYTES = 256 << 20  # only stats travel through Ray; keep a local store small
 
@@ -133,6 +135,17 @@ class RayExecutor:
         self.mode = mode
         self.placements: dict[int, dict[str, Any]] = {}  # shard id → worker info, this run
         self.startup_seconds = 0.0  # time to start or join Ray, this run
+        self._owns_ray = False
+
+    def __enter__(self) -> RayExecutor:
+        """Start or join Ray now (errors before the run writes anything); left on exit."""
+        self._owns_ray = self._connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._owns_ray:
+            self._owns_ray = False
+            ray.shutdown()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RayExecutor:
@@ -159,6 +172,7 @@ class RayExecutor:
             if progress:
                 tracker = ray.remote(num_cpus=0)(ProgressTracker).remote()
             if self.uses_actors(job):
+                self._check_gpus()
                 builder = ray.remote(num_cpus=1, num_gpus=self.gpus_per_actor,
                                      max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES)
                 actors = [builder(ShardBuilder).remote()
@@ -212,6 +226,14 @@ class RayExecutor:
             if started_ray:
                 ray.shutdown()
 
+    def _check_gpus(self) -> None:
+        """On a local instance (nothing can autoscale) an actor asking for more GPUs than the
+        machine has would wait forever: say so instead."""
+        have = ray.cluster_resources().get("GPU", 0)
+        if self.address is None and self.gpus_per_actor > have:
+            raise UsageError(f"--ray_gpus_per_actor {self.gpus_per_actor:g}: the local Ray "
+                             f"instance has {have:g} GPUs")
+
     def _connect(self) -> bool:
         """Start or join Ray; True when this call started it (and must shut it down)."""
         if ray.is_initialized():
@@ -226,12 +248,35 @@ class RayExecutor:
         else:
             kwargs["address"] = self.address
         try:
-            ray.init(**kwargs)
-        except ConnectionError as e:
+            if self.address is None:
+                ray.init(**kwargs)
+            else:
+                _init_within(CONNECT_TIMEOUT_SECONDS, kwargs)
+        except (ConnectionError, TimeoutError) as e:
             raise UsageError(f"--ray_address {self.address!r}: cannot connect to a Ray "
                              f"cluster ({e})") from None
         self.startup_seconds = time.perf_counter() - started
         return True
+
+
+def _init_within(seconds: float, kwargs: dict[str, Any]) -> None:
+    """``ray.init(**kwargs)``, or TimeoutError: an address where no cluster answers makes
+    ``ray.init`` wait without end."""
+    outcome: dict[str, BaseException] = {}
+
+    def connect() -> None:
+        try:
+            ray.init(**kwargs)
+        except BaseException as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=connect, name="mmsynth-ray-connect", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:.0f} s")
+    if "error" in outcome:
+        raise outcome["error"]
 
 
 def _check_visible(out: Path, shard_id: int, info: dict[str, Any]) -> None:

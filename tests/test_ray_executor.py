@@ -293,3 +293,25 @@ def test_a_shard_the_driver_cannot_see_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(ray_executor, "VISIBLE_WITHIN_SECONDS", 0.3)
     with pytest.raises(UsageError, match="--out must be a directory every node sees"):
         ray_executor._check_visible(tmp_path, 3, {"node": "f" * 56, "pid": 1})
+
+
+def test_gpu_actors_on_a_machine_without_gpus_are_refused(tmp_path, ray_session):
+    job = make_job(tmp_path / "out", {**GEOMETRY, "num_samples": 10, "shard_size": 10})
+    executor = RayExecutor(workers=1, gpus_per_actor=1, mode="actors")
+    with pytest.raises(UsageError, match="--ray_gpus_per_actor 1: the local Ray instance has 0"):
+        run_all(executor, job)
+    assert not list((tmp_path / "out").glob("shard-*"))
+
+
+def test_an_address_where_no_cluster_answers_is_a_clear_error(tmp_path):
+    out = tmp_path / "never"
+    code = ("import sys; from mmsynth import ray_executor; "
+            "ray_executor.CONNECT_TIMEOUT_SECONDS = 3; from mmsynth.generate import main; "
+            "sys.exit(main(['--source', 'geometry', '--num_samples', '5', '--executor', 'ray', "
+            f"'--ray_address', '127.0.0.1:1', '--out', {str(out)!r}, '--noprogress']))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "--ray_address '127.0.0.1:1': cannot connect to a Ray cluster" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()  # nothing written
