@@ -45,8 +45,8 @@ def generate(
         overwrite: Delete this tool's files in --out first instead of resuming.
         executor: Where shards are built: local (default) or ray (a Ray cluster; see README).
         progress: Show a progress bar (default true; --noprogress to hide it).
-        ray_address: (ray) Unset: start a local Ray instance; auto: join the running cluster;
-            ray://HOST:10001: Ray Client. --out must be a path every node sees.
+        ray_address: (ray) Unset starts a local Ray instance; auto joins the running cluster;
+            or a cluster or Ray Client address (see README). --out must be seen by every node.
         ray_model_actors: (ray) Actors holding a model (coco's LLM), each loads it once
             (default 0 = --workers).
         ray_gpus_per_actor: (ray) GPUs per model actor (default 0; fractions allowed).
