@@ -33,19 +33,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Runs in the child process: optionally start Ray, then time run() alone.
 DRIVER = """
-import json, logging, sys, time
+import json, sys, time
 executor, workers, flags = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-start = 0.0
+import contextlib
+start, engine = 0.0, contextlib.nullcontext()
 if executor == "ray":
-    import ray
+    # The local instance exactly as --executor ray starts it; run() below then joins it.
+    from mmsynth.ray_executor import RayExecutor
+    engine = RayExecutor(workers=workers)
     t = time.perf_counter()
-    ray.init(address="local", num_cpus=workers, include_dashboard=False,
-             logging_level=logging.WARNING, object_store_memory=256 << 20)
+    engine.__enter__()
     start = time.perf_counter() - t
 from mmsynth.run import run
 t = time.perf_counter()
 summary = run({**flags, "executor": executor, "workers": workers})
 elapsed = time.perf_counter() - t
+engine.__exit__(None, None, None)
 assert summary.kept + summary.rejected == flags["num_samples"], summary.render()
 print(json.dumps({"start": start, "run": elapsed}))
 """

@@ -8,7 +8,6 @@ tests start their own, as a user's command does.
 
 import contextlib
 import dataclasses
-import logging
 import os
 import signal
 import subprocess
@@ -37,14 +36,13 @@ ARGS = [f"--{k}={v}" for k, v in GEOMETRY.items()] + ["--noprogress"]
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray instance for the in-process tests; its workers import this checkout."""
+    """One local Ray instance for the in-process tests (executors inside reuse it); its
+    workers import this checkout."""
     if ray.is_initialized():
         yield
         return
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             logging_level=logging.WARNING)
-    yield
-    ray.shutdown()
+    with RayExecutor(workers=2):  # a local instance of 2 CPUs, started as the executor does
+        yield
 
 
 @pytest.fixture(scope="module")
