@@ -111,18 +111,27 @@ class KillOneBuilder(threading.Thread):
         self.problems: list[str] = []
         self.done = threading.Event()
 
+    def check_tars(self) -> None:
+        for tar_path in self.out.glob("shard-*.tar"):
+            if tar_path.name not in self.checked:
+                self.checked.add(tar_path.name)
+                try:
+                    with tarfile.open(tar_path) as tar:
+                        count = len(tar.getmembers())
+                except (OSError, tarfile.TarError) as e:
+                    count = f"unreadable ({e})"
+                if count != self.members:
+                    self.problems.append(f"{tar_path.name}: {count} members visible")
+
+    def finish(self) -> None:
+        """Stop watching; check the tars published after the last look."""
+        self.done.set()
+        self.join()
+        self.check_tars()
+
     def run(self) -> None:
         while not self.done.is_set():
-            for tar_path in self.out.glob("shard-*.tar"):
-                if tar_path.name not in self.checked:
-                    self.checked.add(tar_path.name)
-                    try:
-                        with tarfile.open(tar_path) as tar:
-                            count = len(tar.getmembers())
-                    except (OSError, tarfile.TarError) as e:
-                        count = f"unreadable ({e})"
-                    if count != self.members:
-                        self.problems.append(f"{tar_path.name}: {count} members visible")
+            self.check_tars()
             if self.victim is None and any(self.out.glob("shard-*.stats.json")):
                 for pid, title in shard_builders():
                     time.sleep(0.05)  # well inside the shard, not at its first sample
@@ -165,8 +174,7 @@ def test_a_worker_killed_mid_shard_is_retried_and_no_partial_shard_is_visible(
     try:
         stats = run_all(executor, job, progress)
     finally:
-        killer.done.set()
-        killer.join()
+        killer.finish()
     assert killer.victim is not None, "no worker was killed: the test proved nothing"
     pid, shard = killer.victim
     assert not Path(f"/proc/{pid}").exists() or _title(pid) == ""
@@ -193,8 +201,7 @@ def test_a_killed_model_actor_restarts_loads_once_and_retries_its_shard(
     try:
         run_all(executor, job)
     finally:
-        killer.done.set()
-        killer.join()
+        killer.finish()
     assert killer.victim is not None, "no actor was killed: the test proved nothing"
     pid, shard = killer.victim
     assert executor.placements[shard]["pid"] != pid
