@@ -14,8 +14,8 @@ Fault tolerance: a task whose worker dies is retried by Ray (``max_retries``), a
 dies is restarted and its shard retried (``max_restarts``/``max_task_retries``). A killed worker
 leaves at most a temporary file, never a visible partial shard, and the retry writes the same
 bytes (every random choice comes from the seed and the sample index). The temporary files of
-killed workers are removed when the run ends; if the driver itself dies, re-running the command
-resumes from the shards whose stats exist.
+killed workers are removed when the run completes (or, if it fails, when the next run starts);
+if the driver itself dies, re-running the command resumes from the shards whose stats exist.
 
 Progress is per item: workers report counts to a small tracker actor that the driver polls
 (only when a progress bar is shown).
