@@ -40,6 +40,17 @@ def non_negative(value: Any) -> str | None:
     return None if isinstance(value, int) and value >= 0 else "must be an integer ≥ 0"
 
 
+def _non_negative_number(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return None if ok else "must be a number ≥ 0"
+
+
+def _ray_address(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip()):
+        return None
+    return "expects auto, ray://HOST:PORT or HOST:PORT"
+
+
 RUN_OPTIONS: dict[str, Option] = {
     "source": Option(None, "which producer makes the samples (geometry, chart, coco, ...)"),
     "num_samples": Option(1000, "how many sample indices to produce (rejected ones included)",
@@ -49,8 +60,20 @@ RUN_OPTIONS: dict[str, Option] = {
     "shard_size": Option(1000, "sample indices per shard: shard i holds [i·S, (i+1)·S)",
                          "layout", positive),
     "out": Option("out", "output directory for shards, stats and run.json", "run"),
-    "workers": Option(1, "local worker processes building shards in parallel", "run", positive),
-    "executor": Option("local", "where shards are built: local", "run"),
+    "workers": Option(1, "shards built in parallel: local worker processes, or for --executor "
+                         "ray the shards in flight (and the CPUs of a local Ray instance)",
+                      "run", positive),
+    "executor": Option("local", "where shards are built: local | ray", "run"),
+    # Ray options are "run": the executor never changes the bytes, so they stay out of the
+    # fingerprint and a run may resume on another executor.
+    "ray_address": Option(None, "(--executor ray) cluster to use: unset = start a local Ray "
+                                "instance of --workers CPUs; auto = the running cluster; "
+                                "ray://HOST:10001 = Ray Client", "run", _ray_address),
+    "ray_model_actors": Option(0, "(--executor ray) actors that hold a source's model (LLM, "
+                                  "CLIP), each loading it once; 0 = --workers",
+                               "run", non_negative),
+    "ray_gpus_per_actor": Option(0.0, "(--executor ray) GPUs reserved by each model actor "
+                                      "(fractions allowed)", "run", _non_negative_number),
     "overwrite": Option(False, "delete this tool's files in --out first and start over", "run"),
     "progress": Option(True, "show a progress bar", "run"),
     "config": Option(None, "YAML job file whose keys set any option below", "run"),

@@ -1,7 +1,8 @@
 """Executors map ``build_shard`` over shard ids. Stages never know which one runs them.
 
-``local`` runs shards in this process (``--workers 1``) or in a pool of worker processes.
-A cluster executor (Ray) implements the same ``run`` method.
+``local`` runs shards in this process (``--workers 1``) or in a pool of worker processes;
+``ray`` (``mmsynth.ray_executor``) runs them on a Ray cluster with the same ``run`` contract.
+Ray is imported only when ``--executor ray`` is chosen.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ class LocalExecutor:
 
     def __init__(self, workers: int = 1):
         self.workers = workers
+
+    # An executor is a context manager around a run (``mmsynth.run`` enters it before writing
+    # anything), so one that must start or join an engine can fail before the output is touched.
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
     def run(self, job: Job, shard_ids: list[int],
             progress: Callable[[int], None] | None = None) -> Iterator[Stats]:
@@ -74,11 +83,34 @@ def _drain(queue, progress: Callable[[int], None]) -> None:
         progress(n)
 
 
-EXECUTORS = {"local": LocalExecutor}
+RAY_OPTIONS = ("ray_address", "ray_model_actors", "ray_gpus_per_actor")
+
+
+def _local(config: dict[str, Any]) -> LocalExecutor:
+    given = [f"--{k}" for k in RAY_OPTIONS if config.get(k)]
+    if given:
+        raise UsageError(f"{', '.join(given)} only apply with --executor ray")
+    return LocalExecutor(workers=config["workers"])
+
+
+def _ray(config: dict[str, Any]):
+    try:
+        from mmsynth.ray_executor import RayExecutor
+    except ImportError as e:
+        if (e.name or "").split(".")[0] != "ray":
+            raise
+        raise UsageError("--executor ray needs Ray: pip install 'mmsynth[ray]' (or 'ray>=2.9')"
+                         ) from None
+    return RayExecutor.from_config(config)
+
+
+# name → factory(config); factories import their engine only when chosen.
+EXECUTORS: dict[str, Callable[[dict[str, Any]], Any]] = {"local": _local, "ray": _ray}
 
 
 def make_executor(config: dict[str, Any]):
+    """The executor named by ``--executor``, built from the config (UsageError if unknown)."""
     name = config["executor"]
     if name not in EXECUTORS:
         raise UsageError(f"unknown --executor {name!r}; known: {', '.join(EXECUTORS)}")
-    return EXECUTORS[name](workers=config["workers"])
+    return EXECUTORS[name](config)

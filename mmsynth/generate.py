@@ -21,6 +21,9 @@ def generate(
     overwrite: bool = False,
     executor: str | None = None,
     progress: bool | None = None,
+    ray_address: str | None = None,
+    ray_model_actors: int | None = None,
+    ray_gpus_per_actor: float | None = None,
     **options: Any,
 ) -> None:
     """Generate vision-language instruction data as WebDataset shards.
@@ -36,18 +39,26 @@ def generate(
         out: Output directory for shards, per-shard stats, stats.json and run.json (default out).
         seed: Run seed (default 0); sample i draws every random choice from (seed, i).
         config: YAML job file (e.g. configs/geometry.yaml); its keys set any option, flags win.
-        workers: Local processes building shards in parallel (default 1).
+        workers: Shards built in parallel (default 1): local processes, or with --executor ray
+            the shards in flight and the CPUs of the local Ray instance it starts.
         shard_size: Sample indices per shard (default 1000); shard i holds [i*S, (i+1)*S).
         overwrite: Delete this tool's files in --out first instead of resuming.
-        executor: Where shards are built: local (default).
+        executor: Where shards are built: local (default) or ray (a Ray cluster; see README).
         progress: Show a progress bar (default true; --noprogress to hide it).
+        ray_address: (ray) Unset starts a local Ray instance; auto joins the running cluster;
+            or a cluster or Ray Client address (see README). --out must be seen by every node.
+        ray_model_actors: (ray) Actors holding a model (coco's LLM), each loads it once
+            (default 0 = --workers).
+        ray_gpus_per_actor: (ray) GPUs per model actor (default 0; fractions allowed).
         **options: Source options, e.g. --families "[triangle, circle]" (see below).
     """
     from mmsynth.run import run
 
     flags = dict(source=source, num_samples=num_samples, out=out, seed=seed, config=config,
                  workers=workers, shard_size=shard_size, executor=executor, progress=progress,
-                 overwrite=overwrite or None, **options)
+                 overwrite=overwrite or None, ray_address=ray_address,
+                 ray_model_actors=ray_model_actors, ray_gpus_per_actor=ray_gpus_per_actor,
+                 **options)
     summary = run(flags)
     print(summary.render())
 

@@ -129,10 +129,11 @@ def run(flags: dict[str, Any]) -> RunSummary:
         "versions": _versions(),
         "command": " ".join(sys.argv),
     }
-    ensure_writable(out)
-    with exclusive(out):
-        prepare_output(out, record, config["overwrite"])
-        return _build(job, out, executor, config["progress"])
+    with executor:  # starts or joins its engine (Ray) before anything is written
+        ensure_writable(out)
+        with exclusive(out):
+            prepare_output(out, record, config["overwrite"])
+            return _build(job, out, executor, config["progress"])
 
 
 def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:

@@ -43,6 +43,13 @@ class Source:
         return []
 
     @classmethod
+    def holds_model(cls, config: dict[str, Any]) -> bool:
+        """Whether this job's source or stages hold a model (LLM, CLIP) that should be loaded
+        once per long-lived worker. A cluster executor then builds shards on a pool of actors
+        (optionally with GPUs) instead of stateless tasks. The default: no model."""
+        return False
+
+    @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
         """What besides the options decides the samples (renderer versions, prompt files);
         it enters the run's fingerprint."""

@@ -105,6 +105,11 @@ class CocoSource(Source):
         self.backend.check()
 
     @classmethod
+    def holds_model(cls, config: dict[str, Any]) -> bool:
+        """The LLM backend lives in the process that generates: keep it loaded across shards."""
+        return True
+
+    @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
         """The prompt files' content (editing a prompt must not be resumed into old shards) and
         the resolved CLIP setup (filtered shards never mix with unfiltered ones)."""

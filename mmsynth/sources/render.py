@@ -82,6 +82,14 @@ class RenderSource(Source):
         return {"renderers": {n: known.get(n).version for n in known.names()},
                 **plan.fingerprint()}
 
+    @classmethod
+    def holds_model(cls, config: dict[str, Any]) -> bool:
+        """Renders hold no model, unless the CLIP stage runs (then a cluster executor keeps the
+        CLIP weights loaded on long-lived actors)."""
+        from mmsynth.filters.clip import clip_plan
+
+        return clip_plan(config).status == "on"
+
     def stages(self):
         """The CLIP alignment filter (it passes everything, counted, when off or skipped)."""
         if self._clip is None:
