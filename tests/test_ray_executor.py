@@ -236,6 +236,29 @@ def test_coco_runs_on_one_llm_actor_that_loads_the_model_once(tmp_path, ray_sess
 
 
 @pytest.mark.slow
+def test_renders_with_the_clip_stage_run_on_actors_with_the_local_bytes(tmp_path, ray_session):
+    ckpt = REPO / "assets" / "clip" / "mmsynth-tiny-clip.safetensors"
+    flags = {"source": "chart", "num_samples": 40, "shard_size": 20, "seed": 3,
+             "clip_pretrained": str(ckpt), "clip_threshold": 0.3}
+    job = make_job(tmp_path / "ray", flags)
+    executor = make_executor({**job.config, "executor": "ray", "ray_model_actors": 1})
+    assert executor.uses_actors(job)  # CLIP weights stay loaded on the actor
+    stats = run_all(executor, job)
+    checked = sum(s["stages"]["clip"]["checked"] for s in stats)
+    clip_rejected = sum(n for s in stats for r, n in s["rejections"].items()
+                        if r.startswith("clip_low:"))
+    assert checked >= 38 and checked == sum(s["kept"] for s in stats) + clip_rejected
+    assert len({executor.placements[s]["pid"] for s in range(2)}) == 1
+    local = dataclasses.replace(job, out=str(tmp_path / "local"))
+    (tmp_path / "local").mkdir()
+    run_all(LocalExecutor(1), local)
+    assert shard_bytes(tmp_path / "ray") == shard_bytes(tmp_path / "local")
+    # Without CLIP weights the same renders are stateless Ray tasks.
+    plain = make_job(tmp_path / "plain", {**flags, "clip_mode": "off"})
+    assert not make_executor({**plain.config, "executor": "ray"}).uses_actors(plain)
+
+
+@pytest.mark.slow
 def test_driver_killed_then_the_same_command_resumes(tmp_path, local_reference):
     out = tmp_path / "ray"
     command = [sys.executable, "-m", "mmsynth.generate", *ARGS, "--out", str(out),
