@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmsynth.errors import RunAborted
 from mmsynth.sample import Rejection, Sample
 from mmsynth.shards import (
     atomic_write_json,
@@ -45,8 +46,23 @@ class Job:
 _SOURCES: dict[str, Source] = {}
 
 
+def fingerprint_of(config: dict[str, Any]) -> str:
+    """The run's fingerprint as this process resolves ``config``: the content options plus what
+    the source adds (renderer versions, prompt files, the resolved CLIP setup)."""
+    from mmsynth.config import RUN_OPTIONS, fingerprint
+    from mmsynth.sources import SOURCES
+
+    cls = SOURCES.get(config["source"])
+    return fingerprint(config, {**RUN_OPTIONS, **cls.options}, cls.fingerprint_extra(config))
+
+
 def source_for(job: Job) -> Source:
-    """The job's source, built once per process (it may hold a model or a canvas)."""
+    """The job's source, built once per process (it may hold a model or a canvas).
+
+    The process first resolves the job's fingerprint itself: a worker whose code, renderer
+    versions, prompt files or CLIP weights differ from the driver's (another node, another
+    install) would make different samples under the same fingerprint, so it refuses (RunAborted).
+    """
     # Keyed by the whole config, not only the fingerprint: layout options (num_samples,
     # shard_size) are outside the fingerprint, and a source answers num_items from its config.
     key = json.dumps(job.config, sort_keys=True, default=str)
@@ -54,6 +70,16 @@ def source_for(job: Job) -> Source:
     if source is None:
         from mmsynth.sources import SOURCES
 
+        mine = fingerprint_of(job.config)
+        if mine != job.fingerprint:
+            import os
+            import platform
+
+            raise RunAborted(
+                f"worker {platform.node()} (pid {os.getpid()}) resolves this job to fingerprint "
+                f"{mine}, the driver to {job.fingerprint}: its mmsynth code, renderer versions, "
+                "prompt files or CLIP weights differ; install the same version and files on "
+                "every node")
         source = SOURCES.get(job.config["source"])(job.config, job.fingerprint)
         _SOURCES.clear()  # one run per process at a time; don't keep old models alive
         _SOURCES[key] = source

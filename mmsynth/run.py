@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mmsynth import __version__
-from mmsynth.config import RUN_OPTIONS, fingerprint, layout, resolve
+from mmsynth.config import RUN_OPTIONS, layout, resolve
 from mmsynth.executors import make_executor
-from mmsynth.pipeline import Job, source_for
+from mmsynth.pipeline import Job, fingerprint_of, source_for
 from mmsynth.shards import (
     CARD_FILE,
     RUN_FILE,
@@ -115,7 +115,7 @@ def run(flags: dict[str, Any]) -> RunSummary:
     config = resolve(flags, source_options)
     source_cls = SOURCES.get(config["source"])
     options = {**RUN_OPTIONS, **source_cls.options}
-    fp = fingerprint(config, options, source_cls.fingerprint_extra(config))
+    fp = fingerprint_of(config)
     out = Path(config["out"])
     executor = make_executor(config)
     source = source_for(Job(config, fp, 0, str(out)))  # validates source options early

@@ -158,3 +158,27 @@ def test_run_stats_total_the_shards(tmp_path):
     assert totals["kept"] == sum(s["kept"] for s in shards) == 45
     assert [s["indices"] for s in shards] == [[0, 20], [20, 40], [40, 45]]
     assert Path(tmp_path / "run.json").exists()
+
+
+def test_a_worker_that_resolves_the_job_differently_refuses_to_build(tmp_path, monkeypatch):
+    """Another node with another renderer version must not write shards under this run's
+    fingerprint."""
+    from mmsynth import pipeline
+    from mmsynth.config import resolve
+    from mmsynth.errors import RunAborted
+    from mmsynth.sources import source_options
+    from renderers import registry
+
+    config = resolve({"source": "geometry", "num_samples": 10, "shard_size": 10,
+                      "out": str(tmp_path), "progress": False, "clip_mode": "off"},
+                     source_options)
+    job = pipeline.Job(config, pipeline.fingerprint_of(config), 10, str(tmp_path))
+    monkeypatch.setattr(pipeline, "_SOURCES", {})
+    monkeypatch.setattr(registry("geometry").get("triangle"), "version", "999")
+    with pytest.raises(RunAborted, match=f"the driver to {job.fingerprint}: its mmsynth code, "
+                                         "renderer versions"):
+        pipeline.build_shard(job, 0)
+    assert not list(tmp_path.iterdir())  # nothing written
+    monkeypatch.undo()
+    monkeypatch.setattr(pipeline, "_SOURCES", {})
+    assert pipeline.build_shard(job, 0)["kept"] == 10
