@@ -35,18 +35,12 @@ from typing import Any
 
 from mmsynth.errors import UsageError
 from mmsynth.sample import IMAGE_EXTENSIONS
-from mmsynth.shards import atomic_write_bytes
+from mmsynth.shards import atomic_write_bytes, run_shards
 
 
 def iter_samples(shards_dir: str | Path) -> Iterator[tuple[dict[str, Any], bytes, str]]:
     """(record, image bytes, image extension) for every sample of every shard, in order."""
-    root = Path(shards_dir)
-    if not root.is_dir():
-        raise UsageError(f"{root} is not a directory (give the --out of a mmsynth run)")
-    tars = sorted(root.glob("shard-*.tar"))
-    if not tars:
-        raise UsageError(f"{root} holds no shard-*.tar files (give the --out of a mmsynth run)")
-    for tar_path in tars:
+    for tar_path in run_shards(shards_dir):
         try:
             with tarfile.open(tar_path) as tar:
                 current: dict[str, bytes] = {}

@@ -30,7 +30,7 @@ from statistics import median
 from typing import Any
 
 from mmsynth.errors import UsageError
-from mmsynth.shards import RUN_FILE, RUN_STATS_FILE, atomic_write_bytes
+from mmsynth.shards import RUN_FILE, RUN_STATS_FILE, atomic_write_bytes, run_shards
 
 # Real photographs are shrunk for the page; renders (448 px by default) are embedded as they are.
 PHOTO_SIDE = 512
@@ -55,11 +55,7 @@ class RunView:
 def read_run(out: Path) -> RunView:
     """Scan ``out``'s shards (JSON members only) and stats; UsageError if it holds no shards."""
     out = Path(out)
-    if not out.is_dir():
-        raise UsageError(f"{out} is not a directory (give the --out of a mmsynth run)")
-    tars = sorted(out.glob("shard-*.tar"))
-    if not tars:
-        raise UsageError(f"{out} holds no shard-*.tar files (give the --out of a mmsynth run)")
+    tars = run_shards(out)
     run = _read_json(out / RUN_FILE) or {}
     shard_stats = [s for p in sorted(out.glob("shard-*.stats.json")) if (s := _read_json(p))]
     totals = _read_json(out / RUN_STATS_FILE) or {

@@ -55,6 +55,18 @@ def rejects_name(shard_id: int) -> str:
     return f"shard-{shard_id:06d}.rejects.json"
 
 
+def run_shards(out: str | Path) -> list[Path]:
+    """The shard tars of a run's output directory, in order (for the readers: preview, export);
+    UsageError when ``out`` is not a directory or holds none."""
+    out = Path(out)
+    if not out.is_dir():
+        raise UsageError(f"{out} is not a directory (give the --out of a mmsynth run)")
+    tars = sorted(out.glob("shard-*.tar"))
+    if not tars:
+        raise UsageError(f"{out} holds no shard-*.tar files (give the --out of a mmsynth run)")
+    return tars
+
+
 def shard_indices(shard_id: int, shard_size: int, num_items: int) -> range:
     """The sample indices of shard ``shard_id``: [i·S, min((i+1)·S, N))."""
     return range(shard_id * shard_size, min((shard_id + 1) * shard_size, num_items))

@@ -47,6 +47,15 @@ def load_json(path: Path):
     return json.loads(Path(path).read_text())
 
 
+@pytest.fixture(scope="session")
+def geometry_run(tmp_path_factory):
+    """A 50-sample geometry run (seed 0) for tests that only read its output."""
+    out = tmp_path_factory.mktemp("geo50")
+    cli("--source", "geometry", "--num_samples", "50", "--out", str(out), "--seed", "0",
+        "--noprogress")
+    return out
+
+
 @pytest.fixture
 def flaky_family():
     """A geometry family that raises on every third scene, registered for one test."""

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, cli, read_shards
+from conftest import REPO, read_shards
 from PIL import Image
 
 from mmsynth.export import export_hf, export_jsonl, export_llava
@@ -17,14 +17,6 @@ from mmsynth.sample import check_llava_shape
 # No network: the datasets library must never reach the Hub in these tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def geometry_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("geo50")
-    cli("--source", "geometry", "--num_samples", "50", "--out", str(out), "--seed", "0",
-        "--noprogress")
-    return out
 
 
 def same_json(a, b) -> bool:

@@ -6,19 +6,10 @@ import json
 import subprocess
 import sys
 
-import pytest
 from browser import page_counts, screenshot
 from conftest import REPO, cli, read_shards
 
 from mmsynth.preview import preview
-
-
-@pytest.fixture(scope="module")
-def geometry_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("geo50")
-    cli("--source", "geometry", "--num_samples", "50", "--out", str(out), "--seed", "0",
-        "--noprogress")
-    return out
 
 
 def test_geometry_preview_renders_every_image_and_plot_in_chromium(geometry_run, tmp_path):
