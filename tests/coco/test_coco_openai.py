@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from tests.conftest import REPO, cli, read_shards, shard_bytes
 from tests.llm.fault_server import FaultServer
+from tests.llm.servers import free_port
 
 FAST = ("--source", "coco", "--types", "detail", "--progress", "false",
         "--llm_backend", "openai", "--llm_model", "canned-model", "--llm_max_retries", "1")
@@ -50,7 +50,7 @@ def test_a_run_through_the_server_then_a_rerun_from_the_cache(tmp_path, monkeypa
 
 
 def test_a_server_that_is_not_there_fails_at_once_and_writes_nothing(tmp_path):
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "out"
     proc = cli(*FAST, "--llm_base_url", f"http://127.0.0.1:{port}/v1", "--out", str(out),
                check=False)
@@ -84,7 +84,7 @@ def test_errors_under_the_limit_are_counted_over_it_stop_the_run(tmp_path):
 
 
 def test_a_server_killed_mid_run_stops_it_and_a_rerun_resumes(tmp_path):
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     args = (*FAST, "--num_samples", "6", "--shard_size", "1", "--llm_base_url", url)
     out = tmp_path / "out"
@@ -117,12 +117,6 @@ def test_a_server_killed_mid_run_stops_it_and_a_rerun_resumes(tmp_path):
         cli(*FAST, "--num_samples", "6", "--shard_size", "1", "--llm_base_url", clean.url,
             "--out", str(reference))
     assert shard_bytes(out) == shard_bytes(reference)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_server(port: int, default: str = "ok") -> subprocess.Popen:
