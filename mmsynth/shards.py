@@ -262,3 +262,132 @@ def prepare_output(out: Path, run_record: dict[str, Any], overwrite: bool) -> No
     remove_leftovers(out)
     if not previous.exists():
         atomic_write_json(previous, run_record)
+
+
+# -- reading shards (readers never trust a shard) -------------------------------------------------
+#
+# Shards are what people download from each other, so every reader (loader, preview, export,
+# verify) goes through the functions below: only the member kinds mmsynth writes are read, as
+# bytes, never unpickled or torch.load-ed; only regular files with plain names; each member's
+# size is capped before it is read; a malformed sample is skipped and counted (or an error, by
+# choice), never a traceback.
+
+# What mmsynth writes into a shard: the image, the record, and the caption (open_clip's txt).
+MEMBER_KINDS = frozenset({"png", "jpg", "json", "txt"})
+# Caps before reading a member into memory: a render is ~30 KB, a COCO photo ~200 KB, a record a
+# few KB; anything far larger is not ours.
+MAX_IMAGE_BYTES = 32 << 20
+MAX_TEXT_BYTES = 8 << 20
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+class ShardProblem(ValueError):
+    """A shard member or sample that a reader cannot use; ``reason`` is a short counted key."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def member_limit(kind: str) -> int:
+    return MAX_IMAGE_BYTES if kind in ("png", "jpg") else MAX_TEXT_BYTES
+
+
+def valid_key(key: str) -> bool:
+    """A sample key as mmsynth writes it: letters, digits, ``_`` and ``-`` only (so it is safe as
+    a file name component and in HTML attributes), at most 200 characters."""
+    return 0 < len(key) <= 200 and set(key) <= _KEY_CHARS
+
+
+def _member_problem(member: Any) -> tuple[str, str] | None:
+    """Why a tar member is not one we read, or None."""
+    if not member.isreg():
+        return "not_a_file", f"{member.name!r} is not a regular file"
+    key, dot, kind = member.name.partition(".")
+    if not dot or not valid_key(key):
+        return "bad_name", f"member name {member.name!r} is not KEY.EXT"
+    if kind not in MEMBER_KINDS:
+        return f"unknown_member:{kind[:20]}", f"{member.name!r} is not a kind mmsynth writes"
+    if member.size > member_limit(kind):
+        return "too_large", f"{member.name!r} is {member.size} bytes (limit {member_limit(kind)})"
+    return None
+
+
+def parse_record(members: dict[str, bytes], key: str) -> tuple[dict[str, Any], bytes, str]:
+    """(record, image bytes, image extension) of one sample's members; ShardProblem if it lacks
+    its json or image member, or its json is not a JSON object with a matching ``id`` and a
+    ``conversations`` list."""
+    ext = next((e for e in ("png", "jpg") if e in members), None)
+    if "json" not in members or ext is None:
+        raise ShardProblem("incomplete_sample", f"sample {key!r} lacks its json or image member "
+                           f"(has {', '.join(sorted(members)) or 'nothing'})")
+    try:
+        record = json.loads(members["json"].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ShardProblem("bad_json", f"{key}.json is not valid JSON: {e}") from None
+    if not isinstance(record, dict):
+        raise ShardProblem("bad_json", f"{key}.json is a {type(record).__name__}, not an object")
+    if record.get("id") != key:
+        raise ShardProblem("bad_json", f"{key}.json has id {record.get('id')!r}, not {key!r}")
+    turns = record.get("conversations")
+    if not isinstance(turns, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("value"), str) for t in turns):
+        raise ShardProblem("bad_json", f"{key}.json has no list of conversation turns")
+    if not isinstance(record.get("meta", {}), dict):
+        raise ShardProblem("bad_json", f"{key}.json has a meta that is not an object")
+    return record, members[ext], ext
+
+
+def iter_shard(tar_path: str | Path, problems: dict[str, int] | None = None,
+               strict: bool = False) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+    """(record, image bytes, image extension) for each usable sample of one shard tar, in order.
+
+    Members that are not ours (another kind, a directory or link, an odd name, over the size
+    cap) and samples that cannot be used are skipped and counted in ``problems`` by reason, or,
+    with ``strict``, raise ShardProblem. A tar that cannot be read raises UsageError.
+    """
+    import tarfile
+
+    def problem(reason: str, message: str) -> None:
+        if strict:
+            raise ShardProblem(reason, f"{tar_path}: {message}")
+        if problems is not None:
+            problems[reason] = problems.get(reason, 0) + 1
+
+    def finish(key: str, members: dict[str, bytes]):
+        try:
+            return parse_record(members, key)
+        except ShardProblem as e:
+            problem(e.reason, str(e))
+            return None
+
+    try:
+        with tarfile.open(tar_path, mode="r:") as tar:
+            key, members = None, {}
+            for member in tar:
+                bad = _member_problem(member)
+                if bad:
+                    problem(*bad)
+                    continue
+                k, _, kind = member.name.partition(".")
+                if key is not None and k != key:
+                    if (done := finish(key, members)) is not None:
+                        yield done
+                    members = {}
+                key = k
+                if kind in members:
+                    problem("duplicate_member", f"{member.name!r} appears twice")
+                    continue
+                f = tar.extractfile(member)
+                members[kind] = f.read(member_limit(kind) + 1) if f else b""
+            if key is not None and (done := finish(key, members)) is not None:
+                yield done
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise UsageError(f"cannot read {tar_path}: {e}") from None
+
+
+def iter_run(out: str | Path, problems: dict[str, int] | None = None,
+             strict: bool = False) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+    """:func:`iter_shard` over every shard of a run's output directory, in order."""
+    for tar_path in run_shards(out):
+        yield from iter_shard(tar_path, problems, strict)
