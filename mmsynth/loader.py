@@ -84,9 +84,9 @@ def _open(url: str, allow_pipe: bool):
         from urllib.request import url2pathname
 
         return open(url2pathname(urlparse(url).path), "rb")
-    from webdataset import gopen
+    from webdataset.gopen import gopen
 
-    return gopen.gopen(url)
+    return gopen(url)
 
 
 class _Problems:
