@@ -17,6 +17,13 @@ LLaMA-Factory's ShareGPT format wants) and ``meta``, one per line. ``hf`` writes
 ``to_parquet``): ``id``, ``image``, ``conversations``, ``caption``, and ``qa``, ``scene``,
 ``annotations``, ``meta`` as JSON text (exact). It needs the ``hf`` extra
 (``pip install mmsynth[hf]``).
+
+Shards may come from anyone, so exports read them through mmsynth.shards' safe reader:
+malformed members and samples, and records whose ``meta.source`` is not a plain name or whose
+file name is not a plain file name, are skipped, counted by reason and reported. No output file
+or image folder may lie inside a run folder (one holding run.json or shard tars). ``hf`` lists
+what it wrote in ``DEST/.mmsynth-export.json``; ``--overwrite`` replaces only a destination
+holding that list, and removes exactly those files.
 """
 
 from __future__ import annotations

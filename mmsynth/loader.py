@@ -9,6 +9,10 @@ Shards are shuffled (deterministically per epoch from ``seed``), split across no
 (``torch.distributed`` ranks) and across DataLoader workers, so every sample arrives once per
 epoch; samples pass through a shuffle buffer, images are decoded to PIL (or by ``transform``
 to tensors), and each record keeps its conversations as a list.
+
+Shards are not trusted: only each sample's image and JSON record are read and decoded (never
+webdataset's default handlers, which unpickle ``.pkl`` and ``torch.load`` ``.pth`` members),
+and only local paths or ``file:`` URLs are opened unless ``allow_pipe=True``.
 """
 
 from __future__ import annotations

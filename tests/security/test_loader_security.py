@@ -11,8 +11,17 @@ from mmsynth.errors import UsageError
 from mmsynth.loader import make_dataset
 from mmsynth.shards import MAX_TEXT_BYTES, ShardProblem
 
-from .crafted import add, add_dir, add_symlink, evil_pickle, evil_torch, png_bytes, record, \
-    sample, write_tar
+from .crafted import (
+    add,
+    add_dir,
+    add_symlink,
+    evil_pickle,
+    evil_torch,
+    png_bytes,
+    record,
+    sample,
+    write_tar,
+)
 
 
 def records(url, **kwargs):
