@@ -314,7 +314,11 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
     target = Path(dest) if dest else Path(out_dir) / "hf"
     old_files = _prepare_hf_dest(out_dir, target, overwrite)
     problems: dict[str, int] = {}
-    next(iter_samples(out_dir), None)  # a clear error for a directory without shards, first
+    # A clear error, before datasets starts, for a folder without shards or usable samples
+    # (datasets cannot save an empty generator).
+    if next(iter_samples(out_dir, problems), None) is None:
+        raise UsageError(f"{out_dir} holds no usable sample ({_skipped(problems) or 'empty'})")
+    problems.clear()
     import tempfile
 
     try:

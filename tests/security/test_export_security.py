@@ -158,3 +158,13 @@ def test_hf_overwrite_removes_exactly_what_the_last_export_wrote(run_copy, tmp_p
     with pytest.raises(UsageError, match="outside"):
         export_hf(str(run_copy), str(dest), overwrite=True)
     assert victim.read_text() == "keep" and (dest / "notes.txt").exists()
+
+
+def test_hf_export_of_a_run_without_usable_samples_is_a_clear_error(tmp_path):
+    members = [("k0.json", record("k0")), ("k1.json", b"[1]"), ("k1.png", png_bytes())]
+    run = write_tar(tmp_path / "run" / "shard-000000.tar", members).parent
+    proc = export("hf", str(run), str(tmp_path / "hf"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "holds no usable sample (skipped 2 shard members or samples: " in proc.stderr
+    assert "bad_json 1" in proc.stderr and "incomplete_sample 1" in proc.stderr
+    assert not (tmp_path / "hf").exists()
