@@ -26,9 +26,9 @@ import os
 import sys
 import types
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mmsynth.errors import UsageError
 from mmsynth.sample import Sample
@@ -338,6 +338,52 @@ def parse_record(members: dict[str, bytes], key: str) -> tuple[dict[str, Any], b
     return record, members[ext], ext
 
 
+def _iter_tar(tar: Any, name: str, problem: Callable[[str, str], None]
+              ) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+    """The member loop shared by :func:`iter_shard` and :func:`iter_tar_stream`: members are
+    checked before they are read, grouped by key, and each group parsed by parse_record."""
+
+    def finish(key: str, members: dict[str, bytes]):
+        try:
+            return parse_record(members, key)
+        except ShardProblem as e:
+            problem(e.reason, f"{name}: {e}")
+            return None
+
+    key, members = None, {}
+    for member in tar:
+        # A streamed tar keeps every header it has read; ours are read once.
+        tar.members = []
+        bad = _member_problem(member)
+        if bad:
+            problem(bad[0], f"{name}: {bad[1]}")
+            continue
+        k, _, kind = member.name.partition(".")
+        if key is not None and k != key:
+            if (done := finish(key, members)) is not None:
+                yield done
+            members = {}
+        key = k
+        if kind in members:
+            problem("duplicate_member", f"{name}: {member.name!r} appears twice")
+            continue
+        f = tar.extractfile(member)
+        members[kind] = f.read(member_limit(kind) + 1) if f else b""
+    if key is not None and (done := finish(key, members)) is not None:
+        yield done
+
+
+def _counter(problems: dict[str, int] | None, strict: bool,
+             fatal: Callable[[str], bool] = lambda reason: False) -> Callable[[str, str], None]:
+    def problem(reason: str, message: str) -> None:
+        if strict or fatal(reason):
+            raise ShardProblem(reason, message)
+        if problems is not None:
+            problems[reason] = problems.get(reason, 0) + 1
+
+    return problem
+
+
 def iter_shard(tar_path: str | Path, problems: dict[str, int] | None = None,
                strict: bool = False) -> Iterator[tuple[dict[str, Any], bytes, str]]:
     """(record, image bytes, image extension) for each usable sample of one shard tar, in order.
@@ -348,42 +394,30 @@ def iter_shard(tar_path: str | Path, problems: dict[str, int] | None = None,
     """
     import tarfile
 
-    def problem(reason: str, message: str) -> None:
-        if strict:
-            raise ShardProblem(reason, f"{tar_path}: {message}")
-        if problems is not None:
-            problems[reason] = problems.get(reason, 0) + 1
-
-    def finish(key: str, members: dict[str, bytes]):
-        try:
-            return parse_record(members, key)
-        except ShardProblem as e:
-            problem(e.reason, str(e))
-            return None
-
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
-            key, members = None, {}
-            for member in tar:
-                bad = _member_problem(member)
-                if bad:
-                    problem(*bad)
-                    continue
-                k, _, kind = member.name.partition(".")
-                if key is not None and k != key:
-                    if (done := finish(key, members)) is not None:
-                        yield done
-                    members = {}
-                key = k
-                if kind in members:
-                    problem("duplicate_member", f"{member.name!r} appears twice")
-                    continue
-                f = tar.extractfile(member)
-                members[kind] = f.read(member_limit(kind) + 1) if f else b""
-            if key is not None and (done := finish(key, members)) is not None:
-                yield done
+            yield from _iter_tar(tar, str(tar_path), _counter(problems, strict))
     except (tarfile.TarError, OSError, EOFError) as e:
         raise UsageError(f"cannot read {tar_path}: {e}") from None
+
+
+def iter_tar_stream(fileobj: BinaryIO, name: str, problems: dict[str, int] | None = None,
+                    strict: bool = False, unknown_members: str = "ignore"
+                    ) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+    """:func:`iter_shard` over an open, possibly unseekable stream (a plain or compressed tar),
+    for the training loader; ``name`` (its URL) goes into messages. ``unknown_members="error"``
+    raises ShardProblem on a member of a kind mmsynth does not write, instead of counting it."""
+    import tarfile
+
+    if unknown_members not in ("ignore", "error"):
+        raise UsageError(f"unknown_members must be 'ignore' or 'error', not {unknown_members!r}")
+    problem = _counter(problems, strict, lambda reason: unknown_members == "error"
+                       and reason.startswith("unknown_member"))
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+            yield from _iter_tar(tar, name, problem)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise UsageError(f"cannot read {name}: {e}") from None
 
 
 def iter_run(out: str | Path, problems: dict[str, int] | None = None,
