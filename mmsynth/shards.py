@@ -323,7 +323,7 @@ def parse_record(members: dict[str, bytes], key: str) -> tuple[dict[str, Any], b
                            f"(has {', '.join(sorted(members)) or 'nothing'})")
     try:
         record = json.loads(members["json"].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # deep nesting: RecursionError
         raise ShardProblem("bad_json", f"{key}.json is not valid JSON: {e}") from None
     if not isinstance(record, dict):
         raise ShardProblem("bad_json", f"{key}.json is a {type(record).__name__}, not an object")
