@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import sys
 import time
@@ -21,12 +22,18 @@ from mmsynth.shards import (
     CARD_FILE,
     RUN_FILE,
     RUN_STATS_FILE,
+    ShardProblem,
     atomic_write_json,
+    check_creatable,
+    check_sha256,
+    check_stats,
     ensure_writable,
     exclusive,
     num_shards,
     prepare_output,
-    read_stats,
+    shard_indices,
+    shard_name,
+    stats_name,
 )
 from mmsynth.sources import SOURCES, source_options
 
@@ -121,6 +128,7 @@ def run(flags: dict[str, Any]) -> RunSummary:
     source = source_for(Job(config, fp, 0, str(out)))  # validates source options early
     num_items = source.num_items()
     source.check_ready()
+    _check_llm_cache(config)
     job = Job(config, fp, num_items, str(out))
     record = {
         "fingerprint": fp,
@@ -133,18 +141,65 @@ def run(flags: dict[str, Any]) -> RunSummary:
         ensure_writable(out)
         with exclusive(out):
             prepare_output(out, record, config["overwrite"])
-            return _build(job, out, executor, config["progress"])
+            return _build(job, out, executor, config["progress"], config["verify"])
 
 
-def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:
+def _check_llm_cache(config: dict[str, Any]) -> None:
+    """Workers open the LLM response cache after run.json is written; a cache that cannot be
+    used must be an error before --out is touched."""
+    mode = config.get("llm_cache", "off")
+    if mode == "off":
+        return
+    from mmsynth.llm import cache_path
+
+    check_creatable(cache_path(config), f"the LLM response cache (--llm_cache {mode})",
+                    must_exist=mode == "read")
+
+
+def _complete_shards(job: Job, out: Path, total: int, verify: bool,
+                     notes: list[str]) -> dict[int, dict[str, Any]]:
+    """The stats of the shards that need no rebuilding; why others with stats are rebuilt goes
+    into ``notes`` (a killed run leaves no stats, so these are tampered or foreign files)."""
+    present = {entry.name for entry in os.scandir(out)}  # one listing, not a probe per shard
+    done: dict[int, dict[str, Any]] = {}
+    refused: Counter[str] = Counter()
+    for i in range(total):
+        if stats_name(i) not in present:
+            continue
+        try:
+            done[i] = check_stats(out, i, shard_indices(i, job.shard_size, job.num_items),
+                                  job.fingerprint)
+        except ShardProblem as e:
+            refused[e.reason] += 1
+    if refused:
+        notes.append(f"rebuilding {sum(refused.values())} shards whose stats do not match "
+                     f"their tar ({', '.join(f'{r}: {n}' for r, n in sorted(refused.items()))})")
+    if verify and done:
+        failed = []
+        for i in sorted(done):
+            try:
+                check_sha256(out, done[i])
+            except ShardProblem:
+                failed.append(i)
+                del done[i]
+        names = ", ".join(shard_name(i) for i in failed[:5]) + (" …" if len(failed) > 5 else "")
+        notes.append(f"verify: {len(done) + len(failed)} complete shards checked (sha256), "
+                     + (f"{len(failed)} did not match and were rebuilt: {names}" if failed
+                        else "all match"))
+    return done
+
+
+def _build(job: Job, out: Path, executor, show_progress: bool,
+           verify: bool = False) -> RunSummary:
     total = num_shards(job.num_items, job.shard_size)
-    done = {i: s for i in range(total) if (s := read_stats(out, i)) is not None}
+    notes: list[str] = []
+    done = _complete_shards(job, out, total, verify, notes)
     todo = [i for i in range(total) if i not in done]
     from mmsynth.sources import SOURCES
 
     source_cls = SOURCES.get(job.config["source"])
     summary = RunSummary(out=out, num_items=job.num_items, shards=total, shards_built=len(todo),
-                         item_noun=source_cls.item_noun)
+                         item_noun=source_cls.item_noun, notes=notes)
     done_items = sum(s["indices"][1] - s["indices"][0] for s in done.values())
     summary.samples_built = job.num_items - done_items
 

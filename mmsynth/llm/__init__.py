@@ -148,10 +148,17 @@ def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
     mode = config.get("llm_cache", "off")
     if mode == "off":
         return backend
-    from mmsynth.llm.cache import CACHE_FILE, CachedBackend, ResponseCache
+    from mmsynth.llm.cache import CachedBackend, ResponseCache
 
-    path = config.get("llm_cache_path") or Path(config.get("out", ".")) / "llm_cache" / CACHE_FILE
-    return CachedBackend(backend, ResponseCache(path, mode))
+    return CachedBackend(backend, ResponseCache(cache_path(config), mode))
+
+
+def cache_path(config: Mapping[str, Any]) -> Path:
+    """Where a resolved config keeps its LLM response cache."""
+    from mmsynth.llm.cache import CACHE_FILE
+
+    return Path(config.get("llm_cache_path") or
+                Path(config.get("out", ".")) / "llm_cache" / CACHE_FILE)
 
 
 def params_from_config(config: Mapping[str, Any], seed: int | None = None,
