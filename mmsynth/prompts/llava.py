@@ -35,9 +35,11 @@ import numpy as np
 
 from mmsynth.errors import UsageError
 from mmsynth.registry import Registry
+from mmsynth.resources import data_path
 from mmsynth.sample import IMAGE_TOKEN, Rejection
 
-PROMPT_DIR = Path(__file__).resolve().parents[2] / "configs" / "prompts"
+# configs/prompts of the checkout, or the copy the wheel ships (mmsynth.resources says which).
+PROMPT_DIR = data_path("configs", "prompts")
 PROMPT_TYPES = ("conversation", "detail", "reasoning")
 
 PROMPT_SETS = Registry("prompt type")
