@@ -61,10 +61,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mmsynth.errors import UsageError
+from mmsynth.resources import data_path
 
-# The repository's top-level assets/ (a checkout, or an editable install, which runs from it).
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_ROOT = REPO_ROOT / "assets" / "coco_sample"
+# assets/coco_sample of the checkout, or the copy the wheel ships (mmsynth.resources says which).
+SAMPLE_ROOT = data_path("assets", "coco_sample")
 SAMPLE_SPLIT = "sample"
 DEFAULT_SPLIT = "train2017"
 
@@ -156,13 +156,12 @@ class CocoPaths(NamedTuple):
 
 
 def shipped_sample_root() -> Path:
-    """``assets/coco_sample`` of the repository this module runs from."""
+    """The COCO sample shipped with mmsynth (``assets/coco_sample``, inside the wheel too)."""
     if (SAMPLE_ROOT / "annotations" / f"instances_{SAMPLE_SPLIT}.json").is_file():
         return SAMPLE_ROOT
     raise UsageError(
-        f"the shipped COCO sample is not at {SAMPLE_ROOT}: it lives in the repository's "
-        "assets/coco_sample and is found when mmsynth runs from a checkout or an editable "
-        f"install (pip install -e .); otherwise give {OPTION_NAMES['coco_root']}"
+        f"the shipped COCO sample is not at {SAMPLE_ROOT}: this install of mmsynth lacks its "
+        f"data (reinstall it), or give {OPTION_NAMES['coco_root']}"
     )
 
 
