@@ -18,8 +18,11 @@ from conftest import REPO, cli, read_shards, shard_bytes
 # repo file (relative to REPO) → where the wheel must hold it. Derived from the repository, so a
 # new prompt set, vocabulary or sample image must ship too.
 SHIPPED = {
-    **{f"configs/prompts/{p.name}": f"mmsynth/configs/prompts/{p.name}"
-       for p in sorted((REPO / "configs" / "prompts").glob("*.yaml"))},
+    **{str(p.relative_to(REPO)): "mmsynth/" + str(p.relative_to(REPO))
+       for folder in ("prompts", "grounding")
+       for p in sorted((REPO / "configs" / folder).glob("*.yaml"))},
+    **{str(p.relative_to(REPO)): str(p.relative_to(REPO))
+       for p in sorted((REPO / "mmsynth" / "preview").glob("*.j2"))},
     **{str(p.relative_to(REPO)): "mmsynth/" + str(p.relative_to(REPO))
        for pattern in ("LICENSES.md", "README.md", "annotations/*.json", "images/*.jpg")
        for p in sorted((REPO / "assets" / "coco_sample").glob(pattern))},
