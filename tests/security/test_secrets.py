@@ -188,3 +188,14 @@ def test_a_key_in_the_base_url_authenticates_and_is_written_nowhere(tmp_path, mo
     first = json.loads((echo_out / "shard-000000.stats.json").read_text())
     detail = first["examples"]["llm_error:server_error_500"][0]["detail"]
     assert "'Authorization: Basic ***' (token ***) (user:password bob:***)" in detail
+
+
+def test_a_server_not_there_is_named_without_the_urls_credentials(tmp_path):
+    from tests.llm.servers import free_port
+
+    port = free_port()
+    proc = cli(*FAST, "--llm_base_url", f"http://bob:{URL_KEY}@127.0.0.1:{port}/v1",
+               "--out", str(tmp_path / "out"), check=False)
+    assert proc.returncode == 2
+    assert f"cannot reach the LLM server at http://***@127.0.0.1:{port}/v1" in proc.stderr
+    assert URL_KEY not in proc.stderr + proc.stdout
