@@ -104,10 +104,18 @@ def redact(text: str) -> str:
     pattern = _secret_pattern
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
-    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
-    text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
-    text = _AUTH_HEADER.sub(rf"\1{REDACTED}", text)
-    return _BEARER.sub(rf"\1{REDACTED}", text)
+    # Each pattern only where its anchor occurs: long texts without one (a thumbnail's base64
+    # in a rejects file) are then scanned by str.find, not by every regex.
+    lowered = text.lower()
+    if "://" in text:
+        text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    if "=" in text and ("?" in text or "&" in text or ";" in text):
+        text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
+    if "authorization" in lowered:
+        text = _AUTH_HEADER.sub(rf"\1{REDACTED}", text)
+    if "bearer" in lowered:
+        text = _BEARER.sub(rf"\1{REDACTED}", text)
+    return text
 
 
 def redact_obj(data: Any) -> Any:
