@@ -113,14 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         # generate() takes **options, so fire would read --help as an option: ask for help
         # explicitly.
         argv = ["--", "--help"]
+    from mmsynth.redact import redact
+
+    # Errors quote servers and URLs: redacted, so a pasted error shows no key.
     try:
         fire.Fire(generate, command=argv, name="mmsynth.generate")
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(redact(f"error: {e}"), file=sys.stderr)
         return 2
     except RunAborted as e:
-        print(f"error: run stopped: {e}\n  complete shards are kept; fix the cause and run the "
-              "same command again to resume", file=sys.stderr)
+        print(redact(f"error: run stopped: {e}\n  complete shards are kept; fix the cause and "
+                     "run the same command again to resume"), file=sys.stderr)
         return 1
     except BrokenProcessPool as e:
         print(f"error: run stopped: {e}; complete shards are kept, run the same command again to "

@@ -18,6 +18,7 @@ from mmsynth import __version__
 from mmsynth.config import RUN_OPTIONS, layout, resolve
 from mmsynth.executors import make_executor
 from mmsynth.pipeline import Job, fingerprint_of, source_for
+from mmsynth.redact import redact, redact_obj, watch_config
 from mmsynth.shards import (
     CARD_FILE,
     RUN_FILE,
@@ -53,9 +54,12 @@ class RunSummary:
     samples_built: int = 0
     item_noun: str = "samples"
     notes: list[str] = field(default_factory=list)
+    # The source reader's report on its input ({"dropped": {...}, "repaired": {...}}) and whose.
+    input_report: dict[str, dict[str, int]] = field(default_factory=dict)
+    reader: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return redact_obj({
             "out": str(self.out), "num_items": self.num_items, "shards": self.shards,
             "shards_built_this_run": self.shards_built, "kept": self.kept,
             "rejected": self.rejected, "rejections": self.rejections,
@@ -63,7 +67,8 @@ class RunSummary:
             "seconds_this_run": round(self.seconds, 3),
             "samples_per_second_this_run": round(self.samples_built / self.seconds, 2)
             if self.seconds > 0 else None,
-        }
+            "input": {"reader": self.reader, **self.input_report} if self.input_report else {},
+        })
 
     def render(self) -> str:
         lines = [f"mmsynth: {self.kept} kept, {self.rejected} rejected of {self.num_items} "
@@ -73,6 +78,7 @@ class RunSummary:
                          f"complete, {self.shards_built} built now")
         for reason, count in sorted(_grouped(self.rejections).items(), key=lambda kv: -kv[1]):
             lines.append(f"  rejected {count:>7}  {reason}")
+        lines += input_lines(self.reader, self.input_report)
         lines += self.stage_lines
         lines += [f"  {note}" for note in self.notes]
         if self.samples_built and self.seconds > 0:
@@ -81,7 +87,22 @@ class RunSummary:
                 f"{self.seconds / self.samples_built:.1f} s per {self.item_noun[:-1]}"
             lines.append(f"  {speed} ({self.samples_built} {self.item_noun} in "
                          f"{self.seconds:.1f} s)")
-        return "\n".join(lines)
+        return redact("\n".join(lines))
+
+
+def input_lines(reader: str, report: dict[str, dict[str, int]]) -> list[str]:
+    """Summary lines for a reader's input report: "coco reader: 3 records dropped: ..." and
+    the same for repaired records, reasons by count (most first)."""
+    lines = []
+    for group in ("dropped", "repaired"):
+        counts = report.get(group) or {}
+        if counts:
+            total = sum(counts.values())
+            reasons = ", ".join(f"{r} {n}" for r, n in sorted(counts.items(),
+                                                               key=lambda kv: (-kv[1], kv[0])))
+            lines.append(f"  {reader}: {total} record{'s' if total != 1 else ''} {group}: "
+                         f"{reasons}")
+    return lines
 
 
 def _grouped(rejections: dict[str, int]) -> dict[str, int]:
@@ -120,6 +141,7 @@ def run(flags: dict[str, Any]) -> RunSummary:
     Raises UsageError for bad options or an incompatible output directory.
     """
     config = resolve(flags, source_options)
+    watch_config(config)  # the API key and URL credentials, before anything can echo them
     source_cls = SOURCES.get(config["source"])
     options = {**RUN_OPTIONS, **source_cls.options}
     fp = fingerprint_of(config)
@@ -130,18 +152,21 @@ def run(flags: dict[str, Any]) -> RunSummary:
     source.check_ready()
     _check_llm_cache(config)
     job = Job(config, fp, num_items, str(out))
-    record = {
+    # Written as the user can share it: credentials out of the command and any URL in the config
+    # (the run itself keeps the real values in memory).
+    record = redact_obj({
         "fingerprint": fp,
         "layout": {**layout(config, options), "num_items": num_items},
         "config": {k: v for k, v in config.items() if options[k].kind != "run"},
         "versions": _versions(),
         "command": " ".join(sys.argv),
-    }
+    })
+    report = source.input_report()  # the driver's reader is the run's: counted once, here
     with executor:  # starts or joins its engine (Ray) before anything is written
         ensure_writable(out)
         with exclusive(out):
             prepare_output(out, record, config["overwrite"])
-            return _build(job, out, executor, config["progress"], config["verify"])
+            return _build(job, out, executor, config["progress"], config["verify"], report)
 
 
 def _check_llm_cache(config: dict[str, Any]) -> None:
@@ -189,8 +214,8 @@ def _complete_shards(job: Job, out: Path, total: int, verify: bool,
     return done
 
 
-def _build(job: Job, out: Path, executor, show_progress: bool,
-           verify: bool = False) -> RunSummary:
+def _build(job: Job, out: Path, executor, show_progress: bool, verify: bool = False,
+           input_report: dict[str, dict[str, int]] | None = None) -> RunSummary:
     total = num_shards(job.num_items, job.shard_size)
     notes: list[str] = []
     done = _complete_shards(job, out, total, verify, notes)
@@ -199,7 +224,8 @@ def _build(job: Job, out: Path, executor, show_progress: bool,
 
     source_cls = SOURCES.get(job.config["source"])
     summary = RunSummary(out=out, num_items=job.num_items, shards=total, shards_built=len(todo),
-                         item_noun=source_cls.item_noun, notes=notes)
+                         item_noun=source_cls.item_noun, notes=notes,
+                         input_report=input_report or {}, reader=f"{source_cls.name} reader")
     done_items = sum(s["indices"][1] - s["indices"][0] for s in done.values())
     summary.samples_built = job.num_items - done_items
 

@@ -92,7 +92,8 @@ LLM_OPTIONS: dict[str, Option] = {
                         "probability", "content", _number_in(0, 1, low_open=True)),
     # -- the openai backend ---------------------------------------------------------------------
     "llm_base_url": Option("http://127.0.0.1:8000/v1", "openai backend: the server's base URL "
-                           "(…/v1)", "run"),
+                           "(…/v1); credentials in it (user:key@) are sent as HTTP Basic auth "
+                           "and shown as *** in everything written", "run"),
     "llm_api_key_env": Option("OPENAI_API_KEY", "openai backend: the environment variable that "
                               "holds the API key (the key itself is never written anywhere)",
                               "run"),
