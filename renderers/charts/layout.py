@@ -23,13 +23,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from renderers.base import LabelsDoNotFit  # one for every family; charts raise it here
 from renderers.canvas import Canvas, TextBox
 from renderers.charts.data import fmt_affixed, step_decimals, ticks
-
-
-class LabelsDoNotFit(ValueError):
-    """A label would be clipped or overlap another: the chart is rejected, never drawn wrong."""
-
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels, y up
 
