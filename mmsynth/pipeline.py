@@ -189,24 +189,16 @@ def reject_samples(rejected: list[Rejection]) -> list[dict[str, Any]]:
 
 
 def thumbnail(image: bytes, ext: str, side: int = REJECT_THUMBNAIL_SIDE) -> dict[str, Any]:
-    """``image`` shrunk to at most ``side`` pixels (kept as is when it is that small already), as
+    """``image`` checked and shrunk to at most ``side`` pixels (``mmsynth.images.shrink``), as
     ``{"ext", "base64", "width", "height"}`` with the *original* size, so boxes in the original
-    pixel coordinates still place over it. An undecodable image gives ``{"error": ...}``."""
+    pixel coordinates still place over it. An image that cannot be shown gives ``{"error"}``."""
     import base64
-    import io
 
-    from PIL import Image
+    from mmsynth.images import ImageProblem, shrink
 
     try:
-        with Image.open(io.BytesIO(image)) as im:
-            width, height = im.size
-            if max(width, height) > side:
-                im = im.convert("RGB") if ext == "jpg" else im
-                im.thumbnail((side, side))
-                buffer = io.BytesIO()
-                im.save(buffer, format="JPEG" if ext == "jpg" else "PNG", quality=85)
-                image = buffer.getvalue()
-    except Exception as e:  # a reject may be rejected for its image: say so, keep the rest
-        return {"error": f"{type(e).__name__}: {e}"}
-    return {"ext": ext, "base64": base64.b64encode(image).decode("ascii"), "width": width,
+        data, ext, (width, height) = shrink(image, ext, side)
+    except ImageProblem as e:  # a reject may be rejected for its image: say so, keep the rest
+        return {"error": str(e)}
+    return {"ext": ext, "base64": base64.b64encode(data).decode("ascii"), "width": width,
             "height": height}

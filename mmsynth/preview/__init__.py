@@ -39,7 +39,9 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from mmsynth import images
 from mmsynth.errors import UsageError
+from mmsynth.images import ImageProblem, shrink
 from mmsynth.shards import RUN_FILE, RUN_STATS_FILE, atomic_write_bytes, iter_shard, run_shards
 
 # Real photographs are shrunk for the page; renders (448 px by default) are embedded at their size
@@ -56,14 +58,12 @@ MAX_SIDE_FILE_BYTES = 8 << 20
 MAX_THUMBNAIL_BASE64 = 4 << 20
 # Above this many pixels an image is not decoded at all (a small file can claim a huge canvas);
 # well below Pillow's own bomb limit, so Pillow never needs to warn.
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = images.MAX_PIXELS
 MAX_TEXT_SHOWN = 4000
 MAX_JSON_SHOWN = 20_000
 MAX_ITEMS_SHOWN = 200  # turns, QA rows and boxes per card
 MAX_LABEL = 60
 
-_FORMATS = {"png": "PNG", "jpg": "JPEG"}
-_PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
 
 # What the shared reader's reasons mean, for the page's list of skipped things.
 _READER_REASONS = {
@@ -294,46 +294,10 @@ def _with_image(record: dict[str, Any], image: bytes, ext: str) -> dict[str, Any
 # -- images ------------------------------------------------------------------------------------
 
 
-class ImageProblem(ValueError):
-    """An image that is not embedded; ``reason`` is the short counted key."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
 def verified_image(data: bytes, ext: str, side: int) -> tuple[bytes, str, tuple[int, int]]:
-    """``data`` decoded as the ``ext`` (png or jpg) it claims to be, shrunk to at most ``side``
-    pixels and re-encoded: (new bytes, their ext, original (width, height)). ImageProblem when it
-    is another format, too many pixels, or does not decode."""
-    from PIL import Image
-
-    fmt = _FORMATS.get(ext) if isinstance(ext, str) else None
-    if fmt is None:
-        raise ImageProblem("claimed type is not png or jpg", _label(ext, 20))
-    try:
-        # Only the two decoders we need: nothing else of Pillow's sees the bytes.
-        with Image.open(io.BytesIO(data), formats=list(_FORMATS.values())) as im:
-            if im.format != fmt:
-                raise ImageProblem(f"not a {fmt} as claimed", f"it is {im.format}")
-            size = im.size
-            if size[0] * size[1] > MAX_PIXELS:
-                raise ImageProblem("too many pixels", f"{size[0]}×{size[1]}")
-            if max(size) > side:
-                im.thumbnail((side, side))  # decodes (a reduced draft for JPEG)
-            else:
-                im.load()
-            buffer = io.BytesIO()
-            if fmt == "JPEG":
-                (im if im.mode in ("RGB", "L") else im.convert("RGB")).save(
-                    buffer, format="JPEG", quality=85)
-            else:
-                (im if im.mode in _PNG_MODES else im.convert("RGBA")).save(buffer, format="PNG")
-    except ImageProblem:
-        raise
-    except Exception as e:  # Pillow's decoders raise many kinds of errors on crafted bytes
-        raise ImageProblem("does not decode", _label(str(e) or type(e).__name__, 120)) from None
-    return buffer.getvalue(), ext, size
+    """``data`` checked and shrunk by :func:`mmsynth.images.shrink` under this page's pixel cap:
+    (new bytes, their ext, original (width, height)); ImageProblem when it cannot be shown."""
+    return shrink(data, ext, side, MAX_PIXELS)
 
 
 def data_uri(image: bytes, ext: str) -> str:
