@@ -29,6 +29,7 @@ from mmsynth.shards import (
     read_stats,
 )
 from mmsynth.sources import SOURCES, source_options
+from mmsynth.stages import summary_lines as stage_summary
 
 
 @dataclass
@@ -133,18 +134,15 @@ def run(flags: dict[str, Any]) -> RunSummary:
         ensure_writable(out)
         with exclusive(out):
             prepare_output(out, record, config["overwrite"])
-            return _build(job, out, executor, config["progress"])
+            return _build(job, out, executor, config["progress"], source)
 
 
-def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:
+def _build(job: Job, out: Path, executor, show_progress: bool, source) -> RunSummary:
     total = num_shards(job.num_items, job.shard_size)
     done = {i: s for i in range(total) if (s := read_stats(out, i)) is not None}
     todo = [i for i in range(total) if i not in done]
-    from mmsynth.sources import SOURCES
-
-    source_cls = SOURCES.get(job.config["source"])
     summary = RunSummary(out=out, num_items=job.num_items, shards=total, shards_built=len(todo),
-                         item_noun=source_cls.item_noun)
+                         item_noun=source.item_noun)
     done_items = sum(s["indices"][1] - s["indices"][0] for s in done.values())
     summary.samples_built = job.num_items - done_items
 
@@ -178,7 +176,7 @@ def _build(job: Job, out: Path, executor, show_progress: bool) -> RunSummary:
             stage_stats.setdefault(name, Counter()).update(counters)
     summary.rejections = dict(rejections)
     summary.stage_stats = {name: dict(c) for name, c in stage_stats.items()}
-    summary.stage_lines = source_cls.summarize_stages(summary.stage_stats)
+    summary.stage_lines = stage_summary(source.stages(), summary.stage_stats)
     atomic_write_json(out / RUN_STATS_FILE, summary.to_json())
     from mmsynth.card import write_card
 
