@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mmsynth.redact import redact
 from mmsynth.shards import CARD_FILE, CARD_MARK, atomic_write_bytes, is_our_card
 
 # Licence names as the Hub spells them, where it knows them.
@@ -39,7 +40,9 @@ def write_card(out: Path, record: Mapping[str, Any], totals: Mapping[str, Any],
     path = out / CARD_FILE
     if path.exists() and not is_our_card(path):
         return False
-    atomic_write_bytes(path, card_text(record, totals, list(shard_stats), stage_lines).encode())
+    # Redacted as a whole: the card is made to be published, and quotes the command and config.
+    text = redact(card_text(record, totals, list(shard_stats), stage_lines))
+    atomic_write_bytes(path, text.encode())
     return True
 
 
@@ -122,6 +125,7 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
         lines.append("No sample was rejected.")
     if stage_lines:
         lines += ["", *[f"- {line.strip()}" for line in stage_lines]]
+    lines += _input_lines(totals.get("input") or {})
     lines += ["", "## Licences", ""]
     lines += _licence_lines(source, licenses)
     lines += ["", "## Models", ""]
@@ -170,6 +174,24 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
         "",
     ]
     return "\n".join(lines)
+
+
+def _input_lines(report: Mapping[str, Any]) -> list[str]:
+    """The reader's report on its input: records it dropped or repaired, by reason."""
+    reader = report.get("reader") or "the reader"
+    what = {"dropped": "left out (the records never became samples)",
+            "repaired": "repaired and kept"}
+    lines: list[str] = []
+    for group, text in what.items():
+        counts = report.get(group) or {}
+        if not counts:
+            continue
+        total = sum(counts.values())
+        lines += ["", f"Input records {text} by the {reader}: {total}.", "",
+                  "| reason | records |", "|---|---|"]
+        lines += [f"| `{r}` | {n} |" for r, n in sorted(counts.items(),
+                                                        key=lambda kv: (-kv[1], kv[0]))]
+    return ["", "## Input", *lines] if lines else []
 
 
 def _hub_license(licenses: Mapping[str, int]) -> str:

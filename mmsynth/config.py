@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +34,40 @@ class Option:
     check: Callable[[Any], str | None] | None = None  # returns a problem, or None
 
 
+# The plan must stay answerable in seconds: shard names have six digits, and beyond a billion
+# sample indices a typo (1e30) is more likely than a job.
+MAX_NUM_SAMPLES = 10**9
+MAX_SHARDS = 10**6
+# A job file is a short mapping; anything this big, or expanding (YAML aliases) to this many
+# values, is not one (and a "billion laughs" alias bomb must not be walked, nor printed).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict = 3, 8, 8, 8
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 80, 80, 40
+
+
+def shown(value: Any, limit: int = 200) -> str:
+    """``value`` as an error message shows it: a bounded repr (at most ``limit`` characters) that
+    never walks more than a few levels or items of a structure."""
+    text = _SHOWN.repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def positive(value: Any) -> str | None:
     return None if isinstance(value, int) and value > 0 else "must be a positive integer"
+
+
+def _num_samples(value: Any) -> str | None:
+    if not isinstance(value, int) or value <= 0:
+        return "must be a positive integer"
+    return None if value <= MAX_NUM_SAMPLES else f"must be at most {MAX_NUM_SAMPLES:_}"
+
+
+def _directory_path(value: Any) -> str | None:
+    # An empty --out would silently be the current directory.
+    return None if isinstance(value, str) and value.strip() else \
+        "must be a directory path (for the current directory say --out .)"
 
 
 def non_negative(value: Any) -> str | None:
@@ -53,13 +87,14 @@ def _ray_address(value: Any) -> str | None:
 
 RUN_OPTIONS: dict[str, Option] = {
     "source": Option(None, "which producer makes the samples (geometry, chart, coco, ...)"),
-    "num_samples": Option(1000, "how many sample indices to produce (rejected ones included)",
-                          "layout", positive),
+    "num_samples": Option(1000, "how many sample indices to produce (rejected ones included; "
+                          f"at most {MAX_NUM_SAMPLES:_})", "layout", _num_samples),
     "seed": Option(0, "run seed; sample i draws every random choice from (seed, i)",
                    "content", non_negative),
     "shard_size": Option(1000, "sample indices per shard: shard i holds [i·S, (i+1)·S)",
                          "layout", positive),
-    "out": Option("out", "output directory for shards, stats and run.json", "run"),
+    "out": Option("out", "output directory for shards, stats and run.json", "run",
+                  _directory_path),
     "workers": Option(1, "shards built in parallel: local worker processes, or for --executor "
                          "ray the shards in flight (and the CPUs of a local Ray instance)",
                       "run", positive),
@@ -77,6 +112,8 @@ RUN_OPTIONS: dict[str, Option] = {
     "overwrite": Option(False, "delete this tool's files in --out first and start over", "run"),
     "progress": Option(True, "show a progress bar", "run"),
     "config": Option(None, "YAML job file whose keys set any option below", "run"),
+    "verify": Option(False, "on resume, check each complete shard's sha256 against its stats and "
+                            "rebuild the ones that differ (reads every tar once)", "run"),
 }
 
 
@@ -86,13 +123,27 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise UsageError(f"cannot read config {path}: {e.strerror or e}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UsageError(f"config {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB; a job file "
+                         "is a short mapping of option: value")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"config {path} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                         f"{e.start}); save it as UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise UsageError(f"config {path} is not valid YAML: {e}") from None
+        raise UsageError(f"config {path} is not valid YAML: {shown(str(e), 400)}") from None
+    except RecursionError:
+        raise UsageError(f"config {path} nests too deeply to be a job file") from None
+    if _expands_beyond(data, MAX_CONFIG_VALUES):
+        raise UsageError(f"config {path} expands to more than {MAX_CONFIG_VALUES:_} values "
+                         "(YAML aliases repeating a structure?); write the values out")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -100,6 +151,23 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
             f"config {path} must be a mapping of option: value, got {type(data).__name__}"
         )
     return data
+
+
+def _expands_beyond(data: Any, limit: int) -> bool:
+    """Whether ``data``, with every shared (aliased) part counted each time it appears, holds more
+    than ``limit`` values; stops counting at the limit, so an alias bomb costs ``limit`` steps."""
+    stack, count = [data], 0
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set)):
+            stack.extend(item)
+    return False
 
 
 def resolve(flags: Mapping[str, Any], source_options: Callable[[str], dict[str, Option]]) -> dict:
@@ -128,39 +196,53 @@ def resolve(flags: Mapping[str, Any], source_options: Callable[[str], dict[str, 
         config[name] = _coerce(name, config[name], opt.default)
         problem = opt.check(config[name]) if opt.check else None
         if problem:
-            raise UsageError(f"--{name} {config[name]!r}: {problem}")
+            raise UsageError(f"--{name} {shown(config[name])}: {problem}")
+    shards = -(-config["num_samples"] // config["shard_size"])
+    if shards > MAX_SHARDS:
+        raise UsageError(f"--num_samples {config['num_samples']} with --shard_size "
+                         f"{config['shard_size']} makes {shards:_} shards; at most {MAX_SHARDS:_} "
+                         "(shard names have six digits): raise --shard_size")
     return config
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
     """Bring a value from YAML or a flag to the type of the option's default."""
-    if default is None or value is None:
+    if value is None:
+        return value
+    if (default is None or isinstance(default, str)) and isinstance(value, (int, float)) \
+            and not isinstance(value, bool):
+        # fire reads ``--out 2024`` or ``--clip_model 5`` as a number; for a text (or path)
+        # option the user meant the text.
+        return str(value)
+    if default is None:
         return value
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
             return value.lower() in ("true", "yes", "1")
-        raise UsageError(f"--{name} expects true or false, got {value!r}")
+        raise UsageError(f"--{name} expects true or false, got {shown(value)}")
     if isinstance(default, int) and not isinstance(default, bool):
+        wrong = UsageError(f"--{name} expects an integer, got {shown(value)}")
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise UsageError(f"--{name} expects an integer, got {value!r}")
+            raise wrong
         try:
             number = float(value)
-        except ValueError:
-            raise UsageError(f"--{name} expects an integer, got {value!r}") from None
-        if number != int(number):
-            raise UsageError(f"--{name} expects an integer, got {value!r}")
+        except (ValueError, OverflowError):
+            raise wrong from None
+        if not math.isfinite(number) or number != int(number):
+            raise wrong
         return int(number)
     if isinstance(default, float):
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise UsageError(f"--{name} expects a number, got {value!r}") from None
+            raise UsageError(f"--{name} expects a number, got {shown(value)}") from None
     if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
         return list(value)
     if isinstance(default, dict) and not isinstance(value, dict):
-        raise UsageError(f"--{name} expects a mapping such as {json.dumps(default)}, got {value!r}")
+        raise UsageError(f"--{name} expects a mapping such as {json.dumps(default)}, got "
+                         f"{shown(value)}")
     return value
 
 

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from mmsynth.errors import UsageError
@@ -50,15 +51,29 @@ class LocalExecutor:
         pool = ProcessPoolExecutor(min(self.workers, len(shard_ids)), mp_context=ctx,
                                    initializer=_init_worker, initargs=(queue,))
         drain = None
+        shard_of = {}
         try:
-            pending = {pool.submit(_build_in_worker, job, s) for s in shard_ids}
+            for s in shard_ids:
+                shard_of[pool.submit(_build_in_worker, job, s)] = s
+            pending = set(shard_of)
             if progress:  # started after the workers are forked: they inherit no extra thread
                 drain = threading.Thread(target=_drain, args=(queue, progress), daemon=True)
                 drain.start()
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield future.result()
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        # The pool cannot say which worker died or why; the shards it had not
+                        # finished are the ones a re-run builds.
+                        unfinished = sorted(shard_of[f] for f in (*done, *pending)
+                                            if not f.done() or f.cancelled()
+                                            or f.exception() is not None)
+                        raise BrokenProcessPool(
+                            f"a worker process died (killed by a signal or the out-of-memory "
+                            f"killer?) while shards {_ranges(unfinished)} were unfinished"
+                        ) from None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             queue.put(None)
@@ -76,6 +91,18 @@ def _init_worker(queue) -> None:
 
 def _build_in_worker(job: Job, shard_id: int) -> Stats:
     return build_shard(job, shard_id, _worker_queue.put if _worker_queue is not None else None)
+
+
+def _ranges(ids: list[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``0-2, 5`` (at most a few groups)."""
+    groups: list[list[int]] = []
+    for i in ids:
+        if groups and i == groups[-1][1] + 1:
+            groups[-1][1] = i
+        else:
+            groups.append([i, i])
+    shown = [f"{a}-{b}" if a != b else str(a) for a, b in groups[:6]]
+    return ", ".join(shown) + (" …" if len(groups) > 6 else "")
 
 
 def _drain(queue, progress: Callable[[int], None]) -> None:

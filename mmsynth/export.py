@@ -17,6 +17,13 @@ LLaMA-Factory's ShareGPT format wants) and ``meta``, one per line. ``hf`` writes
 ``to_parquet``): ``id``, ``image``, ``conversations``, ``caption``, and ``qa``, ``scene``,
 ``annotations``, ``meta`` as JSON text (exact). It needs the ``hf`` extra
 (``pip install mmsynth[hf]``).
+
+Shards may come from anyone, so exports read them through mmsynth.shards' safe reader:
+malformed members and samples, and records whose ``meta.source`` is not a plain name or whose
+file name is not a plain file name, are skipped, counted by reason and reported. No output file
+or image folder may lie inside a run folder (one holding run.json or shard tars). ``hf`` lists
+what it wrote in ``DEST/.mmsynth-export.json``; ``--overwrite`` replaces only a destination
+holding that list, and removes exactly those files.
 """
 
 from __future__ import annotations
@@ -25,58 +32,89 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
+import re
 import sys
-import tarfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mmsynth.errors import UsageError
-from mmsynth.sample import IMAGE_EXTENSIONS
-from mmsynth.shards import atomic_write_bytes, run_shards
+from mmsynth.shards import (
+    RUN_FILE,
+    ShardProblem,
+    atomic_write_bytes,
+    iter_run,
+    valid_key,
+)
+
+# Shards come from other people: every output path is built from checked parts (a plain source
+# name, a file stem without any directory, the sample key) and checked to lie inside its folder.
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
-def iter_samples(shards_dir: str | Path) -> Iterator[tuple[dict[str, Any], bytes, str]]:
-    """(record, image bytes, image extension) for every sample of every shard, in order."""
-    for tar_path in run_shards(shards_dir):
-        try:
-            with tarfile.open(tar_path) as tar:
-                current: dict[str, bytes] = {}
-                key = None
-                for member in tar:
-                    k, _, ext = member.name.partition(".")
-                    if key is not None and k != key:
-                        yield _pair(tar_path, key, current)
-                        current = {}
-                    key = k
-                    current[ext] = tar.extractfile(member).read()
-                if key is not None:
-                    yield _pair(tar_path, key, current)
-        except (tarfile.TarError, OSError) as e:
-            raise UsageError(f"cannot read {tar_path}: {e}") from None
+def iter_samples(shards_dir: str | Path, problems: dict[str, int] | None = None
+                 ) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+    """(record, image bytes, image extension) for every usable sample of every shard, in order;
+    malformed members and samples are skipped and counted by reason in ``problems``
+    (mmsynth.shards.iter_run)."""
+    return iter_run(shards_dir, problems)
 
 
-def _pair(tar_path: Path, key: str, members: dict[str, bytes]) -> tuple[dict[str, Any], bytes, str]:
-    ext = next((e for e in IMAGE_EXTENSIONS if e in members), None)
-    if "json" not in members or ext is None:
-        raise UsageError(f"{tar_path}: sample {key!r} lacks its .json or image member "
-                         f"(has {', '.join(sorted(members))})")
-    try:
-        record = json.loads(members["json"])
-    except ValueError as e:
-        raise UsageError(f"{tar_path}: {key}.json is not valid JSON: {e}") from None
-    return record, members[ext], ext
+def _safe_stem(stem: str) -> bool:
+    return (0 < len(stem) <= 200 and not stem.startswith(".")
+            and not any(ord(c) < 32 or c in '\x7f/\\:' for c in stem))
 
 
 def image_path(record: dict[str, Any], ext: str) -> str:
-    """The image's stable name relative to the image folder (see the module docstring)."""
-    meta = record.get("meta", {})
-    source = str(meta.get("source") or "images")
+    """The image's stable name relative to the image folder (see the module docstring).
+    ShardProblem (``unsafe_source`` / ``unsafe_file_name``) when the record's ``meta.source``
+    is not a plain name or its ``meta.file_name`` (directories dropped) or ``id`` is not a
+    plain file stem."""
+    meta = record.get("meta") or {}
+    source = meta.get("source") or "images"
+    if not isinstance(source, str) or not _SOURCE_NAME.fullmatch(source):
+        raise ShardProblem("unsafe_source", f"{record.get('id')!r}: meta.source {source!r} is "
+                           "not a plain name (letters, digits, _ and -)")
     file_name = meta.get("file_name")
-    stem = Path(str(file_name)).stem if file_name else record["id"]
+    if file_name:
+        # A COCO file_name may sit in a subfolder (train2017/x.jpg); only its last part names
+        # the image, whichever separator it uses.
+        stem = PurePosixPath(re.split(r"[/\\]", str(file_name))[-1]).stem
+        if not _safe_stem(stem):
+            raise ShardProblem("unsafe_file_name", f"{record.get('id')!r}: meta.file_name "
+                               f"{file_name!r} does not end in a plain file name")
+    else:
+        stem = str(record.get("id"))
+        if not valid_key(stem):
+            raise ShardProblem("unsafe_file_name", f"id {stem!r} is not a plain name")
     return f"{source}/{stem}.{ext}"
+
+
+def _is_run_dir(path: Path) -> bool:
+    try:
+        return path.is_dir() and ((path / RUN_FILE).exists() or any(path.glob("shard-*.tar")))
+    except OSError:
+        return False
+
+
+def check_outside_runs(path: str | Path, what: str, is_dir: bool = False) -> None:
+    """UsageError when ``path`` (an export's output file, or with ``is_dir`` its image folder)
+    is, or would be written, inside a run folder (one holding run.json or shard-*.tar): an
+    export must never replace a shard or the files a run keeps beside them."""
+    resolved = Path(path).resolve()
+    for folder in ([resolved] if is_dir else []) + list(resolved.parents):
+        if _is_run_dir(folder):
+            raise UsageError(f"{what} {path} is inside the run folder {folder}; exports must "
+                             "not write into a run folder (write them next to it instead)")
+
+
+def _skipped(problems: dict[str, int]) -> str:
+    n = sum(problems.values())
+    if not n:
+        return ""
+    by_reason = ", ".join(f"{r} {c}" for r, c in sorted(problems.items(), key=lambda i: -i[1]))
+    return f"skipped {n} shard members or samples: {by_reason}"
 
 
 class ImageFolder:
@@ -87,6 +125,20 @@ class ImageFolder:
         self.written = 0
         self.unchanged = 0
         self._seen: dict[str, bytes] = {}  # name → sha256 of what was put there
+        self._checked: set[Path] = set()  # folders already known not to be inside a run
+
+    def _target(self, relative: str) -> Path:
+        path = self.root / relative
+        # Names are built from checked parts; this is the last word, and it also catches a
+        # symlink inside the image folder that points elsewhere.
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root.resolve()):
+            raise UsageError(f"{path} would be written outside --images {self.root} "
+                             f"(it resolves to {resolved}); not writing it")
+        if resolved.parent not in self._checked:
+            check_outside_runs(resolved.parent, "image folder", is_dir=True)
+            self._checked.add(resolved.parent)
+        return path
 
     def put(self, relative: str, data: bytes) -> None:
         digest = hashlib.sha256(data).digest()
@@ -95,8 +147,8 @@ class ImageFolder:
             if seen != digest:
                 raise UsageError(f"two different images would both be {self.root / relative}")
             return
+        path = self._target(relative)
         self._seen[relative] = digest
-        path = self.root / relative
         try:
             if path.exists():
                 if path.read_bytes() != data:
@@ -118,39 +170,48 @@ class ImageFolder:
         self.written += 1
 
 
-def _records(shards_dir, images, with_meta: bool) -> tuple[list[dict[str, Any]], ImageFolder]:
+def _records(shards_dir: str, out_file: str, images: str | None, with_meta: bool
+             ) -> tuple[list[dict[str, Any]], ImageFolder, dict[str, int], str]:
+    images = images or str(Path(out_file).parent / "images")
+    check_outside_runs(out_file, "output file")
+    check_outside_runs(images, "--images folder", is_dir=True)
     folder = ImageFolder(images)
     rows = []
-    for record, data, ext in iter_samples(shards_dir):
-        relative = image_path(record, ext)
+    problems: dict[str, int] = {}
+    for record, data, ext in iter_samples(shards_dir, problems):
+        try:
+            relative = image_path(record, ext)
+        except ShardProblem as e:
+            problems[e.reason] = problems.get(e.reason, 0) + 1
+            continue
         folder.put(relative, data)
         row = {"id": record["id"], "image": relative, "conversations": record["conversations"]}
         if with_meta:
             row["images"] = [relative]
             row["meta"] = record.get("meta", {})
         rows.append(row)
-    return rows, folder
+    return rows, folder, problems, images
 
 
 def export_llava(shards_dir: str, out_json: str, images: str | None = None) -> dict[str, Any]:
     """Write LLaVA's JSON list to ``out_json`` and the images under ``images`` (default: an
-    ``images`` folder next to ``out_json``). Returns counts."""
-    images = images or str(Path(out_json).parent / "images")
-    rows, folder = _records(shards_dir, images, with_meta=False)
+    ``images`` folder next to ``out_json``). Returns counts, ``skipped`` by reason included.
+    UsageError when either lies inside a run folder."""
+    rows, folder, problems, images = _records(shards_dir, out_json, images, with_meta=False)
     _write(Path(out_json), json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     return {"rows": len(rows), "images_written": folder.written,
-            "images_unchanged": folder.unchanged, "images": images}
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
 
 
 def export_jsonl(shards_dir: str, out_jsonl: str, images: str | None = None) -> dict[str, Any]:
     """Write one JSON record per line (``id``, ``image``, ``images``, ``conversations``,
-    ``meta``) to ``out_jsonl`` and the images under ``images``. Returns counts."""
-    images = images or str(Path(out_jsonl).parent / "images")
-    rows, folder = _records(shards_dir, images, with_meta=True)
+    ``meta``) to ``out_jsonl`` and the images under ``images``. Returns counts, as
+    :func:`export_llava`."""
+    rows, folder, problems, images = _records(shards_dir, out_jsonl, images, with_meta=True)
     _write(Path(out_jsonl),
            "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows))
     return {"rows": len(rows), "images_written": folder.written,
-            "images_unchanged": folder.unchanged, "images": images}
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
 
 
 def _write(path: Path, text: str) -> None:
@@ -182,8 +243,8 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _hf_rows(shards_dir: str) -> Iterator[dict[str, Any]]:
-    for record, data, ext in iter_samples(shards_dir):
+def _hf_rows(shards_dir: str, problems: dict[str, int]) -> Iterator[dict[str, Any]]:
+    for record, data, ext in iter_samples(shards_dir, problems):
         yield {"id": record["id"], "image": {"bytes": data, "path": f"{record['id']}.{ext}"},
                "conversations": record["conversations"], "qa": _json(record.get("qa") or None),
                "scene": _json(record.get("scene")),
@@ -191,31 +252,107 @@ def _hf_rows(shards_dir: str) -> Iterator[dict[str, Any]]:
                "caption": record.get("caption"), "meta": _json(record.get("meta", {}))}
 
 
+# export hf lists what it wrote here, so --overwrite deletes exactly that and nothing of the
+# user's (a dataset_info.json alone proves nothing about who made the folder).
+HF_MANIFEST = ".mmsynth-export.json"
+
+
+def _manifest_files(target: Path) -> list[Path]:
+    """The files a previous export hf wrote into ``target``, from its manifest; UsageError if
+    the manifest is unreadable or names anything outside ``target``."""
+    manifest = target / HF_MANIFEST
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        names = data["files"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{manifest} is not a manifest export hf wrote; not deleting anything "
+                         f"in {target}") from None
+    root = target.resolve()
+    files = []
+    for name in names:
+        path = target / name
+        if (PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts
+                or not path.resolve().is_relative_to(root) or path.resolve() == root):
+            raise UsageError(f"{manifest} names {name!r}, outside {target}; not deleting "
+                             "anything")
+        files.append(path)
+    return files
+
+
+def _prepare_hf_dest(out_dir: str, target: Path, overwrite: bool) -> list[Path]:
+    """Check ``target`` and return what an overwrite must remove (the previous export's files,
+    as its manifest lists them); UsageError for a destination that is not ours to replace."""
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{target} exists and is not a folder; give a folder for the dataset")
+    if _is_run_dir(target) or target.resolve() == Path(out_dir).resolve():
+        raise UsageError(f"{target} is a run folder; give another destination for the dataset")
+    if not target.exists() or not any(target.iterdir()):
+        return []
+    if not (target / HF_MANIFEST).exists():
+        raise UsageError(f"{target} is not empty and holds no {HF_MANIFEST} (the list of files "
+                         "export hf writes), so it is not an earlier export; give an empty or "
+                         "new destination" + ("; --overwrite only replaces an earlier export"
+                                              if overwrite else ""))
+    if not overwrite:
+        raise UsageError(f"{target} holds an earlier export; pass --overwrite to replace it")
+    return _manifest_files(target)
+
+
 def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Write the run in ``out_dir`` as a ``datasets.Dataset`` (``save_to_disk``) to ``dest``
-    (default ``OUT_DIR/hf``). Returns counts. UsageError if ``dest`` is not empty (unless
-    ``overwrite``, which replaces a dataset saved there) or ``datasets`` is missing."""
+    (default ``OUT_DIR/hf``), with a manifest of the files written. Returns counts
+    (``skipped`` by reason included). UsageError if ``dest`` is not empty (unless it holds an
+    earlier export and ``overwrite``, which removes exactly the files that export wrote), if it
+    is a run folder, or if ``datasets`` is missing."""
     try:
         import datasets
     except ImportError:
         raise UsageError("export hf needs the datasets package: pip install 'mmsynth[hf]'") \
             from None
     target = Path(dest) if dest else Path(out_dir) / "hf"
-    if target.exists() and any(target.iterdir()):
-        if not overwrite:
-            raise UsageError(f"{target} is not empty; pass --overwrite to replace it")
-        if not (target / "dataset_info.json").exists():
-            raise UsageError(f"{target} does not hold a saved dataset; not deleting it")
-        shutil.rmtree(target)
-    next(iter_samples(out_dir))  # a clear error for a directory without shards, before datasets
+    old_files = _prepare_hf_dest(out_dir, target, overwrite)
+    problems: dict[str, int] = {}
+    # A clear error, before datasets starts, for a folder without shards or usable samples
+    # (datasets cannot save an empty generator).
+    if next(iter_samples(out_dir, problems), None) is None:
+        raise UsageError(f"{out_dir} holds no usable sample ({_skipped(problems) or 'empty'})")
+    problems.clear()
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="mmsynth-hf-") as cache:
-        ds = datasets.Dataset.from_generator(_hf_rows, gen_kwargs={"shards_dir": str(out_dir)},
-                                             features=hf_features(), cache_dir=cache)
-        ds.save_to_disk(str(target))
-        rows = len(ds)
-    return {"rows": rows, "dest": str(target)}
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        # Saved aside (in the destination, so the moves are renames), then moved in: a user's
+        # file is never overwritten, and the old export is only removed once the new one exists.
+        with tempfile.TemporaryDirectory(prefix="mmsynth-hf-") as cache, \
+                tempfile.TemporaryDirectory(prefix=".mmsynth-staging-", dir=target) as staging:
+            ds = datasets.Dataset.from_generator(
+                _hf_rows, gen_kwargs={"shards_dir": str(out_dir), "problems": problems},
+                features=hf_features(), cache_dir=cache)
+            ds.save_to_disk(staging)
+            rows = len(ds)
+            del ds
+            new = sorted(p.relative_to(staging).as_posix() for p in Path(staging).rglob("*")
+                         if p.is_file())
+            old = {p.resolve() for p in old_files}
+            clash = [n for n in new
+                     if (target / n).exists() and (target / n).resolve() not in old]
+            if clash:
+                raise UsageError(f"{target} holds {clash[0]!r}, which export hf did not write; "
+                                 "not overwriting it")
+            for path in old_files:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            # The manifest first: an interrupted move still leaves a list of what is ours.
+            atomic_write_bytes(target / HF_MANIFEST,
+                               json.dumps({"files": new}, indent=1).encode("utf-8"))
+            for name in new:
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(Path(staging) / name, target / name)
+    except OSError as e:
+        raise UsageError(f"cannot write {target}: {e.strerror or e}") from None
+    return {"rows": rows, "dest": str(target), "skipped": problems}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         """A Hugging Face datasets Dataset with an Image feature, saved with save_to_disk."""
         result = export_hf(out_dir, dest, overwrite)
         print(f"wrote {result['dest']}: {result['rows']} rows (datasets.load_from_disk)")
+        if skipped := _skipped(result["skipped"]):
+            print(skipped)
 
     try:
         fire.Fire({"llava": llava, "jsonl": jsonl, "hf": hf}, command=argv,
@@ -249,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
 def _report(path: str, result: dict[str, Any]) -> None:
     print(f"wrote {path}: {result['rows']} rows; images in {result['images']}: "
           f"{result['images_written']} written, {result['images_unchanged']} already there")
+    if skipped := _skipped(result["skipped"]):
+        print(skipped)
 
 
 if __name__ == "__main__":

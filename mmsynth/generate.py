@@ -4,7 +4,9 @@ A thin ``fire`` layer over :func:`mmsynth.run.run`; heavy libraries (torch, tran
 open_clip) are imported only by the sources and stages that need them.
 """
 
+import errno
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from mmsynth.errors import RunAborted, UsageError
@@ -19,6 +21,7 @@ def generate(
     workers: int | None = None,
     shard_size: int | None = None,
     overwrite: bool = False,
+    verify: bool = False,
     executor: str | None = None,
     progress: bool | None = None,
     ray_address: str | None = None,
@@ -43,6 +46,8 @@ def generate(
             the shards in flight and the CPUs of the local Ray instance it starts.
         shard_size: Sample indices per shard (default 1000); shard i holds [i*S, (i+1)*S).
         overwrite: Delete this tool's files in --out first instead of resuming.
+        verify: On resume, check each complete shard's sha256 against its stats and rebuild the
+            ones that differ (python -m mmsynth.verify OUT checks a run without changing it).
         executor: Where shards are built: local (default) or ray (a Ray cluster; see README).
         progress: Show a progress bar (default true; --noprogress to hide it).
         ray_address: (ray) Unset starts a local Ray instance; auto joins the running cluster;
@@ -56,7 +61,7 @@ def generate(
 
     flags = dict(source=source, num_samples=num_samples, out=out, seed=seed, config=config,
                  workers=workers, shard_size=shard_size, executor=executor, progress=progress,
-                 overwrite=overwrite or None, ray_address=ray_address,
+                 overwrite=overwrite or None, verify=verify or None, ray_address=ray_address,
                  ray_model_actors=ray_model_actors, ray_gpus_per_actor=ray_gpus_per_actor,
                  **options)
     summary = run(flags)
@@ -87,6 +92,18 @@ generate.__doc__ = _doc.replace(
 )
 
 
+# Errors that come from the machine's state, not from this program: said in one line (exit 1).
+_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                 errno.EPERM, errno.EIO, errno.EMFILE, errno.ENFILE})
+
+
+def _os_problem(e: OSError) -> str:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {e.filename}" if e.filename else ""
+        return f"no space left on the device{where} (free some space first)"
+    return f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m mmsynth.generate`` and the ``mmsynth`` console script."""
     import fire
@@ -96,14 +113,27 @@ def main(argv: list[str] | None = None) -> int:
         # generate() takes **options, so fire would read --help as an option: ask for help
         # explicitly.
         argv = ["--", "--help"]
+    from mmsynth.redact import redact
+
+    # Errors quote servers and URLs: redacted, so a pasted error shows no key.
     try:
         fire.Fire(generate, command=argv, name="mmsynth.generate")
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(redact(f"error: {e}"), file=sys.stderr)
         return 2
     except RunAborted as e:
-        print(f"error: run stopped: {e}\n  complete shards are kept; fix the cause and run the "
-              "same command again to resume", file=sys.stderr)
+        print(redact(f"error: run stopped: {e}\n  complete shards are kept; fix the cause and "
+                     "run the same command again to resume"), file=sys.stderr)
+        return 1
+    except BrokenProcessPool as e:
+        print(f"error: run stopped: {e}; complete shards are kept, run the same command again to "
+              "resume", file=sys.stderr)
+        return 1
+    except OSError as e:
+        if e.errno not in _ENVIRONMENT_ERRNOS:
+            raise  # not the machine's state but a bug: the traceback is the report
+        print(f"error: {_os_problem(e)}; finished shards are safe, run the same command again "
+              "to resume", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted: complete shards are kept; run the same command again to resume",

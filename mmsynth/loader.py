@@ -9,17 +9,25 @@ Shards are shuffled (deterministically per epoch from ``seed``), split across no
 (``torch.distributed`` ranks) and across DataLoader workers, so every sample arrives once per
 epoch; samples pass through a shuffle buffer, images are decoded to PIL (or by ``transform``
 to tensors), and each record keeps its conversations as a list.
+
+Shards are not trusted: only each sample's image and JSON record are read and decoded (never
+webdataset's default handlers, which unpickle ``.pkl`` and ``torch.load`` ``.pth`` members),
+and only local paths or ``file:`` URLs are opened unless ``allow_pipe=True``.
 """
 
 from __future__ import annotations
 
-import functools
 import glob
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from mmsynth.shards import RUN_FILE
+from mmsynth.errors import UsageError
+from mmsynth.sample import IMAGE_EXTENSIONS
+from mmsynth.shards import RUN_FILE, iter_tar_stream
+
+log = logging.getLogger(__name__)
 
 
 def shard_urls(spec: str | os.PathLike | Sequence[str]) -> list[str]:
@@ -46,11 +54,125 @@ def shard_urls(spec: str | os.PathLike | Sequence[str]) -> list[str]:
     return [spec]
 
 
-def _to_record(sample: dict[str, Any], transform: Callable | None,
+# The only URLs the loader opens itself. webdataset's gopen hands every other scheme (pipe:,
+# http(s):, gs:, hf:, ais:, scp: ...) to a shell command built from the URL, so a shard list
+# someone else wrote could run anything; those need allow_pipe=True.
+_LOCAL_SCHEMES = ("", "file")
+
+
+def _scheme(url: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(url).scheme
+
+
+def check_urls(urls: Sequence[str], allow_pipe: bool = False) -> None:
+    """UsageError for a URL the loader would hand to a shell (see ``allow_pipe``)."""
+    if allow_pipe:
+        return
+    for url in urls:
+        if url == "-" or _scheme(url) not in _LOCAL_SCHEMES:
+            raise UsageError(
+                f"refusing to open shard URL {url!r}: webdataset opens {_scheme(url) or url!r} "
+                "URLs by running a shell command; pass allow_pipe=True if you trust the whole "
+                "shard list, or give local paths")
+
+
+def _open(url: str, allow_pipe: bool):
+    check_urls([url], allow_pipe)
+    scheme = _scheme(url)
+    if scheme == "":
+        return open(url, "rb")
+    if scheme == "file":
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        return open(url2pathname(urlparse(url).path), "rb")
+    from webdataset.gopen import gopen
+
+    return gopen(url)
+
+
+class _Problems:
+    """Where the loader counts what it skipped, by reason (into the caller's dict when given);
+    the first skip of each reason is also logged, so a DataLoader worker, whose counts stay in
+    its own process, still says what it dropped. Quacks like the dict mmsynth.shards counts
+    into."""
+
+    def __init__(self, counts: dict[str, int] | None):
+        self.counts = counts if counts is not None else {}
+        self.where = ""
+
+    def __getstate__(self) -> dict[str, Any]:  # a spawned worker counts afresh
+        return {"counts": {}, "where": ""}
+
+    def get(self, reason: str, default: int = 0) -> int:
+        return self.counts.get(reason, default)
+
+    def __setitem__(self, reason: str, n: int) -> None:
+        self.note(reason, self.where, n)
+
+    def note(self, reason: str, where: str, n: int | None = None) -> None:
+        if reason not in self.counts:
+            log.warning("skipped shard content (%s) in %s; further skips are only counted",
+                        reason, where)
+        self.counts[reason] = self.counts.get(reason, 0) + 1 if n is None else n
+
+
+class _TarSamples:
+    """Stage: shard URLs → ``{"__key__", "__url__", "json": record, "png"|"jpg": bytes}``.
+
+    Replaces webdataset's tarfile_to_samples: only the member kinds mmsynth writes are read
+    (as bytes, within their size caps), the rest are skipped and counted, never decoded."""
+
+    def __init__(self, allow_pipe: bool, unknown_members: str, problems: _Problems):
+        self.allow_pipe, self.unknown_members, self.problems = \
+            allow_pipe, unknown_members, problems
+
+    def __call__(self, src: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for shard in src:
+            url = shard["url"]
+            try:
+                stream = _open(url, self.allow_pipe)
+            except OSError as e:
+                raise UsageError(f"cannot open shard {url}: {e.strerror or e}") from None
+            self.problems.where = url
+            with stream:
+                for record, image, ext in iter_tar_stream(stream, url, self.problems,
+                                                          unknown_members=self.unknown_members):
+                    yield {"__key__": record["id"], "__url__": url, "json": record, ext: image}
+
+
+class _Records:
+    """Stage: decode the image (and only the image) by ``decode``'s spec and build the record;
+    an image that does not decode is skipped and counted."""
+
+    def __init__(self, decode: str, transform: Callable | None, image_mode: str | None,
+                 problems: _Problems):
+        from webdataset.autodecode import imagehandler
+
+        self.image = imagehandler(decode, extensions=IMAGE_EXTENSIONS)
+        self.transform, self.image_mode, self.problems = transform, image_mode, problems
+
+    def __call__(self, src: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for sample in src:
+            ext = next(e for e in IMAGE_EXTENSIONS if e in sample)
+            try:
+                image = self.image(ext, sample[ext])
+            except Exception as e:  # PIL raises many kinds for a bad image
+                self.problems.note("bad_image", f"{sample['__key__']}.{ext} in "
+                                   f"{sample['__url__']} ({type(e).__name__}: {e})")
+                continue
+            yield _to_record(sample, image, self.transform, self.image_mode)
+
+
+def _to_record(sample: dict[str, Any], image: Any, transform: Callable | None,
                image_mode: str | None) -> dict[str, Any]:
+    from PIL import Image
+
     meta = sample["json"]
-    image = sample.get("png", sample.get("jpg"))
-    if image_mode and getattr(image, "mode", image_mode) != image_mode:
+    # Only PIL images: numpy arrays have no mode, and a torch tensor's ``mode`` is a method.
+    if image_mode and isinstance(image, Image.Image) and image.mode != image_mode:
         image = image.convert(image_mode)
     if transform is not None:
         image = transform(image)
@@ -69,6 +191,9 @@ def make_dataset(
     seed: int = 0,
     split_by_node: bool = True,
     split_by_worker: bool = True,
+    unknown_members: str = "ignore",
+    allow_pipe: bool = False,
+    problems: dict[str, int] | None = None,
 ):
     """A ``webdataset.DataPipeline`` of records ``{"key", "image", "conversations", "json"}``.
 
@@ -77,23 +202,39 @@ def make_dataset(
     converted to ``image_mode`` first (rendered figures are stored as greyscale or opaque RGBA
     PNGs; ``None`` keeps them as stored). Shuffling is
     deterministic for a given ``seed`` and epoch; ``shuffle_buffer=0`` keeps shard order.
+
+    Shards are not trusted: only the png/jpg image and the json record of each sample are read
+    (never unpickled or torch-loaded), within mmsynth's size caps, with valid keys. Other
+    members are skipped (``unknown_members="ignore"``) or raise ShardProblem (``"error"``);
+    malformed members and samples are skipped. Skips are counted by reason into ``problems``
+    (in this process; DataLoader workers count their own) and the first of each reason is
+    logged. URLs that webdataset would open through a shell (``pipe:``, ``http:`` ...) raise
+    UsageError unless ``allow_pipe``.
     """
     import webdataset as wds
     from webdataset import shardlists
+    from webdataset.autodecode import imagespecs
 
-    stages: list[Any] = [wds.SimpleShardList(shard_urls(shards))]
+    if decode not in imagespecs:
+        raise UsageError(f"decode must be one of webdataset's image specs "
+                         f"({', '.join(imagespecs)}), not {decode!r}")
+    if unknown_members not in ("ignore", "error"):
+        raise UsageError(f"unknown_members must be 'ignore' or 'error', not {unknown_members!r}")
+    urls = shard_urls(shards)
+    check_urls(urls, allow_pipe)
+    counter = _Problems(problems)
+    stages: list[Any] = [wds.SimpleShardList(urls)]
     if shuffle_shards:
         stages.append(wds.detshuffle(bufsize=10_000, initial=10_000, seed=seed))
     if split_by_node:
         stages.append(shardlists.split_by_node)
     if split_by_worker:
         stages.append(shardlists.split_by_worker)
-    stages.append(wds.tarfile_to_samples())
+    stages.append(_TarSamples(allow_pipe, unknown_members, counter))
     if shuffle_buffer > 0:
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100), seed=seed))
-    # A partial, not a lambda: DataLoader workers may be spawned, and lambdas do not pickle.
-    to_record = functools.partial(_to_record, transform=transform, image_mode=image_mode)
-    stages += [wds.decode(decode), wds.map(to_record)]
+    # Objects, not lambdas: DataLoader workers may be spawned, and lambdas do not pickle.
+    stages.append(_Records(decode, transform, image_mode, counter))
     return wds.DataPipeline(*stages)
 
 

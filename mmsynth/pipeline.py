@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsynth.errors import RunAborted
+from mmsynth.redact import redact, redact_obj, watch_config
 from mmsynth.sample import Rejection, Sample
 from mmsynth.shards import (
     atomic_write_json,
@@ -93,6 +94,7 @@ def build_shard(job: Job, shard_id: int, progress: Callable[[int], None] | None 
     """Run the source's chain over shard ``shard_id`` and publish it; return its stats (also
     written to disk). ``progress(n)`` is told of items done as the chain's steps report them."""
     started = time.perf_counter()
+    watch_config(job.config)  # this process may be a worker: learn the key before any detail
     source = source_for(job)
     indices = shard_indices(shard_id, job.shard_size, job.num_items)
     stages = source.stages()
@@ -120,7 +122,7 @@ def build_shard(job: Job, shard_id: int, progress: Callable[[int], None] | None 
         "indices": [indices.start, indices.stop],
         "kept": len(samples),
         "rejected": len(rejected),
-        "rejections": dict(sorted(Counter(r.reason for r in rejected).items())),
+        "rejections": redact_obj(dict(sorted(Counter(r.reason for r in rejected).items()))),
         "examples": _examples(rejected),
         "stages": stage_stats,
         "provenance": _provenance(samples),
@@ -138,8 +140,9 @@ def _examples(rejected: list[Rejection]) -> dict[str, list[dict[str, Any]]]:
     for r in rejected:
         bucket = examples.setdefault(r.reason, [])
         if len(bucket) < MAX_EXAMPLES_PER_REASON:
-            bucket.append({"index": r.index, "detail": r.detail[:500]})
-    return examples
+            # Redacted before the cut: a key cut in half is no longer recognised.
+            bucket.append({"index": r.index, "detail": redact(r.detail)[:500]})
+    return redact_obj(examples)  # reasons too: a reason may carry a detail's text
 
 
 def _provenance(samples: list[Sample]) -> dict[str, dict[str, int]]:
@@ -180,9 +183,11 @@ def reject_samples(rejected: list[Rejection]) -> list[dict[str, Any]]:
                 chosen.append(by_reason[reason][rank])
     entries = []
     for r in chosen:
-        entry: dict[str, Any] = {"index": r.index, "reason": r.reason, "detail": r.detail[:2000]}
+        entry: dict[str, Any] = {"index": r.index, "reason": redact(r.reason),
+                                 "detail": redact(r.detail)[:2000]}
         if r.sample is not None:
-            entry["record"] = r.sample.to_json()
+            # A rejected sample's record holds the raw LLM reply, which may echo anything.
+            entry["record"] = redact_obj(r.sample.to_json())
             if r.sample.image:
                 entry["image"] = thumbnail(r.sample.image, r.sample.image_ext)
         entries.append(entry)

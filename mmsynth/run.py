@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import sys
 import time
@@ -17,16 +18,23 @@ from mmsynth import __version__
 from mmsynth.config import RUN_OPTIONS, layout, resolve
 from mmsynth.executors import make_executor
 from mmsynth.pipeline import Job, fingerprint_of, source_for
+from mmsynth.redact import redact, redact_obj, watch_config
 from mmsynth.shards import (
     CARD_FILE,
     RUN_FILE,
     RUN_STATS_FILE,
+    ShardProblem,
     atomic_write_json,
+    check_creatable,
+    check_sha256,
+    check_stats,
     ensure_writable,
     exclusive,
     num_shards,
     prepare_output,
-    read_stats,
+    shard_indices,
+    shard_name,
+    stats_name,
 )
 from mmsynth.sources import SOURCES, source_options
 from mmsynth.stages import summary_lines as stage_summary
@@ -47,9 +55,12 @@ class RunSummary:
     samples_built: int = 0
     item_noun: str = "samples"
     notes: list[str] = field(default_factory=list)
+    # The source reader's report on its input ({"dropped": {...}, "repaired": {...}}) and whose.
+    input_report: dict[str, dict[str, int]] = field(default_factory=dict)
+    reader: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        return redact_obj({
             "out": str(self.out), "num_items": self.num_items, "shards": self.shards,
             "shards_built_this_run": self.shards_built, "kept": self.kept,
             "rejected": self.rejected, "rejections": self.rejections,
@@ -57,7 +68,8 @@ class RunSummary:
             "seconds_this_run": round(self.seconds, 3),
             "samples_per_second_this_run": round(self.samples_built / self.seconds, 2)
             if self.seconds > 0 else None,
-        }
+            "input": {"reader": self.reader, **self.input_report} if self.input_report else {},
+        })
 
     def render(self) -> str:
         lines = [f"mmsynth: {self.kept} kept, {self.rejected} rejected of {self.num_items} "
@@ -67,6 +79,7 @@ class RunSummary:
                          f"complete, {self.shards_built} built now")
         for reason, count in sorted(_grouped(self.rejections).items(), key=lambda kv: -kv[1]):
             lines.append(f"  rejected {count:>7}  {reason}")
+        lines += input_lines(self.reader, self.input_report)
         lines += self.stage_lines
         lines += [f"  {note}" for note in self.notes]
         if self.samples_built and self.seconds > 0:
@@ -75,7 +88,22 @@ class RunSummary:
                 f"{self.seconds / self.samples_built:.1f} s per {self.item_noun[:-1]}"
             lines.append(f"  {speed} ({self.samples_built} {self.item_noun} in "
                          f"{self.seconds:.1f} s)")
-        return "\n".join(lines)
+        return redact("\n".join(lines))
+
+
+def input_lines(reader: str, report: dict[str, dict[str, int]]) -> list[str]:
+    """Summary lines for a reader's input report: "coco reader: 3 records dropped: ..." and
+    the same for repaired records, reasons by count (most first)."""
+    lines = []
+    for group in ("dropped", "repaired"):
+        counts = report.get(group) or {}
+        if counts:
+            total = sum(counts.values())
+            reasons = ", ".join(f"{r} {n}" for r, n in sorted(counts.items(),
+                                                               key=lambda kv: (-kv[1], kv[0])))
+            lines.append(f"  {reader}: {total} record{'s' if total != 1 else ''} {group}: "
+                         f"{reasons}")
+    return lines
 
 
 def _grouped(rejections: dict[str, int]) -> dict[str, int]:
@@ -114,6 +142,7 @@ def run(flags: dict[str, Any]) -> RunSummary:
     Raises UsageError for bad options or an incompatible output directory.
     """
     config = resolve(flags, source_options)
+    watch_config(config)  # the API key and URL credentials, before anything can echo them
     source_cls = SOURCES.get(config["source"])
     options = {**RUN_OPTIONS, **source_cls.options}
     fp = fingerprint_of(config)
@@ -122,27 +151,80 @@ def run(flags: dict[str, Any]) -> RunSummary:
     source = source_for(Job(config, fp, 0, str(out)))  # validates source options early
     num_items = source.num_items()
     source.check_ready()
+    _check_llm_cache(config)
     job = Job(config, fp, num_items, str(out))
-    record = {
+    # Written as the user can share it: credentials out of the command and any URL in the config
+    # (the run itself keeps the real values in memory).
+    record = redact_obj({
         "fingerprint": fp,
         "layout": {**layout(config, options), "num_items": num_items},
         "config": {k: v for k, v in config.items() if options[k].kind != "run"},
         "versions": _versions(),
         "command": " ".join(sys.argv),
-    }
+    })
+    report = source.input_report()  # the driver's reader is the run's: counted once, here
     with executor:  # starts or joins its engine (Ray) before anything is written
         ensure_writable(out)
         with exclusive(out):
             prepare_output(out, record, config["overwrite"])
-            return _build(job, out, executor, config["progress"], source)
+            return _build(job, out, executor, config["progress"], source, config["verify"],
+                          report)
 
 
-def _build(job: Job, out: Path, executor, show_progress: bool, source) -> RunSummary:
+def _check_llm_cache(config: dict[str, Any]) -> None:
+    """Workers open the LLM response cache after run.json is written; a cache that cannot be
+    used must be an error before --out is touched."""
+    mode = config.get("llm_cache", "off")
+    if mode == "off":
+        return
+    from mmsynth.llm import cache_path
+
+    check_creatable(cache_path(config), f"the LLM response cache (--llm_cache {mode})",
+                    must_exist=mode == "read")
+
+
+def _complete_shards(job: Job, out: Path, total: int, verify: bool,
+                     notes: list[str]) -> dict[int, dict[str, Any]]:
+    """The stats of the shards that need no rebuilding; why others with stats are rebuilt goes
+    into ``notes`` (a killed run leaves no stats, so these are tampered or foreign files)."""
+    present = {entry.name for entry in os.scandir(out)}  # one listing, not a probe per shard
+    done: dict[int, dict[str, Any]] = {}
+    refused: Counter[str] = Counter()
+    for i in range(total):
+        if stats_name(i) not in present:
+            continue
+        try:
+            done[i] = check_stats(out, i, shard_indices(i, job.shard_size, job.num_items),
+                                  job.fingerprint)
+        except ShardProblem as e:
+            refused[e.reason] += 1
+    if refused:
+        notes.append(f"rebuilding {sum(refused.values())} shards whose stats do not match "
+                     f"their tar ({', '.join(f'{r}: {n}' for r, n in sorted(refused.items()))})")
+    if verify and done:
+        failed = []
+        for i in sorted(done):
+            try:
+                check_sha256(out, done[i])
+            except ShardProblem:
+                failed.append(i)
+                del done[i]
+        names = ", ".join(shard_name(i) for i in failed[:5]) + (" …" if len(failed) > 5 else "")
+        notes.append(f"verify: {len(done) + len(failed)} complete shards checked (sha256), "
+                     + (f"{len(failed)} did not match and were rebuilt: {names}" if failed
+                        else "all match"))
+    return done
+
+
+def _build(job: Job, out: Path, executor, show_progress: bool, source, verify: bool = False,
+           input_report: dict[str, dict[str, int]] | None = None) -> RunSummary:
     total = num_shards(job.num_items, job.shard_size)
-    done = {i: s for i in range(total) if (s := read_stats(out, i)) is not None}
+    notes: list[str] = []
+    done = _complete_shards(job, out, total, verify, notes)
     todo = [i for i in range(total) if i not in done]
     summary = RunSummary(out=out, num_items=job.num_items, shards=total, shards_built=len(todo),
-                         item_noun=source.item_noun)
+                         item_noun=source.item_noun, notes=notes,
+                         input_report=input_report or {}, reader=f"{source.name} reader")
     done_items = sum(s["indices"][1] - s["indices"][0] for s in done.values())
     summary.samples_built = job.num_items - done_items
 

@@ -11,9 +11,14 @@ Files in an output directory::
 
 A shard's tar is written to a temporary name, fsynced and renamed into place; its rejects file
 and then its stats file are written the same way *after* the tar. So a shard is complete exactly
-when its stats file exists (and names a tar of the recorded size), and resume rebuilds every
-other shard (rewriting its rejects file). Leftover temporary files from a killed run, and the
-dataset card's, are removed at start.
+when its stats file exists and matches it (its own tar name, shard id, indices and the run's
+fingerprint; a tar of the recorded size; with ``--verify`` also the recorded sha256), and resume
+rebuilds every other shard (rewriting its rejects file). Leftover temporary files from a killed
+run, and the dataset card's, are removed at start.
+
+What a run wrote is known from its ``run.json`` (the layout gives the shard ids), so
+``--overwrite`` deletes exactly those files, never a directory, never a user's file that merely
+looks similar (``shard-notes.txt``).
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import types
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mmsynth.errors import UsageError
 from mmsynth.sample import Sample
@@ -41,6 +47,10 @@ CARD_FILE = "README.md"
 CARD_MARK = "# dataset card written by mmsynth; regenerated at the end of each run"
 LOCK_FILE = ".mmsynth.lock"
 _TMP_MARK = ".tmp-"
+# The exact names this tool writes; a file that merely starts with ``shard-`` is not ours.
+_SHARD_FILE = re.compile(r"shard-(\d{6})\.(?:tar|stats\.json|rejects\.json)")
+_LEFTOVER = re.compile(rf"(?:{_SHARD_FILE.pattern}|run\.json|stats\.json|README\.md)"
+                       rf"{re.escape(_TMP_MARK)}[0-9A-Za-z]+")
 
 
 def shard_name(shard_id: int) -> str:
@@ -115,6 +125,13 @@ def _tmp_path(final: Path) -> Path:
     return final.with_name(f"{final.name}{_TMP_MARK}{uuid.uuid4().hex[:12]}")
 
 
+def _named(error: OSError, path: Path) -> None:
+    """``error`` naming the file it hit: a failed write() (ENOSPC) carries no file name, and the
+    user must be told which file could not be written."""
+    if error.filename is None or _TMP_MARK in Path(str(error.filename)).name:
+        error.filename = str(path)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
     tmp = _tmp_path(path)
@@ -124,9 +141,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError):
+            _named(e, path)
         raise
     _fsync_dir(path.parent)
 
@@ -143,6 +162,7 @@ def write_shard(out: Path, shard_id: int, samples: Iterable[Sample]) -> dict[str
     final = out / shard_name(shard_id)
     tmp = _tmp_path(final)
     tar_writer = _tar_writer_class()
+    writer = None
     try:
         with open(tmp, "wb") as f:
             writer = tar_writer(f, encoder=False, mtime=0.0)
@@ -151,51 +171,162 @@ def write_shard(out: Path, shard_id: int, samples: Iterable[Sample]) -> dict[str
             writer.close()
             f.flush()
             os.fsync(f.fileno())
-        digest = hashlib.sha256()
-        with open(tmp, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        digest = file_sha256(tmp)
         size = tmp.stat().st_size
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
+        _abandon(writer)
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError):
+            _named(e, final)
         raise
     _fsync_dir(out)
-    return {"tar": final.name, "tar_bytes": size, "sha256": digest.hexdigest()}
+    return {"tar": final.name, "tar_bytes": size, "sha256": digest}
 
 
-def read_stats(out: Path, shard_id: int) -> dict[str, Any] | None:
-    """The stats of a complete shard, or None when the shard must be (re)built."""
+def _abandon(writer: Any) -> None:
+    """Mark a failed TarWriter's stream closed: tarfile's stream flushes its buffer when it is
+    garbage-collected, into a file already closed (a stray "Exception ignored" traceback after
+    a full disk), and the temporary file is being deleted anyway."""
+    stream = getattr(getattr(writer, "tarstream", None), "fileobj", None)
+    if stream is not None and hasattr(stream, "closed"):
+        stream.closed = True
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_stats(out: Path, shard_id: int, indices: range | None = None,
+                fingerprint: str | None = None) -> dict[str, Any]:
+    """The stats of shard ``shard_id`` when they describe its tar as written: the stats name
+    this shard's own tar (never another file), its id, ``indices`` and ``fingerprint`` (when
+    given), and the tar has the recorded size. Raises ShardProblem (reason, message) otherwise.
+    The sha256 is :func:`check_sha256`'s, since it reads the whole tar."""
     path = out / stats_name(shard_id)
     try:
-        stats = json.loads(path.read_text())
-        if (out / stats["tar"]).stat().st_size != stats["tar_bytes"]:
-            return None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ShardProblem("no_stats", f"{path.name} is missing") from None
+    except (OSError, ValueError) as e:
+        raise ShardProblem("bad_stats", f"{path.name} cannot be read: {e}") from None
+    if not isinstance(stats, dict):
+        raise ShardProblem("bad_stats", f"{path.name} is not a JSON object")
+    expected = shard_name(shard_id)
+    if stats.get("tar") != expected:
+        raise ShardProblem("stats_name_another_tar", f"{path.name} names the tar "
+                           f"{str(stats.get('tar'))[:80]!r}, not {expected}")
+    if stats.get("shard") != shard_id:
+        raise ShardProblem("bad_stats", f"{path.name} is for shard {str(stats.get('shard'))[:20]}")
+    if indices is not None and stats.get("indices") != [indices.start, indices.stop]:
+        raise ShardProblem("wrong_indices", f"{path.name} covers indices "
+                           f"{str(stats.get('indices'))[:60]}, not "
+                           f"[{indices.start}, {indices.stop}]")
+    if fingerprint is not None and stats.get("fingerprint") != fingerprint:
+        raise ShardProblem("wrong_fingerprint", f"{path.name} is from a run with fingerprint "
+                           f"{str(stats.get('fingerprint'))[:40]}, not {fingerprint}")
+    tar = out / expected
+    try:
+        if not tar.is_file():
+            raise ShardProblem("no_tar", f"{expected} is missing (its stats exist)")
+        size = tar.stat().st_size
+    except OSError as e:
+        raise ShardProblem("no_tar", f"{expected} cannot be read: {e.strerror or e}") from None
+    if size != stats.get("tar_bytes"):
+        raise ShardProblem("size_mismatch", f"{expected} is {size} bytes, its stats say "
+                           f"{str(stats.get('tar_bytes'))[:20]}")
     return stats
+
+
+def check_sha256(out: Path, stats: dict[str, Any]) -> None:
+    """ShardProblem when the tar named by (checked) ``stats`` does not hash to their sha256."""
+    tar = out / stats["tar"]
+    try:
+        actual = file_sha256(tar)
+    except OSError as e:
+        raise ShardProblem("no_tar", f"{tar.name} cannot be read: {e.strerror or e}") from None
+    if actual != stats.get("sha256"):
+        raise ShardProblem("sha256_mismatch", f"{tar.name} has sha256 {actual[:16]}…, its stats "
+                           f"say {str(stats.get('sha256'))[:16]}…")
+
+
+def read_stats(out: Path, shard_id: int, indices: range | None = None,
+               fingerprint: str | None = None) -> dict[str, Any] | None:
+    """The stats of a complete shard (see :func:`check_stats`), or None when the shard must be
+    (re)built."""
+    try:
+        return check_stats(out, shard_id, indices, fingerprint)
+    except ShardProblem:
+        return None
 
 
 def remove_leftovers(out: Path) -> list[Path]:
     """Delete temporary files of interrupted writes; return what was removed."""
     removed = []
     for path in out.glob(f"*{_TMP_MARK}*"):
-        if path.name.startswith(("shard-", RUN_FILE, RUN_STATS_FILE, CARD_FILE)):
+        if _LEFTOVER.fullmatch(path.name) and not path.is_dir():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
     return removed
 
 
-def our_files(out: Path) -> Iterator[Path]:
-    """Files this tool writes in an output directory (what ``--overwrite`` deletes)."""
-    yield from out.glob("shard-*")
-    for name in (RUN_FILE, RUN_STATS_FILE):
-        if (out / name).exists():
-            yield out / name
+def _recorded_shard_ids(out: Path) -> range | None:
+    """The shard ids the run recorded in ``out/run.json`` wrote, or None without a usable one."""
+    try:
+        record = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+        layout = record["layout"]
+        total = num_shards(int(layout["num_items"]), int(layout["shard_size"]))
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+    return range(max(0, total))
+
+
+def our_files(out: Path) -> list[Path]:
+    """Files this tool wrote in an output directory (what ``--overwrite`` deletes): the shard
+    files of the shard ids ``run.json`` records (every ``shard-NNNNNN.{tar,stats.json,
+    rejects.json}`` when it is missing or unreadable), temporary leftovers, stats.json, our
+    dataset card, and run.json last (so an interrupted delete still knows the rest). Only names
+    that match exactly; directories and other non-files are not listed."""
+    ids = _recorded_shard_ids(out)
+    found: list[Path] = []
+    for entry in os.scandir(out):
+        match = _SHARD_FILE.fullmatch(entry.name)
+        ours = match is not None and (ids is None or int(match.group(1)) in ids)
+        if ours or _LEFTOVER.fullmatch(entry.name):
+            found.append(Path(entry.path))
+    found.sort()
+    if (out / RUN_STATS_FILE).exists() or (out / RUN_STATS_FILE).is_symlink():
+        found.append(out / RUN_STATS_FILE)
     if is_our_card(out / CARD_FILE):
-        yield out / CARD_FILE
+        found.append(out / CARD_FILE)
+    if (out / RUN_FILE).exists() or (out / RUN_FILE).is_symlink():
+        found.append(out / RUN_FILE)
+    return found
+
+
+def delete_our_files(out: Path) -> list[Path]:
+    """Delete :func:`our_files` (what ``--overwrite`` replaces); return what was deleted.
+
+    Checked first, deleted after: a directory (or other non-file) under one of our names, or a
+    directory that does not let us delete, is a UsageError before anything is deleted.
+    """
+    paths = our_files(out)
+    for path in paths:
+        if path.is_dir() or not (path.is_file() or path.is_symlink()):
+            raise UsageError(f"--overwrite: {path} is not a file mmsynth wrote (a directory or "
+                             "special file under one of its names); move it away first")
+    if paths and not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--overwrite: no permission to delete files in {out}")
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return paths
 
 
 def is_our_card(path: Path) -> bool:
@@ -233,6 +364,34 @@ def ensure_writable(out: Path) -> None:
         raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
 
 
+def check_creatable(path: Path, what: str, must_exist: bool = False) -> None:
+    """UsageError unless the file ``path`` can be created (or, with ``must_exist``, already is a
+    file) — decided without writing anything, so options can be checked before --out is touched.
+    A path under a regular file, a directory at ``path``, or a directory we may not write in is
+    refused."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a directory, not a file")
+    if path.exists() or must_exist:
+        if not path.is_file():
+            raise UsageError(f"{what} {path} does not exist" if not path.exists()
+                             else f"{what} {path} is not a regular file")
+        if not os.access(path, os.R_OK if must_exist else os.R_OK | os.W_OK):
+            raise UsageError(f"{what} {path}: permission denied")
+        if must_exist:
+            return
+    parent = path.absolute().parent
+    while not parent.exists():
+        if parent.is_symlink():  # dangling
+            raise UsageError(f"{what} {path}: {parent} is a broken symbolic link")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{what} {path}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: cannot create files in {parent} (permission denied or "
+                         "a read-only filesystem)")
+
+
 def prepare_output(out: Path, run_record: dict[str, Any], overwrite: bool) -> None:
     """Compare ``out`` with an earlier run there, clean leftovers, record this run.
 
@@ -242,8 +401,7 @@ def prepare_output(out: Path, run_record: dict[str, Any], overwrite: bool) -> No
     """
     previous = out / RUN_FILE
     if overwrite:
-        for path in list(our_files(out)):
-            path.unlink()
+        delete_our_files(out)
     elif previous.exists():
         try:
             old = json.loads(previous.read_text())
@@ -257,7 +415,7 @@ def prepare_output(out: Path, run_record: dict[str, Any], overwrite: bool) -> No
                     f"{out} holds a run with a different {what} ({key} {old.get(key)} ≠ "
                     f"{run_record[key]}); use another --out, or --overwrite to replace it"
                 )
-    elif any(out.glob("shard-*.tar")):
+    elif any(_SHARD_FILE.fullmatch(p.name) for p in out.glob("shard-*.tar")):
         raise UsageError(f"{out} holds shards but no {RUN_FILE}; pass --overwrite to replace them")
     remove_leftovers(out)
     if not previous.exists():
@@ -323,7 +481,7 @@ def parse_record(members: dict[str, bytes], key: str) -> tuple[dict[str, Any], b
                            f"(has {', '.join(sorted(members)) or 'nothing'})")
     try:
         record = json.loads(members["json"].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # deep nesting: RecursionError
         raise ShardProblem("bad_json", f"{key}.json is not valid JSON: {e}") from None
     if not isinstance(record, dict):
         raise ShardProblem("bad_json", f"{key}.json is a {type(record).__name__}, not an object")
@@ -338,6 +496,52 @@ def parse_record(members: dict[str, bytes], key: str) -> tuple[dict[str, Any], b
     return record, members[ext], ext
 
 
+def _iter_tar(tar: Any, name: str, problem: Callable[[str, str], None]
+              ) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+    """The member loop shared by :func:`iter_shard` and :func:`iter_tar_stream`: members are
+    checked before they are read, grouped by key, and each group parsed by parse_record."""
+
+    def finish(key: str, members: dict[str, bytes]):
+        try:
+            return parse_record(members, key)
+        except ShardProblem as e:
+            problem(e.reason, f"{name}: {e}")
+            return None
+
+    key, members = None, {}
+    for member in tar:
+        # A streamed tar keeps every header it has read; ours are read once.
+        tar.members = []
+        bad = _member_problem(member)
+        if bad:
+            problem(bad[0], f"{name}: {bad[1]}")
+            continue
+        k, _, kind = member.name.partition(".")
+        if key is not None and k != key:
+            if (done := finish(key, members)) is not None:
+                yield done
+            members = {}
+        key = k
+        if kind in members:
+            problem("duplicate_member", f"{name}: {member.name!r} appears twice")
+            continue
+        f = tar.extractfile(member)
+        members[kind] = f.read(member_limit(kind) + 1) if f else b""
+    if key is not None and (done := finish(key, members)) is not None:
+        yield done
+
+
+def _counter(problems: dict[str, int] | None, strict: bool,
+             fatal: Callable[[str], bool] = lambda reason: False) -> Callable[[str, str], None]:
+    def problem(reason: str, message: str) -> None:
+        if strict or fatal(reason):
+            raise ShardProblem(reason, message)
+        if problems is not None:
+            problems[reason] = problems.get(reason, 0) + 1
+
+    return problem
+
+
 def iter_shard(tar_path: str | Path, problems: dict[str, int] | None = None,
                strict: bool = False) -> Iterator[tuple[dict[str, Any], bytes, str]]:
     """(record, image bytes, image extension) for each usable sample of one shard tar, in order.
@@ -348,42 +552,30 @@ def iter_shard(tar_path: str | Path, problems: dict[str, int] | None = None,
     """
     import tarfile
 
-    def problem(reason: str, message: str) -> None:
-        if strict:
-            raise ShardProblem(reason, f"{tar_path}: {message}")
-        if problems is not None:
-            problems[reason] = problems.get(reason, 0) + 1
-
-    def finish(key: str, members: dict[str, bytes]):
-        try:
-            return parse_record(members, key)
-        except ShardProblem as e:
-            problem(e.reason, str(e))
-            return None
-
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
-            key, members = None, {}
-            for member in tar:
-                bad = _member_problem(member)
-                if bad:
-                    problem(*bad)
-                    continue
-                k, _, kind = member.name.partition(".")
-                if key is not None and k != key:
-                    if (done := finish(key, members)) is not None:
-                        yield done
-                    members = {}
-                key = k
-                if kind in members:
-                    problem("duplicate_member", f"{member.name!r} appears twice")
-                    continue
-                f = tar.extractfile(member)
-                members[kind] = f.read(member_limit(kind) + 1) if f else b""
-            if key is not None and (done := finish(key, members)) is not None:
-                yield done
+            yield from _iter_tar(tar, str(tar_path), _counter(problems, strict))
     except (tarfile.TarError, OSError, EOFError) as e:
         raise UsageError(f"cannot read {tar_path}: {e}") from None
+
+
+def iter_tar_stream(fileobj: BinaryIO, name: str, problems: dict[str, int] | None = None,
+                    strict: bool = False, unknown_members: str = "ignore"
+                    ) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+    """:func:`iter_shard` over an open, possibly unseekable stream (a plain or compressed tar),
+    for the training loader; ``name`` (its URL) goes into messages. ``unknown_members="error"``
+    raises ShardProblem on a member of a kind mmsynth does not write, instead of counting it."""
+    import tarfile
+
+    if unknown_members not in ("ignore", "error"):
+        raise UsageError(f"unknown_members must be 'ignore' or 'error', not {unknown_members!r}")
+    problem = _counter(problems, strict, lambda reason: unknown_members == "error"
+                       and reason.startswith("unknown_member"))
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+            yield from _iter_tar(tar, name, problem)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise UsageError(f"cannot read {name}: {e}") from None
 
 
 def iter_run(out: str | Path, problems: dict[str, int] | None = None,

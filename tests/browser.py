@@ -39,12 +39,25 @@ def _run(args: list[str], page: Path) -> subprocess.CompletedProcess:
                               capture_output=True, text=True, timeout=180)
 
 
+def dump_dom(page: Path) -> str:
+    """Load ``page`` and return its DOM as serialised once it has loaded and its scripts ran (what
+    a payload that got past the escaping would have changed is in there)."""
+    proc = _run(["--dump-dom"], page)
+    assert "<body" in proc.stdout, \
+        f"no <body> in the DOM Chromium dumped; stderr:\n{proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def body_attributes(dom: str) -> dict[str, str]:
+    """The ``data-*`` attributes of ``<body>`` in a dumped DOM."""
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body, "no <body> in the DOM"
+    return dict(re.findall(r'data-([\w-]+)="([^"]*)"', body.group(1)))
+
+
 def page_counts(page: Path) -> dict[str, str]:
     """Load ``page`` and return the ``data-*`` attributes its script set on ``<body>``."""
-    proc = _run(["--dump-dom"], page)
-    body = re.search(r"<body([^>]*)>", proc.stdout)
-    assert body, f"no <body> in the DOM Chromium dumped; stderr:\n{proc.stderr[-2000:]}"
-    return dict(re.findall(r'data-([\w-]+)="([^"]*)"', body.group(1)))
+    return body_attributes(dump_dom(page))
 
 
 def screenshot(page: Path, png: Path, size: str = "1400,2400") -> Path:

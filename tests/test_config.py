@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from mmsynth.config import RUN_OPTIONS, fingerprint, load_yaml, resolve
+from mmsynth.config import RUN_OPTIONS, fingerprint, load_yaml, resolve, shown
 from mmsynth.errors import UsageError
 from mmsynth.sources import SOURCES, source_options
 
@@ -71,3 +71,67 @@ def test_shipped_geometry_config_is_complete_and_matches_the_defaults():
     content = {k for k, o in {**RUN_OPTIONS, **SOURCES.get("geometry").options}.items()
                if o.kind != "run"}
     assert content <= set(data)
+
+
+def test_numbers_given_to_text_options_are_their_text():
+    """fire reads ``--out 2024`` and ``--clip_model 5`` as numbers."""
+    config = resolve({"source": "geometry", "out": 2024, "clip_model": 5, "seed": 3},
+                     source_options)
+    assert config["out"] == "2024" and config["clip_model"] == "5" and config["seed"] == 3
+    assert resolve({"source": "coco", "types": 5, "coco_root": 7},
+                   source_options)["coco_root"] == "7"
+
+
+@pytest.mark.parametrize("flags, match", [
+    ({"num_samples": float("nan")}, "expects an integer, got nan"),
+    ({"num_samples": "inf"}, "expects an integer, got 'inf'"),
+    ({"num_samples": 10**400}, "expects an integer"),
+    ({"num_samples": 1e30}, "must be at most 1_000_000_000"),
+    ({"num_samples": 10**9, "shard_size": 999}, "1_001_002 shards; at most 1_000_000"),
+    ({"out": ""}, "--out '': must be a directory path"),
+    ({"out": "  "}, "must be a directory path"),
+])
+def test_unplannable_or_empty_values_are_user_errors(flags, match):
+    with pytest.raises(UsageError, match=match):
+        resolve({"source": "geometry", **flags}, source_options)
+
+
+def test_the_largest_plan_is_accepted():
+    config = resolve({"source": "geometry", "num_samples": 10**9}, source_options)
+    assert config["num_samples"] == 10**9 and config["shard_size"] == 1000
+
+
+def test_error_messages_show_a_bounded_value():
+    huge = list(range(10**6))
+    assert len(shown(huge)) <= 200 and shown(huge).startswith("[0, 1, 2")
+    deep: list = []
+    for _ in range(10_000):
+        deep = [deep, deep]  # 2**10000 leaves once expanded
+    assert len(shown(deep)) <= 200
+    with pytest.raises(UsageError) as e:
+        resolve({"source": "geometry", "seed": huge}, source_options)
+    assert len(str(e.value)) < 300
+
+
+def test_a_config_that_is_not_utf8_or_too_big_or_a_bomb_is_refused(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_bytes(b"source: geometry\n# \xff\n")
+    with pytest.raises(UsageError, match=r"not UTF-8 text \(byte 0xff at offset 19\)"):
+        load_yaml(path)
+    path.write_bytes(b"source: geometry\n" + b"#" * (1 << 20) + b"\n")
+    with pytest.raises(UsageError, match="larger than 1 MiB"):
+        load_yaml(path)
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path.write_text("source: geometry\n" + "\n".join(lines) + "\n")
+    with pytest.raises(UsageError, match="expands to more than 100_000 values"):
+        load_yaml(path)
+    path.write_text("source: geometry\nbase: &b {seed: 3}\nfamilies: [*b, *b]\n")
+    assert load_yaml(path)["families"] == [{"seed": 3}, {"seed": 3}]  # a modest alias is fine
+
+
+def test_verify_is_a_run_option_outside_the_fingerprint():
+    opts = {**RUN_OPTIONS, **SOURCES.get("geometry").options}
+    assert opts["verify"].kind == "run" and opts["verify"].default is False
+    assert fingerprint(resolve({"source": "geometry", "verify": True}, source_options), opts) == \
+        fingerprint(resolve({"source": "geometry"}, source_options), opts)

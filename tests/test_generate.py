@@ -182,3 +182,82 @@ def test_a_worker_that_resolves_the_job_differently_refuses_to_build(tmp_path, m
     monkeypatch.undo()
     monkeypatch.setattr(pipeline, "_SOURCES", {})
     assert pipeline.build_shard(job, 0)["kept"] == 10
+
+
+def test_overwrite_replaces_only_our_files_never_a_users_lookalikes(tmp_path):
+    base = ["--source", "geometry", "--num_samples", "20", "--shard_size", "10", "--out",
+            str(tmp_path), "--noprogress", "--clip_mode", "off"]
+    cli(*base, "--seed", "1")
+    (tmp_path / "shard-notes.txt").write_text("my notes\n")
+    (tmp_path / "shard-backup").mkdir()
+    (tmp_path / "shard-backup" / "shard-000000.tar").write_bytes(b"my backup")
+    (tmp_path / "my-notes.md").write_text("# mine\n")
+    (tmp_path / "shard-000000.tar.bak").write_bytes(b"my copy")
+    proc = cli(*base, "--seed", "2", "--num_samples", "30", "--overwrite")
+    assert "30 kept" in proc.stdout and "Traceback" not in proc.stderr
+    assert (tmp_path / "shard-notes.txt").read_text() == "my notes\n"
+    assert (tmp_path / "shard-backup" / "shard-000000.tar").read_bytes() == b"my backup"
+    assert (tmp_path / "my-notes.md").read_text() == "# mine\n"
+    assert (tmp_path / "shard-000000.tar.bak").read_bytes() == b"my copy"
+    assert sorted(p.name for p in tmp_path.glob("shard-*.tar")) == \
+        ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
+    assert {json.loads(m["json"])["meta"]["seed"] for m in read_shards(tmp_path).values()} == {2}
+
+
+def test_overwrite_refuses_a_directory_under_one_of_our_names_before_deleting(tmp_path):
+    base = ["--source", "geometry", "--num_samples", "20", "--shard_size", "10", "--out",
+            str(tmp_path), "--noprogress", "--clip_mode", "off"]
+    cli(*base)
+    (tmp_path / "shard-000001.stats.json").unlink()
+    (tmp_path / "shard-000001.stats.json").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = cli(*base, "--seed", "3", "--overwrite", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "shard-000001.stats.json is not a file mmsynth wrote" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing deleted
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_verify_rebuilds_a_same_size_corrupted_shard_to_the_clean_bytes(tmp_path):
+    args = ["--source", "geometry", "--num_samples", "30", "--shard_size", "10", "--seed", "6",
+            "--noprogress", "--clip_mode", "off"]
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    cli(*args, "--out", str(clean))
+    cli(*args, "--out", str(out))
+    tar = out / "shard-000001.tar"
+    _flip(tar, tar.stat().st_size // 2)  # inside an image: same size, so a plain resume trusts it
+    proc = cli(*args, "--out", str(out))
+    assert "3 shards were already complete, 0 built now" in proc.stdout
+    assert shard_bytes(out) != shard_bytes(clean)
+    proc = cli(*args, "--out", str(out), "--verify")
+    assert "resumed: 2 shards were already complete, 1 built now" in proc.stdout
+    assert "verify: 3 complete shards checked (sha256), 1 did not match and were rebuilt: " \
+           "shard-000001.tar" in proc.stdout
+    assert shard_bytes(out) == shard_bytes(clean)
+    proc = cli(*args, "--out", str(out), "--verify")
+    assert "0 built now" in proc.stdout and "all match" in proc.stdout
+
+
+def test_stats_that_name_another_tar_do_not_count_as_complete(tmp_path):
+    args = ["--source", "geometry", "--num_samples", "30", "--shard_size", "10", "--seed", "6",
+            "--noprogress", "--clip_mode", "off"]
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    cli(*args, "--out", str(clean))
+    cli(*args, "--out", str(out))
+    # Shard 2's tar replaced by garbage, its stats pointed at shard 0's tar (which has the size
+    # and sha256 they now record): size-only trust would keep the garbage.
+    (out / "shard-000002.tar").write_bytes(b"garbage")
+    stats = load_json(out / "shard-000002.stats.json")
+    zero = load_json(out / "shard-000000.stats.json")
+    stats.update(tar="shard-000000.tar", tar_bytes=zero["tar_bytes"], sha256=zero["sha256"])
+    (out / "shard-000002.stats.json").write_text(json.dumps(stats))
+    proc = cli(*args, "--out", str(out))
+    assert "2 shards were already complete, 1 built now" in proc.stdout
+    assert "rebuilding 1 shards whose stats do not match their tar (stats_name_another_tar: 1)" \
+        in proc.stdout
+    assert shard_bytes(out) == shard_bytes(clean)

@@ -92,7 +92,8 @@ LLM_OPTIONS: dict[str, Option] = {
                         "probability", "content", _number_in(0, 1, low_open=True)),
     # -- the openai backend ---------------------------------------------------------------------
     "llm_base_url": Option("http://127.0.0.1:8000/v1", "openai backend: the server's base URL "
-                           "(…/v1)", "run"),
+                           "(…/v1); credentials in it (user:key@) are sent as HTTP Basic auth "
+                           "and shown as *** in everything written", "run"),
     "llm_api_key_env": Option("OPENAI_API_KEY", "openai backend: the environment variable that "
                               "holds the API key (the key itself is never written anywhere)",
                               "run"),
@@ -148,10 +149,17 @@ def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
     mode = config.get("llm_cache", "off")
     if mode == "off":
         return backend
-    from mmsynth.llm.cache import CACHE_FILE, CachedBackend, ResponseCache
+    from mmsynth.llm.cache import CachedBackend, ResponseCache
 
-    path = config.get("llm_cache_path") or Path(config.get("out", ".")) / "llm_cache" / CACHE_FILE
-    return CachedBackend(backend, ResponseCache(path, mode))
+    return CachedBackend(backend, ResponseCache(cache_path(config), mode))
+
+
+def cache_path(config: Mapping[str, Any]) -> Path:
+    """Where a resolved config keeps its LLM response cache."""
+    from mmsynth.llm.cache import CACHE_FILE
+
+    return Path(config.get("llm_cache_path") or
+                Path(config.get("out", ".")) / "llm_cache" / CACHE_FILE)
 
 
 def params_from_config(config: Mapping[str, Any], seed: int | None = None,

@@ -13,7 +13,10 @@ what the client leaves to its caller:
 * ``check()``: one health request before a run, so a wrong URL or model is one clear error.
 
 The API key is read from the environment variable named by ``api_key_env`` when the client is
-made; it is never stored on the backend, in meta, in run.json or in shards.
+made; it is never stored on the backend, in meta, in run.json or in shards. Credentials in
+``base_url`` (``http://user:KEY@host/v1``) are used as they are (the HTTP client sends them as
+Basic auth) but never shown: the key and the URL's credentials are handed to ``mmsynth.redact``,
+and every error text this backend makes is redacted before it is cut short.
 
 Sampling: each request carries ``seed = request_seed(params.seed, messages)``, so servers that
 honour ``seed`` (vLLM, ``transformers serve``) give the same text for the same request.
@@ -38,6 +41,7 @@ from mmsynth.llm.base import (
     per_request,
     request_seed,
 )
+from mmsynth.redact import add_secret, add_url_secrets, redact
 
 # The client's own back-off (openai._constants): 0.5 s doubling to 8 s, with jitter.
 _INITIAL_DELAY, _MAX_DELAY = 0.5, 8.0
@@ -70,6 +74,8 @@ class OpenAIBackend(LLMBackend):
             raise UsageError("--llm_model must name the model the server serves")
         self.model = model
         self.base_url = base_url.rstrip("/")
+        add_url_secrets(self.base_url)
+        self.shown_url = redact(self.base_url)  # for messages: the URL without its credentials
         self.api_key_env = api_key_env
         self.concurrency = concurrency
         self.requests_per_minute = requests_per_minute
@@ -86,7 +92,9 @@ class OpenAIBackend(LLMBackend):
 
     def _api_key(self) -> str:
         # Local servers take any key; the client insists on one.
-        return os.environ.get(self.api_key_env) or "EMPTY"
+        key = os.environ.get(self.api_key_env)
+        add_secret(key)
+        return key or "EMPTY"
 
     def _async_client(self):
         import openai
@@ -99,7 +107,7 @@ class OpenAIBackend(LLMBackend):
         naming the URL and the model. Uses a short-lived client (nothing survives a fork)."""
         import openai
 
-        where = f"the LLM server at {self.base_url} (model {self.model!r})"
+        where = f"the LLM server at {self.shown_url} (model {self.model!r})"
         with openai.OpenAI(base_url=self.base_url, api_key=self._api_key(),
                            timeout=min(self.timeout, 30.0), max_retries=1) as client:
             try:
@@ -198,7 +206,8 @@ class OpenAIBackend(LLMBackend):
                         KeyError, IndexError, TypeError, AttributeError) as e:
                     # The client retries transport failures, not a reply it cannot read.
                     if attempt == self.max_retries:
-                        return Generation.failed(f"bad_response: {type(e).__name__}: {e}"[:300])
+                        return Generation.failed(
+                            redact(f"bad_response: {type(e).__name__}: {e}")[:300])
                     delay = min(_INITIAL_DELAY * 2 ** attempt, _MAX_DELAY)
                     await asyncio.sleep(delay * (1 - 0.25 * random.random()))
         raise AssertionError("unreachable")
@@ -231,7 +240,7 @@ def _describe(error) -> str:
     else:
         kind = type(error).__name__
     message = getattr(error, "message", None) or str(error)
-    return f"{kind}: {message}"[:300]
+    return redact(f"{kind}: {message}")[:300]  # before the cut: half a key is not recognised
 
 
 def _cause(error: BaseException) -> str:
@@ -239,4 +248,4 @@ def _cause(error: BaseException) -> str:
     root = error
     while root.__cause__ is not None:
         root = root.__cause__
-    return str(root) or type(root).__name__
+    return redact(str(root)) or type(root).__name__

@@ -40,6 +40,14 @@ class Source:
         """How many sample indices the run covers."""
         return self.config["num_samples"]
 
+    def input_report(self) -> dict[str, dict[str, int]]:
+        """What this source's reader left out of or changed in its input, by reason:
+        ``{"dropped": {reason: records}, "repaired": {reason: records}}`` (groups with nothing
+        omitted; empty by default). Asked once, in the driver, for the whole run (workers read
+        the same input, so their readers' counts would repeat it); the run records it in
+        stats.json, its summary and the dataset card."""
+        return {}
+
     def produce(self, indices: range, progress: Progress | None = None
                 ) -> tuple[list[Sample], list[Rejection]]:
         """The producer: the samples (or drafts the chain completes) of ``indices`` and the

@@ -72,6 +72,12 @@ class CocoSource(Source):
                                         "set's own budget)", check=non_negative),
         "grounding": Option("reject", "answers naming absent objects or wrong counts: "
                                       "reject | drop_turn | off"),
+        "min_image_side": Option(32, "images whose width or height is under this many pixels are "
+                                     "rejected (image_error:ImageTooSmall); 0: no limit",
+                                 check=non_negative),
+        "follow_symlinks": Option(False, "read image files through symbolic links that lead out "
+                                         "of the images folder (default: such images are "
+                                         "rejected, image_error:SymlinkOutsideImages)"),
         "counting_rate": Option(0.5, "share of images given an exact counting question",
                                 check=_rate),
         "negative_rate": Option(0.3, "share of images given an 'Is there a …?' → 'No' question",
@@ -96,6 +102,10 @@ class CocoSource(Source):
 
     def num_items(self) -> int:
         return min(self.config["num_samples"], len(self.index))
+
+    def input_report(self) -> dict[str, dict[str, int]]:
+        """The COCO reader's dropped and repaired records (``CocoIndex.report``)."""
+        return self.index.report()
 
     def check_ready(self) -> None:
         """One health request to an LLM server (nothing for the local backend)."""
@@ -155,7 +165,10 @@ class CocoSource(Source):
                                           f"image {image.id} has neither captions nor boxes"))
                 continue
             try:
-                loaded = load_image(image.path, (image.width, image.height))
+                loaded = load_image(image.path, (image.width, image.height),
+                                    min_side=self.config["min_image_side"],
+                                    root=None if self.config["follow_symlinks"]
+                                    else self.index.images_dir)
             except ImageError as e:
                 rejected.append(Rejection(i, f"image_error:{e.reason}", str(e)))
                 continue

@@ -36,6 +36,15 @@ Bad records inside a usable file are skipped or repaired and counted in ``index.
 - ``image_no_context``: an image with neither captions nor boxes. It stays in the index (so
   positions are stable); the source should reject it (``CocoImage.has_context``).
 
+``index.report()`` sorts these into the records the reader *dropped* and those it *repaired*
+and kept (``image_no_context`` is in neither: the source rejects such images one by one), for
+the run's summary, stats.json and dataset card.
+
+``load_image`` refuses, each with its own ``ImageError``, a file whose decoded width or height
+is under ``min_side`` (``ImageTooSmall``) and, given the images folder as ``root``, a file whose
+real path leaves it through a symbolic link (``SymlinkOutsideImages``; file names that climb out
+with ``..`` never get this far: they are ``image_bad_file_name``).
+
 Memory: COCO train2017's size (118k images, 860k boxes with polygons, 592k captions; ~530 MB of
 JSON) loads with a peak of about 0.85 GB where a plain ``json.load`` of the same files peaks at
 2.7 GB, because the parser's object hook turns each annotation into a small tuple as soon as it
@@ -61,10 +70,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mmsynth.errors import UsageError
+from mmsynth.resources import data_path
 
-# The repository's top-level assets/ (a checkout, or an editable install, which runs from it).
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_ROOT = REPO_ROOT / "assets" / "coco_sample"
+# assets/coco_sample of the checkout, or the copy the wheel ships (mmsynth.resources says which).
+SAMPLE_ROOT = data_path("assets", "coco_sample")
 SAMPLE_SPLIT = "sample"
 DEFAULT_SPLIT = "train2017"
 
@@ -105,6 +114,11 @@ COCO_CATEGORIES: tuple[tuple[int, str, str], ...] = (
 )
 
 CLIP_TOLERANCE = 0.5  # pixels a box may overshoot the image before its clipping is counted
+
+# load_coco's problems that leave the record in the index, changed; all others but
+# image_no_context (an image kept, rejected later by the source) drop the record.
+REPAIRED_PROBLEMS = frozenset({"box_clipped", "caption_non_utf8", "license_unknown"})
+_NOT_REPORTED = frozenset({"image_no_context"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,13 +170,12 @@ class CocoPaths(NamedTuple):
 
 
 def shipped_sample_root() -> Path:
-    """``assets/coco_sample`` of the repository this module runs from."""
+    """The COCO sample shipped with mmsynth (``assets/coco_sample``, inside the wheel too)."""
     if (SAMPLE_ROOT / "annotations" / f"instances_{SAMPLE_SPLIT}.json").is_file():
         return SAMPLE_ROOT
     raise UsageError(
-        f"the shipped COCO sample is not at {SAMPLE_ROOT}: it lives in the repository's "
-        "assets/coco_sample and is found when mmsynth runs from a checkout or an editable "
-        f"install (pip install -e .); otherwise give {OPTION_NAMES['coco_root']}"
+        f"the shipped COCO sample is not at {SAMPLE_ROOT}: this install of mmsynth lacks its "
+        f"data (reinstall it), or give {OPTION_NAMES['coco_root']}"
     )
 
 
@@ -391,6 +404,16 @@ class CocoIndex:
 
     def __iter__(self) -> Iterator[CocoImage]:
         return (self.record(i) for i in range(len(self)))
+
+    def report(self) -> dict[str, dict[str, int]]:
+        """``problems`` as the records the reader dropped and those it repaired (see the module
+        doc): ``{"dropped": {reason: n}, "repaired": {reason: n}}``, empty groups left out."""
+        groups: dict[str, dict[str, int]] = {}
+        for reason, count in sorted(self.problems.items()):
+            if count and reason not in _NOT_REPORTED:
+                group = "repaired" if reason in REPAIRED_PROBLEMS else "dropped"
+                groups.setdefault(group, {})[reason] = int(count)
+        return groups
 
     def position(self, image_id: int) -> int:
         """The index of the image whose COCO id is ``image_id`` (KeyError if none)."""
@@ -742,6 +765,15 @@ class ImageSizeMismatch(ImageError):
     """The decoded size is not the annotation's width × height, so its boxes would be wrong."""
 
 
+class ImageTooSmall(ImageError):
+    """Narrower or shorter than the smallest side asked for (``--min_image_side``)."""
+
+
+class SymlinkOutsideImages(ImageError):
+    """A symbolic link (the file or a folder on its path) that leads out of the images folder
+    (allowed with ``--follow_symlinks true``)."""
+
+
 class LoadedImage(NamedTuple):
     image: Any  # PIL.Image.Image, mode RGB, fully decoded
     jpeg: bytes  # what a shard stores (see load_image)
@@ -753,20 +785,31 @@ _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
 def load_image(path: str | Path, expected_size: tuple[int, int] | None = None,
-               quality: int = JPEG_QUALITY) -> LoadedImage:
+               quality: int = JPEG_QUALITY, min_side: int = 0,
+               root: str | Path | None = None) -> LoadedImage:
     """Decode an image file to RGB, and choose the JPEG bytes a shard stores.
 
     A plain JPEG (RGB or greyscale, no EXIF rotation) is stored as the file's own bytes: no loss
     and no encoding time. Anything else (PNG, CMYK, palette, alpha, 16-bit, rotated, ...) is
     converted to RGB (alpha composited on white, 16-bit scaled to 8-bit) and stored as a new
     JPEG of ``quality``. Pixels stay in the file's stored orientation, the frame COCO boxes are
-    drawn in. Raises an ``ImageError`` subclass whose name is the reason.
+    drawn in. ``min_side`` > 0 refuses an image whose decoded width or height is smaller;
+    ``root`` (the images folder) refuses a path whose real location, symbolic links followed,
+    is outside it. Raises an ``ImageError`` subclass whose name is the reason.
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    source = path
+    if root is not None:
+        real_root = Path(root).resolve()
+        source = path.resolve()
+        if not source.is_relative_to(real_root):
+            raise SymlinkOutsideImages(
+                f"{path}: a symbolic link out of the images folder {real_root} (to {source}); "
+                "such files are skipped unless --follow_symlinks true")
     try:
-        data = path.read_bytes()
+        data = source.read_bytes()  # the checked real path, not the link again
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         raise ImageMissing(f"{path}: no such image file") from None
     except OSError as e:
@@ -786,6 +829,9 @@ def load_image(path: str | Path, expected_size: tuple[int, int] | None = None,
         raise ImageTooLarge(f"{path}: out of memory decoding it") from None
     except Exception as e:  # truncated or malformed data: Pillow raises many types
         raise ImageCorrupt(f"{path}: {type(e).__name__}: {e}") from None
+    if min_side and min(image.size) < min_side:
+        raise ImageTooSmall(f"{path}: {image.width}x{image.height}, smaller than "
+                            f"--min_image_side {min_side} px")
     if expected_size is not None and image.size != tuple(expected_size):
         raise ImageSizeMismatch(f"{path}: the file is {image.width}x{image.height}, the "
                                 f"annotations say {expected_size[0]}x{expected_size[1]}")

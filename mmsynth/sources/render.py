@@ -54,7 +54,7 @@ class RenderSource(Source):
 
     def __init__(self, config: dict[str, Any], fingerprint: str):
         super().__init__(config, fingerprint)
-        from renderers import registry
+        from renderers import UnknownName, registry
 
         known = registry(self.name)
         spec = config["families"]
@@ -64,7 +64,10 @@ class RenderSource(Source):
             spec = {n.strip(): 1.0 for n in spec.split(",") if n.strip()}
         elif isinstance(spec, (list, tuple)):
             spec = {n: 1.0 for n in spec}
-        self.families = {name: known.get(name)() for name in spec}  # UsageError if unknown
+        try:
+            self.families = {name: known.get(name)() for name in spec}
+        except UnknownName as e:  # renderers' own error (it does not know mmsynth's)
+            raise UsageError(str(e)) from None
         weights = np.array([float(w) for w in spec.values()])
         if weights.sum() <= 0:
             raise UsageError("--families: the weights must not all be 0")

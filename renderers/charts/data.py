@@ -15,6 +15,7 @@ Values are made *readable* at the scene's ``readout``:
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,23 @@ import numpy as np
 
 from renderers.qa import pick
 
-VOCAB_DIR = Path(__file__).resolve().parents[2] / "assets" / "vocab"
+
+def _vocab_dir() -> Path:
+    """``assets/vocab`` of the checkout this runs from, else the copy a wheel ships as the data
+    package ``renderers.charts.vocab``. The checkout wins for the reason mmsynth.resources gives
+    (an editable install maps the package to the checkout it was made from); the rule is
+    repeated here because renderers never imports mmsynth."""
+    root = Path(__file__).resolve().parents[2]
+    checkout = root / "assets" / "vocab"
+    if (root / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    try:
+        return Path(str(importlib.resources.files("renderers.charts.vocab")))
+    except ModuleNotFoundError:  # an install without its data: name where it belongs
+        return Path(__file__).resolve().parent / "vocab"
+
+
+VOCAB_DIR = _vocab_dir()
 
 
 class ImpossibleScene(ValueError):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
+from mmsynth.errors import UsageError
 from mmsynth.filters.annotation_qa import (
     CONFUSABLE,
     absent_categories,
@@ -25,7 +30,16 @@ from mmsynth.filters.grounding import (
     stats_from_samples,
     summarize,
 )
+from mmsynth.filters.vocabulary import (
+    VOCABULARY_FILE,
+    load_vocabulary,
+    plural_forms,
+    vocabulary,
+)
+from mmsynth.resources import config_path
 from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample, check_llava_shape
+
+BEFORE = Path(__file__).parent / "data" / "grounding_vocabulary_before.json"
 
 
 def annotations(*objects: str | tuple[str, int], captions: tuple[str, ...] = ()) -> dict:
@@ -427,3 +441,115 @@ def test_rambling_answers_that_share_nothing_with_the_captions_are_off_topic():
     assert GroundingCheck(min_overlap=0)([rambling])[0], "0 turns the check off"
     short = sample(["It is sunny and warm today."], ann)
     assert check([short])[0], "short answers have too few words to judge"
+
+
+# ---------------------------------------------------------------------------------------------
+# The vocabulary as data: the file must give exactly the structures the Python literals gave.
+
+def _decode(value):
+    """The fixture's typed JSON: {"frozenset": [...]}, {"tuple": [...]}, {"dict": [[k, v]]}."""
+    if isinstance(value, dict):
+        ((kind, items),) = value.items()
+        if kind == "frozenset":
+            return frozenset(items)
+        if kind == "tuple":
+            return tuple(_decode(v) for v in items)
+        return {k: _decode(v) for k, v in items}
+    return value
+
+
+def _new_word_sets() -> dict:
+    """Each old module-level name → what stands for it now."""
+    import mmsynth.filters.vocabulary as v
+
+    vocab = load_vocabulary()
+    sets = {name: getattr(v, name) for name in (
+        "SUPERCATEGORIES", "COCO_CATEGORIES", "SUPERCATEGORY_OF", "UNCOUNTED_CATEGORIES",
+        "SYNONYMS", "KINDS", "ALTERNATIVES", "EXCLUDED", "MASS_NOUNS", "PLURAL_ONLY", "MODALS",
+        "VERB_LEADS", "NUMBER_WORDS")}
+    sets.update(_IRREGULAR_PLURALS=vocab.plurals.irregular, _NOT_AFTER=vocab.not_after,
+                _NOT_BEFORE=vocab.not_before, _NOUN_HEAD_ONLY=vocab.noun_head_only)
+    for name in ("_NOUN_FOLLOWERS", "_COLOURS", "_NEGATIONS", "_CLAUSE_BREAKS",
+                 "_FIGURATIVE_BEFORE", "_DEPICTIONS", "_DETERMINERS", "_COUNT_QUALIFIERS",
+                 "_COUNT_BREAKS", "_EXACT_ONE_BEFORE", "_STOPWORDS"):
+        sets[name] = vocab.words[name.strip("_").lower()]
+    return sets
+
+
+def test_the_vocabulary_file_gives_the_structures_the_python_literals_gave():
+    before = json.loads(BEFORE.read_text())
+    new = _new_word_sets()
+    assert sorted(new) == sorted(before["word_sets"])
+    for name, encoded in before["word_sets"].items():
+        old = _decode(encoded)
+        assert type(new[name]) is type(old) or isinstance(old, dict), name
+        assert new[name] == old, name
+        if isinstance(old, dict):
+            assert list(new[name]) == list(old), f"{name}: keys in the same order"
+            assert all(type(new[name][k]) is type(old[k]) for k in old), name
+    table = [[list(k), [t.category, list(t.alternatives), t.exact, t.countable, t.plural]]
+             for k, t in vocabulary().items()]
+    assert table == before["vocabulary"], "the phrase table, entry by entry and in order"
+    assert {w: list(plural_forms(w)) for w in before["plural_forms"]} == before["plural_forms"]
+
+
+def test_the_vocabulary_is_loaded_once_from_configs():
+    vocab = load_vocabulary()
+    assert load_vocabulary() is vocab and vocabulary() is vocab.phrases
+    assert Path(vocab.path) == config_path(*VOCABULARY_FILE)
+    assert Path(vocab.path).is_file()
+
+
+def _shipped() -> dict:
+    return yaml.safe_load(config_path(*VOCABULARY_FILE).read_text(encoding="utf-8"))
+
+
+def _edited(tmp_path: Path, edit) -> str:
+    data = _shipped()
+    edit(data)
+    path = tmp_path / "vocabulary.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("edit, key, why", [
+    (lambda d: d["kinds"].__setitem__("girafe", ["calf giraffe"]), "kinds.girafe",
+     "not a category"),
+    (lambda d: d["alternatives"].__setitem__("pet", ["dog", "kitty"]), "alternatives.pet",
+     "not a category: 'kitty'"),
+    (lambda d: d["words"]["negations"].append(False), "words.negations", "quote it"),
+    (lambda d: d["synonyms"]["dog"].append("Hound"), "synonyms.dog", "lower case"),
+    (lambda d: d["words"]["verb_leads"]["include"].append("modal"), "words.verb_leads.include",
+     "'modal' is not a set of 'words'"),
+    (lambda d: d["words"].__setitem__("modals", {"include": ["verb_leads"]}), "words.modals",
+     "includes itself"),
+    (lambda d: d["kinds"]["cat"].append("puppy"), "puppy", "defined twice (cat, dog)"),
+    (lambda d: d.pop("excluded"), "excluded", "missing"),
+    (lambda d: d.__setitem__("colors", ["red"]), "colors", "unknown section"),
+    (lambda d: d["words"].pop("stopwords"), "words.stopwords", "missing"),
+    (lambda d: d["numbers"].__setitem__("zero", 0), "numbers.zero", "positive whole number"),
+    (lambda d: d["uncounted"].append("sky"), "uncounted", "not a category: 'sky'"),
+    (lambda d: d["plurals"].pop("irregular"), "plurals.irregular", "missing"),
+    (lambda d: d["not_after"].__setitem__("bat", {"include": ["modals"], "except": ["to"]}),
+     "not_after.bat.except", "only include and words"),
+])
+def test_a_malformed_vocabulary_file_is_a_usage_error_naming_the_key(tmp_path, edit, key, why):
+    path = _edited(tmp_path, edit)
+    with pytest.raises(UsageError) as e:
+        load_vocabulary(path)
+    assert str(e.value).startswith(f"grounding vocabulary {path}: {key}: "), str(e.value)
+    assert why in str(e.value)
+
+
+def test_a_bare_yaml_boolean_in_a_word_list_is_refused(tmp_path):
+    text = config_path(*VOCABULARY_FILE).read_text(encoding="utf-8")
+    assert 'negations: ["no", not,' in text, "the shipped file quotes what YAML reads as a bool"
+    path = tmp_path / "vocabulary.yaml"
+    path.write_text(text.replace('negations: ["no", not,', "negations: [no, not,"), "utf-8")
+    with pytest.raises(UsageError, match=r"words\.negations: False is not a word.*quote it"):
+        load_vocabulary(str(path))
+
+
+def test_the_shipped_vocabulary_reloads_unchanged_from_a_copy(tmp_path):
+    copy = _edited(tmp_path, lambda d: None)
+    assert load_vocabulary(copy).phrases == vocabulary()

@@ -441,3 +441,52 @@ def test_repetition_helpers():
         ("One two three. Four five six.", True)
     assert cut_loop("No loop here at all.") == ("No loop here at all.", False)
     assert cut_loop("A man rides a red bike. A woman rides a blue bike.")[1] is False
+
+
+# ---------------------------------------------------------------------------------------------
+# The split: prompt sets (llava) apart from the reply parser (replies).
+
+# What other modules and tests import from mmsynth.prompts.llava.
+LLAVA_NAMES = ("BOX_LINE", "PROMPT_SETS", "PROMPT_TYPES", "REASONS", "Context", "ParseError",
+               "PromptSet", "build_messages", "cut_loop", "format_box", "load_prompt_set",
+               "parse", "parse_box_line", "parse_types", "parse_with", "repetition_ratio")
+PARSER_NAMES = ("REASONS", "ParseError", "ParseRules", "clean", "cut_loop", "parse_with",
+                "repetition_ratio")
+
+
+def test_llava_still_offers_every_name_its_callers_import():
+    import mmsynth.prompts as package
+    from mmsynth.prompts import llava, replies
+
+    for name in LLAVA_NAMES:
+        assert hasattr(llava, name), name
+        assert name in llava.__all__, name
+    for name in PARSER_NAMES:
+        assert getattr(llava, name) is getattr(replies, name), f"{name}: one definition"
+    for name in package.__all__:
+        assert getattr(package, name) is getattr(llava, name), name
+
+
+def test_prompt_sets_are_found_through_the_one_config_helper():
+    from mmsynth.prompts.llava import PROMPT_DIR, PROMPT_SETS
+    from mmsynth.resources import config_path
+
+    assert config_path("prompts") == PROMPT_DIR
+    for kind in PROMPT_TYPES:
+        assert PROMPT_SETS.get(kind) == config_path("prompts", f"{kind}.yaml")
+        assert load_prompt_set(kind).path == str(config_path("prompts", f"{kind}.yaml").resolve())
+
+
+def test_the_reply_parser_needs_only_what_a_prompt_set_says():
+    from mmsynth.prompts.llava import PromptSet
+    from mmsynth.prompts.replies import ParseRules, parse_with
+
+    ps = PromptSet(type="custom", prompt_version="custom-1", format="qa", uses_objects=False,
+                   system="", template="{context}", few_shot=(),
+                   parse=ParseRules(min_pairs=2))
+    two = "Q: What animal is it?\nA: A cat.\nQ: Where is it?\nA: On a sofa."
+    assert [t["value"] for t in parse_with(ps, two)] == [
+        f"{IMAGE_TOKEN}\nWhat animal is it?", "A cat.", "Where is it?", "On a sofa."]
+    with pytest.raises(ParseError) as e:
+        parse_with(ps, "Q: What animal is it?\nA: A cat.")
+    assert e.value.key == "unparseable:custom", "the set's own type names the rejection"

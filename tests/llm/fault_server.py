@@ -5,6 +5,8 @@ Each chat request takes the next fault from a script (then ``default``):
 * ``ok``: a chat.completion — a canned reply, or the ``upstream`` server's reply (a proxy);
 * ``429:<s>``: Too Many Requests with ``Retry-After: <s>``;
 * ``500``, ``503``, ``400``: that status with an OpenAI-style error body;
+* ``echo:<status>``: that status with an error body that quotes the request's Authorization
+  header, as careless servers and proxies do (the key must not travel further);
 * ``slow:<s>``: waits ``s`` seconds, then ``ok``;
 * ``truncated``: status 200, ``application/json``, but the body is cut in half;
 * ``reset``: closes the connection without answering.
@@ -16,6 +18,7 @@ once. Run it as a process (``python tests/llm/fault_server.py --port P``) to kil
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import socket
 import threading
@@ -145,6 +148,8 @@ def _handler(server: FaultServer):
                 return self._error(429, "rate limited", {"Retry-After": arg or "1"})
             if kind in ("400", "500", "503"):
                 return self._error(int(kind), f"injected {kind}")
+            if kind == "echo":
+                return self._error(int(arg or 500), _echo(self.headers.get("Authorization")))
             if kind == "reset":
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -160,6 +165,16 @@ def _handler(server: FaultServer):
             return self._send(200, payload)
 
     return Handler
+
+
+def _echo(header: str | None) -> str:
+    """An error message quoting the credentials every way a server might: the header, the bare
+    token, and for Basic auth the decoded user:password."""
+    scheme, _, token = (header or "").partition(" ")
+    text = f"invalid credentials in header 'Authorization: {header}' (token {token})"
+    if scheme.lower() == "basic":
+        text += f" (user:password {base64.b64decode(token).decode(errors='replace')})"
+    return text
 
 
 def main() -> None:

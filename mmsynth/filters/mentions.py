@@ -1,0 +1,276 @@
+"""Object mentions in a text, found with the grounding vocabulary (:mod:`.vocabulary`).
+
+An answer's object *mentions* are found with a vocabulary of COCO's 80 categories, their
+synonyms, kinds and plurals ("men" → person, "bike" → bicycle or motorcycle, "sofa" → couch),
+matched longest-first so that "hot dog" is not a dog and "teddy bear" is not a bear. A mention
+inside a negation ("there is no dog", "without an umbrella", "there aren't any cars") or a
+figure of speech ("shaped like a bear", "a toy car", "a painting of a horse") is not a claim
+that the object is there. A number in front of a mention ("three giraffes", "a pair of dogs",
+"only one cat") is a count claim. What a mention must match in the image is
+:mod:`mmsynth.filters.grounding`'s business.
+
+The words are data (``configs/grounding/vocabulary.yaml``); the rules that use them are here.
+
+Ambiguous words, decided one by one (the reason is the error we would rather make):
+
+* ``glass``/``glasses`` alone: not a mention (window glass, eyeglasses, the material). "wine
+  glass" → wine glass; "a glass of water/milk/juice/beer/wine" → cup *or* wine glass, since COCO
+  labels drinking glasses either way.
+* ``orange``, ``apple``, ``remote``: only as a noun head — followed by punctuation, the end or a
+  function word ("an orange on the plate", "holding the remote."). "an orange cat", "apple pie",
+  "a remote village" are not mentions. Plurals ("oranges") always are.
+* ``mouse`` → the computer mouse (COCO has no animal mouse; either sense is unannotated).
+* ``keyboard`` → the computer keyboard, except "piano/musical/electronic keyboard".
+* ``bat`` → baseball bat, except "at bat" / "to bat". ``tie`` → necktie, except as a verb ("to
+  tie", "tie up", "tie his shoes"). ``sink`` → the basin, except as a verb ("to sink", "sink
+  into"). ``train`` → the vehicle, except "to train"; "train station/tracks/platform" are places,
+  not trains. ``bed`` → bed, except "a bed of lettuce", "flower/river/sea bed"; "truck bed" is a
+  truck. ``bowl``: "toilet bowl" is a toilet, "Super Bowl" nothing. ``cup``: "World Cup" and
+  "cup holder" are nothing.
+* ``bike`` → bicycle or motorcycle (either grounds it). ``computer`` → laptop, tv (monitor) or
+  keyboard; ``monitor``/``computer screen`` → tv or laptop; ``vehicle`` → car, truck, bus or
+  motorcycle; ``van``/``jeep`` → car or truck; ``calf`` → cow, elephant or giraffe;
+  ``toaster oven`` → toaster, oven or microwave.
+* ``table`` → dining table (as COCO labels any table); ``desk``, ``counter``: not mentions (often
+  unlabelled). ``plant`` alone: not a mention (trees, bushes); "potted plant", "houseplant",
+  "flower pot" are. ``ball`` → sports ball ("ball cap", "ball game" excepted); the names of
+  sports ("baseball", "football", "basketball") are not mentions. ``ski`` alone is a modifier
+  ("ski slope"): only "skis" counts. ``bag`` alone: not a mention (plastic bags); "handbag",
+  "purse", "backpack", "suitcase", "luggage" are. ``pitcher`` and ``couple``: not mentions (a
+  jug; "a couple of" is a vague quantity). ``chicken``/``turkey``: not mentions (food or bird).
+  ``baby``, ``adult``, ``mother``, ``father``, ``son``, ``daughter``, ``parent``: not mentions of
+  a person (COCO's animals have babies and mothers too: "an elephant and her baby").
+* Place and part words are not the object: "bus stop", "pizza box", "toilet paper", "dog bed",
+  "phone booth", "oven mitt", "mouse pad", "tv stand", "cable car", "jet ski", "chair lift",
+  "DVD player", "zebra crossing", "bike rack". An object word right before another object word
+  modifies it and is not a mention: "baby elephant" (no person), "bus driver" (a person),
+  "apple laptop".
+* Counts: "one X" is a claim only as "only/just/exactly one", "a single", "there is one"; "two
+  of the dogs", "at least three", "about five", "the number 5 bus" are not claims; skis and
+  scissors (one box per pair) and mass nouns (broccoli, luggage, cattle, crowd) are not counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mmsynth.filters.vocabulary import NUMBER_WORDS, Term, load_vocabulary, vocabulary
+
+_VOCABULARY = load_vocabulary()
+_WORDS = _VOCABULARY.words
+_LONGEST = _VOCABULARY.longest_phrase
+# Guards for words that are objects in one use and not in another (see the module docstring).
+_NOT_AFTER = _VOCABULARY.not_after
+_NOT_BEFORE = _VOCABULARY.not_before
+_NOUN_HEAD_ONLY = _VOCABULARY.noun_head_only
+_NOUN_FOLLOWERS = _WORDS["noun_followers"]
+_COLOURS = _WORDS["colours"]
+_NEGATIONS = _WORDS["negations"]
+_CLAUSE_BREAKS = _WORDS["clause_breaks"]
+_FIGURATIVE_BEFORE = _WORDS["figurative_before"]
+_DEPICTIONS = _WORDS["depictions"]
+_DETERMINERS = _WORDS["determiners"]
+_COUNT_QUALIFIERS = _WORDS["count_qualifiers"]
+_COUNT_BREAKS = _WORDS["count_breaks"]
+_EXACT_ONE_BEFORE = _WORDS["exact_one_before"]
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One object named in a text. ``count`` is a stated number ("three giraffes") or None;
+    ``negated`` marks "there is no dog"-style mentions; ``span`` are character offsets of the
+    matched words in the text; ``alternatives`` are the categories that would ground it."""
+
+    category: str
+    count: int | None
+    negated: bool
+    span: tuple[int, int]
+    word: str = ""
+    alternatives: tuple[str, ...] = ()
+    exact: bool = True
+
+    @property
+    def grounding(self) -> tuple[str, ...]:
+        return self.alternatives or (self.category,)
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:['’\-][A-Za-z0-9]+)*|[.,;:!?()\[\]\"]")
+
+
+@dataclass
+class _Tok:
+    text: str
+    start: int
+    end: int
+    punct: bool
+
+
+def _tokens(text: str) -> list[_Tok]:
+    toks = []
+    for m in _TOKEN_RE.finditer(text):
+        raw = m.group().lower().replace("’", "'")
+        punct = not raw[0].isalnum()
+        if not punct and raw.endswith("'s") and raw not in ("it's", "there's", "that's",
+                                                            "here's", "what's", "he's",
+                                                            "she's", "let's"):
+            raw = raw[:-2]  # possessive: "the dog's collar"
+        toks.append(_Tok(raw, m.start(), m.end(), punct))
+    return toks
+
+
+def _is_negation(word: str) -> bool:
+    return word in _NEGATIONS or word.endswith("n't")
+
+
+def mentions(text: str) -> list[Mention]:
+    """Every object mention in ``text``, in order, negated ones included (``negated=True``);
+    figurative uses ("like a bear", "a toy car") are left out."""
+    toks = _tokens(text)
+    vocab = vocabulary()
+    longest = _LONGEST
+    found: list[Mention] = []
+    starts: dict[int, tuple[int, Mention]] = {}  # mention's last token index → (first, mention)
+    i = 0
+    while i < len(toks):
+        if toks[i].punct:
+            i += 1
+            continue
+        match = _match(toks, i, vocab, longest)
+        if match is None:
+            i += 1
+            continue
+        n, term = match
+        if term.category is None or not _literal_use(toks, i, n):
+            i += n
+            continue
+        following = _match(toks, i + n, vocab, longest)
+        if following is not None and following[1].category is not None:
+            i += n  # a modifier of the next object: "baby elephant", "bus driver"
+            continue
+        mention = Mention(
+            category=term.category,
+            count=_stated_count(toks, i) if term.countable else None,
+            negated=_negated(toks, i, starts),
+            span=(toks[i].start, toks[i + n - 1].end),
+            word=text[toks[i].start:toks[i + n - 1].end],
+            alternatives=term.alternatives,
+            exact=term.exact,
+        )
+        found.append(mention)
+        starts[i + n - 1] = (i, mention)
+        i += n
+    return found
+
+
+def _match(toks: list[_Tok], i: int, vocab: Mapping[tuple[str, ...], Term],
+           longest: int) -> tuple[int, Term] | None:
+    """The longest vocabulary phrase starting at token ``i``: (its length, its term)."""
+    for n in range(min(longest, len(toks) - i), 0, -1):
+        window = toks[i:i + n]
+        if any(t.punct for t in window):
+            continue
+        term = vocab.get(tuple(t.text for t in window))
+        if term is not None:
+            return n, term
+    return None
+
+
+def _literal_use(toks: list[_Tok], i: int, n: int) -> bool:
+    """False when the matched words are not the object itself (a verb, a colour, a picture)."""
+    word = toks[i + n - 1].text if n == 1 else ""
+    before = toks[i - 1].text if i > 0 and not toks[i - 1].punct else ""
+    after_tok = toks[i + n] if i + n < len(toks) else None
+    after = after_tok.text if after_tok and not after_tok.punct else ""
+    if word in _NOT_AFTER and before in _NOT_AFTER[word]:
+        return False
+    if word in _NOT_BEFORE and after in _NOT_BEFORE[word]:
+        return False
+    if word in _NOUN_HEAD_ONLY and after_tok is not None and not after_tok.punct:
+        if after not in _NOUN_FOLLOWERS:
+            return False
+        nxt = toks[i + n + 1].text if i + n + 1 < len(toks) else ""
+        if after in ("and", "or") and nxt in _COLOURS:
+            return False  # "an orange and white cat"
+    # "like a bear", "a toy car", "a stuffed dog"; "a painting of a horse".
+    j = i - 1
+    while j >= 0 and not toks[j].punct and toks[j].text in _DETERMINERS:
+        j -= 1
+    if j >= 0 and not toks[j].punct:
+        if toks[j].text in _FIGURATIVE_BEFORE:
+            return False
+        if toks[j].text == "of" and j > 0 and toks[j - 1].text in _DEPICTIONS:
+            return False
+    return True
+
+
+def _negated(toks: list[_Tok], i: int, mentions_ending: dict[int, tuple[int, Mention]]) -> bool:
+    """Whether a negation cue governs the mention starting at token ``i``: looking back within
+    the clause, across "or"/"nor" lists ("no dogs or cats"), up to eight words."""
+    j = i - 1
+    steps = 0
+    while j >= 0 and steps < 8:
+        tok = toks[j]
+        if tok.text == "," and j - 1 in mentions_ending:
+            return mentions_ending[j - 1][1].negated  # a list: "no people, cars or bikes"
+        if tok.punct and tok.text != '"':
+            return False
+        if tok.text in _CLAUSE_BREAKS:
+            return False
+        if j in mentions_ending:
+            _, previous = mentions_ending[j]
+            between = {t.text for t in toks[j + 1:i]}
+            return previous.negated and bool(between & {"or", "nor"})
+        if _is_negation(tok.text):
+            return True
+        j -= 1
+        steps += 1
+    return False
+
+
+def _number(word: str) -> int | None:
+    if word.isdigit():
+        value = int(word)
+        return value if 0 < value < 1000 else None
+    return NUMBER_WORDS.get(word)
+
+
+def _stated_count(toks: list[_Tok], i: int) -> int | None:
+    """The total a number in front of the mention claims ("three tall giraffes"), or None."""
+    j = i - 1
+    skipped = 0
+    while j >= 0 and skipped <= 3:
+        tok = toks[j]
+        if tok.punct:
+            return None
+        word = tok.text
+        value = _number(word)
+        if value is not None:
+            return _qualified(toks, j, value)
+        if word == "of" and j >= 2 and toks[j - 1].text == "pair" and toks[j - 2].text == "a":
+            return 2
+        if word in _COUNT_BREAKS or word in _NEGATIONS:
+            return None
+        if word == "single":
+            return 1
+        j -= 1
+        skipped += 1
+    return None
+
+
+def _qualified(toks: list[_Tok], j: int, value: int) -> int | None:
+    """``value`` at token ``j`` as a total claim, unless a qualifier makes it a bound or a part."""
+    before = toks[j - 1].text if j > 0 and not toks[j - 1].punct else ""
+    if before in _COUNT_QUALIFIERS:
+        return None
+    if toks[j].text == "dozen" and before != "a":
+        return None  # "dozens", "half a dozen"
+    if value == 1:
+        two_before = toks[j - 2].text if j > 1 else ""
+        if before in _EXACT_ONE_BEFORE or (before in ("is", "'s") and two_before == "there"):
+            return 1
+        if before == "there's":
+            return 1
+        return None
+    return value

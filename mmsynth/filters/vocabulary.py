@@ -1,0 +1,311 @@
+"""The grounding vocabulary, as data: ``configs/grounding/vocabulary.yaml``.
+
+:func:`load_vocabulary` reads and checks the file once. This module's constants (COCO's
+categories, their synonyms and kinds, the word sets the mention parser's rules use) come from
+it, and :func:`vocabulary` is its phrase table: every phrase, with its plural forms, → the
+:class:`Term` it means (:mod:`mmsynth.filters.mentions` matches texts against it).
+
+Plurals are the hand-written rule of :meth:`Plurals.forms`, not the ``inflect`` library: inflect
+gives other forms for 5 of the 523 phrases (gentlemans, flamingoes, book shelves, train trackss,
+table tenniss), so using it would take exceptions that restate this rule, and a dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+from mmsynth.errors import UsageError
+from mmsynth.resources import config_path
+
+VOCABULARY_FILE = ("grounding", "vocabulary.yaml")
+
+# The sets of the file's ``words`` section that the code reads.
+WORD_SETS = ("modals", "verb_leads", "noun_followers", "colours", "negations", "clause_breaks",
+             "figurative_before", "depictions", "determiners", "count_qualifiers",
+             "count_breaks", "exact_one_before", "stopwords")
+_SECTIONS = ("categories", "uncounted", "synonyms", "kinds", "alternatives", "excluded",
+             "plurals", "words", "not_after", "not_before", "noun_head_only", "numbers")
+_PLURAL_KEYS = ("mass_nouns", "plural_only", "irregular")
+
+
+@dataclass(frozen=True)
+class Term:
+    """What a vocabulary phrase means. ``category`` None: an excluded phrase (not an object)."""
+
+    category: str | None
+    alternatives: tuple[str, ...] = ()  # categories any of which grounds it; category first
+    exact: bool = True                  # names the whole category (count must be equal)
+    countable: bool = True
+    plural: bool = False
+
+
+@dataclass(frozen=True)
+class Plurals:
+    """How a phrase's last word inflects: no plural for mass nouns and plural-only words, the
+    listed forms for irregular ones, the English suffix rules otherwise."""
+
+    mass_nouns: frozenset[str]
+    plural_only: frozenset[str]
+    irregular: Mapping[str, tuple[str, ...]]
+
+    def forms(self, word: str) -> tuple[str, ...]:
+        """English plurals of a (possibly multi-word) noun: the last word is inflected."""
+        if " of " in word:  # "glass of wine" → "glasses of wine"
+            noun, _, rest = word.partition(" of ")
+            return tuple(f"{p} of {rest}" for p in self.forms(noun))
+        head, _, last = word.rpartition(" ")
+        prefix = f"{head} " if head else ""
+        if last in self.plural_only or last in self.mass_nouns:
+            return ()
+        if last in self.irregular:
+            return tuple(prefix + p for p in self.irregular[last])
+        if last.endswith("man") and last not in ("human", "german", "shaman"):
+            return (prefix + last[:-3] + "men",)
+        if last.endswith(("s", "x", "z", "ch", "sh")):
+            return (prefix + last + "es",)
+        if last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
+            return (prefix + last[:-1] + "ies",)
+        return (prefix + last + "s",)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The file's content as Python structures (see the comments in the file for each part),
+    and the phrase table built from it."""
+
+    supercategories: Mapping[str, tuple[str, ...]]
+    uncounted: frozenset[str]
+    synonyms: Mapping[str, tuple[str, ...]]
+    kinds: Mapping[str, tuple[str, ...]]
+    alternatives: Mapping[str, tuple[str, ...]]
+    excluded: tuple[str, ...]
+    plurals: Plurals
+    words: Mapping[str, frozenset[str]]
+    not_after: Mapping[str, frozenset[str]]
+    not_before: Mapping[str, frozenset[str]]
+    noun_head_only: frozenset[str]
+    numbers: Mapping[str, int]
+    phrases: Mapping[tuple[str, ...], Term]
+    path: str
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """COCO's categories in id order."""
+        return tuple(c for group in self.supercategories.values() for c in group)
+
+    @property
+    def longest_phrase(self) -> int:
+        """The most tokens in a phrase (how far a match looks ahead)."""
+        return max(len(k) for k in self.phrases)
+
+
+@lru_cache(maxsize=4)
+def load_vocabulary(path: str | None = None) -> Vocabulary:
+    """The vocabulary in ``path`` (default: the shipped one), read once; UsageError names the
+    file and the key of anything malformed (a non-string word, an unknown category or word set,
+    a phrase that means two things)."""
+    from mmsynth.config import load_yaml
+
+    path = path or str(config_path(*VOCABULARY_FILE))
+    return _Reader(path, load_yaml(path)).vocabulary()
+
+
+class _Reader:
+    """Checks one file's raw data while turning it into a :class:`Vocabulary`."""
+
+    def __init__(self, path: str, data: dict[str, Any]):
+        self.path = path
+        self.data = data
+        self._sets: dict[str, frozenset[str]] = {}
+
+    def bad(self, key: str, why: str) -> UsageError:
+        return UsageError(f"grounding vocabulary {self.path}: {key}: {why}")
+
+    def vocabulary(self) -> Vocabulary:
+        data = self.data
+        unknown = sorted(set(data) - set(_SECTIONS))
+        if unknown:
+            raise self.bad(unknown[0], f"unknown section; valid: {', '.join(_SECTIONS)}")
+        missing = [s for s in _SECTIONS if s not in data]
+        if missing:
+            raise self.bad(missing[0], "missing")
+        supercategories = self.phrase_lists("categories", data["categories"])
+        categories = {c for group in supercategories.values() for c in group}
+        synonyms = self.phrase_lists("synonyms", data["synonyms"], keys=categories)
+        kinds = self.phrase_lists("kinds", data["kinds"], keys=categories)
+        alternatives = self.phrase_lists("alternatives", data["alternatives"], values=categories)
+        plurals = self.mapping("plurals", data["plurals"])
+        unknown = sorted(set(plurals) - set(_PLURAL_KEYS))
+        if unknown:
+            raise self.bad(f"plurals.{unknown[0]}", f"unknown; valid: {', '.join(_PLURAL_KEYS)}")
+        for key in _PLURAL_KEYS:
+            if key not in plurals:
+                raise self.bad(f"plurals.{key}", "missing")
+        words_section = self.mapping("words", data["words"])
+        for name in WORD_SETS:
+            if name not in words_section:
+                raise self.bad(f"words.{name}", "missing")
+        words = {name: self.named_set(name) for name in words_section}
+        numbers = self.mapping("numbers", data["numbers"])
+        for word, value in numbers.items():
+            self.phrase(word, f"numbers.{word}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise self.bad(f"numbers.{word}", f"must be a positive whole number, "
+                                                  f"got {value!r}")
+        uncounted = frozenset(self.phrases(data["uncounted"], "uncounted"))
+        if uncounted - categories:
+            raise self.bad("uncounted", f"not a category: {sorted(uncounted - categories)[0]!r}")
+        v = Vocabulary(
+            supercategories=supercategories,
+            uncounted=uncounted,
+            synonyms=synonyms,
+            kinds=kinds,
+            alternatives=alternatives,
+            excluded=tuple(self.phrases(data["excluded"], "excluded")),
+            plurals=Plurals(
+                frozenset(self.phrases(plurals["mass_nouns"], "plurals.mass_nouns")),
+                frozenset(self.phrases(plurals["plural_only"], "plurals.plural_only")),
+                self.phrase_lists("plurals.irregular", plurals["irregular"])),
+            words=words,
+            not_after=self.word_sets("not_after"),
+            not_before=self.word_sets("not_before"),
+            noun_head_only=frozenset(self.phrases(data["noun_head_only"], "noun_head_only")),
+            numbers=dict(numbers),
+            phrases={},
+            path=self.path,
+        )
+        return replace(v, phrases=self.phrase_table(v))
+
+    def mapping(self, key: str, value: Any) -> dict[Any, Any]:
+        if not isinstance(value, dict) or not value:
+            raise self.bad(key, f"must be a non-empty mapping, got {type(value).__name__}")
+        return value
+
+    def phrase(self, value: Any, key: str) -> str:
+        if not isinstance(value, str):
+            raise self.bad(key, f"{value!r} is not a word: every word is a string (YAML reads "
+                                f"a bare no/on/off/yes as a boolean; quote it)")
+        if not value or value != " ".join(value.lower().split()):
+            raise self.bad(key, f"{value!r}: words are lower case, single-spaced, not empty")
+        return value
+
+    def phrases(self, value: Any, key: str) -> list[str]:
+        if not isinstance(value, list):
+            raise self.bad(key, f"must be a list of words, got {type(value).__name__}")
+        return [self.phrase(w, key) for w in value]
+
+    def phrase_lists(self, key: str, value: Any, *, keys: set[str] | None = None,
+                     values: set[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """A mapping of phrase → list of phrases; ``keys``/``values``: the categories they
+        must be."""
+        out = {}
+        for k, v in self.mapping(key, value).items():
+            self.phrase(k, key)
+            if keys is not None and k not in keys:
+                raise self.bad(f"{key}.{k}", "not a category of 'categories'")
+            out[k] = tuple(self.phrases(v, f"{key}.{k}"))
+            if values is not None and set(out[k]) - values:
+                raise self.bad(f"{key}.{k}",
+                               f"not a category: {sorted(set(out[k]) - values)[0]!r}")
+        return out
+
+    def named_set(self, name: str, resolving: tuple[str, ...] = ()) -> frozenset[str]:
+        """The set ``name`` of the ``words`` section, its includes resolved."""
+        if name not in self._sets:
+            if name in resolving:
+                raise self.bad(f"words.{name}",
+                               f"includes itself ({' → '.join((*resolving, name))})")
+            self._sets[name] = self.word_set(f"words.{name}", self.data["words"][name],
+                                             (*resolving, name))
+        return self._sets[name]
+
+    def word_set(self, key: str, spec: Any, resolving: tuple[str, ...] = ()) -> frozenset[str]:
+        """A list of words, or ``{include: [sets of 'words'], words: [...]}``: their union."""
+        if isinstance(spec, list):
+            return frozenset(self.phrases(spec, key))
+        if not isinstance(spec, dict):
+            raise self.bad(key, "must be a list of words or {include: [...], words: [...]}")
+        unknown = sorted(set(spec) - {"include", "words"})
+        if unknown:
+            raise self.bad(f"{key}.{unknown[0]}", "a word set has only include and words")
+        result = frozenset(self.phrases(spec.get("words") or [], f"{key}.words"))
+        for other in self.phrases(spec.get("include") or [], f"{key}.include"):
+            if other not in self.data["words"]:
+                raise self.bad(f"{key}.include", f"{other!r} is not a set of 'words'")
+            result |= self.named_set(other, resolving)
+        return result
+
+    def word_sets(self, key: str) -> dict[str, frozenset[str]]:
+        """A mapping of word → word set (``not_after``, ``not_before``)."""
+        return {self.phrase(w, key): self.word_set(f"{key}.{w}", spec)
+                for w, spec in self.mapping(key, self.data[key]).items()}
+
+    def phrase_table(self, v: Vocabulary) -> dict[tuple[str, ...], Term]:
+        """Phrase (as a tuple of lowercase tokens) → Term, singular and plural forms."""
+        vocab: dict[tuple[str, ...], Term] = {}
+        mass, plural_only = v.plurals.mass_nouns, v.plurals.plural_only
+
+        def add(phrase: str, term: Term) -> None:
+            last = phrase.rpartition(" ")[2]
+            countable = term.countable and last not in mass
+            forms = [(phrase, last in plural_only)]
+            forms += [(p, True) for p in v.plurals.forms(phrase) if p != phrase]  # "sheep"
+            for text, is_plural in forms:
+                t = Term(term.category, term.alternatives, term.exact, countable, is_plural)
+                key = tuple(text.split())
+                if key in vocab and vocab[key] != t:
+                    raise self.bad(text, f"a phrase defined twice ({vocab[key].category}, "
+                                         f"{t.category})")
+                vocab[key] = t
+                if len(key) > 1 and "-" not in text:
+                    vocab.setdefault(("-".join(key),), t)  # "hot-dog", "teddy-bear"
+
+        for category, words in v.synonyms.items():
+            for w in words:
+                add(w, Term(category, exact=True, countable=category not in v.uncounted))
+        for category, words in v.kinds.items():
+            for w in words:
+                add(w, Term(category, exact=False, countable=category not in v.uncounted))
+        for w, cats in v.alternatives.items():
+            add(w, Term(cats[0], alternatives=cats, exact=False))
+        for phrase in v.excluded:
+            for text in (phrase, *v.plurals.forms(phrase)):
+                vocab[tuple(text.split())] = Term(None, countable=False)
+        return vocab
+
+
+_VOCABULARY = load_vocabulary()
+
+# COCO 2017's 80 categories in id order, with their supercategories.
+SUPERCATEGORIES: Mapping[str, tuple[str, ...]] = _VOCABULARY.supercategories
+COCO_CATEGORIES: tuple[str, ...] = _VOCABULARY.categories
+SUPERCATEGORY_OF: dict[str, str] = {c: s for s, group in SUPERCATEGORIES.items() for c in group}
+UNCOUNTED_CATEGORIES: frozenset[str] = _VOCABULARY.uncounted
+SYNONYMS: Mapping[str, tuple[str, ...]] = _VOCABULARY.synonyms
+KINDS: Mapping[str, tuple[str, ...]] = _VOCABULARY.kinds
+ALTERNATIVES: Mapping[str, tuple[str, ...]] = _VOCABULARY.alternatives
+EXCLUDED: tuple[str, ...] = _VOCABULARY.excluded
+MASS_NOUNS: frozenset[str] = _VOCABULARY.plurals.mass_nouns
+PLURAL_ONLY: frozenset[str] = _VOCABULARY.plurals.plural_only
+MODALS: frozenset[str] = _VOCABULARY.words["modals"]
+VERB_LEADS: frozenset[str] = _VOCABULARY.words["verb_leads"]
+NUMBER_WORDS: Mapping[str, int] = _VOCABULARY.numbers
+
+
+def vocabulary() -> Mapping[tuple[str, ...], Term]:
+    """Phrase (as a tuple of lowercase tokens) → Term, singular and plural forms."""
+    return _VOCABULARY.phrases
+
+
+def plural_forms(word: str) -> tuple[str, ...]:
+    """English plurals of a (possibly multi-word) noun: the last word is inflected."""
+    return _VOCABULARY.plurals.forms(word)
+
+
+def plural(word: str) -> str:
+    """The usual plural of ``word`` (itself for plural-only and mass nouns)."""
+    forms = plural_forms(word)
+    return forms[0] if forms else word
