@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from mmsynth.shards import (
     stats_name,
     write_shard,
 )
-from mmsynth.sources.base import Progress, Source
+from mmsynth.sources.base import Source
+from mmsynth.stages import ShardProgress
 
 MAX_EXAMPLES_PER_REASON = 3
 # The rejects side file: a few rejected samples per reason (round-robin over the reasons, so a
@@ -87,21 +89,25 @@ def source_for(job: Job) -> Source:
     return source
 
 
-def build_shard(job: Job, shard_id: int, progress: Progress | None = None) -> dict[str, Any]:
-    """Produce, check and publish shard ``shard_id``; return its stats (also written to disk)."""
+def build_shard(job: Job, shard_id: int, progress: Callable[[int], None] | None = None
+                ) -> dict[str, Any]:
+    """Run the source's chain over shard ``shard_id`` and publish it; return its stats (also
+    written to disk). ``progress(n)`` is told of items done as the chain's steps report them."""
     started = time.perf_counter()
     watch_config(job.config)  # this process may be a worker: learn the key before any detail
     source = source_for(job)
     indices = shard_indices(shard_id, job.shard_size, job.num_items)
-    samples, rejected = source.produce(indices, progress)
-    stage_stats: dict[str, dict[str, int]] = {
-        name: dict(counters) for name, counters in getattr(source, "last_stats", {}).items()}
-    for stage in source.stages():
-        samples, dropped = stage(samples)
+    stages = source.stages()
+    tracker = ShardProgress(len(indices), progress,
+                            [source.producer_work, *(stage.work for stage in stages)])
+    samples, rejected = source.produce(indices, tracker.step(0))
+    stage_stats: dict[str, dict[str, int]] = {}
+    for k, stage in enumerate(stages, 1):
+        samples, dropped = stage(samples, tracker.step(k))
         rejected.extend(dropped)
-        counters = getattr(stage, "last_stats", None)
-        if counters:
-            stage_stats[getattr(stage, "name", type(stage).__name__)] = dict(counters)
+        if counters := stage.shard_stats():
+            stage_stats[stage.name] = counters
+    tracker.finish()
     samples.sort(key=lambda s: s.meta.get("index", 0))
     out = Path(job.out)
     tar = write_shard(out, shard_id, samples)

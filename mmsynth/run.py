@@ -37,6 +37,7 @@ from mmsynth.shards import (
     stats_name,
 )
 from mmsynth.sources import SOURCES, source_options
+from mmsynth.stages import summary_lines as stage_summary
 
 
 @dataclass
@@ -166,7 +167,8 @@ def run(flags: dict[str, Any]) -> RunSummary:
         ensure_writable(out)
         with exclusive(out):
             prepare_output(out, record, config["overwrite"])
-            return _build(job, out, executor, config["progress"], config["verify"], report)
+            return _build(job, out, executor, config["progress"], source, config["verify"],
+                          report)
 
 
 def _check_llm_cache(config: dict[str, Any]) -> None:
@@ -214,18 +216,15 @@ def _complete_shards(job: Job, out: Path, total: int, verify: bool,
     return done
 
 
-def _build(job: Job, out: Path, executor, show_progress: bool, verify: bool = False,
+def _build(job: Job, out: Path, executor, show_progress: bool, source, verify: bool = False,
            input_report: dict[str, dict[str, int]] | None = None) -> RunSummary:
     total = num_shards(job.num_items, job.shard_size)
     notes: list[str] = []
     done = _complete_shards(job, out, total, verify, notes)
     todo = [i for i in range(total) if i not in done]
-    from mmsynth.sources import SOURCES
-
-    source_cls = SOURCES.get(job.config["source"])
     summary = RunSummary(out=out, num_items=job.num_items, shards=total, shards_built=len(todo),
-                         item_noun=source_cls.item_noun, notes=notes,
-                         input_report=input_report or {}, reader=f"{source_cls.name} reader")
+                         item_noun=source.item_noun, notes=notes,
+                         input_report=input_report or {}, reader=f"{source.name} reader")
     done_items = sum(s["indices"][1] - s["indices"][0] for s in done.values())
     summary.samples_built = job.num_items - done_items
 
@@ -259,7 +258,7 @@ def _build(job: Job, out: Path, executor, show_progress: bool, verify: bool = Fa
             stage_stats.setdefault(name, Counter()).update(counters)
     summary.rejections = dict(rejections)
     summary.stage_stats = {name: dict(c) for name, c in stage_stats.items()}
-    summary.stage_lines = source_cls.summarize_stages(summary.stage_stats)
+    summary.stage_lines = stage_summary(source.stages(), summary.stage_stats)
     atomic_write_json(out / RUN_STATS_FILE, summary.to_json())
     from mmsynth.card import write_card
 

@@ -47,6 +47,9 @@ class Sample:
     annotations: dict[str, Any] | None = None
     caption: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # Working state between the stages of one shard (a draft's request, the LLM's reply, ...);
+    # never written to a shard.
+    work: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if "." in self.id or "/" in self.id:

@@ -35,8 +35,7 @@ import math
 import os
 import socket
 import sys
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from typing import Any
 from mmsynth.config import Option, positive
 from mmsynth.errors import UsageError
 from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample
+from mmsynth.stages import Stage
 
 CLIP_MODES = ("off", "auto", "required")
 CLIP_TEXTS = ("auto", "caption", "captions", "description")
@@ -454,13 +454,13 @@ def _rounded(x: float) -> float:
 
 
 @dataclass
-class ClipFilter:
+class ClipFilter(Stage):
     """A stage: score each sample's image against its text and reject poorly aligned ones.
 
     Kept samples get ``meta["clip"] = {"score", "clipscore", "model", "pretrained", "text"}``;
     rejected ones are ``Rejection(index, "clip_low:<score>", detail, sample)``; a sample with no
     text to score is rejected as ``clip_no_text``. When the plan is not ``on`` every sample passes
-    unchanged and the counters say ``skipped:<why>`` (or ``off``). ``last_stats`` holds the last
+    unchanged and the counters say ``skipped:<why>`` (or ``off``). ``counters`` hold the last
     call's counters: ``checked``, ``kept``, ``rejected_threshold``, ``rejected_quantile``,
     ``no_text``, ``model:<label>``, ``bin:<k>`` (scores in [k/100, (k+1)/100))."""
 
@@ -469,8 +469,6 @@ class ClipFilter:
     device: str = "cpu"
     threads: int = 1
     name: str = "clip"
-    stats: Counter = field(default_factory=Counter)
-    last_stats: Counter = field(default_factory=Counter)
     _scorer: ClipScorer | None = field(default=None, repr=False)
 
     @property
@@ -479,13 +477,16 @@ class ClipFilter:
             self._scorer = ClipScorer(self.plan, self.batch_size, self.device, self.threads)
         return self._scorer
 
-    def __call__(self, samples: Iterable[Sample]) -> tuple[list[Sample], list[Rejection]]:
-        samples = list(samples)
-        stats: Counter[str] = Counter()
+    @property
+    def work(self) -> float:
+        """Scoring is a render shard's other long job when the stage is on."""
+        return 1.0 if self.plan.on else 0.0
+
+    def process(self, samples: list[Sample], progress) -> tuple[list[Sample], list[Rejection]]:
+        stats = self.counters
         if not self.plan.on:
             key = "off" if self.plan.status == "off" else f"skipped:{self.plan.why}"
             stats[key] += len(samples)
-            self._record(stats)
             return samples, []
 
         for key in ("checked", "kept", "rejected_threshold", "rejected_quantile", "no_text"):
@@ -504,6 +505,7 @@ class ClipFilter:
         raw = self.scorer.score([s.image for s, _, _ in todo], [t for _, _, t in todo]) \
             if todo else []
         scores = [_rounded(x) for x in raw]
+        progress(1.0)
         stats["checked"] += len(todo)
         stats[f"model:{self.plan.label}"] += len(todo)
 
@@ -536,12 +538,17 @@ class ClipFilter:
                               "text": kind}
             kept.append(s)
         stats["kept"] += len(kept)
-        self._record(stats)
         return kept, rejected
 
-    def _record(self, stats: Counter) -> None:
-        self.last_stats = stats
-        self.stats.update(stats)
+    @classmethod
+    def summary_lines(cls, totals: Mapping[str, int]) -> list[str]:
+        return summary_lines(totals)
+
+
+def stage_for(source: Any) -> ClipFilter:
+    """The chain's ``clip`` stage for a source (it passes everything, counted, when off or
+    skipped)."""
+    return stage_from_config(source.config)
 
 
 def stage_from_config(config: Mapping[str, Any], plan: ClipPlan | None = None) -> ClipFilter:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mmsynth.filters.mentions import Mention, mentions
@@ -42,6 +42,7 @@ from mmsynth.filters.vocabulary import (
     plural,
 )
 from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample
+from mmsynth.stages import Stage
 
 # Public names; the vocabulary and mention names among them are re-exported for the callers that
 # import them from here (as before the split).
@@ -179,7 +180,7 @@ def context_overlap(text: str, annotations: Mapping[str, Any] | None) -> tuple[f
 
 
 @dataclass
-class GroundingCheck:
+class GroundingCheck(Stage):
     """A stage: keep samples whose turns name only objects the image has.
 
     ``mode="reject"`` rejects a sample with any problem (reason of its first problem);
@@ -192,8 +193,8 @@ class GroundingCheck:
     as ``off_topic`` in either mode (0 turns this off). Samples without ``annotations`` pass
     unchanged.
 
-    ``stats`` accumulates counters over every call in this process; ``last_stats`` holds the
-    last call's (for a shard's stats file); :func:`summarize` turns either into rates.
+    ``counters`` hold the last call's counters (for a shard's stats file); :func:`summarize`
+    turns them, or the run's totals, into rates.
     Kept samples get ``meta["grounding"] = {"mentions", "hallucinated", "wrong_count",
     "dropped_turns"}`` unless ``annotate_meta`` is False.
     """
@@ -205,8 +206,6 @@ class GroundingCheck:
     min_content_words: int = 12
     annotate_meta: bool = True
     name: str = "grounding"
-    stats: Counter = field(default_factory=Counter)
-    last_stats: Counter = field(default_factory=Counter)
 
     MODES = ("reject", "drop_turn")
 
@@ -214,19 +213,27 @@ class GroundingCheck:
         if self.mode not in self.MODES:
             raise ValueError(f"grounding mode must be one of {self.MODES}, got {self.mode!r}")
 
-    def __call__(self, samples: Iterable[Sample]) -> tuple[list[Sample], list[Rejection]]:
+    def process(self, samples: list[Sample], progress) -> tuple[list[Sample], list[Rejection]]:
         kept: list[Sample] = []
         rejected: list[Rejection] = []
-        stats: Counter[str] = Counter()
         for sample in samples:
-            result = self.check_sample(sample, stats)
+            result = self.check_sample(sample, self.counters)
             if isinstance(result, Rejection):
                 rejected.append(result)
             else:
                 kept.append(result)
-        self.last_stats = stats
-        self.stats.update(stats)
         return kept, rejected
+
+    @classmethod
+    def summary_lines(cls, totals: Mapping[str, int]) -> list[str]:
+        if not totals:
+            return []
+        s = summarize(Counter(totals))
+        return [f"  grounding: {s['samples_checked']} samples checked, "
+                f"hallucination rate {100 * s['hallucination_rate']:.1f}% of samples "
+                f"(CHAIR_s), {100 * s['mention_hallucination_rate']:.1f}% of "
+                f"{s['mentions_checked']} object mentions (CHAIR_i), wrong counts "
+                f"{100 * s['wrong_count_rate']:.1f}%"]
 
     def problems(self, sample: Sample) -> tuple[list[list[Problem]], int]:
         """Problems per human/gpt pair of ``sample``, and the number of mentions checked."""
@@ -301,6 +308,12 @@ class GroundingCheck:
         if self.annotate_meta:
             sample.meta["grounding"] = {"mentions": mentions_, "hallucinated": hallucinated,
                                         "wrong_count": wrong, "dropped_turns": dropped}
+
+
+def stage_for(source: Any) -> GroundingCheck | None:
+    """The chain's ``grounding`` stage for a source, unless its ``--grounding`` is off."""
+    mode = source.config.get("grounding", "reject")
+    return None if mode == "off" else GroundingCheck(mode=mode)
 
 
 def _strip_image_token(value: str) -> str:

@@ -24,6 +24,7 @@ import inspect
 import json
 import re
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -191,6 +192,13 @@ class LLMBackend(ABC):
     def describe(self) -> dict[str, Any]:
         """What produced the text, JSON-ready, for sample meta (without the generation params)."""
         return {"backend": self.name, "model": self.model_id}
+
+    @property
+    def stats(self) -> Counter[str]:
+        """What this backend counted (requests, cache_hits, sent, failed) in this process. A bare
+        backend counts nothing: the response cache, which wraps it unless ``--llm_cache off``,
+        does."""
+        return Counter()
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release what the backend holds (the process-wide model cache may keep the model)."""

@@ -124,7 +124,11 @@ class CachedBackend(LLMBackend):
         self.inner = inner
         self.cache = cache
         self.name = inner.name
-        self.stats: Counter[str] = Counter()
+        self._stats: Counter[str] = Counter()
+
+    @property
+    def stats(self) -> Counter[str]:
+        return self._stats
 
     @property
     def model_id(self) -> str:

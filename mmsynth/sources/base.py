@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mmsynth.config import Option
 from mmsynth.sample import Rejection, Sample
 
-Progress = Callable[[int], None]
+if TYPE_CHECKING:
+    from mmsynth.stages import Stage
+
+# Called with the fraction of the producer's work done so far.
+Progress = Callable[[float], None]
 
 
 class Source:
@@ -16,15 +20,17 @@ class Source:
     resolved config, so it may hold a model or a canvas; must not rely on the driver's state."""
 
     name: ClassVar[str] = ""
-    # Counters of the last ``produce`` call by name (e.g. {"llm": {...}}); they land in the shard's
-    # stats beside the stages' and are totalled for the summary.
-    last_stats: dict[str, dict[str, int]]
+    # The stages after the producer, by name (``mmsynth.stages.STAGES``), in order.
+    chain: ClassVar[tuple[str, ...]] = ()
+    # The producer's share of a shard's work, for progress (see ``mmsynth.stages``).
+    producer_work: ClassVar[float] = 0.0
     options: ClassVar[dict[str, Option]] = {}
     item_noun: ClassVar[str] = "samples"  # what one index is, for summaries
 
     def __init__(self, config: dict[str, Any], fingerprint: str):
         self.config = config
         self.fingerprint = fingerprint
+        self._stages: list[Stage] | None = None
 
     def check_ready(self) -> None:
         """Fail fast, before the run writes anything: raise UsageError if this source cannot work
@@ -44,11 +50,17 @@ class Source:
 
     def produce(self, indices: range, progress: Progress | None = None
                 ) -> tuple[list[Sample], list[Rejection]]:
+        """The producer: the samples (or drafts the chain completes) of ``indices`` and the
+        rejections; ``progress(fraction)`` may report how far it got."""
         raise NotImplementedError
 
-    def stages(self) -> list[Callable[[list[Sample]], tuple[list[Sample], list[Rejection]]]]:
-        """Checks applied to produced samples, in order (each returns kept, rejected)."""
-        return []
+    def stages(self) -> list[Stage]:
+        """This source's chain, built once (a stage may hold a model, loaded lazily)."""
+        if self._stages is None:
+            from mmsynth.stages import build_chain
+
+            self._stages = build_chain(self, self.chain)
+        return self._stages
 
     @classmethod
     def holds_model(cls, config: dict[str, Any]) -> bool:
@@ -62,12 +74,6 @@ class Source:
         """What besides the options decides the samples (renderer versions, prompt files);
         it enters the run's fingerprint."""
         return {}
-
-    @classmethod
-    def summarize_stages(cls, stage_stats: dict[str, dict[str, int]]) -> list[str]:
-        """Summary lines for the run's stage counters (``stage.last_stats`` totalled by stage
-        name); the default prints nothing."""
-        return []
 
     def sample_id(self, index: int) -> str:
         return f"{self.name}-{self.config['seed']}-{index:09d}"

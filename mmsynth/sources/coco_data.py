@@ -707,6 +707,18 @@ def context(image: CocoImage) -> str:
     return "\n".join(lines)
 
 
+def context_of(image: CocoImage):
+    """The image's structured context for the LLM (``mmsynth.prompts.llava.Context``): its
+    captions, and every box as ``(category, (x1, y1, x2, y2))`` normalised to [0, 1] at the
+    3-decimal precision the prompt shows. Rendered to text once, where the LLM reads it."""
+    from mmsynth.prompts.llava import Context
+
+    captions = tuple(c.strip() for c in image.captions if c.strip())
+    objects = tuple((obj.category, tuple(round(v, 3) for v in obj.bbox_xyxy_norm))
+                    for obj in image.objects)
+    return Context(captions, objects)
+
+
 def sample_annotations(image: CocoImage) -> dict[str, Any]:
     """The image's annotations as a ``Sample.annotations`` dict, the shape the grounding filter
     and the prompt builder read: ``objects`` (``category``, COCO pixel ``bbox`` [x, y, w, h],

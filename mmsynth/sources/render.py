@@ -41,6 +41,9 @@ def _canvas(size: int):
 class RenderSource(Source):
     """Samples from the registered renderer families of one kind (the source name)."""
 
+    chain = ("clip",)  # the alignment filter passes everything, counted, when off or skipped
+    producer_work = 1.0
+
     options: ClassVar[dict[str, Option]] = {
         "families": Option("all", "families to draw and their weights: all | [a, b] | {a: 2, b: 1}",
                            check=_check_families),
@@ -71,7 +74,6 @@ class RenderSource(Source):
             raise UsageError("--families: the weights must not all be 0")
         self.cumulative = np.cumsum(weights / weights.sum())
         self.names = list(spec)
-        self._clip = None
 
     @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
@@ -93,20 +95,6 @@ class RenderSource(Source):
         from mmsynth.filters.clip import clip_plan
 
         return clip_plan(config).status == "on"
-
-    def stages(self):
-        """The CLIP alignment filter (it passes everything, counted, when off or skipped)."""
-        if self._clip is None:
-            from mmsynth.filters.clip import stage_from_config
-
-            self._clip = stage_from_config(self.config)
-        return [self._clip]
-
-    @classmethod
-    def summarize_stages(cls, stage_stats):
-        from mmsynth.filters.clip import summary_lines
-
-        return summary_lines(stage_stats.get("clip", {}))
 
     def _pick_family(self, rng: np.random.Generator) -> str:
         # Inverse-CDF on one uniform draw: stable, and cheap next to rendering.
@@ -144,9 +132,7 @@ class RenderSource(Source):
                                          license=RENDER_LICENSE),
                 ))
             if progress and n % 32 == 0:
-                progress(32)
-        if progress and len(indices) % 32:
-            progress(len(indices) % 32)
+                progress(n / len(indices))
         return samples, rejected
 
     def _dropped(self, index: int, name: str, scene, canvas, error: Exception,

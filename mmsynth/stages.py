@@ -1,0 +1,139 @@
+"""The stage contract: one step of a shard's chain, samples in → (kept, rejections) out.
+
+A source declares its chain as data — a producer that turns the shard's indices into samples
+(or drafts of them), then stage names looked up in :data:`STAGES` — and the pipeline runs it::
+
+    producer(indices) → stage → stage → … → kept samples + counted rejections
+
+Each stage owns its story: the counters of the shard it last processed (``counters``, written
+into the shard's stats under the stage's ``name``) and the summary lines rendered from the run's
+totals of those counters (:meth:`Stage.summary_lines`). The pipeline never reaches into a stage
+beyond this contract, and a stage never knows which executor runs it (a model it holds is loaded
+lazily, once per process or Ray actor).
+
+Progress: a stage that does a shard's long work (the LLM's replies, CLIP's scoring) declares a
+``work`` share and reports fractions of it as it goes, so a progress bar moves inside a shard
+instead of jumping when the shard is published.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mmsynth.registry import Registry
+
+if TYPE_CHECKING:
+    from mmsynth.sample import Rejection, Sample
+
+
+class ShardProgress:
+    """Progress of one shard in items (the bar's unit), fed by fractions of each step's work.
+
+    ``weights`` are the steps' shares of the shard's work (the producer's first, then each
+    stage's). A step reports ``step(k).advance(fraction_done)``; the items shown never go
+    backwards and reach exactly ``items`` when :meth:`finish` is called.
+    """
+
+    def __init__(self, items: int, report: Callable[[int], None] | None,
+                 weights: Sequence[float]):
+        self.items = items
+        self.report = report
+        total = sum(weights)
+        # A chain without declared work (all 0) moves once, at the end.
+        shares = [w / total for w in weights] if total > 0 else [0.0] * len(weights)
+        self._starts = [sum(shares[:k]) for k in range(len(shares))]
+        self._shares = shares
+        self._shown = 0
+
+    def step(self, k: int) -> Callable[[float], None]:
+        """The ``advance(fraction)`` callback of step ``k`` (0 = the producer)."""
+        start, share = self._starts[k], self._shares[k]
+        return lambda fraction: self._move(start + share * min(max(fraction, 0.0), 1.0))
+
+    def _move(self, done: float) -> None:
+        shown = min(self.items, int(self.items * done + 1e-9))
+        if shown > self._shown and self.report:
+            self.report(shown - self._shown)
+        self._shown = max(self._shown, shown)
+
+    def finish(self) -> None:
+        self._move(1.0)
+
+
+def no_progress(fraction: float) -> None:
+    """The progress callback of a step run outside a pipeline (tests, notebooks)."""
+
+
+class Stage:
+    """One step of a chain. Subclasses set ``name`` and implement :meth:`process`.
+
+    ``stage(samples)`` resets :attr:`counters`, runs :meth:`process` and returns
+    ``(kept, rejections)``; ``kept`` may hold samples the stage added (the annotation QA stage
+    adds one per image) or changed (a turn dropped). A stage passes every sample it does not
+    concern (e.g. samples without annotations) through unchanged, in order.
+    """
+
+    name: ClassVar[str] = ""
+    # Share of a shard's work, for progress (0: too quick to be worth reporting).
+    work: float = 0.0
+
+    # The counters of the shard the stage last processed (reset by each call).
+    counters: Counter[str]
+
+    def __call__(self, samples: list[Sample], progress: Callable[[float], None] = no_progress,
+                 ) -> tuple[list[Sample], list[Rejection]]:
+        self.counters = Counter()
+        return self.process(list(samples), progress)
+
+    def process(self, samples: list[Sample], progress: Callable[[float], None]
+                ) -> tuple[list[Sample], list[Rejection]]:
+        raise NotImplementedError
+
+    def shard_stats(self) -> dict[str, int]:
+        """The counters of the last call, for the shard's stats (a stage that wants every
+        shard's stats to have the same keys sets them to 0 itself)."""
+        return {k: int(v) for k, v in self.counters.items()}
+
+    @property
+    def last_stats(self) -> Counter[str]:
+        """The last call's counters (the name earlier versions used)."""
+        return self.counters
+
+    @classmethod
+    def summary_lines(cls, totals: Mapping[str, int]) -> list[str]:
+        """The run summary's lines from this stage's counters totalled over the run's shards;
+        none by default."""
+        return []
+
+
+# Stage name → "module:attr" of a factory ``(source) → Stage`` (lazy, like the sources): a
+# source's chain names its stages, and naming one imports only its module.
+STAGES = Registry("stage")
+
+
+def build_chain(source: Any, names: Sequence[str]) -> list[Stage]:
+    """The stages named by ``names``, built for ``source`` (each factory may return None for a
+    stage that this config turns off)."""
+    stages = []
+    for name in names:
+        stage = STAGES.get(name)(source)
+        if stage is not None:
+            stages.append(stage)
+    return stages
+
+
+def summary_lines(stages: Sequence[Stage], totals: Mapping[str, Mapping[str, int]]
+                  ) -> list[str]:
+    """Every stage's summary lines from the run's totals, in chain order."""
+    return [line for stage in stages for line in type(stage).summary_lines(
+        totals.get(stage.name, {}))]
+
+
+STAGES.register("requests", "mmsynth.sources.coco_stages:RequestsStage")
+STAGES.register("llm", "mmsynth.sources.coco_stages:GenerateStage")
+STAGES.register("parse", "mmsynth.sources.coco_stages:ParseStage")
+STAGES.register("annotation_qa", "mmsynth.sources.coco_stages:AnnotationQAStage")
+STAGES.register("grounding", "mmsynth.filters.grounding:stage_for")
+STAGES.register("clip", "mmsynth.filters.clip:stage_for")
