@@ -285,10 +285,10 @@ def parse(parser: ArgParser, argv: Sequence[str]) -> argparse.Namespace | None:
         return None
 
 
-def positional(parser: argparse.ArgumentParser, name: str, help: str,
-               required: bool = True) -> None:
-    """A positional argument that may also be given as ``--name VALUE``, as with fire; the
-    flag form is accepted but not listed. Check ``required`` ones with :func:`require`."""
+def positional(parser: argparse.ArgumentParser, name: str, help: str) -> None:
+    """A positional argument that may also be given as ``--name VALUE``, as fire allowed; the
+    flag form is accepted but not listed. argparse sees it as optional: check the required
+    ones with :func:`require`."""
     parser.add_argument(name, nargs="?", default=argparse.SUPPRESS, type=parse_text,
                         metavar=name.upper(), help=help)
     parser.add_argument(f"--{name}", dest=name, default=argparse.SUPPRESS, type=parse_text,
@@ -296,6 +296,7 @@ def positional(parser: argparse.ArgumentParser, name: str, help: str,
 
 
 def require(parser: ArgParser, namespace: argparse.Namespace, *names: str) -> None:
+    """UsageError naming the :func:`positional` arguments among ``names`` not given."""
     missing = [n.upper() for n in names if not hasattr(namespace, n)]
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)}")
