@@ -302,13 +302,13 @@ def test_export_help_is_true():
     assert "SHARDS_DIR" in llava.stdout and "OUT_JSON" in llava.stdout
     assert "(default: an images folder next to OUT_JSON)" in " ".join(llava.stdout.split())
     assert "None" not in llava.stdout
-    hf = run("export", "hf", "--help").stdout
+    hf = " ".join(run("export", "hf", "--help").stdout.split())
     assert "(default: OUT_DIR/hf)" in hf and "--overwrite, --nooverwrite" in hf
     assert "None" not in hf
 
 
 def test_preview_help_lists_only_flags_that_work(geometry_run, tmp_path):
-    text = run("preview", "--help").stdout
+    text = " ".join(run("preview", "--help").stdout.split())
     assert "(default: 200)" in text and "(default: OUT_DIR/preview.html)" in text
     assert "None" not in text
     assert set(re.findall(r"(?<![\w-])-[A-Za-z]\b", text)) == {"-h", "-n", "-s"}
