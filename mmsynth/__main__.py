@@ -1,5 +1,5 @@
 import sys
 
-from mmsynth.generate import main
+from mmsynth.cli import main
 
 sys.exit(main())

@@ -28,6 +28,7 @@ holding that list, and removes exactly those files.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -356,29 +357,56 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mmsynth.export {llava,jsonl,hf} ...`` (see the module docstring)."""
-    import fire
+    """``mmsynth export {llava,jsonl,hf} ...`` (also ``python -m mmsynth.export``; see the module
+    docstring)."""
+    from mmsynth.cli import ArgParser, parse, parse_text, positional, require
 
     argv = sys.argv[1:] if argv is None else list(argv)
-
-    def llava(shards_dir: str, out_json: str, images: str | None = None) -> None:
-        """LLaVA's JSON list (id, image, conversations) + the images, each written once."""
-        _report(out_json, export_llava(shards_dir, out_json, images))
-
-    def jsonl(shards_dir: str, out_jsonl: str, images: str | None = None) -> None:
-        """One JSON record per line (id, image, images, conversations, meta) + the images."""
-        _report(out_jsonl, export_jsonl(shards_dir, out_jsonl, images))
-
-    def hf(out_dir: str, dest: str | None = None, overwrite: bool = False) -> None:
-        """A Hugging Face datasets Dataset with an Image feature, saved with save_to_disk."""
-        result = export_hf(out_dir, dest, overwrite)
-        print(f"wrote {result['dest']}: {result['rows']} rows (datasets.load_from_disk)")
-        if skipped := _skipped(result["skipped"]):
-            print(skipped)
-
+    parser = ArgParser(prog="mmsynth export", usage="%(prog)s {llava,jsonl,hf} ...",
+                       description="Shards -> the files other training code reads. "
+                                   "mmsynth export COMMAND --help shows a command's arguments.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    images_help = "folder the images are written to (default: an images folder next to {})"
+    for name, target, summary in (
+            ("llava", "out_json", "LLaVA's JSON list (id, image, conversations) + the images, "
+                                  "each written once"),
+            ("jsonl", "out_jsonl", "one JSON record per line (id, image, images, conversations, "
+                                   "meta) + the images")):
+        sub = commands.add_parser(name, prog=f"mmsynth export {name}", help=summary,
+                                  description=summary,
+                                  usage=f"%(prog)s SHARDS_DIR {target.upper()} [--images DIR]")
+        positional(sub, "shards_dir", "a run's output directory (its --out)")
+        positional(sub, target, "the file to write")
+        sub.add_argument("-i", "--images", type=parse_text, metavar="DIR",
+                         help=images_help.format(target.upper()))
+    summary = "a Hugging Face datasets Dataset with an Image feature, saved with save_to_disk"
+    sub = commands.add_parser("hf", prog="mmsynth export hf", help=summary, description=summary,
+                              usage="%(prog)s OUT_DIR [DEST] [--overwrite]")
+    positional(sub, "out_dir", "a run's output directory (its --out)")
+    positional(sub, "dest", "the dataset folder to write (default: OUT_DIR/hf)")
+    sub.add_argument("-d", dest="dest", type=parse_text, help=argparse.SUPPRESS)
+    sub.add_bool(sub, "overwrite", "replace DEST if an earlier export hf wrote it, removing "
+                                   "exactly the files it listed (default: off)")
     try:
-        fire.Fire({"llava": llava, "jsonl": jsonl, "hf": hf}, command=argv,
-                  name="mmsynth.export")
+        if not argv:  # as before: no command shows the help
+            parser.print_help()
+            return 0
+        args = parse(parser, argv)
+        if args is None:  # --help was printed
+            return 0
+        if args.command == "hf":
+            require(commands.choices["hf"], args, "out_dir")
+            result = export_hf(args.out_dir, getattr(args, "dest", None),
+                               getattr(args, "overwrite", False))
+            print(f"wrote {result['dest']}: {result['rows']} rows (datasets.load_from_disk)")
+            if skipped := _skipped(result["skipped"]):
+                print(skipped)
+        else:
+            target = "out_json" if args.command == "llava" else "out_jsonl"
+            require(commands.choices[args.command], args, "shards_dir", target)
+            export = export_llava if args.command == "llava" else export_jsonl
+            out = getattr(args, target)
+            _report(out, export(args.shards_dir, out, args.images))
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
-"""Command line: ``python -m mmsynth.generate --source geometry --num_samples 1000 --out out/``.
+"""Command line: ``mmsynth generate --source geometry --num_samples 1000 --out out/`` (or
+``python -m mmsynth.generate ...``).
 
-A thin ``fire`` layer over :func:`mmsynth.run.run`; heavy libraries (torch, transformers,
-open_clip) are imported only by the sources and stages that need them.
+A thin layer over :func:`mmsynth.run.run`: the flags are parsed by
+:func:`mmsynth.cli.parse_generate_args` from the option tables; heavy libraries (torch,
+transformers, open_clip) are imported only by the sources and stages that need them.
 """
 
 import errno
@@ -37,7 +39,7 @@ def generate(
     Example: python -m mmsynth.generate --source geometry --num_samples 1000 --out out/ --workers 2
 
     Args:
-        source: Which producer makes the samples (see "Sources" above).
+        source: Which producer makes the samples (mmsynth.sources.SOURCES).
         num_samples: How many sample indices to produce (default 1000); rejected samples count.
         out: Output directory for shards, per-shard stats, stats.json and run.json (default out).
         seed: Run seed (default 0); sample i draws every random choice from (seed, i).
@@ -68,30 +70,6 @@ def generate(
     print(summary.render())
 
 
-def _source_help() -> str:
-    """The "Sources" section of --help, from the registered sources' documented options."""
-    from mmsynth.sources import SOURCES
-
-    lines = ["", "Sources (pick one with --source; its options are flags too):"]
-    for name in SOURCES.names():
-        try:
-            cls = SOURCES.get(name)
-        except ImportError as e:  # an optional dependency missing: say so, keep --help working
-            lines.append(f"  {name}: unavailable ({e})")
-            continue
-        lines.append(f"  {name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
-        for opt_name, opt in cls.options.items():
-            lines.append(f"      --{opt_name} (default {opt.default!r}): {opt.help}")
-    return "\n".join(lines)
-
-
-# fire prints the docstring's description before the flags: the sources go there.
-_doc = generate.__doc__ or ""
-generate.__doc__ = _doc.replace(
-    "\n\n    Args:", _source_help().replace("\n", "\n    ") + "\n\n    Args:", 1
-)
-
-
 # Errors that come from the machine's state, not from this program: said in one line (exit 1).
 _ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
                                  errno.EPERM, errno.EIO, errno.EMFILE, errno.ENFILE})
@@ -105,19 +83,17 @@ def _os_problem(e: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m mmsynth.generate`` and the ``mmsynth`` console script."""
-    import fire
+    """Entry point of ``python -m mmsynth.generate`` and ``mmsynth generate``."""
+    from mmsynth.cli import parse_generate_args
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "--help" in argv or "-h" in argv:
-        # generate() takes **options, so fire would read --help as an option: ask for help
-        # explicitly.
-        argv = ["--", "--help"]
     from mmsynth.redact import redact
 
     # Errors quote servers and URLs: redacted, so a pasted error shows no key.
     try:
-        fire.Fire(generate, command=argv, name="mmsynth.generate")
+        flags = parse_generate_args(argv)
+        if flags is not None:  # None: --help was printed
+            generate(**flags)
     except UsageError as e:
         print(redact(f"error: {e}"), file=sys.stderr)
         return 2

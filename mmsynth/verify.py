@@ -138,40 +138,30 @@ def verify(out: str | Path) -> VerifyReport:
     return report
 
 
-def _command(out: str, json_output: bool = False) -> None:
-    """Check a mmsynth run's shards against their stats: sha256, sizes, indices, fingerprint,
-    and that every member is one mmsynth writes and every sample parses.
-
-    Exit status 0 when all is well, 1 when problems were found, 2 on usage errors.
-
-    Args:
-        out: The run's output directory (its --out).
-        json_output: Print the report as JSON instead of text.
-    """
-    report = verify(str(out))
-    print(json.dumps(report.to_json(), indent=2) if json_output else report.render())
-    _results.append(report)
-
-
-_results: list[VerifyReport] = []
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m mmsynth.verify``."""
-    import fire
+    """``mmsynth verify OUT [--json_output]`` (also ``python -m mmsynth.verify``): exit status 0
+    when all is well, 1 when problems were found, 2 on usage errors."""
+    from mmsynth.cli import ArgParser, BoolFlag, parse, positional, require
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    _results.clear()
+    parser = ArgParser(prog="mmsynth verify", usage="%(prog)s OUT [--json_output]",
+                       description="Check a mmsynth run's shards against their stats: sha256, "
+                                   "sizes, indices, fingerprint, and that every member is one "
+                                   "mmsynth writes and every sample parses.")
+    positional(parser, "out", "the run's output directory (its --out)")
+    parser.add_argument("--json_output", "--nojson_output", action=BoolFlag, default=False,
+                        help="print the report as JSON instead of text (default: false)")
     try:
-        fire.Fire(_command, command=argv, name="mmsynth.verify")
+        args = parse(parser, argv)
+        if args is None:  # --help was printed
+            return 0
+        require(parser, args, "out")
+        report = verify(str(args.out))
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except fire.core.FireExit as e:  # fire's own usage errors (missing OUT) and --help
-        return 0 if e.code == 0 else 2
-    if not _results:
-        return 2
-    return 0 if _results[-1].ok else 1
+    print(json.dumps(report.to_json(), indent=2) if args.json_output else report.render())
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

@@ -746,30 +746,35 @@ def write_preview(out_dir: str, out: str | None = None, n: int = 200,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mmsynth.preview OUT_DIR --out preview.html [--n 200] [--seed 0]``."""
-    import fire
+    """``mmsynth preview OUT_DIR --out preview.html [--n 200] [--seed 0]`` (also
+    ``python -m mmsynth.preview``)."""
+    from mmsynth.cli import ArgParser, parse, parse_text, parse_value, positional, require
 
     argv = sys.argv[1:] if argv is None else list(argv)
-
-    def command(out_dir: str, out: str | None = None, n: int = 200, seed: int = 0) -> None:
-        """Write an HTML preview of the mmsynth run in OUT_DIR.
-
-        Args:
-            out_dir: A run's output directory (its --out).
-            out: The HTML file to write (default OUT_DIR/preview.html).
-            n: How many samples to show, chosen at random (default 200).
-            seed: Seed of that choice (default 0).
-        """
-        path, skipped = write_preview(out_dir, out, n, seed)
+    parser = ArgParser(prog="mmsynth preview",
+                       usage="%(prog)s OUT_DIR [--out FILE] [--n N] [--seed N]",
+                       description="Write an HTML preview of the mmsynth run in OUT_DIR: one "
+                                   "self-contained page of sample images, their conversations, "
+                                   "annotations, rejects and plots.")
+    positional(parser, "out_dir", "a run's output directory (its --out)")
+    parser.add_argument("--out", type=parse_text, metavar="FILE",
+                        help="the HTML file to write (default: OUT_DIR/preview.html)")
+    parser.add_argument("-n", "--n", type=parse_value, default=200, metavar="N",
+                        help="how many samples to show, chosen at random (default: 200)")
+    parser.add_argument("-s", "--seed", type=parse_value, default=0, metavar="N",
+                        help="seed of that choice (default: 0)")
+    try:
+        args = parse(parser, argv)
+        if args is None:  # --help was printed
+            return 0
+        require(parser, args, "out_dir")
+        path, skipped = write_preview(args.out_dir, args.out, args.n, args.seed)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         if skipped:
             print(f"skipped {sum(skipped.values())} things the page cannot show (listed on it):",
                   file=sys.stderr)
             for (where, reason), count in sorted(skipped.items()):
                 print(f"  {count:6d}  {where}: {reason}", file=sys.stderr)
-
-    try:
-        fire.Fire(command, command=argv, name="mmsynth.preview")
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
