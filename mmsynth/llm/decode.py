@@ -27,10 +27,13 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmsynth.llm import hf_internals as hf
 from mmsynth.llm.base import Generation, GenerationParams
+
+if TYPE_CHECKING:
+    from mmsynth.llm.models import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +80,9 @@ class Decoder:
     a new batch starts only when the last one is done.
 
     A failing step fails no request: the rows in play are decoded again one at a time, and only
-    a request that fails alone gets an error.
+    a request that fails alone gets an error."""
 
-    ``loaded`` is a :class:`~mmsynth.llm.models.LoadedModel` (tokenizer, ``lm``, device, eos and
-    pad ids)."""
-
-    def __init__(self, loaded: Any, batch_size: int):
+    def __init__(self, loaded: LoadedModel, batch_size: int):
         self.loaded = loaded
         self.batch_size = batch_size
         self.refill_at = max(1, batch_size // 4)
