@@ -9,6 +9,7 @@ because a busy machine slows multi-threaded steps a lot.
     python bench/bench_llm.py                                  # 32 prompts, 64 new tokens
     python bench/bench_llm.py --batch_sizes 8,16,32,64 --threads 1
     python bench/bench_llm.py --device cuda --n 256 --batch_sizes 32,128
+    python bench/bench_llm.py --stop '\nQuestion 4' --stop '\nCaptions:'   # with stop strings
 
 With ``--server`` it also measures the openai backend against a real OpenAI-compatible server on
 127.0.0.1: ``transformers serve`` with the same model (exported by ``mmsynth.llm.export_hf``), or
@@ -22,6 +23,7 @@ the server at ``--base_url`` serving ``--server_model``; requests at concurrency
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import sys
 import time
@@ -75,6 +77,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's, one per core)")
     parser.add_argument("--repeat", type=int, default=1, help="timings are the best of R runs")
+    parser.add_argument("--stop", action="append", default=[],
+                        help="a stop string (backslash escapes such as \\n decoded); repeatable")
     parser.add_argument("--server", action="store_true",
                         help="also bench the openai backend against a local server")
     parser.add_argument("--concurrency", default="8", help="openai backend concurrencies")
@@ -97,10 +101,11 @@ def main() -> None:
     print(f"model {one.model_id}: {one.describe()['device']} {one.describe()['dtype']}, "
           f"{torch.get_num_threads()} torch threads, loaded in {load:.1f} s")
     requests = prompts(args.n)
-    params = GenerationParams(max_new_tokens=args.max_new_tokens)  # greedy
+    stops = tuple(codecs.decode(s, "unicode_escape") for s in args.stop)
+    params = GenerationParams(max_new_tokens=args.max_new_tokens, stop=stops)  # greedy
     one.generate(requests[:2], GenerationParams(max_new_tokens=4))  # warm-up, untimed
-    print(f"{args.n} prompts, greedy, max_new_tokens {args.max_new_tokens}; load average "
-          f"{os.getloadavg()[0]:.2f} at start")
+    print(f"{args.n} prompts, greedy, max_new_tokens {args.max_new_tokens}, stops {list(stops)}; "
+          f"load average {os.getloadavg()[0]:.2f} at start")
 
     base_s, base = timed(one, requests, params, args.repeat)
     base_tokens = sum(g.completion_tokens for g in base)

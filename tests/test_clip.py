@@ -182,6 +182,20 @@ def test_module_is_light():
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
+def test_each_concept_has_one_module_and_the_stage_module_still_names_them():
+    from mmsynth.filters import clip, clip_scorer, clip_weights
+
+    assert clip.ClipPlan is clip_weights.ClipPlan and clip.clip_plan is clip_weights.clip_plan
+    assert clip.announce is clip_weights.announce and clip.ClipScorer is clip_scorer.ClipScorer
+    for name in ("stage_from_config", "summary_lines", "texts_for", "ClipFilter"):
+        assert getattr(clip, name).__module__ == "mmsynth.filters.clip", name
+    # the options' defaults are the weights module's, and its modes are the ones the option takes
+    assert clip.CLIP_OPTIONS["clip_model"].default == clip_weights.DEFAULT_MODEL
+    assert clip.CLIP_OPTIONS["clip_pretrained"].default == clip_weights.DEFAULT_PRETRAINED
+    assert [m for m in ("off", "auto", "required", "maybe")
+            if clip.CLIP_OPTIONS["clip_mode"].check(m) is None] == list(clip_weights.CLIP_MODES)
+
+
 # -- the CLI -----------------------------------------------------------------------------------
 
 

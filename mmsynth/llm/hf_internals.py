@@ -1,0 +1,95 @@
+"""What the decoder needs from transformers beyond its public ``forward``: the keyword its cache
+goes by, whether it can compute the last position's logits only, and the tensors inside its
+cache objects. Kept here, in one place, because these are the parts a transformers release can
+change; the decoder (:mod:`mmsynth.llm.decode`) works on rows and batches and calls this.
+
+Merging and trimming caches edit transformers' ``DynamicCache`` / ``DynamicLayer`` (plain growing
+layers with ``keys`` and ``values`` of shape [rows, heads, sequence, head_dim]); for any other
+cache :func:`mergeable` says no and the decoder does without.
+
+torch and transformers are imported when these run, not when this module is.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+
+class CausalLM:
+    """A causal LM called the way this transformers version expects: ``forward`` returns the
+    float32 logits of each row's last position and the updated cache."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        parameters = set(inspect.signature(model.forward).parameters)
+        # transformers renamed past_key_values to cache in some models; logits_to_keep spares
+        # computing the logits of every prompt position at prefill
+        self.cache_kw = "cache" if "cache" in parameters else "past_key_values"
+        self.logits_to_keep = "logits_to_keep" in parameters
+
+    def forward(self, ids: Any, attention: Any, positions: Any, cache: Any) -> tuple[Any, Any]:
+        inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": attention,
+                                  "position_ids": positions, "use_cache": True}
+        if cache is not None:
+            inputs[self.cache_kw] = cache
+        if self.logits_to_keep:
+            inputs["logits_to_keep"] = 1
+        out = self.model(**inputs)
+        cache = getattr(out, "cache", None)
+        if cache is None:
+            cache = getattr(out, "past_key_values", None)
+        return out.logits[:, -1, :].float(), cache
+
+
+def mergeable(cache: Any) -> bool:
+    """Whether ``cache`` is made of plain growing layers whose tensors may be padded,
+    concatenated and trimmed along the sequence (transformers' DynamicCache / DynamicLayer)."""
+    if cache is None:
+        return False
+    try:
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+    except ImportError:
+        return False
+    layers = getattr(cache, "layers", None)
+    return (type(cache) is DynamicCache and bool(layers)
+            and all(type(layer) is DynamicLayer and layer.is_initialized for layer in layers))
+
+
+def can_select_rows(cache: Any) -> bool:
+    """Whether rows can be dropped from ``cache`` (else finished rows stay, computed as
+    padding)."""
+    return hasattr(cache, "batch_select_indices")
+
+
+def select_rows(cache: Any, index: Any) -> None:
+    """Keep only the rows ``index`` (a long tensor on the cache's device) of ``cache``."""
+    cache.batch_select_indices(index)
+
+
+def left_pad(tensor: Any, length: int, dim: int) -> Any:
+    """``tensor`` padded with zeros at the front of ``dim`` to ``length``."""
+    import torch.nn.functional as F
+
+    missing = length - tensor.shape[dim]
+    if not missing:
+        return tensor
+    return F.pad(tensor, (0, 0) * (tensor.dim() - 1 - dim % tensor.dim()) + (missing, 0))
+
+
+def concat_rows(cache: Any, other: Any, length: int) -> None:
+    """Append ``other``'s rows to ``cache`` (both mergeable), each left-padded along the sequence
+    to ``length`` cached positions."""
+    import torch
+
+    for old, fresh in zip(cache.layers, other.layers, strict=True):
+        old.keys = torch.cat([left_pad(old.keys, length, -2), left_pad(fresh.keys, length, -2)])
+        old.values = torch.cat([left_pad(old.values, length, -2),
+                                left_pad(fresh.values, length, -2)])
+
+
+def drop_leading(cache: Any, first: int) -> None:
+    """Drop the first ``first`` cached positions of every row of a mergeable ``cache``."""
+    for layer in cache.layers:
+        layer.keys = layer.keys[..., first:, :]
+        layer.values = layer.values[..., first:, :]
