@@ -25,7 +25,7 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -178,9 +178,11 @@ class LLMBackend(ABC):
 
     @abstractmethod
     def generate(self, requests: Sequence[Messages],
-                 params: GenerationParams | Sequence[GenerationParams] | None = None
-                 ) -> list[Generation]:
-        """One Generation per request, in order; bad requests carry an error, never raise."""
+                 params: GenerationParams | Sequence[GenerationParams] | None = None,
+                 on_done: Callable[[int], None] | None = None) -> list[Generation]:
+        """One Generation per request, in order; bad requests carry an error, never raise.
+        ``on_done(n)`` is told as replies are ready (``n`` at a time), so progress can move
+        during a long call; every request is reported exactly once."""
 
     def load(self) -> None:  # noqa: B027 (optional hook)
         """Load the model (or connect) now rather than on the first ``generate``."""

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +148,8 @@ class CachedBackend(LLMBackend):
         self.inner.close()
 
     def generate(self, requests: Sequence[Messages],
-                 params: GenerationParams | Sequence[GenerationParams] | None = None
-                 ) -> list[Generation]:
+                 params: GenerationParams | Sequence[GenerationParams] | None = None,
+                 on_done: Callable[[int], None] | None = None) -> list[Generation]:
         params_list = per_request(params, len(requests))
         keys = [_key_or_none(self.inner, m, p) for m, p in zip(requests, params_list,
                                                                 strict=True)]
@@ -158,9 +158,11 @@ class CachedBackend(LLMBackend):
         misses = [i for i, r in enumerate(results) if r is None]
         self.stats["requests"] += len(requests)
         self.stats["cache_hits"] += len(requests) - len(misses)
+        if on_done and len(misses) < len(requests):
+            on_done(len(requests) - len(misses))
         if misses:
             answers = self.inner.generate([requests[i] for i in misses],
-                                          [params_list[i] for i in misses])
+                                          [params_list[i] for i in misses], on_done)
             self.stats["sent"] += len(misses)
             self.stats["failed"] += sum(not a.ok for a in answers)
             self.cache.put_many([(keys[i], a) for i, a in zip(misses, answers, strict=True)

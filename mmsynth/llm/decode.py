@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,9 +82,11 @@ class Decoder:
     A failing step fails no request: the rows in play are decoded again one at a time, and only
     a request that fails alone gets an error."""
 
-    def __init__(self, loaded: LoadedModel, batch_size: int):
+    def __init__(self, loaded: LoadedModel, batch_size: int,
+                 on_done: Callable[[int], None] | None = None):
         self.loaded = loaded
         self.batch_size = batch_size
+        self.on_done = on_done
         self.refill_at = max(1, batch_size // 4)
         self.results: dict[int, Generation] = {}
         self.in_play: dict[int, Item] = {}
@@ -117,6 +119,8 @@ class Decoder:
                                         type(e).__name__, e)
                             self.results[item.index] = Generation.failed(
                                 f"{type(e).__name__}: {e}", len(item.ids))  # kind: the class
+                            if self.on_done:
+                                self.on_done(1)
                     else:
                         log.warning("LLM batch of %d failed (%s: %s); decoding its requests "
                                     "one at a time", len(self.in_play), type(e).__name__, e)
@@ -213,6 +217,8 @@ class Decoder:
             text=text, finish_reason=reason, prompt_tokens=len(item.ids),
             completion_tokens=len(row.tokens) if completion_tokens is None else completion_tokens)
         self.in_play.pop(item.index, None)
+        if self.on_done:
+            self.on_done(1)
 
     def _pick(self, logits: Any, rows: list[Row]) -> list[int]:
         """The next token of each row: argmax for greedy rows, a seeded draw for the others, the

@@ -28,7 +28,7 @@ import asyncio
 import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mmsynth.errors import UsageError
@@ -138,8 +138,8 @@ class OpenAIBackend(LLMBackend):
     # -- generation -----------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[Messages],
-                 params: GenerationParams | Sequence[GenerationParams] | None = None
-                 ) -> list[Generation]:
+                 params: GenerationParams | Sequence[GenerationParams] | None = None,
+                 on_done: Callable[[int], None] | None = None) -> list[Generation]:
         params_list = per_request(params, len(requests))
         results: list[Generation | None] = [None] * len(requests)
         todo = []
@@ -149,14 +149,16 @@ class OpenAIBackend(LLMBackend):
                 results[i] = Generation.failed(f"bad_request: {problem}")
             else:
                 todo.append(i)
+        if on_done and len(todo) < len(requests):
+            on_done(len(requests) - len(todo))
         if todo:
             answers = asyncio.run(self._generate_all(
-                [requests[i] for i in todo], [params_list[i] for i in todo]))
+                [requests[i] for i in todo], [params_list[i] for i in todo], on_done))
             for i, answer in zip(todo, answers, strict=True):
                 results[i] = answer
         return results  # type: ignore[return-value]
 
-    async def _generate_all(self, requests, params) -> list[Generation]:
+    async def _generate_all(self, requests, params, on_done=None) -> list[Generation]:
         from aiolimiter import AsyncLimiter
 
         gate = asyncio.Semaphore(self.concurrency)
@@ -168,10 +170,15 @@ class OpenAIBackend(LLMBackend):
         if self.tokens_per_minute:
             per_second = self.tokens_per_minute / 60
             limits.append((AsyncLimiter(per_second, 1), lambda cost: min(cost, per_second)))
+        async def one(client, m, p) -> Generation:
+            answer = await self._one(client, gate, limits, m, p)
+            if on_done:
+                on_done(1)
+            return answer
+
         async with self._async_client() as client:
-            return await asyncio.gather(*(
-                self._one(client, gate, limits, m, p) for m, p in zip(requests, params,
-                                                                      strict=True)))
+            return await asyncio.gather(*(one(client, m, p)
+                                          for m, p in zip(requests, params, strict=True)))
 
     async def _one(self, client, gate, limits, messages: Messages,
                    params: GenerationParams) -> Generation:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from mmsynth.errors import UsageError
@@ -140,8 +140,8 @@ class TransformersBackend(LLMBackend):
     # -- generation ----------------------------------------------------------------------
 
     def generate(self, requests: Sequence[Messages],
-                 params: GenerationParams | Sequence[GenerationParams] | None = None
-                 ) -> list[Generation]:
+                 params: GenerationParams | Sequence[GenerationParams] | None = None,
+                 on_done: Callable[[int], None] | None = None) -> list[Generation]:
         params = per_request(params, len(requests))
         with self._lock:
             loaded = self._ensure_loaded()
@@ -168,5 +168,7 @@ class TransformersBackend(LLMBackend):
             # Longest first: similar lengths share a batch (little padding), and a batch that
             # does not fit in memory fails first.
             items.sort(key=lambda it: (-len(it.ids), it.index))
-            results.update(Decoder(loaded, self.batch_size).run(items))
+            if on_done and results:  # the requests refused before decoding are done too
+                on_done(len(results))
+            results.update(Decoder(loaded, self.batch_size, on_done).run(items))
             return [results[i] for i in range(len(requests))]

@@ -74,8 +74,8 @@ class RequestsStage(Stage):
 
 class GenerateStage(Stage):
     """All request drafts of the shard through the LLM backend together (so it can batch across
-    photos and types); each gets its reply in ``work["reply"]``. Requests are sent in slices so
-    progress moves during a long shard. Counters: the backend's (requests, cache hits, sent,
+    photos and types); each gets its reply in ``work["reply"]``. Progress moves as the backend
+    reports replies done. Counters: the backend's (requests, cache hits, sent,
     failed). Stops the run (RunAborted, the shard unwritten) when too many requests failed."""
 
     name = "llm"
@@ -102,14 +102,21 @@ class GenerateStage(Stage):
         return samples, []
 
     def _generate(self, backend, drafts: list[Sample], progress: Progress):
-        # Slices only so progress moves; each is large enough to keep the batch full.
+        done = 0
+
+        def replied(n: int) -> None:  # the backend says as replies are ready
+            nonlocal done
+            done += n
+            progress(done / len(drafts))
+
+        # In slices as large as eight full batches: how requests share batches is part of what
+        # a run is (kept as it always was), and each slice keeps the batch full.
         step = self.source.config["llm_batch_size"] * 8
         replies = []
         for start in range(0, len(drafts), step):
             part = drafts[start:start + step]
             replies += backend.generate([d.work["messages"] for d in part],
-                                        [d.work["params"] for d in part])
-            progress(len(replies) / len(drafts))
+                                        [d.work["params"] for d in part], replied)
         return replies
 
     def _check_error_rate(self, replies, samples: list[Sample]) -> None:
