@@ -19,6 +19,11 @@ run, and the dataset card's, are removed at start.
 What a run wrote is known from its ``run.json`` (the layout gives the shard ids), so
 ``--overwrite`` deletes exactly those files, never a directory, never a user's file that merely
 looks similar (``shard-notes.txt``).
+
+The bottom of the module is the one safe reader every tool uses (``iter_shard``, ``iter_run``,
+``parse_record``). One module (~590 lines) on purpose: writer, resume and reader share the file
+layout above, and issue 13 puts the reader here, beside the writer whose output it must accept;
+its caps are set once, on this module (``mmsynth.shards.MAX_IMAGE_BYTES``).
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
-"""COCO-format data for the ``coco`` source: annotation files joined per image, image files
-decoded defensively, and the text an LLM is shown in place of the pixels. No model code here.
+"""COCO-format data for the ``coco`` source: the defensive reader of the annotation files,
+joined per image into a compact index. No model code here.
 
-``resolve_paths`` turns the user's options into files (a ``--coco_root`` laid out as COCO
-distributes it, explicit files, or by default the sample shipped in ``assets/coco_sample``);
 ``load_coco`` reads ``instances_*.json`` and/or ``captions_*.json`` into a compact ``CocoIndex``
-sorted by image id; ``index.record(i)`` is one image as a plain ``CocoImage``; ``context(image)``
-is LLaVA's text stand-in for the image and ``sample_annotations(image)`` the dict a sample carries;
-``load_image`` returns RGB pixels and the JPEG to store.
+sorted by image id; ``index.record(i)`` is one image as a plain ``CocoImage``. The neighbouring
+concepts have their own modules, and their names are re-exported here (``from
+mmsynth.sources.coco_data import X`` keeps working for all of them): ``coco_paths``
+(``resolve_paths``: the user's options to files, the shipped sample), ``coco_images``
+(``load_image``, the ``ImageError`` kinds) and ``coco_context`` (``context``, ``context_of``,
+``sample_annotations``: what an LLM and a sample are given in place of the pixels). The JSON
+file layer (parsing with compaction, shape checks, text repair) is ``coco_json``. What is left
+(~500 lines) is one concept: each record's checks and the index they fill.
 
 Bad input is handled one of two ways. A file that cannot be used at all (missing, not JSON, not
 COCO-shaped) raises ``UsageError`` naming the file (and, for JSON syntax, the line and column).
@@ -40,11 +43,6 @@ Bad records inside a usable file are skipped or repaired and counted in ``index.
 and kept (``image_no_context`` is in neither: the source rejects such images one by one), for
 the run's summary, stats.json and dataset card.
 
-``load_image`` refuses, each with its own ``ImageError``, a file whose decoded width or height
-is under ``min_side`` (``ImageTooSmall``) and, given the images folder as ``root``, a file whose
-real path leaves it through a symbolic link (``SymlinkOutsideImages``; file names that climb out
-with ``..`` never get this far: they are ``image_bad_file_name``).
-
 Memory: COCO train2017's size (118k images, 860k boxes with polygons, 592k captions; ~530 MB of
 JSON) loads with a peak of about 0.85 GB where a plain ``json.load`` of the same files peaks at
 2.7 GB, because the parser's object hook turns each annotation into a small tuple as soon as it
@@ -56,30 +54,59 @@ of the parsed JSON. ``bench/bench_coco_load.py`` measures this against ``json.lo
 
 from __future__ import annotations
 
-import io
-import json
-import re
-import warnings
 from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from mmsynth.errors import UsageError
-from mmsynth.resources import data_path
 
-# assets/coco_sample of the checkout, or the copy the wheel ships (mmsynth.resources says which).
-SAMPLE_ROOT = data_path("assets", "coco_sample")
-SAMPLE_SPLIT = "sample"
-DEFAULT_SPLIT = "train2017"
+# Names of coco_context, coco_images and coco_paths, importable from here as they always were
+# (__all__); coco_json's helpers are the reader's own.
+from mmsynth.sources.coco_context import context, context_of, sample_annotations
+from mmsynth.sources.coco_images import (
+    JPEG_QUALITY,
+    ImageCorrupt,
+    ImageError,
+    ImageMissing,
+    ImageSizeMismatch,
+    ImageTooLarge,
+    ImageTooSmall,
+    ImageUnreadable,
+    LoadedImage,
+    SymlinkOutsideImages,
+    load_image,
+)
+from mmsynth.sources.coco_json import (
+    _BOX,
+    _clean_text,
+    _is_int,
+    _read_json,
+    _require_list,
+    _safe_file_name,
+)
+from mmsynth.sources.coco_paths import (
+    DEFAULT_SPLIT,
+    OPTION_NAMES,
+    SAMPLE_ROOT,
+    SAMPLE_SPLIT,
+    CocoPaths,
+    resolve_paths,
+    shipped_sample_root,
+)
 
-# How the CLI spells the options that resolve_paths takes, for error messages.
-OPTION_NAMES = {"coco_root": "--coco_root", "instances": "--instances",
-                "captions": "--captions", "images": "--images", "split": "--split"}
+__all__ = [
+    "CLIP_TOLERANCE", "COCO_CATEGORIES", "DEFAULT_SPLIT", "JPEG_QUALITY", "OPTION_NAMES",
+    "REPAIRED_PROBLEMS", "SAMPLE_ROOT", "SAMPLE_SPLIT", "CocoImage", "CocoIndex", "CocoObject",
+    "CocoPaths", "ImageCorrupt", "ImageError", "ImageMissing", "ImageSizeMismatch",
+    "ImageTooLarge", "ImageTooSmall", "ImageUnreadable", "LoadedImage", "SymlinkOutsideImages",
+    "context", "context_of", "load_coco", "load_image", "resolve_paths", "sample_annotations",
+    "shipped_sample_root",
+]
 
 # COCO 2017's 80 detection categories: (id, name, supercategory), as in instances_*2017.json.
 COCO_CATEGORIES: tuple[tuple[int, str, str], ...] = (
@@ -158,211 +185,6 @@ class CocoImage:
     def has_context(self) -> bool:
         return bool(self.captions or self.objects)
 
-
-class CocoPaths(NamedTuple):
-    instances: Path | None
-    captions: Path | None
-    images: Path
-
-
-# ---------------------------------------------------------------------------------------------
-# Locating the files
-
-
-def shipped_sample_root() -> Path:
-    """The COCO sample shipped with mmsynth (``assets/coco_sample``, inside the wheel too)."""
-    if (SAMPLE_ROOT / "annotations" / f"instances_{SAMPLE_SPLIT}.json").is_file():
-        return SAMPLE_ROOT
-    raise UsageError(
-        f"the shipped COCO sample is not at {SAMPLE_ROOT}: this install of mmsynth lacks its "
-        f"data (reinstall it), or give {OPTION_NAMES['coco_root']}"
-    )
-
-
-def resolve_paths(coco_root: str | Path | None = None, instances: str | Path | None = None,
-                  captions: str | Path | None = None, images: str | Path | None = None,
-                  split: str | None = None) -> CocoPaths:
-    """The annotation files and image folder to read.
-
-    With ``coco_root``: ``annotations/instances_{split}.json``, ``annotations/captions_{split}
-    .json`` (either may be absent, not both) and images in ``{split}/`` (or ``images/{split}/``
-    or ``images/``). ``split`` defaults to train2017, falling back to the shipped sample's names
-    (``*_sample.json``, ``images/``) when the root has no train2017 files. Explicit ``instances``,
-    ``captions`` and ``images`` override what the root would give. With nothing given: the sample
-    shipped in ``assets/coco_sample``. Raises UsageError naming the missing path.
-    """
-    if coco_root is None and instances is None and captions is None:
-        if images is not None:
-            raise UsageError(f"{OPTION_NAMES['images']} needs {OPTION_NAMES['coco_root']} or an "
-                             f"annotation file ({OPTION_NAMES['instances']}, "
-                             f"{OPTION_NAMES['captions']})")
-        coco_root = shipped_sample_root()
-    instances = Path(instances).expanduser() if instances is not None else None
-    captions = Path(captions).expanduser() if captions is not None else None
-    images = Path(images).expanduser() if images is not None else None
-    splits = [split] if split else [DEFAULT_SPLIT, SAMPLE_SPLIT]
-
-    if coco_root is not None:
-        root = Path(coco_root).expanduser()
-        if not root.is_dir():
-            raise UsageError(f"{OPTION_NAMES['coco_root']} {root} is not a directory")
-        ann_dir = root / "annotations"
-        chosen = None
-        for name in splits:
-            kinds = ("instances", "captions")
-            if any((ann_dir / f"{kind}_{name}.json").is_file() for kind in kinds):
-                chosen = name
-                break
-        if chosen is not None:
-            if instances is None and (ann_dir / f"instances_{chosen}.json").is_file():
-                instances = ann_dir / f"instances_{chosen}.json"
-            if captions is None and (ann_dir / f"captions_{chosen}.json").is_file():
-                captions = ann_dir / f"captions_{chosen}.json"
-        elif instances is None and captions is None:
-            present = sorted(p.name for p in ann_dir.glob("*.json")) if ann_dir.is_dir() else []
-            wanted = " or ".join(f"{k}_{s}.json" for s in splits for k in ("instances", "captions"))
-            hint = f"; it has {', '.join(present)} (choose with {OPTION_NAMES['split']})" \
-                if present else ""
-            raise UsageError(f"{ann_dir} has no {wanted}{hint}")
-        if images is None:
-            images = _find_images_dir(root, chosen or splits[0])
-    elif images is None:
-        ann_file = instances if instances is not None else captions
-        assert ann_file is not None
-        base = ann_file.parent.parent if ann_file.parent.name == "annotations" else ann_file.parent
-        images = _find_images_dir(base, splits[0], required=False)
-        if images is None:
-            raise UsageError(f"cannot tell where the images for {ann_file} are: give "
-                             f"{OPTION_NAMES['images']}")
-
-    for label, path in (("instances", instances), ("captions", captions)):
-        if path is not None and not path.is_file():
-            what = "is a directory, not a file" if path.is_dir() else "does not exist"
-            raise UsageError(f"{OPTION_NAMES[label]} {path} {what}")
-    if not images.is_dir():
-        raise UsageError(f"{OPTION_NAMES['images']} {images} is not a directory")
-    return CocoPaths(instances, captions, images)
-
-
-def _find_images_dir(base: Path, split: str, required: bool = True) -> Path | None:
-    candidates = [base / split, base / "images" / split, base / "images"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    if not required:
-        return None
-    raise UsageError(f"no image folder under {base} (looked for "
-                     f"{', '.join(str(c.relative_to(base)) + '/' for c in candidates)}); give "
-                     f"{OPTION_NAMES['images']}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the JSON
-
-# Tags of the tuples the object hook makes (JSON itself never yields tuples).
-_BOX = "box"
-_CAPTION = "caption"
-_SURROGATE_ESCAPES = re.compile("[\udc80-\udcff]+")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _compact(obj: dict[str, Any]) -> Any:
-    """Object hook: an annotation becomes a tuple at once (its polygons are dropped here)."""
-    if "image_id" in obj:
-        if "category_id" in obj or "bbox" in obj:
-            return (_BOX, obj.get("image_id"), obj.get("category_id"), obj.get("bbox"),
-                    obj.get("area"), obj.get("iscrowd", 0))
-        if "caption" in obj:
-            return (_CAPTION, obj.get("image_id"), obj.get("caption"))
-    return obj
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    """The file's top-level object; bytes that are not UTF-8 become lone surrogates, which
-    ``_clean_text`` repairs where they matter (captions, names)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a COCO JSON file") from None
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    text = raw.decode("utf-8", errors="surrogateescape")  # as fast as strict on valid UTF-8
-    del raw
-    try:
-        data = json.loads(text, object_hook=_compact)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{path}: not valid JSON: {e.msg} at line {e.lineno}, "
-                         f"column {e.colno}") from None
-    except RecursionError:
-        raise UsageError(f"{path}: not usable JSON: nested too deeply") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: not a COCO file: the top level is {_json_type(data)}, "
-                         "expected an object with 'images' and 'annotations'")
-    return data
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, tuple):  # an annotation the object hook compacted
-        return "an annotation object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"
-
-
-def _require_list(data: dict[str, Any], key: str, path: Path, required: bool = True) -> list:
-    if key not in data:
-        if not required:
-            return []
-        keys = ", ".join(repr(k) for k in list(data)[:8]) or "none"
-        raise UsageError(f"{path}: not a COCO file: no {key!r} key (its keys: {keys})")
-    value = data[key]
-    if not isinstance(value, list):
-        raise UsageError(f"{path}: not a COCO file: {key!r} must be an array, "
-                         f"not {_json_type(value)}")
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    """An integer that fits the index's int64 arrays (JSON booleans are not integers)."""
-    return isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
-
-
-def _clean_text(text: str) -> tuple[str, bool]:
-    """``text`` with undecodable bytes repaired (see the module doc), and whether it had any."""
-    if text.isascii():
-        return text, False
-    try:
-        text.encode("utf-8")
-        return text, False
-    except UnicodeEncodeError:
-        pass
-    text = _SURROGATE_ESCAPES.sub(
-        lambda m: m.group().encode("utf-8", "surrogateescape").decode("cp1252", "replace"), text)
-    return _LONE_SURROGATE.sub("\ufffd", text), True
-
-
-def _safe_file_name(name: str) -> bool:
-    if not name or "\x00" in name or name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
-        return False
-    if ".." in re.split(r"[/\\]", name):
-        return False
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,181 +511,3 @@ def _checked_boxes(image: np.ndarray, xywh: np.ndarray, area: np.ndarray, widths
     with np.errstate(invalid="ignore"):
         usable = np.isfinite(given) & (given >= 0)
     return keep, clipped, np.minimum(np.where(usable, given, box_area), box_area)
-
-
-# ---------------------------------------------------------------------------------------------
-# What the LLM sees
-
-
-def context(image: CocoImage) -> str:
-    """LLaVA's text stand-in for an image: the captions, one per line, then one line per box,
-    ``category: [x1, y1, x2, y2]`` normalised to [0, 1] with 3 decimals (top-left, bottom-right).
-    A crowd box (one box over many small instances) is written like any other; ``iscrowd`` is
-    on the ``CocoObject`` for checks that count."""
-    lines = list(image.captions)
-    for obj in image.objects:
-        x1, y1, x2, y2 = obj.bbox_xyxy_norm
-        lines.append(f"{obj.category}: [{x1:.3f}, {y1:.3f}, {x2:.3f}, {y2:.3f}]")
-    return "\n".join(lines)
-
-
-def context_of(image: CocoImage):
-    """The image's structured context for the LLM (``mmsynth.prompts.llava.Context``): its
-    captions, and every box as ``(category, (x1, y1, x2, y2))`` normalised to [0, 1] at the
-    3-decimal precision the prompt shows. Rendered to text once, where the LLM reads it."""
-    from mmsynth.prompts.llava import Context
-
-    captions = tuple(c.strip() for c in image.captions if c.strip())
-    objects = tuple((obj.category, tuple(round(v, 3) for v in obj.bbox_xyxy_norm))
-                    for obj in image.objects)
-    return Context(captions, objects)
-
-
-def sample_annotations(image: CocoImage) -> dict[str, Any]:
-    """The image's annotations as a ``Sample.annotations`` dict, the shape the grounding filter
-    and the prompt builder read: ``objects`` (``category``, COCO pixel ``bbox`` [x, y, w, h],
-    ``iscrowd`` 0/1), ``captions``, ``width``, ``height``."""
-    return {
-        "objects": [{"category": o.category, "bbox": list(o.bbox_xywh), "iscrowd": int(o.iscrowd)}
-                    for o in image.objects],
-        "captions": list(image.captions),
-        "width": image.width,
-        "height": image.height,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Image files
-
-
-class ImageError(Exception):
-    """An image file that cannot be used. The class name is the counted reason
-    (``image_error:ImageCorrupt``); the message says what was wrong with which file."""
-
-    @property
-    def reason(self) -> str:
-        return type(self).__name__
-
-
-class ImageMissing(ImageError):
-    """No file at the path (or a directory there)."""
-
-
-class ImageUnreadable(ImageError):
-    """The file exists but cannot be read (permissions, I/O error)."""
-
-
-class ImageCorrupt(ImageError):
-    """Empty, truncated, or not an image Pillow can decode."""
-
-
-class ImageTooLarge(ImageError):
-    """More pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` (a decompression-bomb guard)."""
-
-
-class ImageSizeMismatch(ImageError):
-    """The decoded size is not the annotation's width × height, so its boxes would be wrong."""
-
-
-class ImageTooSmall(ImageError):
-    """Narrower or shorter than the smallest side asked for (``--min_image_side``)."""
-
-
-class SymlinkOutsideImages(ImageError):
-    """A symbolic link (the file or a folder on its path) that leads out of the images folder
-    (allowed with ``--follow_symlinks true``)."""
-
-
-class LoadedImage(NamedTuple):
-    image: Any  # PIL.Image.Image, mode RGB, fully decoded
-    jpeg: bytes  # what a shard stores (see load_image)
-    original: bool  # whether ``jpeg`` is the file's own bytes
-
-
-JPEG_QUALITY = 95  # for files that are re-encoded
-_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
-
-
-def load_image(path: str | Path, expected_size: tuple[int, int] | None = None,
-               quality: int = JPEG_QUALITY, min_side: int = 0,
-               root: str | Path | None = None) -> LoadedImage:
-    """Decode an image file to RGB, and choose the JPEG bytes a shard stores.
-
-    A plain JPEG (RGB or greyscale, no EXIF rotation) is stored as the file's own bytes: no loss
-    and no encoding time. Anything else (PNG, CMYK, palette, alpha, 16-bit, rotated, ...) is
-    converted to RGB (alpha composited on white, 16-bit scaled to 8-bit) and stored as a new
-    JPEG of ``quality``. Pixels stay in the file's stored orientation, the frame COCO boxes are
-    drawn in. ``min_side`` > 0 refuses an image whose decoded width or height is smaller;
-    ``root`` (the images folder) refuses a path whose real location, symbolic links followed,
-    is outside it. Raises an ``ImageError`` subclass whose name is the reason.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    source = path
-    if root is not None:
-        real_root = Path(root).resolve()
-        source = path.resolve()
-        if not source.is_relative_to(real_root):
-            raise SymlinkOutsideImages(
-                f"{path}: a symbolic link out of the images folder {real_root} (to {source}); "
-                "such files are skipped unless --follow_symlinks true")
-    try:
-        data = source.read_bytes()  # the checked real path, not the link again
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        raise ImageMissing(f"{path}: no such image file") from None
-    except OSError as e:
-        raise ImageUnreadable(f"{path}: {e.strerror or e}") from None
-    if not data:
-        raise ImageCorrupt(f"{path}: empty file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageTooLarge(f"{path}: {e}") from None
-    except UnidentifiedImageError:
-        raise ImageCorrupt(f"{path}: not an image file Pillow can read") from None
-    except MemoryError:
-        raise ImageTooLarge(f"{path}: out of memory decoding it") from None
-    except Exception as e:  # truncated or malformed data: Pillow raises many types
-        raise ImageCorrupt(f"{path}: {type(e).__name__}: {e}") from None
-    if min_side and min(image.size) < min_side:
-        raise ImageTooSmall(f"{path}: {image.width}x{image.height}, smaller than "
-                            f"--min_image_side {min_side} px")
-    if expected_size is not None and image.size != tuple(expected_size):
-        raise ImageSizeMismatch(f"{path}: the file is {image.width}x{image.height}, the "
-                                f"annotations say {expected_size[0]}x{expected_size[1]}")
-    orientation = image.getexif().get(0x0112, 1) if image.format == "JPEG" else 1
-    keep = image.format == "JPEG" and image.mode in ("RGB", "L") and orientation in (0, 1)
-    rgb = _to_rgb(image)
-    if keep:
-        return LoadedImage(rgb, data, True)
-    icc = image.info.get("icc_profile") if image.mode in ("RGB", "RGBA", "RGBX") else None
-    buffer = io.BytesIO()
-    rgb.save(buffer, "JPEG", quality=quality, icc_profile=icc)
-    return LoadedImage(rgb, buffer.getvalue(), False)
-
-
-def _to_rgb(image: Any) -> Any:
-    from PIL import Image
-
-    mode = image.mode
-    if mode == "RGB":
-        return image
-    if mode in _ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if mode.startswith("I") or mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        if mode.startswith("I;16"):
-            values = values / 257.0
-        elif mode == "F" and values.size and np.nanmax(values) <= 1.0:
-            values = values * 255.0
-        elif values.size and np.nanmax(values) > 255:
-            values = np.clip(values, 0, 65535) / 257.0
-        grey = np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
-    return image.convert("RGB")

@@ -8,6 +8,10 @@ the category labels are wrapped or turned 90° to fit their slot. When something
 
 Rotated labels are only ever turned by 90°, so the axis-aligned text boxes the canvas records
 are the labels' true extents and the overlap check in :func:`check_labels` is exact.
+
+One module (~600 lines) on purpose: :class:`Cartesian` sizes every margin of its axes through
+:class:`Frame`'s text measuring and legend planning (``fit_title``, ``plan_legend``,
+``line_height``, ...), so the two are one layout, with the placement checks they share.
 """
 
 from __future__ import annotations

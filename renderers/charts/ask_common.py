@@ -1,0 +1,170 @@
+"""What the chart question writers share: :class:`Ctx` (the scene's table and what can be read
+from its picture: exact or estimated, the tolerance, the visible gap) and the small helpers every
+question family uses. The questions themselves are in ``ask_values``, ``ask_arith`` and
+``ask_trends``; ``renderers.charts.ask`` draws them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from renderers.charts.data import (
+    fmt_affixed,
+    table_parts,
+)
+from renderers.qa import numeric_qa, text_qa
+
+QA = dict[str, Any]
+EPS = 1e-9
+GAP_FRACTION = 0.04  # estimate mode: values this far apart (of the axis span) look different
+
+
+class Ctx:
+    """The scene's table and what can be read from its picture."""
+
+    def __init__(self, scene: dict[str, Any]):
+        self.scene = scene
+        self.cats, self.series, self.vals = table_parts(scene["table"])
+        self.n, self.ns = len(self.cats), len(self.series)
+        self.m = scene["measure"]
+        self.dim = scene["dim"]
+        self.sdim = scene.get("series_dim")
+        self.d = int(scene["decimals"])
+        r = scene["readout"]
+        self.mode = r["mode"]
+        self.exact = self.mode != "estimate"
+        self.tol = float(r.get("tolerance") or 0.0)
+        axis = scene.get("axis")
+        self.span = (axis["max"] - axis["min"]) if axis else 0.0
+        self.affix = self.m["affix"]
+        self.time = bool(self.dim.get("time"))
+        self.prep = "on" if self.dim.get("key") == "weekdays" else "in"
+        self.stacked = bool(scene.get("stacked"))
+
+    # --- readability ---------------------------------------------------------------------------
+
+    def gap(self, combined: int = 1) -> float:
+        """The smallest difference between two readings (each combining ``combined`` values)
+        that the picture shows unambiguously."""
+        if self.exact:
+            return 10.0 ** -self.d / 2
+        return combined * max(self.tol, GAP_FRACTION * self.span)
+
+    def apart(self, a: float, b: float, combined: int = 1) -> bool:
+        return abs(a - b) >= self.gap(combined) - EPS
+
+    def col(self, j: int) -> list[float]:
+        return [row[j] for row in self.vals]
+
+    # --- phrases -------------------------------------------------------------------------------
+
+    def dim_one(self) -> str:
+        return self.dim["name"].lower()
+
+    def dims(self) -> str:
+        return self.dim["plural"]
+
+    def mx(self, j: int) -> str:
+        """The measure, naming the series when the x axis is time ("revenue of Apex Corp")."""
+        if self.ns > 1 and self.time:
+            return f"{self.m['phrase']} of {self.series[j]}"
+        return self.m["phrase"]
+
+    def scope(self, j: int) -> str:
+        """Suffix naming the series on a nominal x axis (" in 2021", " for Online")."""
+        if self.ns == 1 or self.time:
+            return ""
+        s = self.series[j]
+        return f" in {s}" if (self.sdim or {}).get("key") == "years" else f" for {s}"
+
+    def at(self, i: int) -> str:
+        c = self.cats[i]
+        return f"{self.prep} {c}" if self.time else f"of {c}"
+
+    def that(self, i: int) -> str:
+        c = self.cats[i]
+        return f"that {self.prep} {c}" if self.time else f"that of {c}"
+
+    def cell(self, i: int, j: int) -> str:
+        return f"the {self.mx(j)} {self.at(i)}{self.scope(j)}"
+
+    def is_(self) -> str:
+        if plural(self.m["phrase"]):
+            return "were" if self.time else "are"
+        return "was" if self.time else "is"
+
+    def value_text(self, v: float, decimals: int | None = None) -> str:
+        return fmt_affixed(v, self.d if decimals is None else decimals, self.affix)
+
+    # --- items ---------------------------------------------------------------------------------
+
+    def num(self, question: str, value: float, type: str, args: dict[str, Any], *,
+            reads: int | None, decimals: int | None = None, unit: str | bool | None = True
+            ) -> QA | None:
+        """A numeric item, or None when only a uselessly loose estimate is possible.
+
+        ``reads``: how many values read off the chart the answer combines (its tolerance is
+        ``reads`` × the read tolerance in estimate mode); None when the answer does not depend
+        on reading values (a count)."""
+        unit = self.affix if unit is True else (unit or None)
+        tol = None
+        if not self.exact and reads is not None:
+            tol = _clean(self.tol * reads)
+            if tol > 0.5 * abs(value):
+                return None  # an estimate that loose says nothing about this answer
+        item = numeric_qa(question, value, type=type, unit=unit,
+                          decimals=self.d if decimals is None else decimals, tolerance=tol)
+        item["args"] = args
+        return item
+
+    def txt(self, question: str, answer: str, type: str, args: dict[str, Any],
+            value: Any = None) -> QA:
+        item = text_qa(question, answer, type=type, value=value)
+        item["args"] = args
+        return item
+
+
+def plural(phrase: str) -> bool:
+    """Whether a measure phrase is a plural noun ("exports", "CO2 emissions", "sales")."""
+    head = phrase.split(" of ")[0].split()[-1]
+    return head.endswith("s") and not head.endswith("ss")
+
+
+def a_(phrase: str) -> str:
+    """The phrase with its indefinite article ("an average", "a number"; none for plurals)."""
+    if plural(phrase):
+        return phrase
+    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
+
+
+def _clean(x: float) -> float | int:
+    r = round(float(x), 6)
+    return int(r) if r == int(r) else r
+
+
+def _series_index(c: Ctx, rng: np.random.Generator) -> int:
+    return int(rng.integers(c.ns))
+
+
+def _unique_extreme(c: Ctx, values: list[float], highest: bool, combined: int = 1) -> int | None:
+    """Index of the unique max (or min), if it beats the runner-up visibly."""
+    order = sorted(range(len(values)), key=lambda i: values[i], reverse=highest)
+    if len(order) < 2 or not c.apart(values[order[0]], values[order[1]], combined):
+        return None
+    return order[0]
+
+
+def _pair(c: Ctx, rng: np.random.Generator, values: list[float], combined: int = 1
+          ) -> tuple[int, int] | None:
+    """Two category indices whose values differ visibly, the larger first."""
+    pairs = [(a, b) for a in range(len(values)) for b in range(len(values))
+             if a != b and values[a] > values[b] and c.apart(values[a], values[b], combined)]
+    if not pairs:
+        return None
+    return pairs[int(rng.integers(len(pairs)))]
+
+
+def _pp(c: Ctx) -> bool:
+    """Differences of percentages are percentage points."""
+    return c.affix == "%"

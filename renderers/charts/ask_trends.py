@@ -1,0 +1,155 @@
+"""Chart questions about an ordered x axis (directions, changes, rises, gaps) and stacked totals."""
+
+from __future__ import annotations
+
+from renderers.charts.ask_common import (
+    QA,
+    Ctx,
+    _pp,
+    _series_index,
+    _unique_extreme,
+)
+from renderers.qa import pick
+
+# --- trends (an ordered x axis) ----------------------------------------------------------------
+
+def q_direction(c: Ctx, rng) -> QA | None:
+    if not c.time or c.n < 2:
+        return None
+    j = _series_index(c, rng)
+    col = c.col(j)
+    a, b = sorted(int(x) for x in rng.choice(c.n, size=2, replace=False))
+    if rng.random() < 0.35:
+        a, b = 0, c.n - 1
+    if not c.apart(col[a], col[b]):
+        return None
+    up = col[b] > col[a]
+    q = pick(rng, [
+        f"Did the {c.mx(j)} increase or decrease from {c.cats[a]} to {c.cats[b]}?",
+        f"Between {c.cats[a]} and {c.cats[b]}, did the {c.mx(j)} rise or fall?",
+    ])
+    word = ("Increased" if "increase" in q else "Rose") if up else (
+        "Decreased" if "increase" in q else "Fell")
+    return c.txt(q, word, "trend", {"op": "direction", "from": c.cats[a], "to": c.cats[b],
+                                    "series": c.series[j]},
+                 value="increase" if up else "decrease")
+
+
+def q_change(c: Ctx, rng) -> QA | None:
+    if not c.time or c.n < 2:
+        return None
+    j = _series_index(c, rng)
+    col = c.col(j)
+    a, b = sorted(int(x) for x in rng.choice(c.n, size=2, replace=False))
+    value = col[b] - col[a]
+    pp = " in percentage points" if _pp(c) else ""
+    q = pick(rng, [
+        f"What was the change{pp} in the {c.mx(j)} from {c.cats[a]} to {c.cats[b]}? Give a "
+        "negative number for a decrease.",
+        f"By how much did the {c.mx(j)} change{pp} between {c.cats[a]} and {c.cats[b]} "
+        "(negative if it fell)?",
+    ])
+    return c.num(q, value, "trend", {"op": "change", "from": c.cats[a], "to": c.cats[b],
+                                     "series": c.series[j]}, reads=2,
+                 unit=None if _pp(c) else True)
+
+
+def q_largest_change(c: Ctx, rng) -> QA | None:
+    if not c.time or c.n < 3:
+        return None
+    j = _series_index(c, rng)
+    col = c.col(j)
+    rise = bool(rng.random() < 0.5)
+    deltas = [(col[k + 1] - col[k]) * (1 if rise else -1) for k in range(c.n - 1)]
+    order = sorted(range(len(deltas)), key=lambda k: deltas[k], reverse=True)
+    best = order[0]
+    if deltas[best] < c.gap(2) or (len(order) > 1
+                                   and deltas[best] - deltas[order[1]] < c.gap(2)):
+        return None
+    word = "increase" if rise else "decrease"
+    q = pick(rng, [
+        f"Between which two consecutive {c.dims()} did the {c.mx(j)} show the largest "
+        f"{word}?",
+        f"Over which one-{c.dim_one()} interval did the {c.mx(j)} {'grow' if rise else 'drop'}"
+        " the most?",
+    ])
+    frm, to = c.cats[best], c.cats[best + 1]
+    return c.txt(q, f"From {frm} to {to}", "trend",
+                 {"op": "largest_increase" if rise else "largest_decrease",
+                  "series": c.series[j]}, value=[frm, to])
+
+
+def q_count_rises(c: Ctx, rng) -> QA | None:
+    if not c.time or c.n < 3:
+        return None
+    j = _series_index(c, rng)
+    col = c.col(j)
+    if not all(c.apart(col[k], col[k + 1]) for k in range(c.n - 1)):
+        return None
+    rise = bool(rng.random() < 0.5)
+    count = sum(1 for k in range(c.n - 1) if (col[k + 1] > col[k]) == rise)
+    word = "rise" if rise else "fall"
+    q = pick(rng, [
+        f"How many times did the {c.mx(j)} {word} from one {c.dim_one()} to the next?",
+        f"In how many consecutive {c.dim_one()}-to-{c.dim_one()} steps did the {c.mx(j)} "
+        f"{'increase' if rise else 'decrease'}?",
+    ])
+    return c.num(q, count, "trend", {"op": "count_rises" if rise else "count_falls",
+                                     "series": c.series[j]}, reads=None, decimals=0, unit=None)
+
+
+def q_max_gap(c: Ctx, rng) -> QA | None:
+    """The x value where two series are furthest apart."""
+    if not c.time or c.ns < 2 or c.n < 3:
+        return None
+    a, b = (int(x) for x in rng.choice(c.ns, size=2, replace=False))
+    gaps = [abs(row[a] - row[b]) for row in c.vals]
+    order = sorted(range(c.n), key=lambda k: gaps[k], reverse=True)
+    if gaps[order[0]] - gaps[order[1]] < c.gap(2):
+        return None
+    q = (f"{c.prep.capitalize()} which {c.dim_one()} was the gap between the "
+         f"{c.m['phrase']} of {c.series[a]} and {c.series[b]} the largest?")
+    return c.txt(q, c.cats[order[0]], "trend", {"op": "max_gap", "a": c.series[a],
+                                                "b": c.series[b]})
+
+
+# --- stacked totals ----------------------------------------------------------------------------
+
+def q_total(c: Ctx, rng) -> QA | None:
+    if not c.stacked:
+        return None
+    i = int(rng.integers(c.n))
+    value = sum(c.vals[i])
+    q = pick(rng, [f"What is the total {c.m['phrase']} {c.at(i)} across all "
+                   f"{(c.sdim or {}).get('plural', 'series')}?",
+                   f"How much {c.is_()} the whole stacked bar for {c.cats[i]} in total?"])
+    return c.num(q, value, "arithmetic", {"op": "total", "category": c.cats[i]},
+                 reads=c.ns)
+
+
+def q_argmax_total(c: Ctx, rng) -> QA | None:
+    if not c.stacked:
+        return None
+    totals = [sum(row) for row in c.vals]
+    highest = bool(rng.random() < 0.6)
+    k = _unique_extreme(c, totals, highest, combined=c.ns)
+    if k is None:
+        return None
+    word = "highest" if highest else "lowest"
+    q = pick(rng, [f"Which {c.dim_one()} has the {word} total {c.m['phrase']}?",
+                   f"Which stacked bar is the {'tallest' if highest else 'shortest'} overall?"
+                   if c.scene.get("orientation") == "vertical" else
+                   f"Which stacked bar is the {'longest' if highest else 'shortest'} overall?"])
+    return c.txt(q, c.cats[k], "extremum", {"op": "argmax_total" if highest else "argmin_total"})
+
+
+def q_share_of_total(c: Ctx, rng) -> QA | None:
+    if not c.stacked or not c.exact:
+        return None
+    i, j = int(rng.integers(c.n)), _series_index(c, rng)
+    row = c.vals[i]
+    value = 100.0 * row[j] / sum(row)
+    q = f"What percentage of the total for {c.cats[i]} does {c.series[j]} make up?"
+    return c.num(q, value, "arithmetic", {"op": "share_of_total", "category": c.cats[i],
+                                          "series": c.series[j]}, reads=None, decimals=1,
+                 unit="%")
