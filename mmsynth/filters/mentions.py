@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mmsynth.filters.vocabulary import NUMBER_WORDS, Term, load_rules, load_vocabulary, vocabulary
 
@@ -91,6 +91,7 @@ _PERCEPTION_FILLERS = _HEDGES["perception_fillers"]
 _SUBJECT_FILLERS = _HEDGES["subject_fillers"]
 _SUBJECT_PREPOSITIONS = _HEDGES["subject_prepositions"]
 _RELATIVE_STARTS = _HEDGES["relative_starts"]
+_EXAMPLES = frozenset(" ".join(p) for p in _RULES.examples)
 # Determiners that make a noun phrase definite: what it names is presupposed to be there.
 _DEFINITE = frozenset({"the", "this", "that", "these", "those", "his", "her", "their", "its",
                        "my", "our", "your"})
@@ -166,6 +167,8 @@ def mentions(text: str) -> list[Mention]:
     longest = _LONGEST
     found: list[Mention] = []
     starts: dict[int, tuple[int, Mention]] = {}  # mention's last token index → (first, mention)
+    hedged_by: list[str] = []  # per mention: where its hedge came from (see _hedge_of)
+    bounds: list[tuple[int, int]] = []  # per mention: its first and last token
     i = 0
     while i < len(toks):
         if toks[i].punct:
@@ -184,6 +187,7 @@ def mentions(text: str) -> list[Mention]:
             i += n  # a modifier of the next object: "baby elephant", "bus driver"
             continue
         count = _stated_count(toks, i) if term.countable else None
+        hedge, source = _hedge_of(text, toks, i, n, starts)
         mention = Mention(
             category=term.category,
             count=count,
@@ -192,14 +196,35 @@ def mentions(text: str) -> list[Mention]:
             word=text[toks[i].start:toks[i + n - 1].end],
             alternatives=term.alternatives,
             exact=term.exact,
-            hedge=_hedge(text, toks, i, n, starts),
+            hedge=hedge,
             implied_by=_RULES.roles.get(tuple(t.text for t in toks[i:i + n]), ()),
             partial=count is not None and _partial(toks, i),
             plural=term.plural,
         )
         found.append(mention)
+        hedged_by.append(source)
+        bounds.append((i, i + n - 1))
         starts[i + n - 1] = (i, mention)
         i += n
+    return _coordinated_subjects(toks, found, hedged_by, bounds)
+
+
+def _coordinated_subjects(toks: list[_Tok], found: list[Mention], hedged_by: list[str],
+                          bounds: list[tuple[int, int]]) -> list[Mention]:
+    """A subject's hedge covers the indefinite subjects listed before it: "pedestrians and
+    cyclists should be careful" hedges both."""
+    for k in range(len(found) - 2, -1, -1):
+        a, b = found[k], found[k + 1]
+        if hedged_by[k] != "indefinite" or hedged_by[k + 1] != "after":
+            continue
+        between = toks[bounds[k][1] + 1:bounds[k + 1][0]]
+        if between and all(t.text in ("and", "or", ",") or t.text in _DETERMINERS
+                           for t in between) and any(t.text in ("and", "or") for t in between):
+            found[k] = replace(a, hedge=b.hedge)
+            hedged_by[k] = "after"
+        elif all(t.text == "," for t in between) and between:
+            found[k] = replace(a, hedge=b.hedge)  # "pedestrians, cyclists and drivers"
+            hedged_by[k] = "after"
     return found
 
 
@@ -369,12 +394,24 @@ def _hedge(text: str, toks: list[_Tok], i: int, n: int,
     ("such as birds and squirrels"); or, as the subject, by a modal or adverb right after it
     ("people might visit", "someone must have left it", "birds often come"), unless that is in
     a relative clause ("a dog that might bite")."""
+    return _hedge_of(text, toks, i, n, mentions_ending)[0]
+
+
+def _hedge_of(text: str, toks: list[_Tok], i: int, n: int,
+              mentions_ending: Mapping[int, tuple[int, Mention]]) -> tuple[str, str]:
+    """:func:`_hedge`'s word and where it came from: ``"definite"`` (none can apply),
+    ``"generic"``, ``"before"``, ``"after"`` (as the subject), or ``"indefinite"`` (none
+    found)."""
     reference = _reference(text, toks, i)
     if reference == "definite":
-        return ""
+        return "", "definite"
     if reference != "indefinite":
-        return reference
-    return _hedge_before(toks, i, mentions_ending) or _hedge_after(toks, i + n)
+        return reference, "generic"
+    before = _hedge_before(toks, i, mentions_ending)
+    if before:
+        return before, "before"
+    after = _hedge_after(toks, i + n)
+    return (after, "after") if after else ("", "indefinite")
 
 
 def _hedge_before(toks: list[_Tok], i: int,
@@ -386,8 +423,9 @@ def _hedge_before(toks: list[_Tok], i: int,
         example = _example_ending(toks, j - 1) if tok.text == "," else ""
         if example:
             return example  # "for example, a cat"
-        if tok.text in ("and", "or", ",") and j - 1 in mentions_ending:
-            return mentions_ending[j - 1][1].hedge  # a list: "such as birds and squirrels"
+        listed = _listed_after(toks, j, mentions_ending)
+        if listed is not None:
+            return listed
         if tok.punct and tok.text != '"':
             return ""
         word = tok.text
@@ -403,6 +441,22 @@ def _hedge_before(toks: list[_Tok], i: int,
         j -= 1
         steps += 1
     return ""
+
+
+def _listed_after(toks: list[_Tok], j: int,
+                  mentions_ending: Mapping[int, tuple[int, Mention]]) -> str | None:
+    """The hedge a mention inherits from the one it is listed after, the list joined at token
+    ``j``; None when ``j`` joins no list. "there might be a cat or a dog" joins with and/or;
+    a comma ("such as birds, squirrels, and deer") passes on only a generic or example hedge,
+    since "there might be a cat, and a dog sleeps here" is a new clause."""
+    word = toks[j].text
+    if word in ("and", "or") and j - 1 in mentions_ending:
+        return mentions_ending[j - 1][1].hedge
+    comma = j - 1 if word in ("and", "or") and j > 0 and toks[j - 1].text == "," else j
+    if toks[comma].text == "," and comma - 1 in mentions_ending:
+        hedge = mentions_ending[comma - 1][1].hedge
+        return hedge if hedge in _GENERIC_DETERMINERS or hedge in _EXAMPLES else ""
+    return None
 
 
 def _example_ending(toks: list[_Tok], j: int) -> str:
@@ -424,8 +478,10 @@ def _perceives(toks: list[_Tok], j: int) -> bool:
 
 def _hedge_after(toks: list[_Tok], k: int) -> str:
     """A modal or hedging adverb the mention ending before token ``k`` is the subject of."""
-    if k < len(toks) and toks[k].text in _SUBJECT_PREPOSITIONS:
-        # One short prepositional phrase: "people in the area might".
+    if k < len(toks) and (toks[k].text in _SUBJECT_PREPOSITIONS
+                          or (toks[k].text.endswith("ing") and len(toks[k].text) > 4)):
+        # One short prepositional or participle phrase: "people in the area might", "drivers
+        # approaching the light should".
         for m in range(k + 1, min(k + 5, len(toks))):
             word = toks[m].text
             if toks[m].punct or word in _RELATIVE_STARTS or word in _CLAUSE_BREAKS:

@@ -63,6 +63,11 @@ STREET = annotations("car", "traffic light")
     ("Animals such as birds and cats may come for the food.", "birds", "such as"),
     ("Animals such as birds and cats may come for the food.", "cats", "such as"),
     ("For example, a dog would enjoy the lawn.", "dog", "for example"),
+    ("There might be a cat or a dog.", "dog", "might"),                # listed with and/or
+    ("Hazards include other vehicles, pedestrians, and cyclists.", "cyclists", "other"),
+    ("Pedestrians and cyclists should be careful.", "pedestrians", "should"),  # both subjects
+    ("Cars, trucks and buses would have to stop.", "cars", "would"),
+    ("Drivers approaching the light should slow down.", "drivers", "should"),
 ])
 def test_hedged_and_generic_references_are_marked_with_their_marker(text, word, marker):
     assert hedge(text, word) == marker
@@ -79,7 +84,9 @@ def test_hedged_and_generic_references_are_marked_with_their_marker(text, word, 
     ("The other dog sleeps.", "dog"),                          # definite "other"
     ("Two other dogs play.", "dogs"),                          # "other" after a number
     ("It might rain, but a dog sleeps on the porch.", "dog"),  # the hedge is another clause's
-    ("A dog and a cat might play.", "dog"),                    # a subject before "and" is not
+    ("A dog sleeps and a cat might play.", "dog"),             # another clause's subject
+    ("There might be a cat, and a dog sleeps here.", "dog"),   # a comma ends a modal's list
+    ("A dog sleeping on the couch is brown.", "dog"),          # a participle, no modal
 ])
 def test_claims_are_not_hedged(text, word):
     assert hedge(text, word) == ""
