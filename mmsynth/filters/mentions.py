@@ -91,6 +91,7 @@ _PERCEPTION_FILLERS = _HEDGES["perception_fillers"]
 _SUBJECT_FILLERS = _HEDGES["subject_fillers"]
 _SUBJECT_PREPOSITIONS = _HEDGES["subject_prepositions"]
 _RELATIVE_STARTS = _HEDGES["relative_starts"]
+_NOUN_MODAL_BEFORE = _HEDGES["noun_modal_before"]
 _EXAMPLES = frozenset(" ".join(p) for p in _RULES.examples)
 # Determiners that make a noun phrase definite: what it names is presupposed to be there.
 _DEFINITE = frozenset({"the", "this", "that", "these", "those", "his", "her", "their", "its",
@@ -433,7 +434,7 @@ def _hedge_before(toks: list[_Tok], i: int,
             return ""
         if word in _CONDITIONALS or word in _HEDGE_ADVERBS:
             return word
-        if word in _HEDGE_MODALS:
+        if word in _HEDGE_MODALS and _verb_use(toks, j):
             return "" if _perceives(toks, j) else word
         example = _example_ending(toks, j)
         if example:
@@ -466,6 +467,14 @@ def _example_ending(toks: list[_Tok], j: int) -> str:
         if start >= 0 and tuple(t.text for t in toks[start:j + 1]) == phrase:
             return " ".join(phrase)
     return ""
+
+
+def _verb_use(toks: list[_Tok], j: int) -> bool:
+    """Whether the modal word at token ``j`` is a verb, not a noun ("a can of soda", "the
+    trash can")."""
+    before = toks[j - 1].text if j > 0 else ""
+    after = toks[j + 1].text if j + 1 < len(toks) else ""
+    return before not in _DETERMINERS and before not in _NOUN_MODAL_BEFORE and after != "of"
 
 
 def _perceives(toks: list[_Tok], j: int) -> bool:

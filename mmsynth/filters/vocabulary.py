@@ -317,7 +317,7 @@ def plural(word: str) -> str:
 RULES_FILE = ("grounding", "rules.yaml")
 HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examples",
               "perception", "perception_fillers", "subject_fillers", "subject_prepositions",
-              "relative_starts")
+              "relative_starts", "noun_modal_before")
 _RULE_SECTIONS = ("hedges", "roles", "attributive_before", "partial_before", "partial_counts",
                   "speculative_types")
 

@@ -87,6 +87,7 @@ def test_hedged_and_generic_references_are_marked_with_their_marker(text, word, 
     ("A dog sleeps and a cat might play.", "dog"),             # another clause's subject
     ("There might be a cat, and a dog sleeps here.", "dog"),   # a comma ends a modal's list
     ("A dog sleeping on the couch is brown.", "dog"),          # a participle, no modal
+    ("A can of soda stands next to a dog.", "dog"),            # "can" the noun
 ])
 def test_claims_are_not_hedged(text, word):
     assert hedge(text, word) == ""
