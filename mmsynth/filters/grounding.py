@@ -19,7 +19,31 @@ negated). A mention of anything else is rejected as ``hallucinated_object:<categ
 claim is checked only for a category that is annotated and has no crowd box: a category-level
 word ("giraffes", "people", "sofas") must equal the annotated count, a word for a kind of it
 ("men", "puppies") may be a subset (≤), and a count any caption states for that category is
-accepted too. Otherwise it is ``wrong_count:<category>``. A sample whose answers, taken
+accepted too, as is a caption's count in other words ("a man and a woman": two people). A
+count of a part ("two other cows", "two cows in the foreground", "two cows while a third
+grazes") may be smaller than the annotated one; "two of the cows", "at least two", "a few",
+"several", "both of the" are no count claims. Otherwise it is ``wrong_count:<category>``.
+
+Claims, not only mentions. A mention is checked when it says the object is there. Negated ones
+never are. A *hedged* one — an indefinite mention under a conditional, modal or hedging adverb
+in its clause ("if a dog were here", "there might be a dog", "people might visit", "someone
+must have left it"), after a generic determiner ("other vehicles", "any car") or an example
+phrase ("animals such as birds") — is a hypothetical or generic reference (the rules are
+:func:`mmsynth.filters.mentions._hedge`'s, their words ``configs/grounding/rules.yaml``). A
+definite mention ("the dog might be hungry") is presupposed and always a claim, and so is a
+modal about seeing ("you can see a dog"). A role word is grounded by what implies it: "the
+driver" by an annotated car, bus, truck, train, boat or motorcycle, "passengers" by a bus,
+train, airplane, boat or car, "rider"/"cyclist" by a bicycle, motorcycle or horse (the rules'
+``roles``); then its count is not checked, as people inside vehicles have no boxes.
+
+Strictness per answer type (``sample.meta["type"]``, the rules' ``speculative_types``):
+``conversation`` and ``reasoning`` answers may speculate, so their hedged mentions are not
+checked (nor counted among the checked mentions). ``detail`` descriptions state facts: a hedge
+excuses nothing there ("there might be a dog" in a detail description names a dog that is not
+in the image), and neither does it in a sample with no type. Roles, counts of parts and
+negations are the same for every type. Questions follow their sample's type.
+
+A sample whose answers, taken
 together, share too few content words with the captions and category names is ``off_topic``
 (a small model that rambles about sunsets names no object, so nothing else would catch it).
 """
@@ -38,6 +62,7 @@ from mmsynth.filters.vocabulary import (
     SUPERCATEGORIES,
     SUPERCATEGORY_OF,
     UNCOUNTED_CATEGORIES,
+    load_rules,
     load_vocabulary,
     plural,
 )
@@ -49,7 +74,7 @@ from mmsynth.stages import Stage
 __all__ = [
     "COCO_CATEGORIES", "SUPERCATEGORIES", "SUPERCATEGORY_OF", "UNCOUNTED_CATEGORIES", "Evidence",
     "GroundingCheck", "Mention", "Problem", "check_text", "context_overlap", "mentions", "plural",
-    "stats_from_samples", "summarize",
+    "speculative", "stats_from_samples", "summarize",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -80,12 +105,13 @@ class Evidence:
         captioned: set[str] = set()
         caption_counts: dict[str, set[int]] = {}
         for caption in annotations.get("captions") or ():
-            for m in mentions(caption):
-                if m.negated:
-                    continue
+            stated = [m for m in mentions(caption) if not m.negated]
+            for m in stated:
                 captioned.update(m.grounding)
                 if m.count is not None:
                     caption_counts.setdefault(m.category, set()).add(m.count)
+            for category, total in _caption_totals(stated).items():
+                caption_counts.setdefault(category, set()).add(total)
         return cls(dict(counts), frozenset(crowd), frozenset(captioned),
                    {k: frozenset(v) for k, v in caption_counts.items()})
 
@@ -103,10 +129,23 @@ class Evidence:
         annotated = sum(self.annotated.get(c, 0) for c in cats)
         if annotated == 0 or m.count in self.caption_counts.get(m.category, ()):
             return None
-        subset = not m.exact or len(cats) > 1
+        subset = not m.exact or m.partial or len(cats) > 1
         if (m.count > annotated) if subset else (m.count != annotated):
             return f"says {m.count} ({m.word!r}) but {annotated} annotated"
         return None
+
+
+def _caption_totals(stated: Sequence[Mention]) -> dict[str, int]:
+    """A caption's count per category in other words: "a man and a woman" are two people, "two
+    men and a boy" three. Only where every mention of the category is counted or singular."""
+    by_category: dict[str, list[Mention]] = {}
+    for m in stated:
+        by_category.setdefault(m.category, []).append(m)
+    totals = {}
+    for category, found in by_category.items():
+        if len(found) > 1 and all(m.count is not None or not m.plural for m in found):
+            totals[category] = sum(m.count or 1 for m in found)
+    return totals
 
 
 @dataclass(frozen=True)
@@ -130,21 +169,40 @@ _EXISTENCE_QUESTION = re.compile(
 )
 
 
-def check_text(text: str, evidence: Evidence, *, turn: int = 0,
-               counts: bool = True) -> tuple[list[Problem], int]:
-    """Problems with one answer's mentions, and how many (non-negated) mentions were checked."""
+_RULES = load_rules()
+
+
+def speculative(kind: str | None) -> bool:
+    """Whether answers of type ``kind`` (``sample.meta["type"]``) may speculate, so that their
+    hedged and generic references are not claims (the rules' ``speculative_types``)."""
+    return kind in _RULES.speculative_types
+
+
+def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = True,
+               kind: str | None = None) -> tuple[list[Problem], int]:
+    """Problems with one answer's (or question's) claims, and how many mentions were checked.
+
+    ``kind`` is the answer type: in a speculative one (see :func:`speculative`) hedged mentions
+    are not checked; in any other every non-negated mention is. A role word is also grounded by
+    a category that implies it, and then its count is not checked."""
     problems = []
     checked = 0
     allowed = evidence.allowed
+    excuse_hedges = speculative(kind)
     for m in mentions(text):
-        if m.negated:
+        if m.negated or (m.hedge and excuse_hedges):
             continue
         checked += 1
-        if not any(c in allowed for c in m.grounding):
+        implied = any(c in allowed for c in m.implied_by)
+        if not implied and not any(c in allowed for c in m.grounding):
+            hedged = (f"; hedged by {m.hedge!r}, which a {kind or 'untyped'} answer states as "
+                      f"a fact" if m.hedge else "")
             problems.append(Problem("hallucinated_object", m.category, turn,
                                     f"turn {turn} names {m.word!r} ({m.category}), which is "
-                                    f"neither annotated nor in a caption"))
+                                    f"neither annotated nor in a caption{hedged}"))
             continue
+        if implied:
+            continue  # people in a vehicle or on a horse have no boxes to count
         why = evidence.count_problem(m) if counts else None
         if why:
             problems.append(Problem("wrong_count", m.category, turn, f"turn {turn} {why}"))
@@ -238,6 +296,7 @@ class GroundingCheck(Stage):
     def problems(self, sample: Sample) -> tuple[list[list[Problem]], int]:
         """Problems per human/gpt pair of ``sample``, and the number of mentions checked."""
         evidence = Evidence.from_annotations(sample.annotations)
+        kind = sample.meta.get("type")
         turns = sample.conversations
         per_pair: list[list[Problem]] = []
         checked = 0
@@ -245,12 +304,12 @@ class GroundingCheck(Stage):
             pair_problems: list[Problem] = []
             question = _strip_image_token(turns[p].get("value", ""))
             if self.check_questions and not _EXISTENCE_QUESTION.search(question):
-                found, n = check_text(question, evidence, turn=p, counts=False)
+                found, n = check_text(question, evidence, turn=p, counts=False, kind=kind)
                 pair_problems += found
                 checked += n
             if p + 1 < len(turns):
                 found, n = check_text(turns[p + 1].get("value", ""), evidence, turn=p + 1,
-                                      counts=self.check_counts)
+                                      counts=self.check_counts, kind=kind)
                 pair_problems += found
                 checked += n
             per_pair.append(pair_problems)

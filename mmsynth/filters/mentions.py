@@ -6,10 +6,15 @@ matched longest-first so that "hot dog" is not a dog and "teddy bear" is not a b
 inside a negation ("there is no dog", "without an umbrella", "there aren't any cars") or a
 figure of speech ("shaped like a bear", "a toy car", "a painting of a horse") is not a claim
 that the object is there. A number in front of a mention ("three giraffes", "a pair of dogs",
-"only one cat") is a count claim. What a mention must match in the image is
-:mod:`mmsynth.filters.grounding`'s business.
+"only one cat") is a count claim. A mention also records whether it is only a hypothetical or
+generic reference (``hedge``: "there might be a dog", "other vehicles", "people often visit";
+see :func:`_hedge`), the categories that imply it as a role (``implied_by``: "the driver" of a
+car) and whether its count covers only a part of the instances (``partial``: "two other cows",
+"two cows in the foreground"). What a mention must match in the image, and which hedges an
+answer type may use, is :mod:`mmsynth.filters.grounding`'s business.
 
-The words are data (``configs/grounding/vocabulary.yaml``); the rules that use them are here.
+The words are data (``configs/grounding/vocabulary.yaml``, and ``configs/grounding/rules.yaml``
+for the claim rules); the rules that use them are here.
 
 Ambiguous words, decided one by one (the reason is the error we would rather make):
 
@@ -54,11 +59,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from mmsynth.filters.vocabulary import NUMBER_WORDS, Term, load_vocabulary, vocabulary
+from mmsynth.filters.vocabulary import NUMBER_WORDS, Term, load_rules, load_vocabulary, vocabulary
 
 _VOCABULARY = load_vocabulary()
+_RULES = load_rules()
 _WORDS = _VOCABULARY.words
 _LONGEST = _VOCABULARY.longest_phrase
 # Guards for words that are objects in one use and not in another (see the module docstring).
@@ -75,6 +81,22 @@ _DETERMINERS = _WORDS["determiners"]
 _COUNT_QUALIFIERS = _WORDS["count_qualifiers"]
 _COUNT_BREAKS = _WORDS["count_breaks"]
 _EXACT_ONE_BEFORE = _WORDS["exact_one_before"]
+_HEDGES = _RULES.hedges
+_CONDITIONALS = _HEDGES["conditionals"]
+_HEDGE_MODALS = _HEDGES["modals"]
+_HEDGE_ADVERBS = _HEDGES["adverbs"]
+_GENERIC_DETERMINERS = _HEDGES["generic_determiners"]
+_PERCEPTION = _HEDGES["perception"]
+_PERCEPTION_FILLERS = _HEDGES["perception_fillers"]
+_SUBJECT_FILLERS = _HEDGES["subject_fillers"]
+_SUBJECT_PREPOSITIONS = _HEDGES["subject_prepositions"]
+_RELATIVE_STARTS = _HEDGES["relative_starts"]
+_NOUN_MODAL_BEFORE = _HEDGES["noun_modal_before"]
+_EXAMPLES = frozenset(" ".join(p) for p in _RULES.examples)
+# Determiners that make a noun phrase definite: what it names is presupposed to be there.
+_DEFINITE = frozenset({"the", "this", "that", "these", "those", "his", "her", "their", "its",
+                       "my", "our", "your"})
+_SENTENCE_ENDS = frozenset({".", "!", "?", ";"})
 
 
 @dataclass(frozen=True)
@@ -90,10 +112,23 @@ class Mention:
     word: str = ""
     alternatives: tuple[str, ...] = ()
     exact: bool = True
+    # The word(s) that make it a hypothetical or generic reference rather than a claim ("might",
+    # "if", "other", "such as"), or "" (see :func:`_hedge`).
+    hedge: str = ""
+    # Categories whose presence implies it: a role ("driver" of a car), from the claim rules.
+    implied_by: tuple[str, ...] = ()
+    # The count covers a part of the instances ("two cows in the foreground"): at most, not equal.
+    partial: bool = False
+    plural: bool = False
 
     @property
     def grounding(self) -> tuple[str, ...]:
         return self.alternatives or (self.category,)
+
+    @property
+    def claim(self) -> bool:
+        """Whether it says the object is there: not negated, not hedged."""
+        return not self.negated and not self.hedge
 
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:['’\-][A-Za-z0-9]+)*|[.,;:!?()\[\]\"]")
@@ -125,13 +160,16 @@ def _is_negation(word: str) -> bool:
 
 
 def mentions(text: str) -> list[Mention]:
-    """Every object mention in ``text``, in order, negated ones included (``negated=True``);
-    figurative uses ("like a bear", "a toy car") are left out."""
+    """Every object mention in ``text``, in order, negated and hedged ones included
+    (``negated=True``, ``hedge`` set); figurative and attributive uses ("like a bear", "a toy
+    car", "a human presence") are left out."""
     toks = _tokens(text)
     vocab = vocabulary()
     longest = _LONGEST
     found: list[Mention] = []
     starts: dict[int, tuple[int, Mention]] = {}  # mention's last token index → (first, mention)
+    hedged_by: list[str] = []  # per mention: where its hedge came from (see _hedge_of)
+    bounds: list[tuple[int, int]] = []  # per mention: its first and last token
     i = 0
     while i < len(toks):
         if toks[i].punct:
@@ -149,18 +187,45 @@ def mentions(text: str) -> list[Mention]:
         if following is not None and following[1].category is not None:
             i += n  # a modifier of the next object: "baby elephant", "bus driver"
             continue
+        count = _stated_count(toks, i) if term.countable else None
+        hedge, source = _hedge_of(text, toks, i, n, starts)
         mention = Mention(
             category=term.category,
-            count=_stated_count(toks, i) if term.countable else None,
+            count=count,
             negated=_negated(toks, i, starts),
             span=(toks[i].start, toks[i + n - 1].end),
             word=text[toks[i].start:toks[i + n - 1].end],
             alternatives=term.alternatives,
             exact=term.exact,
+            hedge=hedge,
+            implied_by=_RULES.roles.get(tuple(t.text for t in toks[i:i + n]), ()),
+            partial=count is not None and _partial(toks, i),
+            plural=term.plural,
         )
         found.append(mention)
+        hedged_by.append(source)
+        bounds.append((i, i + n - 1))
         starts[i + n - 1] = (i, mention)
         i += n
+    return _coordinated_subjects(toks, found, hedged_by, bounds)
+
+
+def _coordinated_subjects(toks: list[_Tok], found: list[Mention], hedged_by: list[str],
+                          bounds: list[tuple[int, int]]) -> list[Mention]:
+    """A subject's hedge covers the indefinite subjects listed before it: "pedestrians and
+    cyclists should be careful" hedges both."""
+    for k in range(len(found) - 2, -1, -1):
+        a, b = found[k], found[k + 1]
+        if hedged_by[k] != "indefinite" or hedged_by[k + 1] != "after":
+            continue
+        between = toks[bounds[k][1] + 1:bounds[k + 1][0]]
+        if between and all(t.text in ("and", "or", ",") or t.text in _DETERMINERS
+                           for t in between) and any(t.text in ("and", "or") for t in between):
+            found[k] = replace(a, hedge=b.hedge)
+            hedged_by[k] = "after"
+        elif all(t.text == "," for t in between) and between:
+            found[k] = replace(a, hedge=b.hedge)  # "pedestrians, cyclists and drivers"
+            hedged_by[k] = "after"
     return found
 
 
@@ -187,6 +252,8 @@ def _literal_use(toks: list[_Tok], i: int, n: int) -> bool:
         return False
     if word in _NOT_BEFORE and after in _NOT_BEFORE[word]:
         return False
+    if word in _RULES.attributive_before and after in _RULES.attributive_before[word]:
+        return False  # "a human presence", "the driver's seat"
     if word in _NOUN_HEAD_ONLY and after_tok is not None and not after_tok.punct:
         if after not in _NOUN_FOLLOWERS:
             return False
@@ -274,3 +341,186 @@ def _qualified(toks: list[_Tok], j: int, value: int) -> int | None:
             return 1
         return None
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims and references: which mentions say the object is there (the claim rules'
+# ``configs/grounding/rules.yaml`` holds the words).
+
+def _possessive(text: str, tok: _Tok) -> bool:
+    raw = text[tok.start:tok.end].lower().replace("’", "'")
+    return raw.endswith(("'s", "s'"))
+
+
+def _reference(text: str, toks: list[_Tok], i: int) -> str:
+    """How the noun phrase ending in the mention at token ``i`` refers: ``"definite"`` ("the
+    dog", "his bike", "the man's hat", "the other cars"), a generic determiner ("other", "any",
+    "such": "other vehicles"), or ``"indefinite"`` ("a dog", "two dogs", "people", "someone").
+    Looks back over up to three modifiers."""
+    j = i - 1
+    skipped = 0
+    while j >= 0 and skipped <= 3:
+        tok = toks[j]
+        if tok.punct:
+            break
+        word = tok.text
+        if word in _DEFINITE or _possessive(text, tok):
+            return "definite"
+        if _example_ending(toks, j):
+            break  # "such as birds": the example phrase is the hedge
+        if word in _GENERIC_DETERMINERS or word in _DETERMINERS or _number(word) is not None:
+            prev = toks[j - 1] if j > 0 and not toks[j - 1].punct else None
+            if prev is not None and (prev.text in _DEFINITE or _possessive(text, prev)):
+                return "definite"  # "the other dog", "the two dogs"
+            generic = (word in _GENERIC_DETERMINERS
+                       and not (prev is not None and _number(prev.text) is not None))
+            return word if generic else "indefinite"  # "two other dogs" are there
+        if word in _COUNT_BREAKS or _is_negation(word):
+            break
+        j -= 1
+        skipped += 1
+    return "indefinite"
+
+
+def _hedge(text: str, toks: list[_Tok], i: int, n: int,
+           mentions_ending: Mapping[int, tuple[int, Mention]]) -> str:
+    """The word that makes the mention at ``toks[i:i + n]`` a hypothetical or generic reference,
+    or "" for a claim.
+
+    Only an indefinite mention can be hedged (a definite one is presupposed: "the dog might be
+    hungry" says there is a dog). It is hedged by a generic determiner ("other vehicles"); by a
+    conditional, modal or hedging adverb earlier in its clause ("if a dog were here", "there
+    might be a dog", "there is probably a cat"), unless the modal is about seeing ("you can see
+    a dog"); by an example phrase ("such as birds"); by a hedged mention it is listed with
+    ("such as birds and squirrels"); or, as the subject, by a modal or adverb right after it
+    ("people might visit", "someone must have left it", "birds often come"), unless that is in
+    a relative clause ("a dog that might bite")."""
+    return _hedge_of(text, toks, i, n, mentions_ending)[0]
+
+
+def _hedge_of(text: str, toks: list[_Tok], i: int, n: int,
+              mentions_ending: Mapping[int, tuple[int, Mention]]) -> tuple[str, str]:
+    """:func:`_hedge`'s word and where it came from: ``"definite"`` (none can apply),
+    ``"generic"``, ``"before"``, ``"after"`` (as the subject), or ``"indefinite"`` (none
+    found)."""
+    reference = _reference(text, toks, i)
+    if reference == "definite":
+        return "", "definite"
+    if reference != "indefinite":
+        return reference, "generic"
+    before = _hedge_before(toks, i, mentions_ending)
+    if before:
+        return before, "before"
+    after = _hedge_after(toks, i + n)
+    return (after, "after") if after else ("", "indefinite")
+
+
+def _hedge_before(toks: list[_Tok], i: int,
+                  mentions_ending: Mapping[int, tuple[int, Mention]]) -> str:
+    j = i - 1
+    steps = 0
+    while j >= 0 and steps < 10:
+        tok = toks[j]
+        example = _example_ending(toks, j - 1) if tok.text == "," else ""
+        if example:
+            return example  # "for example, a cat"
+        listed = _listed_after(toks, j, mentions_ending)
+        if listed is not None:
+            return listed
+        if tok.punct and tok.text != '"':
+            return ""
+        word = tok.text
+        if word in _CLAUSE_BREAKS or _is_negation(word):
+            return ""
+        if word in _CONDITIONALS or word in _HEDGE_ADVERBS:
+            return word
+        if word in _HEDGE_MODALS and _verb_use(toks, j):
+            return "" if _perceives(toks, j) else word
+        example = _example_ending(toks, j)
+        if example:
+            return example
+        j -= 1
+        steps += 1
+    return ""
+
+
+def _listed_after(toks: list[_Tok], j: int,
+                  mentions_ending: Mapping[int, tuple[int, Mention]]) -> str | None:
+    """The hedge a mention inherits from the one it is listed after, the list joined at token
+    ``j``; None when ``j`` joins no list. "there might be a cat or a dog" joins with and/or;
+    a comma ("such as birds, squirrels, and deer") passes on only a generic or example hedge,
+    since "there might be a cat, and a dog sleeps here" is a new clause."""
+    word = toks[j].text
+    if word in ("and", "or") and j - 1 in mentions_ending:
+        return mentions_ending[j - 1][1].hedge
+    comma = j - 1 if word in ("and", "or") and j > 0 and toks[j - 1].text == "," else j
+    if toks[comma].text == "," and comma - 1 in mentions_ending:
+        hedge = mentions_ending[comma - 1][1].hedge
+        return hedge if hedge in _GENERIC_DETERMINERS or hedge in _EXAMPLES else ""
+    return None
+
+
+def _example_ending(toks: list[_Tok], j: int) -> str:
+    """The example phrase ("such as", "for example") whose last word is token ``j``, or ""."""
+    for phrase in _RULES.examples:
+        start = j - len(phrase) + 1
+        if start >= 0 and tuple(t.text for t in toks[start:j + 1]) == phrase:
+            return " ".join(phrase)
+    return ""
+
+
+def _verb_use(toks: list[_Tok], j: int) -> bool:
+    """Whether the modal word at token ``j`` is a verb, not a noun ("a can of soda", "the
+    trash can")."""
+    before = toks[j - 1].text if j > 0 else ""
+    after = toks[j + 1].text if j + 1 < len(toks) else ""
+    return before not in _DETERMINERS and before not in _NOUN_MODAL_BEFORE and after != "of"
+
+
+def _perceives(toks: list[_Tok], j: int) -> bool:
+    """Whether the modal at token ``j`` is about seeing: "can see", "could be seen"."""
+    k = j + 1
+    while k < len(toks) and toks[k].text in _PERCEPTION_FILLERS:
+        k += 1
+    return k < len(toks) and toks[k].text in _PERCEPTION
+
+
+def _hedge_after(toks: list[_Tok], k: int) -> str:
+    """A modal or hedging adverb the mention ending before token ``k`` is the subject of."""
+    if k < len(toks) and (toks[k].text in _SUBJECT_PREPOSITIONS
+                          or (toks[k].text.endswith("ing") and len(toks[k].text) > 4)):
+        # One short prepositional or participle phrase: "people in the area might", "drivers
+        # approaching the light should".
+        for m in range(k + 1, min(k + 5, len(toks))):
+            word = toks[m].text
+            if toks[m].punct or word in _RELATIVE_STARTS or word in _CLAUSE_BREAKS:
+                return ""
+            if word in _HEDGE_MODALS or word in _HEDGE_ADVERBS:
+                k = m
+                break
+        else:
+            return ""
+    while k < len(toks) and not toks[k].punct:
+        word = toks[k].text
+        if word in _HEDGE_MODALS:
+            return "" if _perceives(toks, k) else word  # "a cat can be seen"
+        if word in _HEDGE_ADVERBS:
+            return word
+        if word not in _SUBJECT_FILLERS:
+            return ""
+        k += 1
+    return ""
+
+
+def _partial(toks: list[_Tok], i: int) -> bool:
+    """Whether a counted mention starting at token ``i`` names a part of the instances: "two
+    other cows", "two cows in the foreground", "two cows stand while a third grazes"."""
+    if any(t.text in _RULES.partial_before for t in toks[max(0, i - 3):i]):
+        return True
+    k = i
+    end = k
+    while end < len(toks) and toks[end].text not in _SENTENCE_ENDS:
+        end += 1
+    words = tuple(t.text for t in toks[k:end])
+    return any(words[s:s + len(p)] == p for p in _RULES.partial_counts
+               for s in range(len(words) - len(p) + 1))

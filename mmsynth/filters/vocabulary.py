@@ -309,3 +309,108 @@ def plural(word: str) -> str:
     """The usual plural of ``word`` (itself for plural-only and mass nouns)."""
     forms = plural_forms(word)
     return forms[0] if forms else word
+
+
+# ---------------------------------------------------------------------------------------------
+# The claim rules: ``configs/grounding/rules.yaml``.
+
+RULES_FILE = ("grounding", "rules.yaml")
+HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examples",
+              "perception", "perception_fillers", "subject_fillers", "subject_prepositions",
+              "relative_starts", "noun_modal_before")
+_RULE_SECTIONS = ("hedges", "roles", "attributive_before", "partial_before", "partial_counts",
+                  "speculative_types")
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    """The rules file's content (see the comments in the file for each part).
+
+    ``roles`` maps each form of a role word (singular and plurals, as token tuples) to the
+    categories that imply it; ``examples`` and ``partial_counts`` are phrases as token tuples.
+    """
+
+    hedges: Mapping[str, frozenset[str]]
+    examples: tuple[tuple[str, ...], ...]
+    roles: Mapping[tuple[str, ...], tuple[str, ...]]
+    attributive_before: Mapping[str, frozenset[str]]
+    partial_before: frozenset[str]
+    partial_counts: tuple[tuple[str, ...], ...]
+    speculative_types: frozenset[str]
+    path: str
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: str | None = None, vocabulary_path: str | None = None) -> ClaimRules:
+    """The claim rules in ``path`` (default: the shipped file), read once and checked against
+    the vocabulary: role and attributive words must be its phrases, role categories COCO's.
+    UsageError names the file and the key of anything malformed."""
+    from mmsynth.config import load_yaml
+
+    path = path or str(config_path(*RULES_FILE))
+    return _RulesReader(path, load_yaml(path), load_vocabulary(vocabulary_path)).rules()
+
+
+class _RulesReader(_Reader):
+    """Checks the rules file's raw data while turning it into :class:`ClaimRules`."""
+
+    def __init__(self, path: str, data: dict[str, Any], vocab: Vocabulary):
+        super().__init__(path, data)
+        self.vocab = vocab
+
+    def bad(self, key: str, why: str) -> UsageError:
+        return UsageError(f"grounding rules {self.path}: {key}: {why}")
+
+    def rules(self) -> ClaimRules:
+        data = self.data
+        if not isinstance(data, dict):
+            raise self.bad("(top)", "must be a mapping of sections")
+        unknown = sorted(set(data) - set(_RULE_SECTIONS))
+        if unknown:
+            raise self.bad(unknown[0], f"unknown section; valid: {', '.join(_RULE_SECTIONS)}")
+        missing = [s for s in _RULE_SECTIONS if s not in data]
+        if missing:
+            raise self.bad(missing[0], "missing")
+        hedges_section = self.mapping("hedges", data["hedges"])
+        unknown = sorted(set(hedges_section) - set(HEDGE_SETS))
+        if unknown:
+            raise self.bad(f"hedges.{unknown[0]}", f"unknown; valid: {', '.join(HEDGE_SETS)}")
+        hedges = {}
+        for name in HEDGE_SETS:
+            if name not in hedges_section:
+                raise self.bad(f"hedges.{name}", "missing")
+            hedges[name] = frozenset(self.phrases(hedges_section[name], f"hedges.{name}"))
+        categories = set(self.vocab.categories)
+        roles: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for word, cats in self.phrase_lists("roles", data["roles"], values=categories).items():
+            term = self.vocab.phrases.get(tuple(word.split()))
+            if term is None or term.category is None:
+                raise self.bad(f"roles.{word}", "not a phrase of the grounding vocabulary (a "
+                                                "role word must already name an object)")
+            for form in (word, *self.vocab.plurals.forms(word)):
+                roles[tuple(form.split())] = cats
+        attributive = {}
+        for word, followers in self.mapping("attributive_before",
+                                            data["attributive_before"]).items():
+            key = f"attributive_before.{self.phrase(word, 'attributive_before')}"
+            if " " in word or self.vocab.phrases.get((word,), Term(None)).category is None:
+                raise self.bad(key, "not a one-word phrase of the grounding vocabulary")
+            attributive[word] = frozenset(self.phrases(followers, key))
+        from mmsynth.prompts.llava import PROMPT_TYPES
+
+        types = frozenset(self.phrases(data["speculative_types"], "speculative_types"))
+        if types - set(PROMPT_TYPES):
+            raise self.bad("speculative_types", f"not an answer type: "
+                                                f"{sorted(types - set(PROMPT_TYPES))[0]!r}; "
+                                                f"valid: {', '.join(PROMPT_TYPES)}")
+        return ClaimRules(
+            hedges=hedges,
+            examples=tuple(tuple(p.split()) for p in hedges["examples"]),
+            roles=roles,
+            attributive_before=attributive,
+            partial_before=frozenset(self.phrases(data["partial_before"], "partial_before")),
+            partial_counts=tuple(tuple(p.split())
+                                 for p in self.phrases(data["partial_counts"], "partial_counts")),
+            speculative_types=types,
+            path=self.path,
+        )

@@ -1,0 +1,244 @@
+"""The grounding check's claim rules (configs/grounding/rules.yaml): each rule with an answer it
+must let through and one it must still catch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mmsynth.errors import UsageError
+from mmsynth.filters.grounding import Evidence, GroundingCheck, check_text, mentions
+from mmsynth.filters.vocabulary import RULES_FILE, load_rules
+from mmsynth.resources import config_path
+from mmsynth.sample import IMAGE_TOKEN, Sample
+
+
+def annotations(*objects: str | tuple[str, int], captions: tuple[str, ...] = ()) -> dict:
+    """``"car"`` is one instance, ``("cow", 3)`` three."""
+    objs = []
+    for o in objects:
+        name, n = (o, 1) if isinstance(o, str) else o
+        objs += [{"category": name, "bbox": [10 * k, 0, 40, 40], "iscrowd": 0} for k in range(n)]
+    return {"objects": objs, "captions": list(captions), "width": 640, "height": 480}
+
+
+def reasons(answer: str, ann: dict, kind: str | None = "reasoning",
+            question: str = "What do you see?") -> list[str]:
+    """The reasons the check gives for one answer of type ``kind`` (empty: kept)."""
+    meta = {"index": 0} if kind is None else {"index": 0, "type": kind}
+    s = Sample(id="coco-0-000000000", image=b"", image_ext="jpg", annotations=ann, meta=meta,
+               conversations=[{"from": "human", "value": f"{IMAGE_TOKEN}\n{question}"},
+                              {"from": "gpt", "value": answer}])
+    per_pair, _ = GroundingCheck().problems(s)
+    return [p.reason for pair in per_pair for p in pair]
+
+
+def hedge(text: str, word: str) -> str:
+    """The hedge of the (single) mention whose text is ``word``."""
+    (m,) = [m for m in mentions(text) if m.word.lower() == word]
+    return m.hedge
+
+
+STREET = annotations("car", "traffic light")
+
+
+# ---- hedges: hypothetical and generic references ---------------------------------------------
+
+@pytest.mark.parametrize("text, word, marker", [
+    ("If a dog were here, it would chase the ball.", "dog", "if"),
+    ("Imagine a horse galloping across this field.", "horse", "imagine"),
+    ("There might be a cat hiding somewhere nearby.", "cat", "might"),
+    ("There is probably a dog that lives in this house.", "dog", "probably"),
+    ("A family could use this table for a picnic.", "family", "could"),
+    ("Someone must have left the umbrella open.", "someone", "must"),
+    ("People might visit this park on weekends.", "people", "might"),
+    ("Birds may be attracted by the crumbs.", "birds", "may"),
+    ("Drivers should be careful at this crossing.", "drivers", "should"),
+    ("People often come here to relax.", "people", "often"),
+    ("People in the area might enjoy the view.", "people", "might"),
+    ("Other vehicles on the road must wait.", "vehicles", "other"),
+    ("Any car turning here must stop.", "car", "any"),
+    ("Animals such as birds and cats may come for the food.", "birds", "such as"),
+    ("Animals such as birds and cats may come for the food.", "cats", "such as"),
+    ("For example, a dog would enjoy the lawn.", "dog", "for example"),
+    ("There might be a cat or a dog.", "dog", "might"),                # listed with and/or
+    ("Hazards include other vehicles, pedestrians, and cyclists.", "cyclists", "other"),
+    ("Pedestrians and cyclists should be careful.", "pedestrians", "should"),  # both subjects
+    ("Cars, trucks and buses would have to stop.", "cars", "would"),
+    ("Drivers approaching the light should slow down.", "drivers", "should"),
+])
+def test_hedged_and_generic_references_are_marked_with_their_marker(text, word, marker):
+    assert hedge(text, word) == marker
+
+
+@pytest.mark.parametrize("text, word", [
+    ("A dog sits on the couch.", "dog"),                       # a plain claim
+    ("The dog might be hungry.", "dog"),                       # definite: presupposed
+    ("His dog could be asleep.", "dog"),
+    ("The man's dog may bark.", "dog"),
+    ("You can see a dog on the couch.", "dog"),                # a modal about seeing
+    ("A cat can be seen on the sofa.", "cat"),
+    ("A dog that might bite lies by the door.", "dog"),        # the modal is the relative's
+    ("The other dog sleeps.", "dog"),                          # definite "other"
+    ("Two other dogs play.", "dogs"),                          # "other" after a number
+    ("It might rain, but a dog sleeps on the porch.", "dog"),  # the hedge is another clause's
+    ("A dog sleeps and a cat might play.", "dog"),             # another clause's subject
+    ("There might be a cat, and a dog sleeps here.", "dog"),   # a comma ends a modal's list
+    ("A dog sleeping on the couch is brown.", "dog"),          # a participle, no modal
+    ("A can of soda stands next to a dog.", "dog"),            # "can" the noun
+])
+def test_claims_are_not_hedged(text, word):
+    assert hedge(text, word) == ""
+
+
+def test_an_absent_object_in_a_plain_claim_is_still_rejected_in_every_type():
+    ann = annotations("couch")
+    for kind in ("conversation", "detail", "reasoning", None):
+        assert reasons("A dog sits on the couch.", ann, kind) == ["hallucinated_object:dog"]
+        assert reasons("The dog might be hungry.", ann, kind) == ["hallucinated_object:dog"]
+
+
+# ---- per-type strictness ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, excused", [
+    ("reasoning", True), ("conversation", True), ("detail", False), (None, False),
+])
+def test_hedges_excuse_an_absent_object_only_where_the_type_may_speculate(kind, excused):
+    ann = annotations("couch", "person")
+    answer = "There might be a dog hiding behind the couch."
+    assert reasons(answer, ann, kind) == ([] if excused else ["hallucinated_object:dog"])
+    generic = "Other vehicles could pass by while the person rests."
+    assert reasons(generic, ann, kind) == ([] if excused else ["hallucinated_object:car"])
+
+
+def test_a_strict_type_names_the_hedge_in_the_problem():
+    problems, checked = check_text("There might be a dog.", Evidence.from_annotations(
+        annotations("cat")), kind="detail")
+    assert checked == 1 and "hedged by 'might'" in problems[0].detail
+    problems, checked = check_text("There might be a dog.", Evidence.from_annotations(
+        annotations("cat")), kind="reasoning")
+    assert (problems, checked) == ([], 0), "an excused reference is not a checked mention"
+
+
+def test_questions_follow_their_sample_type():
+    ann = annotations("bench")
+    question = "What could a family do on this bench?"
+    assert reasons("Rest.", ann, "conversation", question) == []
+    assert reasons("Rest.", ann, "detail", question) == ["hallucinated_object:person"]
+
+
+def test_the_shipped_rules_let_conversation_and_reasoning_speculate_but_not_detail():
+    assert load_rules().speculative_types == {"conversation", "reasoning"}
+
+
+# ---- roles implied by annotated objects -------------------------------------------------------
+
+@pytest.mark.parametrize("answer, implied_by, unrelated", [
+    ("The driver should slow down at the light.", "car", "horse"),
+    ("The drivers are stuck in traffic.", "truck", "bicycle"),
+    ("Passengers are waiting to board.", "train", "horse"),
+    ("Passengers look out of the windows.", "airplane", "bicycle"),
+    ("The rider leans into the turn.", "horse", "car"),
+    ("A cyclist pedals up the hill.", "bicycle", "boat"),
+    ("Bikers gather at the corner.", "motorcycle", "boat"),
+    ("The motorcyclist wears a helmet.", "motorcycle", "bicycle"),
+    ("The jockey leans forward.", "horse", "motorcycle"),
+    ("A sailor stands on the deck.", "boat", "car"),
+])
+def test_a_role_is_grounded_by_the_object_that_implies_it(answer, implied_by, unrelated):
+    assert reasons(answer, annotations(implied_by)) == []
+    assert reasons(answer, annotations(unrelated)) == ["hallucinated_object:person"]
+
+
+def test_a_role_grounded_by_its_vehicle_has_no_count_to_check_but_people_still_do():
+    bus = annotations("bus", ("person", 1))
+    assert reasons("Three passengers are getting off the bus.", bus, "detail") == []
+    people = annotations(("person", 1))
+    assert reasons("Three passengers are waiting.", people, "detail") == ["wrong_count:person"]
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("There is a human presence in the scene.", []),
+    ("Signs of human activity are everywhere.", []),
+    ("The driver's seat is empty.", []),
+    ("The passenger side door is open.", []),
+    ("A human stands by the door.", ["person"]),
+    ("The driver waves.", ["person"]),
+])
+def test_person_words_as_attributes_are_not_mentions(text, kept):
+    assert [m.category for m in mentions(text)] == kept
+
+
+# ---- counts as claims about subsets ------------------------------------------------------------
+
+COWS = annotations(("cow", 3))
+
+
+@pytest.mark.parametrize("answer", [
+    "Two of the cows are drinking.", "At least two cows are drinking.", "A few cows graze.",
+    "Several cows graze.", "Some cows graze.", "Many cows graze.", "Both of the cows graze.",
+    "One of the cows is brown.", "Two of the three cows are lying down.",
+    "Two cows in the foreground are grazing.", "Two cows drink while a third grazes.",
+    "Two other cows rest nearby.", "Two cows are visible near the fence.",
+])
+def test_counts_of_a_part_are_not_totals(answer):
+    assert reasons(answer, COWS, "detail") == []
+
+
+@pytest.mark.parametrize("answer", [
+    "Two cows are grazing.", "There are four cows.", "Two of the four cows are lying down.",
+    "Four cows in the foreground are grazing.", "Four other cows rest nearby.",
+])
+def test_exact_counts_and_parts_larger_than_the_boxes_are_wrong(answer):
+    assert reasons(answer, COWS, "detail") == ["wrong_count:cow"]
+
+
+def test_a_count_the_captions_state_in_other_words_is_accepted():
+    ann = annotations(("person", 3), captions=("A man and a woman sit on a bench.",))
+    assert reasons("Two people sit on the bench.", ann, "detail") == []
+    assert reasons("Four people sit on the bench.", ann, "detail") == ["wrong_count:person"]
+    plural = annotations(("person", 3), captions=("Men and a woman sit on a bench.",))
+    assert reasons("Two people sit on the bench.", plural, "detail") == ["wrong_count:person"]
+
+
+# ---- the rules file ---------------------------------------------------------------------------
+
+def _edited(tmp_path: Path, edit) -> str:
+    data = yaml.safe_load(config_path(*RULES_FILE).read_text(encoding="utf-8"))
+    edit(data)
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("edit, key, why", [
+    (lambda d: d["roles"].__setitem__("pilot", ["airplane"]), "roles.pilot",
+     "not a phrase of the grounding vocabulary"),
+    (lambda d: d["roles"].__setitem__("driver", ["tractor"]), "roles.driver",
+     "not a category: 'tractor'"),
+    (lambda d: d["hedges"].pop("modals"), "hedges.modals", "missing"),
+    (lambda d: d["hedges"].__setitem__("maybes", ["perhaps"]), "hedges.maybes", "unknown"),
+    (lambda d: d["hedges"]["modals"].append(True), "hedges.modals", "quote it"),
+    (lambda d: d.__setitem__("strict_types", ["detail"]), "strict_types", "unknown section"),
+    (lambda d: d["speculative_types"].append("caption"), "speculative_types",
+     "not an answer type: 'caption'"),
+    (lambda d: d["attributive_before"].__setitem__("presence", ["human"]),
+     "attributive_before.presence", "not a one-word phrase"),
+])
+def test_a_malformed_rules_file_is_a_usage_error_naming_the_key(tmp_path, edit, key, why):
+    path = _edited(tmp_path, edit)
+    with pytest.raises(UsageError) as e:
+        load_rules(path)
+    assert str(e.value).startswith(f"grounding rules {path}: {key}: "), str(e.value)
+    assert why in str(e.value)
+
+
+def test_the_shipped_rules_load_once_and_reload_unchanged_from_a_copy(tmp_path):
+    rules = load_rules()
+    assert load_rules() is rules and Path(rules.path) == config_path(*RULES_FILE)
+    copy = load_rules(_edited(tmp_path, lambda d: None))
+    assert (copy.hedges, copy.roles, copy.partial_counts) == (rules.hedges, rules.roles,
+                                                              rules.partial_counts)
+    assert rules.roles[("drivers",)] == rules.roles[("driver",)], "plurals follow the word"
