@@ -354,9 +354,11 @@ class ClaimCheck(Stage):
                        f"{sample.meta.get('type', '')}/claim/{s.turn}/{k}")
                 seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") >> 1
                 requests.append(prompt.messages(document, s.text))
-                params.append(params_from_config(config, seed=seed,
-                                                 max_new_tokens=prompt.max_new_tokens,
-                                                 temperature=prompt.temperature, stop=()))
+                # The judge's budget and temperature are the prompt set's, never the
+                # writer's (coco's llm_max_new_tokens 0 means "the prompt set's own").
+                params.append(params_from_config(
+                    {**config, "llm_max_new_tokens": prompt.max_new_tokens,
+                     "llm_temperature": prompt.temperature}, seed=seed, stop=()))
                 targets.append(s)
         if not requests:
             return

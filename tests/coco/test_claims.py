@@ -5,6 +5,7 @@ backend."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -337,7 +338,7 @@ class StubBackend:
 
 
 def llm_stage(backend: StubBackend, seed: int = 5) -> ClaimCheck:
-    source = SimpleNamespace(config={"claim_check": "llm", "seed": seed,
+    source = SimpleNamespace(config={"claim_check": "llm", "seed": seed, "llm_max_new_tokens": 0,
                                      "llm_temperature": 0.6, "llm_top_p": 0.9},
                              backend=backend)
     stage = stage_for(source)
@@ -396,3 +397,31 @@ def test_llm_mode_also_applies_the_rules():
 def test_a_rejection_is_a_rejection_object():
     _, rejected = ClaimCheck()([sample(["The red bus waits."], copy.deepcopy(BUS))])
     assert isinstance(rejected[0], Rejection) and rejected[0].index == 3
+
+
+def test_llm_mode_end_to_end_through_a_server_and_the_cache(tmp_path):
+    from tests.llm.fault_server import CANNED, FaultServer
+
+    out = tmp_path / "out"
+    args = ("--source", "coco", "--types", "detail", "--progress", "false", "--num_samples",
+            "2", "--llm_backend", "openai", "--llm_model", "canned-model", "--grounding", "off",
+            "--claim_check", "llm", "--clip_mode", "off", "--out", str(out))
+    # One reply for the writer and the judge: a paragraph that opens with a verdict.
+    with FaultServer(reply=f"Contradicted. {CANNED}") as server:
+        first = cli(*args, "--llm_base_url", server.url)
+        sent = len(server.chat_requests)
+        again = cli(*args, "--llm_base_url", server.url, "--overwrite")
+        assert len(server.chat_requests) == sent  # the judge's requests came from the cache
+    judged = [r for r in server.chat_requests
+              if "You check one sentence" in r["body"]["messages"][0]["content"]]
+    assert len(judged) == sent - 2 > 0
+    assert all(r["body"]["max_tokens"] == 8 and r["body"]["temperature"] == 0 for r in judged)
+    for proc in (first, again):
+        # Two sentences per answer ("Contradicted." and the rest), every one contradicted.
+        assert ("claims: 2 samples, 4 sentences, 4 claims checked, 4 unsupported (100.0%: "
+                "colour 0, gender 0, number 0, relation 0, llm 4), 0 undecided; 2 samples "
+                "rejected") in proc.stdout, proc.stdout
+        assert "2  unsupported_claim:llm" in proc.stdout
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stages"]["claims"]["unsupported_claim:llm"] == 4
+    assert stats["stages"]["claims"]["judge_requests"] == len(judged)
