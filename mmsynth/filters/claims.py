@@ -460,6 +460,15 @@ class ClaimCheck(Stage):
                 f"{totals.get('unknown', 0)} undecided; {', '.join(actions)}"]
 
 
+def fingerprint_extra(config: Mapping[str, Any]) -> dict[str, str]:
+    """What besides the option enters a run's fingerprint: the judge prompt's content with
+    ``--claim_check llm`` (editing it must not be resumed into old shards); nothing otherwise,
+    so other runs keep their fingerprints."""
+    if config.get("claim_check") != "llm":
+        return {}
+    return {"claim_judge": load_judge_prompt().fingerprint}
+
+
 def stage_for(source: Any) -> ClaimCheck | None:
     """The chain's ``claims`` stage for a source, unless its ``--claim_check`` is off."""
     mode = source.config.get("claim_check", "reject")

@@ -118,8 +118,10 @@ class CocoSource(Source):
 
         plan = clip_plan(config)  # UsageError here, before any work, if required and missing
         announce(plan)
+        from mmsynth.filters.claims import fingerprint_extra as claims_fingerprint
+
         return {**{t: load_prompt_set(t).fingerprint for t in parse_types(config["types"])},
-                **plan.fingerprint()}
+                **plan.fingerprint(), **claims_fingerprint(config)}
 
     # -- the model ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from mmsynth.filters.attributes import Document, find_claims, load_claim_words
 from mmsynth.filters.claims import (
     CLAIM_OPTIONS,
     ClaimCheck,
+    fingerprint_extra,
     load_judge_prompt,
     parse_verdict,
     split_sentences,
@@ -290,6 +291,9 @@ def test_stage_for_and_the_option():
     assert "claim_check" in CocoSource.options
     with pytest.raises(UsageError, match="claim_check"):
         ClaimCheck("sometimes")
+    assert fingerprint_extra({"claim_check": "reject"}) == {}
+    assert fingerprint_extra({"claim_check": "llm"}) == {
+        "claim_judge": load_judge_prompt().fingerprint}
 
 
 def test_a_bad_claim_check_value_is_a_usage_error(tmp_path):
