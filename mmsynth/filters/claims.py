@@ -14,9 +14,9 @@ relation claims and judges each against the :class:`~mmsynth.filters.attributes.
 * ``reject`` (the default): the sample is rejected with the reason of its first unsupported
   claim. Chosen because a contradicted attribute is exactly the fluent hallucination that
   instruction tuning then teaches, and the rules are built to say "unknown" unless captions or
-  boxes decide, so a correct answer is rarely rejected (the dev set's figures are in the
-  report that came with this stage). The cost falls mostly on ``detail`` answers, which make
-  the most claims; ``drop_sentence`` keeps more of them.
+  boxes decide, so a correct answer should rarely be rejected (to be measured on the labelled
+  dev set, tests/coco/data/grounding_dev.yaml, once it lands). The cost falls mostly on
+  ``detail`` answers, which make the most claims; ``drop_sentence`` keeps more of them.
 * ``drop_sentence``: the sentences with an unsupported claim are removed from their answer if
   the rest still stands — at least one sentence and at least ``min_kept_share`` of the answer's
   words are left; otherwise the sample is rejected. (A later sentence may refer back to a
