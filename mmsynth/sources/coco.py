@@ -15,7 +15,8 @@ A sample index is an image position in the id-sorted COCO index. The chain
 5. ``annotation_qa``: a sample of exact counting/negative questions when the image has
    something reliable to ask (no LLM);
 6. ``grounding`` rejects samples that name objects the image does not have, or state counts the
-   annotations contradict; ``clip`` scores image–text alignment.
+   annotations contradict; ``claims`` those whose colours, genders, numbers or spatial relations
+   the captions or boxes contradict; ``clip`` scores image–text alignment.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 
 from mmsynth.config import Option, non_negative, rate
 from mmsynth.errors import UsageError
+from mmsynth.filters.claims import CLAIM_OPTIONS
 from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.llm import LLM_OPTIONS
 from mmsynth.sample import Rejection, Sample
@@ -62,6 +64,7 @@ class CocoSource(Source):
                                         "set's own budget)", check=non_negative),
         "grounding": Option("reject", "answers naming absent objects or wrong counts: "
                                       "reject | drop_turn | off"),
+        **CLAIM_OPTIONS,
         "min_image_side": Option(32, "images whose width or height is under this many pixels are "
                                      "rejected (image_error:ImageTooSmall); 0: no limit",
                                  check=non_negative),
@@ -115,8 +118,10 @@ class CocoSource(Source):
 
         plan = clip_plan(config)  # UsageError here, before any work, if required and missing
         announce(plan)
+        from mmsynth.filters.claims import fingerprint_extra as claims_fingerprint
+
         return {**{t: load_prompt_set(t).fingerprint for t in parse_types(config["types"])},
-                **plan.fingerprint()}
+                **plan.fingerprint(), **claims_fingerprint(config)}
 
     # -- the model ------------------------------------------------------------------------------
 
@@ -133,7 +138,7 @@ class CocoSource(Source):
 
     # The chain after the producer (names in mmsynth.stages.STAGES). Annotation QA comes before
     # the checks, so its samples are checked and counted like the LLM's.
-    chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "clip")
+    chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "claims", "clip")
 
     def produce(self, indices: range, progress=None):
         """The producer: a draft per photo that can be used (its JPEG, annotations, structured

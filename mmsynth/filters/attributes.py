@@ -1,0 +1,565 @@
+"""Attribute claims in a sentence, and what an image's captions and boxes say about them.
+
+A *claim* is something a sentence asserts that the annotations can confirm or contradict:
+
+* ``colour``: a colour word attached to a noun — before it ("a red and white bus", "the red
+  double decker bus") or as its predicate ("the bus is red"). The noun is a COCO object (found
+  with :func:`mmsynth.filters.mentions.mentions`, so synonyms and kinds count: "puppy" is a
+  dog) or one of the listed part and clothing nouns ("green eyes", "a pink tail").
+* ``gender``: a word for a woman or a man (nouns, pronouns, possessives).
+* ``number``: a number in front of a noun ("four towers", "three boats").
+* ``relation``: "A is to the left of / above / under B" between two objects.
+
+:class:`Document` holds what the image's annotations say (colours per noun, genders and numbers
+used by the captions, the boxes) and :meth:`Document.judge` gives each claim a verdict:
+``supported``, ``contradicted`` or ``unknown``. The rules lean to ``unknown`` — a check that
+rejects correct answers teaches the generator nothing and costs data:
+
+* a colour is contradicted only when captions give the same noun a colour and never this one
+  (nor a close one: "tan"/"brown"); a person's colour (clothing, skin) is not checked;
+* a gender is contradicted only when captions use the other gender's words and never this
+  one's; pronouns and "male"/"female" in a sentence that names an animal are not claims;
+* a number is contradicted when captions count the same noun and never with this number; a
+  count of an object annotated without crowd boxes is the grounding check's, not this one's;
+* a relation is checked only between two objects that each have exactly one box (no crowd),
+  on the box centres, and decided only when they differ by more than ``margin`` of the image
+  size along the phrase's axis.
+
+The word lists are data (``configs/grounding/claims.yaml``, read once by
+:func:`load_claim_words`); the rules are here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from mmsynth.errors import UsageError
+from mmsynth.filters.mentions import Mention, mentions
+from mmsynth.filters.vocabulary import NUMBER_WORDS, SUPERCATEGORY_OF, load_vocabulary, plural_forms
+from mmsynth.resources import config_path
+
+CLAIMS_FILE = ("grounding", "claims.yaml")
+KINDS = ("colour", "gender", "number", "relation")
+VERDICTS = ("supported", "contradicted", "unknown")
+DEFAULT_MARGIN = 0.10
+
+
+# ---------------------------------------------------------------------------------------------
+# The word lists.
+
+@dataclass(frozen=True)
+class ClaimWords:
+    """The content of ``claims.yaml`` as lookups (see the file's comments for each part)."""
+
+    colours: Mapping[str, str]                 # word → colour name
+    similar: Mapping[str, frozenset[str]]      # colour name → the names that support it
+    joiners: frozenset[str]
+    predicates: frozenset[str]
+    predicate_fillers: frozenset[str]
+    colour_unchecked: frozenset[str]
+    colour_nouns: Mapping[str, str]            # noun form (plural too) → singular
+    female: frozenset[str]
+    male: frozenset[str]
+    animal_ambiguous: frozenset[str]
+    irregular_plurals: Mapping[str, str]
+    not_counts: frozenset[str]
+    number_not_after: frozenset[str]
+    relations: Mapping[tuple[str, ...], tuple[str, int]]  # phrase tokens → (axis, sign)
+    links: frozenset[str]
+    fillers: frozenset[str]
+    path: str = ""
+
+    @property
+    def longest_relation(self) -> int:
+        return max(len(k) for k in self.relations)
+
+
+@lru_cache(maxsize=4)
+def load_claim_words(path: str | None = None) -> ClaimWords:
+    """The word lists in ``path`` (default: the shipped file), read once; UsageError names the
+    file and key of anything malformed."""
+    from mmsynth.config import load_yaml
+
+    path = path or str(config_path(*CLAIMS_FILE))
+    return _Reader(path, load_yaml(path)).claim_words()
+
+
+class _Reader:
+    def __init__(self, path: str, data: Any):
+        self.path = path
+        self.data = data
+
+    def bad(self, key: str, why: str) -> UsageError:
+        return UsageError(f"claim word lists {self.path}: {key}: {why}")
+
+    def section(self, data: Any, key: str, names: Sequence[str]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.bad(key or "(top)", f"must be a mapping, got {type(data).__name__}")
+        for name in names:
+            if name not in data:
+                raise self.bad(f"{key}.{name}".lstrip("."), "missing")
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise self.bad(f"{key}.{unknown[0]}".lstrip("."),
+                           f"unknown; valid: {', '.join(names)}")
+        return data
+
+    def word(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value or value != " ".join(value.lower().split()):
+            raise self.bad(key, f"{value!r} is not a word in lower case (YAML reads a bare "
+                                f"no/on/off/yes as a boolean; quote it)")
+        return value
+
+    def word_set(self, value: Any, key: str) -> frozenset[str]:
+        if not isinstance(value, list) or not value:
+            raise self.bad(key, "must be a non-empty list of words")
+        return frozenset(self.word(w, key) for w in value)
+
+    def mapping(self, value: Any, key: str) -> dict[str, str]:
+        if not isinstance(value, dict) or not value:
+            raise self.bad(key, "must be a non-empty mapping of word → word")
+        return {self.word(k, key): self.word(v, f"{key}.{k}") for k, v in value.items()}
+
+    def claim_words(self) -> ClaimWords:
+        top = self.section(self.data, "", ("colours", "gender", "numbers", "relations"))
+        c = self.section(top["colours"], "colours", (
+            "names", "similar", "joiners", "predicates", "predicate_fillers",
+            "unchecked_categories", "nouns"))
+        colours = self.mapping(c["names"], "colours.names")
+        names = set(colours.values())
+        similar: dict[str, set[str]] = {n: {n} for n in names}
+        if not isinstance(c["similar"], list):
+            raise self.bad("colours.similar", "must be a list of lists of colour names")
+        for k, group in enumerate(c["similar"]):
+            group = self.word_set(group, f"colours.similar[{k}]")
+            if group - names:
+                raise self.bad(f"colours.similar[{k}]",
+                               f"not a colour name: {sorted(group - names)[0]!r}")
+            for n in group:
+                similar[n] |= group
+        unchecked = self.word_set(c["unchecked_categories"], "colours.unchecked_categories")
+        nouns: dict[str, str] = {}
+        for noun in self.word_set(c["nouns"], "colours.nouns"):
+            nouns[noun] = noun
+            for form in plural_forms(noun):
+                nouns.setdefault(form, noun)
+        g = self.section(top["gender"], "gender", ("female", "male", "animal_ambiguous"))
+        female, male = self.word_set(g["female"], "gender.female"), self.word_set(g["male"],
+                                                                              "gender.male")
+        if female & male:
+            raise self.bad("gender", f"{sorted(female & male)[0]!r} is both female and male")
+        ambiguous = self.word_set(g["animal_ambiguous"], "gender.animal_ambiguous")
+        if ambiguous - female - male:
+            raise self.bad("gender.animal_ambiguous",
+                           f"not a gender word: {sorted(ambiguous - female - male)[0]!r}")
+        n = self.section(top["numbers"], "numbers", ("irregular_plurals", "not_counts",
+                                                     "not_after"))
+        r = self.section(top["relations"], "relations", ("phrases", "links", "fillers"))
+        if not isinstance(r["phrases"], dict) or not r["phrases"]:
+            raise self.bad("relations.phrases", "must be a non-empty mapping")
+        relations = {}
+        for phrase, spec in r["phrases"].items():
+            key = f"relations.phrases.{phrase}"
+            phrase = self.word(phrase, key)
+            if (not isinstance(spec, list) or len(spec) != 2 or spec[0] not in ("x", "y")
+                    or spec[1] not in (-1, 1)):
+                raise self.bad(key, f"must be [x|y, -1|1], got {spec!r}")
+            relations[tuple(phrase.split())] = (spec[0], spec[1])
+        return ClaimWords(
+            colours=colours, similar={k: frozenset(v) for k, v in similar.items()},
+            joiners=self.word_set(c["joiners"], "colours.joiners"),
+            predicates=self.word_set(c["predicates"], "colours.predicates"),
+            predicate_fillers=self.word_set(c["predicate_fillers"], "colours.predicate_fillers"),
+            colour_unchecked=unchecked, colour_nouns=nouns, female=female, male=male,
+            animal_ambiguous=ambiguous,
+            irregular_plurals=self.mapping(n["irregular_plurals"], "numbers.irregular_plurals"),
+            not_counts=self.word_set(n["not_counts"], "numbers.not_counts"),
+            number_not_after=self.word_set(n["not_after"], "numbers.not_after"),
+            relations=relations, links=self.word_set(r["links"], "relations.links"),
+            fillers=self.word_set(r["fillers"], "relations.fillers"), path=self.path)
+# ---------------------------------------------------------------------------------------------
+# Finding claims.
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?|-|[.,;:!?()\[\]\"]")
+_STOPWORDS = load_vocabulary().words["stopwords"]
+_NEGATIONS = load_vocabulary().words["negations"]
+# Number words that are no count a caption could state differently ("both sides", "a dozen").
+_NOT_NUMBERS = frozenset({"one", "both", "dozen"})
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int
+    end: int
+
+    @property
+    def punct(self) -> bool:
+        return not self.text[0].isalnum() and self.text != "-"
+
+
+def tokens(text: str) -> list[Token]:
+    """Lower-case word tokens with their character spans; a possessive 's is cut ("cat's" →
+    "cat"), a hyphen is a token of its own ("yellow-green" → yellow, -, green)."""
+    out = []
+    for m in _TOKEN_RE.finditer(text):
+        word = m.group().lower().replace("’", "'")
+        if word.endswith("'s") and word not in ("it's", "he's", "she's", "that's", "there's"):
+            word = word[:-2]
+        out.append(Token(word, m.start(), m.end()))
+    return out
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checkable statement of a sentence. ``subject`` are the keys it is about (the
+    categories that would ground a mention, or ``noun:<word>`` for a listed noun; for a
+    relation the two categories); ``value`` is a frozenset of colour names, ``"female"`` /
+    ``"male"``, a count, or a relation's ``(axis, sign)``; ``words`` the words that make it."""
+
+    kind: str
+    subject: tuple[str, ...]
+    value: Any
+    words: str
+    mentions: tuple[Mention, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A text's tokens and mentions, with each mention's first and last token."""
+
+    text: str
+    toks: list[Token]
+    mentions: list[tuple[Mention, int, int]]
+
+    @classmethod
+    def of(cls, text: str) -> _Parsed:
+        toks = tokens(text)
+        found = []
+        for m in mentions(text):
+            inside = [k for k, t in enumerate(toks) if t.start < m.span[1] and t.end > m.span[0]]
+            if inside:
+                found.append((m, inside[0], inside[-1]))
+        return cls(text, toks, found)
+
+    @property
+    def mention_tokens(self) -> set[int]:
+        return {k for _, a, b in self.mentions for k in range(a, b + 1)}
+
+    def words(self, a: int, b: int) -> str:
+        return self.text[self.toks[a].start:self.toks[b].end]
+
+    @property
+    def names_animal(self) -> bool:
+        return any(SUPERCATEGORY_OF.get(c) == "animal"
+                   for m, _, _ in self.mentions if not m.negated for c in m.grounding)
+
+
+def _colour_nouns(p: _Parsed, words: ClaimWords) -> list[tuple[tuple[str, ...], int, int]]:
+    """The nouns colours can attach to: (subject keys, first token, last token)."""
+    nouns = [(m.grounding, a, b) for m, a, b in p.mentions
+             if not m.negated and not set(m.grounding) & words.colour_unchecked]
+    taken = p.mention_tokens
+    for k, t in enumerate(p.toks):
+        if k not in taken and t.text in words.colour_nouns:
+            nouns.append(((f"noun:{words.colour_nouns[t.text]}",), k, k))
+    return sorted(nouns, key=lambda n: n[1])
+
+
+def _colours_before(p: _Parsed, first: int, words: ClaimWords, stop: set[int]
+                    ) -> tuple[frozenset[str], int]:
+    """Colours right before token ``first`` ("a red and white", "a red double decker"): at
+    most two other words between them and the noun. Returns the colours and the first token."""
+    found: set[str] = set()
+    others = 0
+    start = first
+    j = first - 1
+    while j >= 0:
+        t = p.toks[j]
+        if t.text in words.colours and j not in stop:
+            found.add(words.colours[t.text])
+            start = j
+        elif t.text in words.joiners:
+            pass
+        elif (found or t.punct or j in stop or t.text in _STOPWORDS
+              or t.text in words.colour_nouns):
+            break
+        else:
+            others += 1
+            if others > 2:
+                break
+        j -= 1
+    return frozenset(found), start
+
+
+def _colours_after(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[str], int]:
+    """A predicate colour after token ``last`` ("the bus is red and white")."""
+    k = last + 1
+    if k >= len(p.toks) or p.toks[k].text not in words.predicates:
+        return frozenset(), last
+    k += 1
+    while k < len(p.toks) and p.toks[k].text in words.predicate_fillers:
+        k += 1
+    found: set[str] = set()
+    end = last
+    while k < len(p.toks):
+        t = p.toks[k].text
+        if t in words.colours:
+            found.add(words.colours[t])
+            end = k
+        elif t not in words.joiners:
+            break
+        k += 1
+    return frozenset(found), end
+
+
+def colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    stop = p.mention_tokens
+    claims = []
+    for subject, a, b in _colour_nouns(p, words):
+        before, start = _colours_before(p, a, words, stop)
+        after, end = _colours_after(p, b, words)
+        if before:
+            claims.append(Claim("colour", subject, before, p.words(start, b)))
+        if after:
+            claims.append(Claim("colour", subject, after, p.words(a, end)))
+    return claims
+
+
+def gender_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """One claim per gender the sentence uses (a negated word, "no woman", is none)."""
+    animal = p.names_animal
+    found: dict[str, list[str]] = {}
+    for k, t in enumerate(p.toks):
+        gender = "female" if t.text in words.female else "male" if t.text in words.male else None
+        if gender is None or (animal and t.text in words.animal_ambiguous):
+            continue
+        if k > 0 and (p.toks[k - 1].text in _NEGATIONS or p.toks[k - 1].text.endswith("n't")):
+            continue
+        found.setdefault(gender, []).append(t.text)
+    return [Claim("gender", ("people",), g, ", ".join(ws)) for g, ws in found.items()]
+
+
+def _singular(word: str, words: ClaimWords) -> str | None:
+    """The singular of a plural-looking noun, or None if ``word`` does not look plural."""
+    if word in words.irregular_plurals:
+        return words.irregular_plurals[word]
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
+        return None
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ses", "xes", "ches", "shes", "zes")):
+        return word[:-2]
+    return word[:-1]
+
+
+def _number(word: str) -> int | None:
+    if word.isdigit():
+        value = int(word)
+        return value if value < 1000 else None
+    return None if word in _NOT_NUMBERS else NUMBER_WORDS.get(word)
+
+
+def number_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """Counts of objects (a mention's own count) and of other plural nouns ("four towers")."""
+    claims = [Claim("number", m.grounding, m.count, m.word, (m,))
+              for m, _, _ in p.mentions if m.count is not None and not m.negated]
+    taken = p.mention_tokens
+    toks = p.toks
+    for j, t in enumerate(toks):
+        value = _number(t.text)
+        if value is None or value < 2:
+            continue
+        before = toks[j - 1].text if j > 0 else ""
+        if before in words.number_not_after or before in _NEGATIONS or _number(before):
+            continue
+        for k in range(j + 1, min(j + 4, len(toks))):
+            nxt = toks[k]
+            if (nxt.punct or nxt.text == "-" or nxt.text in _STOPWORDS or k in taken
+                    or nxt.text in words.not_counts or _number(nxt.text) is not None):
+                break
+            noun = _singular(nxt.text, words)
+            if noun:
+                claims.append(Claim("number", (f"noun:{noun}",), value, p.words(j, k)))
+                break
+    return claims
+
+
+def _relation_at(toks: list[Token], k: int, words: ClaimWords
+                 ) -> tuple[int, tuple[str, int]] | None:
+    for n in range(min(words.longest_relation, len(toks) - k), 0, -1):
+        spec = words.relations.get(tuple(t.text for t in toks[k:k + n]))
+        if spec is not None:
+            return n, spec
+    return None
+
+
+def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """"A <links> <phrase> <fillers> B" between consecutive mentions of a sentence."""
+    claims = []
+    ms = [(m, a, b) for m, a, b in p.mentions if not m.negated]
+    for (ma, _, a_last), (mb, b_first, _) in itertools.pairwise(ms):
+        between = p.toks[a_last + 1:b_first]
+        if not between or any(t.punct for t in between):
+            continue
+        for k in range(len(between)):
+            found = _relation_at(between, k, words)
+            if found is None:
+                continue
+            n, spec = found
+            before, after = between[:k], between[k + n:]
+            if (len(before) <= 4 and len(after) <= 3
+                    and all(t.text in words.links for t in before)
+                    and all(t.text in words.fillers for t in after)):
+                claims.append(Claim("relation", (ma.category, mb.category), spec,
+                                    p.text[ma.span[0]:mb.span[1]], (ma, mb)))
+            break
+    return claims
+
+
+def find_claims(text: str, words: ClaimWords | None = None,
+                kinds: Sequence[str] = KINDS) -> list[Claim]:
+    """The claims of ``kinds`` that ``text`` (one sentence) makes, in kind order."""
+    words = words or load_claim_words()
+    p = _Parsed.of(text)
+    finders = {"colour": colour_claims, "gender": gender_claims, "number": number_claims,
+               "relation": relation_claims}
+    return [c for kind in kinds for c in finders[kind](p, words)]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the annotations say, and the verdicts.
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's verdict (one of :data:`VERDICTS`) and why, in words."""
+
+    claim: Claim
+    verdict: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    """An image's evidence: the colours, genders and counts its captions use, the categories
+    they mention, and its boxes (``[x, y, w, h]`` pixels by category, crowd ones apart)."""
+
+    colours: Mapping[str, frozenset[str]]
+    genders: frozenset[str]
+    counts: Mapping[str, frozenset[int]]
+    captioned: frozenset[str]
+    boxes: Mapping[str, tuple[tuple[float, float, float, float], ...]]
+    crowd: frozenset[str]
+    width: float
+    height: float
+    margin: float = DEFAULT_MARGIN
+    words: ClaimWords = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    @classmethod
+    def from_annotations(cls, annotations: Mapping[str, Any] | None, *,
+                         margin: float = DEFAULT_MARGIN,
+                         words: ClaimWords | None = None) -> Document:
+        annotations = annotations or {}
+        words = words or load_claim_words()
+        colours: dict[str, set[str]] = {}
+        counts: dict[str, set[int]] = {}
+        genders: set[str] = set()
+        captioned: set[str] = set()
+        for caption in annotations.get("captions") or ():
+            p = _Parsed.of(caption)
+            captioned.update(c for m, _, _ in p.mentions if not m.negated for c in m.grounding)
+            for claim in colour_claims(p, words):
+                for key in claim.subject:
+                    colours.setdefault(key, set()).update(claim.value)
+            for claim in number_claims(p, words):
+                for key in claim.subject:
+                    counts.setdefault(key, set()).add(claim.value)
+            genders.update(c.value for c in gender_claims(p, words))
+        boxes: dict[str, list[tuple[float, float, float, float]]] = {}
+        crowd = set()
+        for obj in annotations.get("objects") or ():
+            if obj.get("iscrowd"):
+                crowd.add(obj["category"])
+            else:
+                boxes.setdefault(obj["category"], []).append(tuple(obj["bbox"]))
+        return cls({k: frozenset(v) for k, v in colours.items()}, frozenset(genders),
+                   {k: frozenset(v) for k, v in counts.items()}, frozenset(captioned),
+                   {k: tuple(v) for k, v in boxes.items()}, frozenset(crowd),
+                   float(annotations.get("width") or 0), float(annotations.get("height") or 0),
+                   margin, words)
+
+    def judge(self, claim: Claim) -> Verdict:
+        return getattr(self, f"_judge_{claim.kind}")(claim)
+
+    def _judge_colour(self, claim: Claim) -> Verdict:
+        described = frozenset().union(*(self.colours.get(k, ()) for k in claim.subject))
+        if not described:
+            return Verdict(claim, "unknown", "no caption gives it a colour")
+        missing = sorted(c for c in claim.value if not self.words.similar[c] & described)
+        if missing:
+            return Verdict(claim, "contradicted",
+                           f"{claim.words!r}: captions call it {', '.join(sorted(described))}, "
+                           f"never {', '.join(missing)}")
+        return Verdict(claim, "supported")
+
+    def _judge_gender(self, claim: Claim) -> Verdict:
+        if claim.value in self.genders:
+            return Verdict(claim, "supported")
+        other = "male" if claim.value == "female" else "female"
+        if other in self.genders:
+            return Verdict(claim, "contradicted",
+                           f"{claim.words!r} ({claim.value}): the captions' people are all "
+                           f"{other}")
+        return Verdict(claim, "unknown", "no caption gives a gender")
+
+    def _judge_number(self, claim: Claim) -> Verdict:
+        if claim.mentions and self._grounding_counts(claim.mentions[0]):
+            return Verdict(claim, "unknown", "counted against the boxes by the grounding check")
+        stated = frozenset().union(*(self.counts.get(k, ()) for k in claim.subject))
+        if not stated:
+            return Verdict(claim, "unknown", "no caption counts it")
+        if claim.value in stated:
+            return Verdict(claim, "supported")
+        return Verdict(claim, "contradicted",
+                       f"{claim.words!r}: captions say {', '.join(map(str, sorted(stated)))}")
+
+    def _grounding_counts(self, m: Mention) -> bool:
+        """Whether the grounding check counts ``m`` against the boxes (every category that
+        grounds it is annotated, none with a crowd box)."""
+        known = [c for c in m.grounding if c in self.boxes or c in self.crowd
+                 or c in self.captioned]
+        return bool(known) and all(c in self.boxes and c not in self.crowd for c in known)
+
+    def single_box(self, m: Mention) -> tuple[str, tuple[float, float, float, float]] | None:
+        """The one box ``m`` refers to: one of its categories annotated, with exactly one box
+        and no crowd box; otherwise None."""
+        present = [c for c in m.grounding if c in self.boxes or c in self.crowd]
+        if len(present) != 1 or present[0] in self.crowd or len(self.boxes[present[0]]) != 1:
+            return None
+        return present[0], self.boxes[present[0]][0]
+
+    def _judge_relation(self, claim: Claim) -> Verdict:
+        a, b = (self.single_box(m) for m in claim.mentions)
+        if a is None or b is None or a[0] == b[0]:
+            return Verdict(claim, "unknown", "not two objects with one box each")
+        axis, sign = claim.value
+        size = self.width if axis == "x" else self.height
+        if size <= 0:
+            return Verdict(claim, "unknown", "no image size")
+        k = 0 if axis == "x" else 1
+        centre_a = a[1][k] + a[1][k + 2] / 2
+        centre_b = b[1][k] + b[1][k + 2] / 2
+        offset = sign * (centre_a - centre_b) / size  # > 0: as the phrase says
+        if offset > self.margin:
+            return Verdict(claim, "supported")
+        if offset < -self.margin:
+            return Verdict(claim, "contradicted",
+                           f"{claim.words!r}: the boxes' centres say the opposite "
+                           f"({abs(offset):.0%} of the image {'width' if axis == 'x' else 'height'}"
+                           f" apart)")
+        return Verdict(claim, "unknown", f"centres within {self.margin:.0%} of the image size")

@@ -1,0 +1,431 @@
+"""The claim support stage: colour, gender, number and relation claims of answer sentences
+against hand-written captions and boxes, each mode's effect, and the LLM judge with a stub
+backend."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from mmsynth.errors import UsageError
+from mmsynth.filters.attributes import Document, find_claims, load_claim_words
+from mmsynth.filters.claims import (
+    CLAIM_OPTIONS,
+    ClaimCheck,
+    fingerprint_extra,
+    load_judge_prompt,
+    parse_verdict,
+    split_sentences,
+    stage_for,
+)
+from mmsynth.llm.base import Generation
+from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample
+from mmsynth.stages import STAGES
+from tests.conftest import cli
+
+
+def ann(*objects: tuple[str, tuple[float, float, float, float]] | tuple[str, None],
+        captions: tuple[str, ...] = (), width: int = 640, height: int = 480) -> dict:
+    """Objects as (category, [x, y, w, h]); a None box is a crowd box."""
+    objs = [{"category": c, "bbox": list(b) if b else [0, 0, 50, 50], "iscrowd": int(b is None)}
+            for c, b in objects]
+    return {"objects": objs, "captions": list(captions), "width": width, "height": height}
+
+
+BUS_CAPTIONS = ("A white bus parked on a city street.", "A large white bus waits at a stop.",
+                "A man stands beside a bus.")
+
+
+def sample(answers: list[str], annotations: dict | None, kind: str = "detail",
+           index: int = 3) -> Sample:
+    turns = []
+    for i, answer in enumerate(answers):
+        question = f"{IMAGE_TOKEN}\nQuestion {i}?" if i == 0 else f"Question {i}?"
+        turns += [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]
+    return Sample(id=f"coco-0-{index:09d}-{kind}", image=b"", image_ext="jpg",
+                  conversations=turns, annotations=annotations,
+                  meta={"index": index, "type": kind})
+
+
+def verdicts(sentence: str, annotations: dict, margin: float = 0.10) -> list[tuple[str, str]]:
+    doc = Document.from_annotations(annotations, margin=margin)
+    return [(c.kind, doc.judge(c).verdict) for c in find_claims(sentence)]
+
+
+# -- colours ------------------------------------------------------------------------------------
+
+def test_a_colour_the_captions_never_give_the_object_is_contradicted():
+    a = ann(("bus", (0, 0, 300, 200)), captions=BUS_CAPTIONS)
+    assert verdicts("A red bus is parked on the street.", a) == [("colour", "contradicted")]
+    assert verdicts("The bus is red and white.", a) == [("colour", "contradicted")]
+    assert verdicts("A white bus is parked on the street.", a) == [("colour", "supported")]
+    assert verdicts("A large white double decker bus waits.", a) == [("colour", "supported")]
+
+
+def test_a_colour_is_unknown_when_no_caption_colours_the_object():
+    a = ann(("bus", (0, 0, 300, 200)), captions=("A bus parked on a street.",))
+    assert verdicts("A red bus is parked on the street.", a) == [("colour", "unknown")]
+
+
+def test_colours_match_through_synonyms_kinds_and_close_shades():
+    a = ann(("dog", (0, 0, 100, 100)), captions=("A brown puppy sleeps on a rug.",))
+    assert verdicts("The tan dog is asleep.", a) == [("colour", "supported")]
+    assert verdicts("A black dog is asleep.", a) == [("colour", "contradicted")]
+
+
+def test_part_nouns_and_persons_colours():
+    a = ann(("cat", (0, 0, 100, 100)), ("person", (200, 0, 100, 300)),
+            captions=("A tabby cat with green eyes.", "A woman in a red coat holds a cat."))
+    assert verdicts("The cat's blue eyes stare at the camera.", a) == [("colour", "contradicted")]
+    assert verdicts("Its green eyes stare at the camera.", a) == [("colour", "supported")]
+    # A person's colour (clothing, skin) is not checked.
+    assert [k for k, _ in verdicts("A blonde woman smiles.", a)] == ["gender"]
+
+
+# -- gender -------------------------------------------------------------------------------------
+
+def test_a_gender_word_the_captions_never_use_is_contradicted():
+    a = ann(("person", (0, 0, 100, 300)),
+            captions=("A man in a dark coat films a field.", "A cameraman with his tripod."))
+    assert verdicts("The woman is filming the park.", a) == [("gender", "contradicted")]
+    assert verdicts("She looks through the camera.", a) == [("gender", "contradicted")]
+    assert verdicts("The man is filming the park.", a) == [("gender", "supported")]
+
+
+def test_gender_is_unknown_without_gendered_captions_and_supported_with_both():
+    neutral = ann(("person", (0, 0, 100, 300)), captions=("A person on a bench.",))
+    assert verdicts("A woman sits on the bench.", neutral) == [("gender", "unknown")]
+    both = ann(("person", (0, 0, 100, 300)), captions=("A man and a woman on a bench.",))
+    assert verdicts("A woman sits on the bench.", both) == [("gender", "supported")]
+
+
+def test_pronouns_in_a_sentence_about_an_animal_are_no_gender_claim():
+    a = ann(("person", (0, 0, 100, 300)), ("dog", (200, 0, 100, 100)),
+            captions=("A man walks a dog.",))
+    assert verdicts("The dog wags her tail.", a) == []
+    assert verdicts("There is no woman in the picture.", a) == []
+
+
+# -- numbers ------------------------------------------------------------------------------------
+
+def test_a_number_of_an_unannotated_noun_against_the_captions():
+    a = ann(captions=("A rocket flanked by four metal towers.",))
+    assert verdicts("Three towers stand around the rocket.", a) == [("number", "contradicted")]
+    assert verdicts("Four tall towers stand around the rocket.", a) == [("number", "supported")]
+    assert verdicts("It stands between two towers at 9 pm.", a) == [("number", "contradicted")]
+    unknown = ann(captions=("A rocket between metal towers.",))
+    assert verdicts("Three towers stand around the rocket.", unknown) == [("number", "unknown")]
+
+
+def test_counts_of_annotated_objects_are_left_to_the_grounding_check():
+    a = ann(("cat", (0, 0, 50, 50)), ("cat", (100, 0, 50, 50)), captions=("Two cats.",))
+    assert verdicts("Three cats sleep.", a) == [("number", "unknown")]
+    # A category only the captions know (no boxes) is counted against the captions.
+    only_captions = ann(captions=("Two boats on a lake.", "A lake with two small boats."))
+    assert verdicts("Five boats float on the lake.", only_captions) == [
+        ("number", "contradicted")]
+    assert verdicts("Two boats float on the lake.", only_captions) == [("number", "supported")]
+
+
+# -- relations ----------------------------------------------------------------------------------
+
+def test_relations_against_box_centres_with_a_margin():
+    # cat centre x = 100, dog centre x = 400 of 640: 47% apart.
+    a = ann(("cat", (50, 100, 100, 100)), ("dog", (350, 100, 100, 100)))
+    assert verdicts("The cat sits to the left of the dog.", a) == [("relation", "supported")]
+    assert verdicts("The cat is to the right of the dog.", a) == [("relation", "contradicted")]
+    assert verdicts("The dog lies just left of the cat.", a) == [("relation", "contradicted")]
+    # Centres 40 px apart: 6.25% of the width, within the 10% margin.
+    close = ann(("cat", (260, 100, 100, 100)), ("dog", (300, 100, 100, 100)))
+    assert verdicts("The cat is to the right of the dog.", close) == [("relation", "unknown")]
+    assert verdicts("The cat is to the right of the dog.", close, margin=0.05) == [
+        ("relation", "contradicted")]
+
+
+def test_vertical_relations_use_the_height():
+    # kite centre y = 50, car centre y = 400 of 480 (y grows downwards).
+    a = ann(("kite", (300, 25, 50, 50)), ("car", (280, 350, 100, 100)))
+    assert verdicts("A kite is flying above the car.", a) == [("relation", "supported")]
+    assert verdicts("The kite is under the car.", a) == [("relation", "contradicted")]
+    assert verdicts("The car is parked below the kite.", a) == [("relation", "supported")]
+
+
+def test_relations_are_unknown_with_several_instances_crowds_or_an_unclear_subject():
+    several = ann(("cat", (50, 100, 100, 100)), ("cat", (500, 100, 100, 100)),
+                  ("dog", (350, 100, 100, 100)))
+    assert verdicts("The cat is to the right of the dog.", several) == [("relation", "unknown")]
+    crowd = ann(("person", None), ("dog", (350, 100, 100, 100)))
+    assert verdicts("A person is to the right of the dog.", crowd) == [("relation", "unknown")]
+    a = ann(("cat", (50, 100, 100, 100)), ("dog", (350, 100, 100, 100)))
+    # A verb that is no link: the subject of "to the right of" is unclear.
+    assert verdicts("The cat watches something to the right of the dog.", a) == []
+
+
+# -- sentences and verdict parsing ----------------------------------------------------------------
+
+def test_split_sentences():
+    text = "A man, Mr. Smith, stands here. He holds 3.5 kg! Is it?\nNext line"
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        "A man, Mr. Smith, stands here.", "He holds 3.5 kg!", "Is it?", "Next line"]
+    assert split_sentences("   ") == []
+
+
+@pytest.mark.parametrize("reply, verdict", [
+    ("CONTRADICTED", "CONTRADICTED"),
+    ("Verdict: **Supported** - the captions agree.", "SUPPORTED"),
+    ("supported.", "SUPPORTED"),
+    ("The sentence is not supported by the document.", "UNKNOWN"),
+    ("It is not contradicted, it is supported.", "SUPPORTED"),
+    ("SUPPORTED / CONTRADICTED / UNKNOWN\nUNKNOWN", "UNKNOWN"),
+    ("SUPPORTED / CONTRADICTED / UNKNOWN", None),
+    ("I cannot tell.", None),
+])
+def test_parse_verdict_reads_through_chatter(reply, verdict):
+    assert parse_verdict(reply) == verdict
+
+
+# -- the stage's modes --------------------------------------------------------------------------
+
+BUS = ann(("bus", (0, 0, 300, 200)), ("person", (400, 100, 50, 200)), captions=BUS_CAPTIONS)
+ANSWER = ("A large bus is parked on a city street. The red bus waits at the stop. "
+          "A man stands on the pavement next to it, looking at the road ahead.")
+
+
+def test_reject_mode_rejects_with_the_kind_of_the_first_unsupported_claim():
+    stage = ClaimCheck("reject")
+    s = sample([ANSWER], copy.deepcopy(BUS))
+    kept, rejected = stage([s])
+    assert kept == []
+    assert [r.reason for r in rejected] == ["unsupported_claim:colour"]
+    assert "red bus" in rejected[0].detail and rejected[0].sample is s
+    assert stage.counters["unsupported_claim:colour"] == 1
+    assert stage.counters["rejected"] == 1 and stage.counters["samples"] == 1
+
+
+def test_drop_sentence_removes_the_sentence_and_records_it():
+    stage = ClaimCheck("drop_sentence")
+    kept, rejected = stage([sample([ANSWER], copy.deepcopy(BUS))])
+    assert rejected == []
+    value = kept[0].conversations[1]["value"]
+    assert value == ("A large bus is parked on a city street. A man stands on the pavement "
+                     "next to it, looking at the road ahead.")
+    meta = kept[0].meta["claims"]
+    assert meta["sentences"] == 3 and meta["unsupported"] == 1 and meta["dropped_sentences"] == 1
+    assert meta["problems"][0]["sentence"] == "The red bus waits at the stop."
+    assert meta["problems"][0]["kind"] == "colour" and meta["problems"][0]["turn"] == 1
+    assert stage.counters["dropped_sentences"] == 1
+    assert kept[0].conversations[0]["value"].startswith(IMAGE_TOKEN)
+
+
+def test_drop_sentence_rejects_when_the_rest_does_not_stand():
+    stage = ClaimCheck("drop_sentence")
+    short = "The red bus is parked on the street by the big stop. It waits."
+    kept, rejected = stage([sample([short], copy.deepcopy(BUS))])
+    assert kept == [] and [r.reason for r in rejected] == ["unsupported_claim:colour"]
+    assert "too little left" in rejected[0].detail
+
+
+def test_flag_mode_keeps_the_text_and_lists_the_problems():
+    stage = ClaimCheck("flag")
+    s = sample([ANSWER, "She is waiting for the bus."], copy.deepcopy(BUS), kind="conversation")
+    before = copy.deepcopy(s.conversations)
+    kept, rejected = stage([s])
+    assert rejected == [] and kept[0].conversations == before
+    meta = kept[0].meta["claims"]
+    assert meta["unsupported"] == 2 and meta["dropped_sentences"] == 0
+    assert sorted(p["kind"] for p in meta["problems"]) == ["colour", "gender"]
+    assert [p["turn"] for p in meta["problems"]] == [1, 3]
+    assert stage.counters["flagged"] == 1
+
+
+def test_a_supported_sample_is_kept_with_its_counts():
+    stage = ClaimCheck("reject")
+    text = "A white bus is parked on a city street. A man stands near it."
+    kept, rejected = stage([sample([text], copy.deepcopy(BUS))])
+    assert rejected == []
+    assert kept[0].meta["claims"] == {"sentences": 2, "checked": 2, "unsupported": 0,
+                                      "dropped_sentences": 0, "problems": []}
+    assert stage.counters["supported"] == 2 and stage.counters["claims:colour"] == 1
+
+
+def test_samples_without_annotations_and_annotation_qa_pass_unchanged():
+    stage = ClaimCheck("reject")
+    plain = sample(["The red bus is a woman."], None)
+    qa = sample(["The red bus."], copy.deepcopy(BUS), kind="annotation_qa")
+    kept, rejected = stage([plain, qa])
+    assert kept == [plain, qa] and rejected == []
+    assert "claims" not in plain.meta and "claims" not in qa.meta
+    assert stage.counters["unchecked"] == 2 and stage.counters["samples"] == 0
+
+
+def test_counters_reset_per_call_and_summary_reports_the_share_by_kind():
+    stage = ClaimCheck("flag")
+    stage([sample([ANSWER], copy.deepcopy(BUS))])
+    stage([sample(["A white bus is parked here. She is waiting."], copy.deepcopy(BUS))])
+    assert stage.counters["samples"] == 1 and stage.counters["unsupported_claim:colour"] == 0
+    totals = {"samples": 4, "sentences": 10, "claims": 8, "unsupported_claim:colour": 1,
+              "unsupported_claim:relation": 1, "unknown": 3, "rejected": 2}
+    (line,) = ClaimCheck.summary_lines(totals)
+    assert "4 samples, 10 sentences, 8 claims checked, 2 unsupported (25.0%" in line
+    assert "colour 1, gender 0, number 0, relation 1)" in line and "llm" not in line
+    assert "3 undecided; 2 samples rejected" in line
+    assert ClaimCheck.summary_lines({}) == []
+
+
+def test_stage_for_and_the_option():
+    assert stage_for(SimpleNamespace(config={"claim_check": "off"})) is None
+    stage = stage_for(SimpleNamespace(config={"claim_check": "drop_sentence"}))
+    assert isinstance(stage, ClaimCheck) and stage.mode == "drop_sentence"
+    assert CLAIM_OPTIONS["claim_check"].default == "reject"
+    assert CLAIM_OPTIONS["claim_check"].check("sometimes")
+    assert CLAIM_OPTIONS["claim_check"].check("llm") is None
+    assert STAGES.get("claims") is stage_for
+    from mmsynth.sources.coco import CocoSource
+
+    chain = CocoSource.chain
+    assert chain.index("claims") == chain.index("grounding") + 1
+    assert "claim_check" in CocoSource.options
+    with pytest.raises(UsageError, match="claim_check"):
+        ClaimCheck("sometimes")
+    assert fingerprint_extra({"claim_check": "reject"}) == {}
+    assert fingerprint_extra({"claim_check": "llm"}) == {
+        "claim_judge": load_judge_prompt().fingerprint}
+
+
+def test_a_bad_claim_check_value_is_a_usage_error(tmp_path):
+    proc = cli("--source", "coco", "--claim_check", "sometimes", "--out", str(tmp_path / "o"),
+               "--noprogress", check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "claim_check" in proc.stderr and "drop_sentence" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_malformed_word_lists_and_judge_prompt_are_usage_errors(tmp_path):
+    bad = tmp_path / "claims.yaml"
+    text = Path(load_claim_words().path).read_text()
+    bad.write_text(text.replace('"no", route', "no, route"))
+    with pytest.raises(UsageError, match=r"numbers\.not_after: False"):
+        load_claim_words(str(bad))
+    prompt = tmp_path / "judge.yaml"
+    prompt.write_text(Path(load_judge_prompt().path).read_text().replace("{sentence}", "{text}"))
+    with pytest.raises(UsageError, match=r"template: must contain \{sentence\}"):
+        load_judge_prompt(prompt)
+
+
+# -- the LLM judge ------------------------------------------------------------------------------
+
+class StubBackend:
+    """Answers CONTRADICTED (with chatter) for sentences containing 'wooden', fails those
+    containing 'broken', and says SUPPORTED otherwise; records what it was sent."""
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, requests, params):
+        self.calls.append((requests, params))
+        out = []
+        for messages in requests:
+            sentence = messages[-1]["content"].split("Sentence: ")[1].split("\n")[0]
+            if "broken" in sentence:
+                out.append(Generation.failed("timeout: no reply"))
+            elif "wooden" in sentence:
+                out.append(Generation("Verdict: Contradicted. The captions say metal."))
+            elif "mumble" in sentence:
+                out.append(Generation("Hmm, hard to say."))
+            else:
+                out.append(Generation("SUPPORTED"))
+        return out
+
+
+def llm_stage(backend: StubBackend, seed: int = 5) -> ClaimCheck:
+    source = SimpleNamespace(config={"claim_check": "llm", "seed": seed, "llm_max_new_tokens": 0,
+                                     "llm_temperature": 0.6, "llm_top_p": 0.9},
+                             backend=backend)
+    stage = stage_for(source)
+    assert stage.mode == "llm" and stage.work > 0
+    return stage
+
+
+def test_llm_mode_judges_every_sentence_through_the_backend():
+    backend = StubBackend()
+    stage = llm_stage(backend)
+    good = sample(["A white bus is parked. A man stands near it."], copy.deepcopy(BUS), index=1)
+    bad = sample(["A bus is parked. The wooden bus shelter is empty."], copy.deepcopy(BUS),
+                 index=2)
+    kept, rejected = stage([good, bad])
+    assert len(backend.calls) == 1  # one batch for the shard
+    requests, params = backend.calls[0]
+    assert len(requests) == 4
+    user = requests[0][-1]["content"]
+    assert "A white bus parked on a city street." in user and "bus: [0.000, 0.000" in user
+    assert user.endswith("Sentence: A white bus is parked.\nVerdict:")
+    assert requests[0][0]["role"] == "system" and requests[0][2]["content"] == "CONTRADICTED"
+    assert all(p.temperature == 0 and p.max_new_tokens == 8 for p in params)
+    seeds = [p.seed for p in params]
+    assert len(set(seeds)) == 4
+    assert [r.reason for r in rejected] == ["unsupported_claim:llm"]
+    assert "The captions say metal" in rejected[0].detail
+    assert kept == [good]
+    assert kept[0].meta["claims"]["checked"] == 4  # two rule claims + two judged sentences
+    assert kept[0].meta["claims"]["judge"]["prompt_version"] == "claim-judge-1"
+    assert stage.counters["judge_requests"] == 4 and stage.counters["claims:llm"] == 4
+    # The same seed and samples give the same requests (so the response cache answers them).
+    again = StubBackend()
+    llm_stage(again)([copy.deepcopy(good), copy.deepcopy(bad)])
+    assert [p.seed for p in again.calls[0][1]] == seeds
+    other = StubBackend()
+    llm_stage(other, seed=6)([copy.deepcopy(good)])
+    assert [p.seed for p in other.calls[0][1]] != seeds[:2]
+
+
+def test_llm_mode_failed_and_unreadable_replies_are_counted_not_rejected():
+    backend = StubBackend()
+    stage = llm_stage(backend)
+    s = sample(["A broken sign stands here. People mumble nearby."], copy.deepcopy(BUS))
+    kept, rejected = stage([s])
+    assert rejected == [] and kept == [s]
+    assert stage.counters["judge_error:timeout"] == 1
+    assert stage.counters["judge_unparsed"] == 1
+
+
+def test_llm_mode_also_applies_the_rules():
+    stage = llm_stage(StubBackend())
+    _, rejected = stage([sample(["The red bus waits."], copy.deepcopy(BUS))])
+    assert [r.reason for r in rejected] == ["unsupported_claim:colour"]
+
+
+def test_a_rejection_is_a_rejection_object():
+    _, rejected = ClaimCheck()([sample(["The red bus waits."], copy.deepcopy(BUS))])
+    assert isinstance(rejected[0], Rejection) and rejected[0].index == 3
+
+
+def test_llm_mode_end_to_end_through_a_server_and_the_cache(tmp_path):
+    from tests.llm.fault_server import CANNED, FaultServer
+
+    out = tmp_path / "out"
+    args = ("--source", "coco", "--types", "detail", "--progress", "false", "--num_samples",
+            "2", "--llm_backend", "openai", "--llm_model", "canned-model", "--grounding", "off",
+            "--claim_check", "llm", "--clip_mode", "off", "--out", str(out))
+    # One reply for the writer and the judge: a paragraph that opens with a verdict.
+    with FaultServer(reply=f"Contradicted. {CANNED}") as server:
+        first = cli(*args, "--llm_base_url", server.url)
+        sent = len(server.chat_requests)
+        again = cli(*args, "--llm_base_url", server.url, "--overwrite")
+        assert len(server.chat_requests) == sent  # the judge's requests came from the cache
+    judged = [r for r in server.chat_requests
+              if "You check one sentence" in r["body"]["messages"][0]["content"]]
+    assert len(judged) == sent - 2 > 0
+    assert all(r["body"]["max_tokens"] == 8 and r["body"]["temperature"] == 0 for r in judged)
+    for proc in (first, again):
+        # Two sentences per answer ("Contradicted." and the rest), every one contradicted.
+        assert ("claims: 2 samples, 4 sentences, 4 claims checked, 4 unsupported (100.0%: "
+                "colour 0, gender 0, number 0, relation 0, llm 4), 0 undecided; 2 samples "
+                "rejected") in proc.stdout, proc.stdout
+        assert "2  unsupported_claim:llm" in proc.stdout
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stages"]["claims"]["unsupported_claim:llm"] == 4
+    assert stats["stages"]["claims"]["judge_requests"] == len(judged)
