@@ -105,7 +105,9 @@ def load_devset(path: str | Path | None = None) -> DevSet:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"dev set {path} does not exist") from None
+        hint = (" (the default one is test data in a source checkout: give PATH)"
+                if path == DEFAULT_PATH else "")
+        raise UsageError(f"dev set {path} does not exist{hint}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise UsageError(f"dev set {path} cannot be read ({type(e).__name__}: "
                          f"{str(e)[:200]})") from None
