@@ -261,8 +261,11 @@ def _run(item: DevItem, checks: Sequence[Stage], annotations: Mapping[str, Any] 
 
 
 def default_checks() -> list[Stage]:
-    """Today's answer check as the source runs it by default: grounding in reject mode."""
-    return [GroundingCheck(mode="reject")]
+    """The answer checks as the coco chain runs them by default: grounding, then claim support,
+    both in reject mode."""
+    from mmsynth.filters.claims import ClaimCheck
+
+    return [GroundingCheck(mode="reject"), ClaimCheck(mode="reject")]
 
 
 def judge(item: DevItem, checks: Sequence[Stage] | None = None,
