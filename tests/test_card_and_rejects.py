@@ -35,7 +35,8 @@ def test_every_run_writes_a_dataset_card_with_config_counts_licences_and_loading
     assert "| CC0-1.0 | 45 |" in card and "Apache-2.0" in card
     assert "No model: answers are computed" in card and "No CLIP scores in this run." in card
     assert '"seed": 4' in card and 'load_dataset("webdataset"' in card
-    assert "python -m mmsynth.export llava" in card
+    # The snippet writes next to the run: exports refuse to write into a run folder.
+    assert "mmsynth export llava THIS_DIR exports/llava.json --images exports/images" in card
 
 
 def test_resume_regenerates_the_card_and_overwrite_deletes_only_our_files(tmp_path):
