@@ -53,7 +53,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mmsynth.filters.mentions import Mention, mentions
@@ -89,31 +89,48 @@ class Evidence:
     crowd: frozenset[str]
     captioned: frozenset[str]
     caption_counts: Mapping[str, frozenset[int]]
+    # Box centres of the non-crowd boxes per category, as fractions of the image's width and
+    # height (empty when the image size is unknown): for counts limited to a part of the picture.
+    centres: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    # The counts captions give per word (lower case): "five pigeons" → {"pigeons": {5}}.
+    word_counts: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any] | None) -> Evidence:
         annotations = annotations or {}
         counts: Counter[str] = Counter()
         crowd = set()
+        width = float(annotations.get("width") or 0)
+        height = float(annotations.get("height") or 0)
+        centres: dict[str, list[tuple[float, float]]] = {}
         for obj in annotations.get("objects") or ():
             category = obj["category"]
             if obj.get("iscrowd"):
                 crowd.add(category)
                 counts[category] += 0
-            else:
-                counts[category] += 1
+                continue
+            counts[category] += 1
+            box = obj.get("bbox")
+            if width > 0 and height > 0 and box is not None and len(box) == 4:
+                x, y, w, h = (float(v) for v in box)
+                centres.setdefault(category, []).append(((x + w / 2) / width,
+                                                         (y + h / 2) / height))
         captioned: set[str] = set()
         caption_counts: dict[str, set[int]] = {}
+        word_counts: dict[str, set[int]] = {}
         for caption in annotations.get("captions") or ():
             stated = [m for m in mentions(caption) if not m.negated]
             for m in stated:
-                captioned.update(m.grounding)
+                captioned.update(_caption_grounds(m, counts))
                 if m.count is not None:
                     caption_counts.setdefault(m.category, set()).add(m.count)
-            for category, total in _caption_totals(stated).items():
+                    word_counts.setdefault(m.word.lower(), set()).add(m.count)
+            for category, total in _caption_totals(caption, stated).items():
                 caption_counts.setdefault(category, set()).add(total)
         return cls(dict(counts), frozenset(crowd), frozenset(captioned),
-                   {k: frozenset(v) for k, v in caption_counts.items()})
+                   {k: frozenset(v) for k, v in caption_counts.items()},
+                   {k: tuple(v) for k, v in centres.items()},
+                   {k: frozenset(v) for k, v in word_counts.items()})
 
     @property
     def allowed(self) -> frozenset[str]:
@@ -129,23 +146,78 @@ class Evidence:
         annotated = sum(self.annotated.get(c, 0) for c in cats)
         if annotated == 0 or m.count in self.caption_counts.get(m.category, ()):
             return None
-        subset = not m.exact or m.partial or len(cats) > 1
+        if m.region and all(c in self.centres for c in cats if c in self.annotated):
+            return self._region_count_problem(m, cats)
+        # A word for a kind ("pigeons" of bird) may count a subset, unless a caption counts that
+        # word with the annotated number: then every box is of that kind ("five pigeons").
+        every_box = annotated in self.word_counts.get(m.word.lower(), ())
+        subset = (not m.exact and not every_box) or m.partial or len(cats) > 1
         if (m.count > annotated) if subset else (m.count != annotated):
             return f"says {m.count} ({m.word!r}) but {annotated} annotated"
         return None
 
+    def _region_count_problem(self, m: Mention, cats: Sequence[str]) -> str | None:
+        """A count limited to a part of the picture ("the two cows on the left") against the
+        boxes there: at least the boxes clearly in that part (centre beyond
+        :data:`REGION_MARGIN` past the middle), at most those not clearly outside it."""
+        axis = 0 if m.region in ("left", "right") else 1
+        low_side = m.region in ("left", "top")
+        positions = [c[axis] if low_side else 1 - c[axis]
+                     for cat in cats for c in self.centres.get(cat, ())]
+        inside = sum(p < 0.5 - REGION_MARGIN for p in positions)
+        possible = sum(p < 0.5 + REGION_MARGIN for p in positions)
+        if inside <= m.count <= possible:
+            return None
+        where = f"{inside}" if inside == possible else f"{inside} to {possible}"
+        return (f"says {m.count} ({m.word!r}) on the {m.region} but {where} of the "
+                f"{len(positions)} boxes lie there")
 
-def _caption_totals(stated: Sequence[Mention]) -> dict[str, int]:
+
+# How far past the middle of the picture a box centre must lie to be clearly in one half (a
+# fraction of the image size), for counts limited to a part of the picture.
+REGION_MARGIN = 0.10
+
+
+def _caption_grounds(m: Mention, annotated: Mapping[str, int]) -> tuple[str, ...]:
+    """The categories a caption's mention makes allowed: an ambiguous word ("a computer": laptop,
+    tv or keyboard) stands for the annotated ones among its alternatives when there are any (the
+    caption describes the boxed object), else for all of them."""
+    boxed = tuple(c for c in m.grounding if c in annotated)
+    return boxed if m.alternatives and boxed else m.grounding
+
+
+# What may stand between two listed mentions of a caption ("a man and a woman", "a batter, a
+# catcher and an umpire", "two men and a young boy"): a list word, a determiner or a number, and
+# at most two other words (modifiers of the next noun).
+_LIST_WORDS = frozenset({"and", ","})
+_LIST_FILLERS = frozenset({"a", "an", "the", "another", "one", "two", "three", "four", "five",
+                           "six", "seven", "eight", "nine", "ten", "some", "several"})
+
+
+def _listed(caption: str, a: Mention, b: Mention) -> bool:
+    """Whether mention ``b`` follows ``a`` in one list of the caption."""
+    between = re.findall(r"[\w'-]+|,", caption[a.span[1]:b.span[0]].lower())
+    others = [w for w in between if w not in _LIST_WORDS and w not in _LIST_FILLERS]
+    return bool(_LIST_WORDS & set(between)) and len(others) <= 2
+
+
+def _caption_totals(caption: str, stated: Sequence[Mention]) -> dict[str, int]:
     """A caption's count per category in other words: "a man and a woman" are two people, "two
-    men and a boy" three. Only where every mention of the category is counted or singular."""
-    by_category: dict[str, list[Mention]] = {}
+    men and a boy" three. Only where the caption's mentions of the category are one list of
+    counted or singular mentions: "the catcher … as the batter swings" may name one person
+    twice, and "a batter swings while the catcher and umpire crouch" has three, not two."""
+    runs: dict[str, list[list[Mention]]] = {}
     for m in stated:
-        by_category.setdefault(m.category, []).append(m)
-    totals = {}
-    for category, found in by_category.items():
-        if len(found) > 1 and all(m.count is not None or not m.plural for m in found):
-            totals[category] = sum(m.count or 1 for m in found)
-    return totals
+        mine = runs.setdefault(m.category, [])
+        if mine and _listed(caption, mine[-1][-1], m) and stated.index(mine[-1][-1]) \
+                == stated.index(m) - 1:
+            mine[-1].append(m)
+        else:
+            mine.append([m])
+    return {category: sum(r.count or 1 for r in found[0])
+            for category, found in runs.items()
+            if len(found) == 1 and len(found[0]) > 1
+            and all(r.count is not None or not r.plural for r in found[0])}
 
 
 @dataclass(frozen=True)

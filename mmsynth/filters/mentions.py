@@ -119,6 +119,9 @@ class Mention:
     implied_by: tuple[str, ...] = ()
     # The count covers a part of the instances ("two cows in the foreground"): at most, not equal.
     partial: bool = False
+    # The count is of the instances in one part of the picture ("the two cows on the left"):
+    # ``left``/``right``/``top``/``bottom``, or "" (see :func:`_region`).
+    region: str = ""
     plural: bool = False
 
     @property
@@ -200,6 +203,7 @@ def mentions(text: str) -> list[Mention]:
             hedge=hedge,
             implied_by=_RULES.roles.get(tuple(t.text for t in toks[i:i + n]), ()),
             partial=count is not None and _partial(toks, i),
+            region=_region(toks, i + n) if count is not None else "",
             plural=term.plural,
         )
         found.append(mention)
@@ -514,13 +518,53 @@ def _hedge_after(toks: list[_Tok], k: int) -> str:
 
 def _partial(toks: list[_Tok], i: int) -> bool:
     """Whether a counted mention starting at token ``i`` names a part of the instances: "two
-    other cows", "two cows in the foreground", "two cows stand while a third grazes"."""
+    other cows", "two cows in the foreground", "two cows stand while a third grazes". A phrase
+    followed by "of" is a relation to another object ("three pigeons in front of the benches"),
+    not a part."""
     if any(t.text in _RULES.partial_before for t in toks[max(0, i - 3):i]):
         return True
-    k = i
-    end = k
+    end = i
     while end < len(toks) and toks[end].text not in _SENTENCE_ENDS:
         end += 1
-    words = tuple(t.text for t in toks[k:end])
-    return any(words[s:s + len(p)] == p for p in _RULES.partial_counts
-               for s in range(len(words) - len(p) + 1))
+    words = tuple(t.text for t in toks[i:end])
+    return any(words[s:s + len(p)] == p and not _relates(words[s + len(p):])
+               for p in _RULES.partial_counts for s in range(len(words) - len(p) + 1))
+
+
+def _relates(after: tuple[str, ...]) -> bool:
+    """Whether the words after a position phrase make it a relation to an object: "… of the
+    barn", "… side of the bus"; not "… of the picture" (the rules' ``picture_nouns``)."""
+    if after[:1] == ("side",):
+        after = after[1:]
+    if after[:1] != ("of",):
+        return False
+    rest = after[1:]
+    if rest[:1] in (("the",), ("this",), ("that",)):
+        rest = rest[1:]
+    return rest[:1] == () or rest[0] not in _RULES.picture_nouns
+
+
+# A region phrase may follow its noun after one participle or "that are"-style link ("two cows
+# grazing on the left", "the two cows standing on the right side").
+_REGION_GAP = 2
+
+
+def _region(toks: list[_Tok], k: int) -> str:
+    """The part of the picture a counted mention ending before token ``k`` is limited to ("the
+    two cows on the left" → ``"left"``; the rules' ``partial_regions``), or "". The phrase must
+    start within :data:`_REGION_GAP` words of the noun and not be followed by "of" (a relation:
+    "two cows to the left of the barn")."""
+    regions = _RULES.partial_regions
+    longest = max((len(p) for p in regions), default=0)
+    for start in range(k, min(k + _REGION_GAP + 1, len(toks))):
+        if toks[start].punct:
+            return ""
+        for n in range(min(longest, len(toks) - start), 0, -1):
+            phrase = tuple(t.text for t in toks[start:start + n])
+            if phrase in regions:
+                after = tuple(t.text for t in toks[start + n:start + n + 4])
+                return "" if _relates(after) else regions[phrase]
+        if start > k and not toks[start - 1].text.endswith("ing") and toks[start - 1].text \
+                not in ("are", "is", "that", "which", "who"):
+            return ""
+    return ""

@@ -319,7 +319,8 @@ HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examp
               "perception", "perception_fillers", "subject_fillers", "subject_prepositions",
               "relative_starts", "noun_modal_before")
 _RULE_SECTIONS = ("hedges", "roles", "attributive_before", "partial_before", "partial_counts",
-                  "speculative_types")
+                  "partial_regions", "picture_nouns", "speculative_types")
+REGIONS = ("left", "right", "top", "bottom")
 
 
 @dataclass(frozen=True)
@@ -327,7 +328,8 @@ class ClaimRules:
     """The rules file's content (see the comments in the file for each part).
 
     ``roles`` maps each form of a role word (singular and plurals, as token tuples) to the
-    categories that imply it; ``examples`` and ``partial_counts`` are phrases as token tuples.
+    categories that imply it; ``examples`` and ``partial_counts`` are phrases as token tuples;
+    ``partial_regions`` maps phrases (token tuples) to one of :data:`REGIONS`.
     """
 
     hedges: Mapping[str, frozenset[str]]
@@ -336,6 +338,8 @@ class ClaimRules:
     attributive_before: Mapping[str, frozenset[str]]
     partial_before: frozenset[str]
     partial_counts: tuple[tuple[str, ...], ...]
+    partial_regions: Mapping[tuple[str, ...], str]
+    picture_nouns: frozenset[str]
     speculative_types: frozenset[str]
     path: str
 
@@ -396,6 +400,12 @@ class _RulesReader(_Reader):
             if " " in word or self.vocab.phrases.get((word,), Term(None)).category is None:
                 raise self.bad(key, "not a one-word phrase of the grounding vocabulary")
             attributive[word] = frozenset(self.phrases(followers, key))
+        regions = {}
+        for phrase, region in self.mapping("partial_regions", data["partial_regions"]).items():
+            key = f"partial_regions.{self.phrase(phrase, 'partial_regions')}"
+            if region not in REGIONS:
+                raise self.bad(key, f"must be one of {', '.join(REGIONS)}, got {region!r}")
+            regions[tuple(phrase.split())] = region
         from mmsynth.prompts.llava import PROMPT_TYPES
 
         types = frozenset(self.phrases(data["speculative_types"], "speculative_types"))
@@ -411,6 +421,8 @@ class _RulesReader(_Reader):
             partial_before=frozenset(self.phrases(data["partial_before"], "partial_before")),
             partial_counts=tuple(tuple(p.split())
                                  for p in self.phrases(data["partial_counts"], "partial_counts")),
+            partial_regions=regions,
+            picture_nouns=frozenset(self.phrases(data["picture_nouns"], "picture_nouns")),
             speculative_types=types,
             path=self.path,
         )

@@ -203,6 +203,84 @@ def test_a_count_the_captions_state_in_other_words_is_accepted():
     assert reasons("Two people sit on the bench.", plural, "detail") == ["wrong_count:person"]
 
 
+def placed(*objects: tuple[str, float], captions: tuple[str, ...] = (), size=(640, 480)) -> dict:
+    """Boxes 40 px wide whose centres lie at the given fractions of the image width."""
+    width, height = size
+    return {"objects": [{"category": name, "bbox": [x * width - 20, 200, 40, 40], "iscrowd": 0}
+                        for name, x in objects],
+            "captions": list(captions), "width": width, "height": height}
+
+
+# Two cows clearly on the left, one clearly on the right.
+COWS_LEFT = placed(("cow", 0.1), ("cow", 0.25), ("cow", 0.8))
+
+
+@pytest.mark.parametrize("answer, found", [
+    ("The two cows on the left are grazing.", []),
+    ("The cow on the right is lying down.", []),
+    ("Two cows standing on the left side of the picture graze.", []),
+    ("The three cows on the left are grazing.", ["wrong_count:cow"]),
+    ("Two cows on the right are grazing.", ["wrong_count:cow"]),
+    ("The two cows grazing on the right side are brown.", ["wrong_count:cow"]),
+    ("There is one cow on the left.", ["wrong_count:cow"]),
+])
+def test_a_count_limited_to_a_part_of_the_picture_is_checked_against_the_boxes_there(
+        answer, found):
+    assert reasons(answer, COWS_LEFT, "detail") == found
+
+
+def test_a_box_near_the_middle_may_be_counted_on_either_side():
+    cows = placed(("cow", 0.1), ("cow", 0.55), ("cow", 0.9))
+    assert reasons("The two cows on the left are grazing.", cows, "detail") == []
+    assert reasons("The one cow on the left is grazing.", cows, "detail") == []
+    assert reasons("The three cows on the left are grazing.", cows, "detail") == [
+        "wrong_count:cow"]
+
+
+def test_without_an_image_size_a_count_of_a_part_is_only_bounded():
+    cows = dict(COWS_LEFT, width=0, height=0)
+    assert reasons("Two cows on the right are grazing.", cows, "detail") == []
+    assert reasons("Four cows on the right are grazing.", cows, "detail") == ["wrong_count:cow"]
+
+
+@pytest.mark.parametrize("answer", [
+    "Two cows stand to the left of the fence.", "Two cows graze in front of the barn.",
+    "Two cows rest on the right side of the tree.",
+])
+def test_a_position_relative_to_another_object_is_no_part_so_the_count_is_a_total(answer):
+    assert reasons(answer, COWS, "detail") == ["wrong_count:cow"]
+
+
+def test_a_kind_word_counts_every_box_when_a_caption_counts_the_same_word_so():
+    birds = annotations(("bird", 5), captions=("Five pigeons walking on the path.",))
+    assert reasons("Three pigeons peck at the path.", birds, "detail") == ["wrong_count:bird"]
+    assert reasons("Five pigeons peck at the path.", birds, "detail") == []
+    unnamed = annotations(("bird", 5), captions=("Birds on the path near a bench.",))
+    assert reasons("Three pigeons peck at the path.", unnamed, "detail") == []
+
+
+def test_caption_mentions_add_up_only_as_one_list():
+    listed = annotations(("person", 4), captions=("A batter, a catcher and an umpire at home "
+                                                  "plate.",))
+    assert reasons("There are three people.", listed, "conversation") == []
+    assert reasons("There are two people.", listed, "conversation") == ["wrong_count:person"]
+    apart = annotations(("person", 3), captions=(
+        "The catcher holds up his glove as the batter swings.",
+        "A batter swings at a pitch while the catcher and umpire crouch behind him."))
+    assert reasons("There are two people, the batter and the catcher.", apart,
+                   "conversation") == ["wrong_count:person"]
+
+
+def test_a_captions_ambiguous_word_stands_for_the_annotated_alternative():
+    desk = annotations("tv", "keyboard", captions=("A desk with a computer and a mouse.",))
+    assert reasons("There are two monitors on the desk.", desk, "conversation") == [
+        "wrong_count:tv"]
+    assert reasons("A laptop sits on the desk.", desk, "detail") == [
+        "hallucinated_object:laptop"]
+    unboxed = annotations("cup", captions=("A desk with a computer and a cup.",))
+    assert reasons("A laptop sits on the desk.", unboxed, "detail") == []
+
+
 # ---- the rules file ---------------------------------------------------------------------------
 
 def _edited(tmp_path: Path, edit) -> str:
@@ -226,6 +304,9 @@ def _edited(tmp_path: Path, edit) -> str:
      "not an answer type: 'caption'"),
     (lambda d: d["attributive_before"].__setitem__("presence", ["human"]),
      "attributive_before.presence", "not a one-word phrase"),
+    (lambda d: d["partial_regions"].__setitem__("in the middle", "centre"),
+     "partial_regions.in the middle", "must be one of left, right, top, bottom"),
+    (lambda d: d.pop("picture_nouns"), "picture_nouns", "missing"),
 ])
 def test_a_malformed_rules_file_is_a_usage_error_naming_the_key(tmp_path, edit, key, why):
     path = _edited(tmp_path, edit)
@@ -239,6 +320,6 @@ def test_the_shipped_rules_load_once_and_reload_unchanged_from_a_copy(tmp_path):
     rules = load_rules()
     assert load_rules() is rules and Path(rules.path) == config_path(*RULES_FILE)
     copy = load_rules(_edited(tmp_path, lambda d: None))
-    assert (copy.hedges, copy.roles, copy.partial_counts) == (rules.hedges, rules.roles,
-                                                              rules.partial_counts)
+    assert (copy.hedges, copy.roles, copy.partial_counts, copy.partial_regions) == (
+        rules.hedges, rules.roles, rules.partial_counts, rules.partial_regions)
     assert rules.roles[("drivers",)] == rules.roles[("driver",)], "plurals follow the word"
