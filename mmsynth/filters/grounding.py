@@ -359,11 +359,15 @@ class GroundingCheck(Stage):
         if not totals:
             return []
         s = summarize(Counter(totals))
-        return [f"  grounding: {s['samples_checked']} samples checked, "
-                f"hallucination rate {100 * s['hallucination_rate']:.1f}% of samples "
-                f"(CHAIR_s), {100 * s['mention_hallucination_rate']:.1f}% of "
-                f"{s['mentions_checked']} object mentions (CHAIR_i), wrong counts "
-                f"{100 * s['wrong_count_rate']:.1f}%"]
+        kept = s["samples_checked"] - s["rejected"]
+        after = (f"{100 * s['kept_hallucination_rate']:.1f}% of the {kept} kept "
+                 f"({s['kept_with_hallucination']} with a hallucinated object, "
+                 f"{s['kept_with_wrong_count']} with a wrong count)")
+        return [f"  grounding: {s['samples_checked']} samples checked; before the check "
+                f"{100 * s['hallucination_rate']:.1f}% named an absent object (CHAIR_s; "
+                f"{100 * s['mention_hallucination_rate']:.1f}% of {s['mentions_checked']} object "
+                f"mentions, CHAIR_i) and {100 * s['wrong_count_rate']:.1f}% had a wrong count; "
+                f"after it {after}"]
 
     def problems(self, sample: Sample) -> tuple[list[list[Problem]], int]:
         """Problems per human/gpt pair of ``sample``, and the number of mentions checked."""
@@ -422,6 +426,8 @@ class GroundingCheck(Stage):
         if not flat:
             self._annotate(sample, checked, 0, 0, 0)
             return sample
+        # Only drop_turn keeps a sample with problems, after dropping their turns; what is left
+        # is checked again, so that the "after" rate is measured, not assumed.
         new_turns: list[dict[str, str]] = []
         for i in keep:
             new_turns += [dict(t) for t in turns[2 * i:2 * i + 2]]
@@ -431,6 +437,10 @@ class GroundingCheck(Stage):
         dropped = len(per_pair) - len(keep)
         stats["dropped_turns"] += dropped
         sample.conversations = new_turns
+        left, _ = self.problems(sample)
+        left_flat = [p for pair in left for p in pair]
+        stats["kept_with_hallucination"] += any(p.kind == "hallucinated_object" for p in left_flat)
+        stats["kept_with_wrong_count"] += any(p.kind == "wrong_count" for p in left_flat)
         self._annotate(sample, checked, hallucinated, wrong, dropped)
         return sample
 
@@ -456,7 +466,10 @@ def summarize(stats: Mapping[str, int] | Sequence[Mapping[str, int]]) -> dict[st
 
     ``hallucination_rate`` is the share of checked samples with at least one hallucinated
     object (CHAIR_s); ``mention_hallucination_rate`` the share of checked mentions that were
-    hallucinated (CHAIR_i); ``wrong_count_rate`` the share of samples with a wrong count.
+    hallucinated (CHAIR_i); ``wrong_count_rate`` the share of samples with a wrong count: all
+    three before the check acts. ``kept_hallucination_rate`` is the share of the samples it kept
+    that still name an absent object or state a wrong count when checked again (after
+    ``drop_turn`` removed turns; none under ``reject``).
     """
     total: Counter[str] = Counter()
     for s in [stats] if isinstance(stats, Mapping) else stats:
@@ -476,6 +489,11 @@ def summarize(stats: Mapping[str, int] | Sequence[Mapping[str, int]]) -> dict[st
         "mention_hallucination_rate": round(total["hallucinated"] / mentions_, 4)
         if mentions_ else 0.0,
         "wrong_count_rate": round(total["wrong_count"] / samples, 4) if samples else 0.0,
+        "kept_with_hallucination": total["kept_with_hallucination"],
+        "kept_with_wrong_count": total["kept_with_wrong_count"],
+        "kept_hallucination_rate": round(
+            (total["kept_with_hallucination"] + total["kept_with_wrong_count"]) / kept, 4)
+        if (kept := samples - total["rejected"]) > 0 else 0.0,
     }
 
 

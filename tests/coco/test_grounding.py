@@ -307,6 +307,26 @@ def test_samples_without_annotations_pass_and_stats_summarise():
     assert summarize([check.last_stats, check.last_stats])["samples_checked"] == 6
 
 
+def test_the_summary_gives_the_rates_before_and_after_the_check():
+    ann = annotations("cat")
+    batch = [sample(["A cat."], ann, 1), sample(["A cat and a dog."], ann, 2),
+             sample(["A cat sleeps.", "A dog barks."], ann, 3), sample(["Two cats."], ann, 4)]
+    reject = GroundingCheck()
+    reject(batch)
+    (line,) = GroundingCheck.summary_lines(reject.counters)
+    assert line == ("  grounding: 4 samples checked; before the check 50.0% named an absent "
+                    "object (CHAIR_s; 33.3% of 6 object mentions, CHAIR_i) and 25.0% had a "
+                    "wrong count; after it 0.0% of the 1 kept (0 with a hallucinated object, "
+                    "0 with a wrong count)")
+    drop = GroundingCheck(mode="drop_turn")
+    kept, _ = drop([sample(["A cat sleeps.", "A dog barks."], ann, 3)])
+    assert kept[0].conversations[1]["value"] == "A cat sleeps."
+    s = summarize(drop.counters)
+    assert (s["hallucination_rate"], s["kept_hallucination_rate"]) == (1.0, 0.0)
+    assert s["kept_with_hallucination"] == 0 and s["samples_checked"] - s["rejected"] == 1
+    assert GroundingCheck.summary_lines({}) == []
+
+
 def test_evidence_collects_annotations_crowds_and_captions():
     ev = Evidence.from_annotations(annotations(("dog", 2), ("person", -1),
                                                captions=("Two dogs and no cats.",)))
