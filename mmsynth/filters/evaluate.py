@@ -302,7 +302,9 @@ def evaluate(devset: DevSet, checks: Sequence[Stage] | None = None, *,
     Returns ``kinds`` (per label: ``n``, ``kept``, ``rejected``, ``measure`` "kept" or
     ``caught``, and ``rate``: the kept share for keep-kinds, the caught share for reject-kinds),
     ``by_type`` (per item type: ``correct_kept`` and ``wrong_caught``), overall
-    ``correct_kept`` and ``wrong_caught``, ``reasons`` (rejection reasons by label), ``misses``
+    ``correct_kept`` and ``wrong_caught``, ``reasons`` (rejection reasons by label),
+    ``precision`` (of the rejected items, overall and per reason kind, the share labelled with a
+    reject-kind: ``n``, ``wrong``, ``precision``, ``by_reason``), ``misses``
     (the misjudged items), and with ``shuffled`` the ``shuffled`` test (``n``, ``rejected``,
     ``rate``, ``pairs``) and its ``shuffled_rejected`` rate.
     """
@@ -340,11 +342,36 @@ def evaluate(devset: DevSet, checks: Sequence[Stage] | None = None, *,
                              "wrong_caught": _rate(c["reject_right"], c["reject_n"])}
                          for t, c in types.items()}
     result["reasons"] = {label: dict(c) for label, c in reasons.items() if c}
+    result["precision"] = _precision(reasons)
     result["misses"] = misses
     if shuffled:
         result["shuffled"] = shuffled_test(devset, checks)
         result["shuffled_rejected"] = result["shuffled"]["rate"]
     return result
+
+
+def reason_kind(reason: str) -> str:
+    """The family a rejection reason belongs to: ``hallucinated_object:dog`` →
+    ``hallucinated_object``; a claim's kind stays (``unsupported_claim:colour``)."""
+    head, _, rest = reason.partition(":")
+    return f"{head}:{rest}" if head == "unsupported_claim" else head
+
+
+def _precision(reasons: Mapping[str, Counter]) -> dict[str, Any]:
+    """How often a rejection was right: of the items rejected (overall, and per reason kind),
+    the share labelled with a reject-kind."""
+    by_kind: dict[str, Counter] = {}
+    for label, found in reasons.items():
+        for reason, n in found.items():
+            c = by_kind.setdefault(reason_kind(reason), Counter())
+            c["n"] += n
+            c["wrong"] += n if label in REJECT_KINDS else 0
+    total = sum(c["n"] for c in by_kind.values())
+    wrong = sum(c["wrong"] for c in by_kind.values())
+    return {"n": total, "wrong": wrong, "precision": _rate(wrong, total),
+            "by_reason": {k: {"n": c["n"], "wrong": c["wrong"],
+                              "precision": _rate(c["wrong"], c["n"])}
+                          for k, c in sorted(by_kind.items())}}
 
 
 def shuffled_test(devset: DevSet, checks: Sequence[Stage] | None = None) -> dict[str, Any]:
@@ -386,6 +413,14 @@ def markdown(result: Mapping[str, Any], *, shuffled: bool = False, misses: bool 
     for t, c in result["by_type"].items():
         lines.append(f"| {t} | {c['keep_n']} | {_pct(c['correct_kept'])} | {c['reject_n']} | "
                      f"{_pct(c['wrong_caught'])} |")
+    if "precision" in result:
+        p = result["precision"]
+        lines += ["", "| rejection reason | items rejected | labelled wrong | precision |",
+                  "|---|---:|---:|---:|"]
+        for kind, c in p["by_reason"].items():
+            lines.append(f"| {kind} | {c['n']} | {c['wrong']} | {_pct(c['precision'])} |")
+        lines.append(f"| **all rejections** | {p['n']} | {p['wrong']} | "
+                     f"**{_pct(p['precision'])}** |")
     if shuffled and "shuffled" in result:
         s = result["shuffled"]
         lines += ["", "| shuffled-annotation test | answers | rejected | rate |",

@@ -82,6 +82,7 @@ FLOORS = {
     "correct_kept": 0.80,
     "wrong_caught": 0.65,
     "shuffled_rejected": 0.90,
+    "rejection_precision": 0.75,
 }
 
 DEVSET = Path(__file__).parent / "data" / "grounding_dev.yaml"
@@ -247,6 +248,18 @@ def test_evaluate_measures_kept_and_caught_shares(devset):
     assert none["reasons"]["correct"] == {"no": none["kinds"]["correct"]["n"]}
 
 
+def test_precision_counts_the_rejected_items_by_reason_kind(measured):
+    p = measured["precision"]
+    rejected = sum(k["rejected"] for k in measured["kinds"].values())
+    wrong = sum(measured["kinds"][k]["rejected"] for k in REJECT_KINDS)
+    assert (p["n"], p["wrong"]) == (rejected, wrong)
+    assert p["precision"] == round(wrong / rejected, 4)
+    assert sum(c["n"] for c in p["by_reason"].values()) == rejected
+    assert all(":" not in kind or kind.startswith("unsupported_claim:")
+               for kind in p["by_reason"]), "reasons are grouped by kind, not by object"
+    assert p["by_reason"]["wrong_count"]["n"] >= 1
+
+
 def test_shuffled_pairs_are_a_derangement_onto_other_categories(devset):
     pairs = shuffled_pairs(devset)
     assert set(pairs) == set(devset.sets)
@@ -263,13 +276,17 @@ def test_shuffled_pairs_are_a_derangement_onto_other_categories(devset):
 
 @pytest.mark.parametrize("key", sorted(FLOORS))
 def test_floor(measured, key):
-    rate = measured[key] if key in measured else measured["kinds"][key]["rate"]
+    if key == "rejection_precision":
+        rate = measured["precision"]["precision"]
+    else:
+        rate = measured[key] if key in measured else measured["kinds"][key]["rate"]
     assert rate is not None and rate >= FLOORS[key], (
         f"{key}: {rate} < floor {FLOORS[key]}\n" + markdown(measured, shuffled=True, misses=True))
 
 
 def test_floors_cover_every_kind_and_the_overall_figures():
-    assert set(FLOORS) == set(LABELS) | {"correct_kept", "wrong_caught", "shuffled_rejected"}
+    assert set(FLOORS) == set(LABELS) | {"correct_kept", "wrong_caught", "shuffled_rejected",
+                                         "rejection_precision"}
 
 
 # ---- bad dev sets and the command line ------------------------------------------------------
