@@ -455,9 +455,18 @@ class ClaimCheck(Stage):
             actions.append(f"{totals['dropped_sentences']} sentences dropped")
         if totals.get("flagged"):
             actions.append(f"{totals['flagged']} samples flagged")
-        return [f"  claims: {totals['samples']} samples, {totals.get('sentences', 0)} sentences, "
+        samples = totals["samples"]
+        kept = samples - totals.get("rejected", 0)
+        # Kept samples that still carry an unsupported claim: the flagged ones (drop_sentence
+        # removed theirs; reject and llm kept none).
+        left = totals.get("flagged", 0)
+        before = 100 * totals.get("samples_with_unsupported", 0) / samples
+        after = f"{100 * left / kept:.1f}%" if kept else "0.0%"
+        return [f"  claims: {samples} samples, {totals.get('sentences', 0)} sentences, "
                 f"{claims} claims checked, {unsupported} unsupported ({share}: {kinds}), "
-                f"{totals.get('unknown', 0)} undecided; {', '.join(actions)}"]
+                f"{totals.get('unknown', 0)} undecided; {', '.join(actions)}; "
+                f"{before:.1f}% of samples had an unsupported claim before the check, "
+                f"{after} of the {kept} kept after it"]
 
 
 def fingerprint_extra(config: Mapping[str, Any]) -> dict[str, str]:

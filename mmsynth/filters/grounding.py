@@ -19,9 +19,16 @@ negated). A mention of anything else is rejected as ``hallucinated_object:<categ
 claim is checked only for a category that is annotated and has no crowd box: a category-level
 word ("giraffes", "people", "sofas") must equal the annotated count, a word for a kind of it
 ("men", "puppies") may be a subset (≤), and a count any caption states for that category is
-accepted too, as is a caption's count in other words ("a man and a woman": two people). A
-count of a part ("two other cows", "two cows in the foreground", "two cows while a third
-grazes") may be smaller than the annotated one; "two of the cows", "at least two", "a few",
+accepted too, as is a caption's count in other words, from one list ("a man and a woman": two
+people; not "the catcher … as the batter swings", which may name one person twice). A kind word
+counts every box when a caption counts that word with the annotated number ("five pigeons" and
+five bird boxes: "three pigeons" is wrong). A caption's ambiguous word stands for the annotated
+one among its alternatives ("a computer" over a tv box allows the tv, not a laptop). A count of
+a part ("two other cows", "two cows in the foreground", "two cows while a third grazes") may be
+smaller than the annotated one; a count of a part of the picture ("the two cows on the left")
+is checked against the boxes whose centres lie there (with a margin of
+:data:`REGION_MARGIN` around the middle); "… in front of the barn", "… to the left of the bus"
+relate the objects to another one and are no part. "Two of the cows", "at least two", "a few",
 "several", "both of the" are no count claims. Otherwise it is ``wrong_count:<category>``.
 
 Claims, not only mentions. A mention is checked when it says the object is there. Negated ones

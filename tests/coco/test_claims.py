@@ -274,6 +274,10 @@ def test_counters_reset_per_call_and_summary_reports_the_share_by_kind():
     assert "colour 1, gender 0, number 0, relation 1)" in line and "llm" not in line
     assert "3 undecided; 2 samples rejected" in line
     assert ClaimCheck.summary_lines({}) == []
+    before_after = {**totals, "samples_with_unsupported": 2, "rejected": 1, "flagged": 1}
+    (line,) = ClaimCheck.summary_lines(before_after)
+    assert line.endswith("1 samples rejected, 1 samples flagged; 50.0% of samples had an "
+                         "unsupported claim before the check, 33.3% of the 3 kept after it")
 
 
 def test_stage_for_and_the_option():
