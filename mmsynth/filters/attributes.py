@@ -21,9 +21,16 @@ rejects correct answers teaches the generator nothing and costs data:
   one's; pronouns and "male"/"female" in a sentence that names an animal are not claims;
 * a number is contradicted when captions count the same noun and never with this number; a
   count of an object annotated without crowd boxes is the grounding check's, not this one's;
-* a relation is checked only between two objects that each have exactly one box (no crowd),
-  on the box centres, and decided only when they differ by more than ``margin`` of the image
-  size along the phrase's axis.
+* a relation is judged on box centres, decided only beyond ``margin`` of the image size along
+  the phrase's axis; it is "A <phrase> B" between two objects ("the cup is to the left of the
+  plate"), with B a pronoun resolved in the sentence ("the microwave above it", "the forks
+  lie on its right side"), or a position in the picture ("the sheep are on the left side of
+  the field", "a clock hangs in the upper left": A's centres against the image's middle, so
+  "on the left" is contradicted only in the right 40%; "in the middle" is no claim). The
+  object it places is the nearest mention before the phrase, with only links, listed verbs
+  ("graze", "crouches") and one place ("on the saucer") in between. A group ("the forks") or
+  a word with several boxes ("the car", "the umpire") is contradicted only when every box is,
+  a quantified one ("both cars") when one box is; a crowd box leaves it unknown.
 
 The word lists are data (``configs/grounding/claims.yaml``, read once by
 :func:`load_claim_words`); the rules are here.
@@ -839,8 +846,7 @@ class Document:
         if len(found) == 1:
             side = {("x", -1): "right", ("x", 1): "left", ("y", -1): "bottom",
                     ("y", 1): "top"}[(axis, sign)]
-            noun = "box is" if quantifier == "the" else "boxes are" if quantifier[0].isdigit() \
-                else "box is"
+            noun = "boxes are" if quantifier[0].isdigit() else "box is"
             return (f"{what}: {quantifier} {cat_a} {noun} in the {side} "
                     f"{0.5 - self.margin:.0%} of the image")
         cat_b, n_b = found[1][0], len(found[1][1])
