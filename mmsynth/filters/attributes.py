@@ -21,9 +21,16 @@ rejects correct answers teaches the generator nothing and costs data:
   one's; pronouns and "male"/"female" in a sentence that names an animal are not claims;
 * a number is contradicted when captions count the same noun and never with this number; a
   count of an object annotated without crowd boxes is the grounding check's, not this one's;
-* a relation is checked only between two objects that each have exactly one box (no crowd),
-  on the box centres, and decided only when they differ by more than ``margin`` of the image
-  size along the phrase's axis.
+* a relation is judged on box centres, decided only beyond ``margin`` of the image size along
+  the phrase's axis; it is "A <phrase> B" between two objects ("the cup is to the left of the
+  plate"), with B a pronoun resolved in the sentence ("the microwave above it", "the forks
+  lie on its right side"), or a position in the picture ("the sheep are on the left side of
+  the field", "a clock hangs in the upper left": A's centres against the image's middle, so
+  "on the left" is contradicted only in the right 40%; "in the middle" is no claim). The
+  object it places is the nearest mention before the phrase, with only links, listed verbs
+  ("graze", "crouches") and one place ("on the saucer") in between. A group ("the forks") or
+  a word with several boxes ("the car", "the umpire") is contradicted only when every box is,
+  a quantified one ("both cars") when one box is; a crowd box leaves it unknown.
 
 The word lists are data (``configs/grounding/claims.yaml``, read once by
 :func:`load_claim_words`); the rules are here.
@@ -31,7 +38,6 @@ The word lists are data (``configs/grounding/claims.yaml``, read once by
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,8 +76,17 @@ class ClaimWords:
     not_counts: frozenset[str]
     number_not_after: frozenset[str]
     relations: Mapping[tuple[str, ...], tuple[str, int]]  # phrase tokens → (axis, sign)
-    links: frozenset[str]
+    links: frozenset[str]                      # the links and the verbs
     fillers: frozenset[str]
+    places: frozenset[str] = frozenset()
+    every: frozenset[str] = frozenset()
+    pronouns: Mapping[str, str] = field(default_factory=dict)  # word → singular | plural
+    position_prepositions: frozenset[str] = frozenset()
+    sides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    neutral_sides: frozenset[str] = frozenset()
+    position_modifiers: frozenset[str] = frozenset()
+    position_parts: frozenset[str] = frozenset()
+    scenes: frozenset[str] = frozenset()
     path: str = ""
 
     @property
@@ -159,17 +174,17 @@ class _Reader:
                            f"not a gender word: {sorted(ambiguous - female - male)[0]!r}")
         n = self.section(top["numbers"], "numbers", ("irregular_plurals", "not_counts",
                                                      "not_after"))
-        r = self.section(top["relations"], "relations", ("phrases", "links", "fillers"))
-        if not isinstance(r["phrases"], dict) or not r["phrases"]:
-            raise self.bad("relations.phrases", "must be a non-empty mapping")
-        relations = {}
-        for phrase, spec in r["phrases"].items():
-            key = f"relations.phrases.{phrase}"
-            phrase = self.word(phrase, key)
-            if (not isinstance(spec, list) or len(spec) != 2 or spec[0] not in ("x", "y")
-                    or spec[1] not in (-1, 1)):
-                raise self.bad(key, f"must be [x|y, -1|1], got {spec!r}")
-            relations[tuple(phrase.split())] = (spec[0], spec[1])
+        r = self.section(top["relations"], "relations", (
+            "phrases", "links", "fillers", "verbs", "places", "every", "pronouns", "positions"))
+        relations = {tuple(phrase.split()): spec
+                     for phrase, spec in self.axes(r["phrases"], "relations.phrases").items()}
+        pronouns = self.mapping(r["pronouns"], "relations.pronouns")
+        for word, number in pronouns.items():
+            if number not in ("singular", "plural"):
+                raise self.bad(f"relations.pronouns.{word}",
+                               f"must be singular or plural, got {number!r}")
+        pos = self.section(r["positions"], "relations.positions", (
+            "prepositions", "sides", "neutral", "modifiers", "parts", "scenes"))
         return ClaimWords(
             colours=colours, similar={k: frozenset(v) for k, v in similar.items()},
             joiners=self.word_set(c["joiners"], "colours.joiners"),
@@ -180,8 +195,35 @@ class _Reader:
             irregular_plurals=self.mapping(n["irregular_plurals"], "numbers.irregular_plurals"),
             not_counts=self.word_set(n["not_counts"], "numbers.not_counts"),
             number_not_after=self.word_set(n["not_after"], "numbers.not_after"),
-            relations=relations, links=self.word_set(r["links"], "relations.links"),
-            fillers=self.word_set(r["fillers"], "relations.fillers"), path=self.path)
+            relations=relations,
+            links=self.word_set(r["links"], "relations.links")
+            | self.word_set(r["verbs"], "relations.verbs"),
+            fillers=self.word_set(r["fillers"], "relations.fillers"),
+            places=self.word_set(r["places"], "relations.places"),
+            every=self.word_set(r["every"], "relations.every"), pronouns=pronouns,
+            position_prepositions=self.word_set(pos["prepositions"],
+                                                "relations.positions.prepositions"),
+            sides=self.axes(pos["sides"], "relations.positions.sides"),
+            neutral_sides=self.word_set(pos["neutral"], "relations.positions.neutral"),
+            position_modifiers=self.word_set(pos["modifiers"], "relations.positions.modifiers"),
+            position_parts=self.word_set(pos["parts"], "relations.positions.parts"),
+            scenes=self.word_set(pos["scenes"], "relations.positions.scenes"), path=self.path)
+
+    def axes(self, value: Any, key: str) -> dict[str, tuple[str, int]]:
+        """A mapping of words → ``[x|y, -1|1]`` as (axis, sign)."""
+        if not isinstance(value, dict) or not value:
+            raise self.bad(key, "must be a non-empty mapping")
+        out = {}
+        for phrase, spec in value.items():
+            where = f"{key}.{phrase}"
+            phrase = self.word(phrase, where)
+            if (not isinstance(spec, list) or len(spec) != 2 or spec[0] not in ("x", "y")
+                    or spec[1] not in (-1, 1)):
+                raise self.bad(where, f"must be [x|y, -1|1], got {spec!r}")
+            out[phrase] = (spec[0], spec[1])
+        return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Finding claims.
 
@@ -219,14 +261,19 @@ def tokens(text: str) -> list[Token]:
 class Claim:
     """One checkable statement of a sentence. ``subject`` are the keys it is about (the
     categories that would ground a mention, or ``noun:<word>`` for a listed noun; for a
-    relation the two categories); ``value`` is a frozenset of colour names, ``"female"`` /
-    ``"male"``, a count, or a relation's ``(axis, sign)``; ``words`` the words that make it."""
+    relation the two categories, or one for a position in the picture); ``value`` is a
+    frozenset of colour names, ``"female"`` / ``"male"``, a count, or a relation's ``(axis,
+    sign)``; ``words`` the words that make it."""
 
     kind: str
     subject: tuple[str, ...]
     value: Any
     words: str
     mentions: tuple[Mention, ...] = field(default=(), compare=False)
+    # Relations: per mention, whether a quantifier makes it about every instance ("both cars").
+    every: tuple[bool, ...] = ()
+    # Relations: how a pronoun object was read ("'it' read as the oven"), for the verdict.
+    note: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -399,27 +446,217 @@ def _relation_at(toks: list[Token], k: int, words: ClaimWords
     return None
 
 
-def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
-    """"A <links> <phrase> <fillers> B" between consecutive mentions of a sentence."""
-    claims = []
-    ms = [(m, a, b) for m, a, b in p.mentions if not m.negated]
-    for (ma, _, a_last), (mb, b_first, _) in itertools.pairwise(ms):
-        between = p.toks[a_last + 1:b_first]
-        if not between or any(t.punct for t in between):
+_DETERMINERS = frozenset({"the", "a", "an", "its", "their", "his", "her", "this", "that"})
+
+
+def _position_at(p: _Parsed, k: int, words: ClaimWords
+                 ) -> tuple[int, list[tuple[str, int]]] | None:
+    """A position in the picture starting at token ``k``: "<preposition> the [modifier] <side
+    words> [part] [of the <scene>]" ("on the far left", "in the upper left corner", "on the
+    right side of the field"). Returns its length and its (axis, sign) pairs — none for a
+    neutral one ("in the lower middle" says only "lower") — or None when there is none: no
+    side word, two sides on one axis, "of" something that is not the picture's ("the right
+    side of the bus" is a relation), or a noun right after ("on the left bench")."""
+    toks = p.toks
+    if (k + 2 >= len(toks) or toks[k].text not in words.position_prepositions
+            or toks[k + 1].text != "the"):
+        return None
+    j = k + 2
+    while j < len(toks) and toks[j].text in words.position_modifiers:
+        j += 1
+    specs: dict[str, int] = {}
+    sides = 0
+    while j < len(toks) and (toks[j].text in words.sides or toks[j].text in words.neutral_sides):
+        sides += 1
+        if toks[j].text in words.sides:
+            axis, sign = words.sides[toks[j].text]
+            if specs.get(axis, sign) != sign:
+                return None
+            specs[axis] = sign
+        j += 1
+    if not sides:
+        return None
+    while j < len(toks) and toks[j].text in words.position_parts:
+        j += 1
+    if j < len(toks) and toks[j].text == "of":
+        if (j + 2 < len(toks) and toks[j + 1].text == "the"
+                and toks[j + 2].text in words.scenes):
+            j += 3
+        else:
+            return None
+    if j < len(toks) and not toks[j].punct and toks[j].text not in _STOPWORDS:
+        return None
+    return j - k, sorted(specs.items())
+
+
+def _owner_side_at(toks: list[Token], k: int, words: ClaimWords
+                   ) -> tuple[int, tuple[str, int], int] | None:
+    """"on its right (side)", "to their left": a side of the object a possessive pronoun
+    stands for. Returns the length, the (axis, sign) and the pronoun's token."""
+    if (k + 2 >= len(toks) or toks[k].text not in ("on", "to")
+            or toks[k + 1].text not in words.pronouns or toks[k + 2].text not in words.sides):
+        return None
+    j = k + 3
+    while j < len(toks) and toks[j].text in words.position_parts:
+        j += 1
+    if j < len(toks) and not toks[j].punct and toks[j].text not in _STOPWORDS:
+        return None
+    return j - k, words.sides[toks[k + 2].text], k + 1
+
+
+def _subject_before(p: _Parsed, k: int, words: ClaimWords, ms: list[tuple[Mention, int, int]]
+                    ) -> tuple[Mention, int, int] | None:
+    """The object a phrase starting at token ``k`` places: the nearest claimed mention before
+    it, when only links and verbs ("is", "graze", "crouches"), at most one place ("on the
+    saucer", "at the platform") and no punctuation, negation or other object stand between."""
+    before = [(m, a, b) for m, a, b in ms if b < k]
+    if not before:
+        return None
+    m, a, b = before[-1]
+    gap = p.toks[b + 1:k]
+    taken = p.mention_tokens
+    if any(t.punct for t in gap) or any(j in taken for j in range(b + 1, k)):
+        return None
+    j = 0
+    while j < len(gap) and gap[j].text in words.links:
+        j += 1
+    if j < len(gap) and gap[j].text in words.places:
+        place = 1
+        while (j + place < len(gap) and place <= 3 and gap[j + place].text not in words.links
+               and (gap[j + place].text in _DETERMINERS or gap[j + place].text not in _STOPWORDS)):
+            place += 1
+        j += place
+    while j < len(gap) and gap[j].text in words.links:
+        j += 1
+    if j != len(gap) or sum(t.text in words.links for t in gap) > 4:
+        return None
+    return m, a, b
+
+
+def _looks_plural(word: str) -> bool:
+    return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
+
+
+def _referent(p: _Parsed, pronoun: int, subject: Mention, words: ClaimWords,
+              ms: list[tuple[Mention, int, int]]) -> tuple[Mention, int, int] | None:
+    """The object a pronoun at token ``pronoun`` ("it", "its", "them") stands for: the one
+    claimed mention before it in the sentence, other than the subject, of the pronoun's number
+    ("the oven and the microwave above it" → the oven). None when there are several, or when a
+    noun that is no object and of that number comes between them ("the bench near the tree,
+    and a bird above it": the tree may be meant)."""
+    plural = words.pronouns[p.toks[pronoun].text] == "plural"
+    found = [(m, a, b) for m, a, b in ms
+             if b < pronoun and m is not subject and (m.plural or (m.count or 1) > 1) == plural]
+    if len(found) != 1:
+        return None
+    m, a, b = found[0]
+    taken = p.mention_tokens
+    for j in range(b + 1, pronoun):
+        t = p.toks[j]
+        if (j in taken or t.punct or t.text in _STOPWORDS or t.text in words.links
+                or t.text in words.fillers or t.text in words.sides
+                or t.text in words.neutral_sides or t.text in words.position_parts
+                or t.text in words.scenes or t.text in words.position_modifiers):
             continue
-        for k in range(len(between)):
-            found = _relation_at(between, k, words)
-            if found is None:
-                continue
+        if p.toks[j - 1].text in _DETERMINERS and _looks_plural(t.text) == plural:
+            return None
+    return m, a, b
+
+
+def _every(p: _Parsed, first: int, words: ClaimWords) -> bool:
+    """Whether a mention starting at token ``first`` is quantified over every instance ("both
+    cars", "all the cups", "each of the planes"): one of the ``every`` words at most three
+    tokens before it, with no punctuation in between."""
+    for j in range(first - 1, max(first - 4, -1), -1):
+        if p.toks[j].punct:
+            return False
+        if p.toks[j].text in words.every:
+            return True
+    return False
+
+
+def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """Spatial claims of a sentence, at each spatial phrase (:func:`_subject_before` finds the
+    object it places):
+
+    * "A <phrase> <fillers> B" between two objects ("the cup sits to the left of the plate");
+    * the same with a pronoun for B ("the microwave above it", "the forks on its right side",
+      :func:`_referent`);
+    * "A <position>", where A is in the picture ("the sheep are on the left side of the
+      field", "a clock hangs in the upper left"): one claim per axis, with only A's mention;
+      none along the axis of a relation A is the object of (see below).
+
+    A claim's ``every`` says, per mention, whether a quantifier makes it about every instance
+    (:func:`_every`)."""
+    claims = []
+    ms = [(m, a, b) for m, a, b in p.mentions if not m.negated and not m.hedge]
+    first_at = {a: (m, a, b) for m, a, b in ms}
+    # The axis of the relation each object mention is the object of ("above the parked cars").
+    object_axis: dict[int, str] = {}
+    toks = p.toks
+    k = 0
+    while k < len(toks):
+        found = _relation_at(toks, k, words)
+        # "on the right side of the room" is a position, not a relation to an object.
+        if found is not None and _position_at(p, k, words) is None:
             n, spec = found
-            before, after = between[:k], between[k + n:]
-            if (len(before) <= 4 and len(after) <= 3
-                    and all(t.text in words.links for t in before)
-                    and all(t.text in words.fillers for t in after)):
-                claims.append(Claim("relation", (ma.category, mb.category), spec,
-                                    p.text[ma.span[0]:mb.span[1]], (ma, mb)))
-            break
+            j = k + n
+            while (j < len(toks) and j - (k + n) < 3
+                   and (toks[j].text in words.fillers or toks[j].text in words.every)):
+                j += 1
+            subject = _subject_before(p, k, words, ms)
+            other, note = None, ""
+            if j < len(toks) and j in first_at:
+                other = first_at[j]
+            elif (j < len(toks) and j == k + n and toks[j].text in words.pronouns
+                  and toks[j].text in ("it", "them") and subject is not None):
+                other = _referent(p, j, subject[0], words, ms)
+                note = f"{toks[j].text!r} read as the {other[0].word}" if other else ""
+            if subject is not None and other is not None:
+                end = other[2] if not note else j
+                claims.append(_relation_claim(p, subject, other, spec, end, words, note))
+            if other is not None and not note:
+                object_axis[other[1]] = spec[0]
+            k += n
+            continue
+        owner = _owner_side_at(toks, k, words)
+        if owner is not None:
+            n, spec, pronoun = owner
+            subject = _subject_before(p, k, words, ms)
+            other = subject and _referent(p, pronoun, subject[0], words, ms)
+            if subject is not None and other is not None:
+                note = f"{toks[pronoun].text!r} read as the {other[0].word}"
+                claims.append(_relation_claim(p, subject, other, spec, k + n - 1, words, note))
+            k += n
+            continue
+        position = _position_at(p, k, words)
+        if position is not None:
+            n, specs = position
+            subject = _subject_before(p, k, words, ms)
+            if subject is not None:
+                m, a, _ = subject
+                # "a traffic light hangs above the cars near the top of the picture": a
+                # position along the axis of the relation its mention is the object of may be
+                # the relation's subject's; along the other axis ("sits under the umbrella on
+                # the left") the two share it.
+                for spec in specs:
+                    if object_axis.get(a) == spec[0]:
+                        continue
+                    claims.append(Claim("relation", (m.category,), spec,
+                                        p.words(a, k + n - 1), (m,),
+                                        every=(_every(p, a, words),)))
+            k += n
+            continue
+        k += 1
     return claims
+
+
+def _relation_claim(p: _Parsed, subject: tuple[Mention, int, int],
+                    other: tuple[Mention, int, int], spec: tuple[str, int], end: int,
+                    words: ClaimWords, note: str) -> Claim:
+    (ma, a, _), (mb, b, _) = subject, other
+    return Claim("relation", (ma.category, mb.category), spec, p.words(a, end), (ma, mb),
+                 every=(_every(p, a, words), _every(p, b, words)), note=note)
 
 
 def find_claims(text: str, words: ClaimWords | None = None,
@@ -543,23 +780,85 @@ class Document:
             return None
         return present[0], self.boxes[present[0]][0]
 
+    def instance_boxes(self, m: Mention
+                       ) -> tuple[str, tuple[tuple[float, float, float, float], ...]] | None:
+        """Every box ``m`` may refer to: one of its categories annotated, with no crowd box
+        (a crowd hides where its members are); otherwise None."""
+        present = [c for c in m.grounding if c in self.boxes or c in self.crowd]
+        if len(present) != 1 or present[0] in self.crowd:
+            return None
+        return present[0], self.boxes[present[0]]
+
     def _judge_relation(self, claim: Claim) -> Verdict:
-        a, b = (self.single_box(m) for m in claim.mentions)
-        if a is None or b is None or a[0] == b[0]:
-            return Verdict(claim, "unknown", "not two objects with one box each")
+        """A relation on box centres: the offset of each (A box, B box) pair along the axis, or
+        of each A box from the image's middle for a position. A pair (a box) is clearly against
+        the claim when its offset exceeds ``margin`` of the image size the wrong way. The claim
+        is contradicted when every pair is — a group ("the forks"), or one word with several
+        boxes ("the car", "the umpire"), may mean any of them — or, for a side quantified over
+        every instance ("both cars"), when one of its boxes is against every box of the other
+        side; supported when every pair agrees by more than the margin; unknown otherwise."""
         axis, sign = claim.value
         size = self.width if axis == "x" else self.height
+        found = [self.instance_boxes(m) for m in claim.mentions]
+        if any(f is None for f in found) or (len(found) == 2 and found[0][0] == found[1][0]):
+            return Verdict(claim, "unknown", "not objects with boxes of their own (none, a "
+                                             "crowd, or one category for both)")
         if size <= 0:
             return Verdict(claim, "unknown", "no image size")
         k = 0 if axis == "x" else 1
-        centre_a = a[1][k] + a[1][k + 2] / 2
-        centre_b = b[1][k] + b[1][k + 2] / 2
-        offset = sign * (centre_a - centre_b) / size  # > 0: as the phrase says
-        if offset > self.margin:
+
+        def centres(boxes: Sequence[tuple[float, float, float, float]]) -> list[float]:
+            return [(b[k] + b[k + 2] / 2) / size for b in boxes]
+
+        a = centres(found[0][1])
+        b = centres(found[1][1]) if len(found) == 2 else [0.5]
+        every = (*claim.every, False, False)[:2]
+        # offsets[i][j] > 0: A's box i is where the phrase says relative to B's box j.
+        offsets = [[sign * (x - y) for y in b] for x in a]
+        against = [[o < -self.margin for o in row] for row in offsets]
+        if every[0] and every[1]:
+            contradicted = any(any(row) for row in against)
+        elif every[0]:
+            contradicted = any(all(row) for row in against)
+        elif every[1]:
+            contradicted = any(all(col) for col in zip(*against, strict=True))
+        else:
+            contradicted = all(all(row) for row in against)
+        if contradicted:
+            return Verdict(claim, "contradicted", self._against_why(claim, found, offsets))
+        if all(o > self.margin for row in offsets for o in row):
             return Verdict(claim, "supported")
-        if offset < -self.margin:
-            return Verdict(claim, "contradicted",
-                           f"{claim.words!r}: the boxes' centres say the opposite "
-                           f"({abs(offset):.0%} of the image {'width' if axis == 'x' else 'height'}"
-                           f" apart)")
-        return Verdict(claim, "unknown", f"centres within {self.margin:.0%} of the image size")
+        return Verdict(claim, "unknown", f"centres not all beyond {self.margin:.0%} of the image "
+                                         f"size either way")
+
+    def _against_why(self, claim: Claim, found: Sequence[tuple[str, Sequence[Any]]],
+                     offsets: list[list[float]]) -> str:
+        """The reason of a contradicted relation, in words: "'the sheep are on the left': every
+        sheep box is in the right 40% of the image"."""
+        axis, sign = claim.value
+        what = f"{claim.words!r}" + (f" ({claim.note})" if claim.note else "")
+        dimension = "width" if axis == "x" else "height"
+        cat_a, n_a = found[0][0], len(found[0][1])
+        quantifier = "the" if n_a == 1 else "every"
+        if claim.every[:1] == (True,) and n_a > 1:
+            n = sum(any(o < -self.margin for o in row) for row in offsets)
+            quantifier = f"{n} of the {n_a}"
+        if len(found) == 1:
+            side = {("x", -1): "right", ("x", 1): "left", ("y", -1): "bottom",
+                    ("y", 1): "top"}[(axis, sign)]
+            noun = "boxes are" if quantifier[0].isdigit() else "box is"
+            return (f"{what}: {quantifier} {cat_a} {noun} in the {side} "
+                    f"{0.5 - self.margin:.0%} of the image")
+        cat_b, n_b = found[1][0], len(found[1][1])
+        if n_a == 1 and n_b == 1:
+            return (f"{what}: the boxes' centres say the opposite ({abs(offsets[0][0]):.0%} of "
+                    f"the image {dimension} apart)")
+        direction = {("x", -1): "right", ("x", 1): "left", ("y", -1): "below",
+                     ("y", 1): "above"}[(axis, sign)]
+        of = " of" if axis == "x" else ""
+        other = "the" if n_b == 1 else "every"
+        if claim.every[1:] == (True,) and n_b > 1 and claim.every[:1] != (True,):
+            other = "one"
+        noun = "box is" if quantifier in ("the", "every") else "boxes are"
+        return (f"{what}: {quantifier} {cat_a} {noun} {direction}{of} {other} {cat_b} box "
+                f"(centres beyond {self.margin:.0%} of the image {dimension})")

@@ -4,12 +4,14 @@ document — its captions and boxes.
 The grounding check (:mod:`mmsynth.filters.grounding`) asks whether the objects an answer names
 are in the image and counted right. Fluent answers also say things about those objects that no
 caption or box supports: "the woman" when every caption says a man, a red bus the captions call
-white, a cup "to the left of" a laptop whose box lies to its right. This stage splits each gpt
-answer into sentences (:func:`split_sentences`), finds the sentence's colour, gender, number and
-relation claims and judges each against the :class:`~mmsynth.filters.attributes.Document`
-(:mod:`mmsynth.filters.attributes` has the rules; the word lists are
-``configs/grounding/claims.yaml``). A contradicted claim is counted
-``unsupported_claim:<kind>``; what happens to its sample is ``--claim_check``:
+white, a cup "to the left of" a laptop whose box lies to its right, a fridge "on the right side
+of the room" whose box is at the left, forks "to the right of it" that all lie left of the
+pizza. This stage splits each gpt answer into sentences (:func:`split_sentences`), finds the
+sentence's colour, gender, number and relation claims (relations between two objects, an
+object's position in the picture, about groups and pronoun objects too) and judges each
+against the :class:`~mmsynth.filters.attributes.Document` (:mod:`mmsynth.filters.attributes`
+has the rules; the word lists are ``configs/grounding/claims.yaml``). A contradicted claim is
+counted ``unsupported_claim:<kind>``; what happens to its sample is ``--claim_check``:
 
 * ``reject`` (the default): the sample is rejected with the reason of its first unsupported
   claim. Chosen because a contradicted attribute is exactly the fluent hallucination that

@@ -165,6 +165,174 @@ def test_relations_are_unknown_with_several_instances_crowds_or_an_unclear_subje
     assert verdicts("The cat watches something to the right of the dog.", a) == []
 
 
+def relations(sentence: str, annotations: dict) -> list[tuple[str, str]]:
+    """The verdicts of a sentence's relation claims only."""
+    return [(k, v) for k, v in verdicts(sentence, annotations) if k == "relation"]
+
+
+def why(sentence: str, annotations: dict) -> list[str]:
+    """The reasons of a sentence's contradicted relation claims."""
+    doc = Document.from_annotations(annotations)
+    return [v.why for c in find_claims(sentence, kinds=("relation",))
+            if (v := doc.judge(c)).verdict == "contradicted"]
+
+
+# A farm like the dev set's: cows in the left third, sheep in the right third (640 x 427).
+FARM = ann(("cow", (20, 200, 120, 90)), ("cow", (150, 210, 115, 85)), ("sheep", (400, 230, 60, 45)),
+           ("sheep", (470, 235, 55, 45)), ("sheep", (530, 240, 60, 42)), width=640, height=427)
+
+
+def test_positions_in_the_picture_against_the_image_middle():
+    a = ann(("refrigerator", (10, 40, 160, 420)), ("sink", (470, 250, 130, 60)))
+    assert relations("The refrigerator stands on the right side of the room.", a) == [
+        ("relation", "contradicted")]
+    assert why("The refrigerator is on the right.", a) == [
+        "'refrigerator is on the right': the refrigerator box is in the left 40% of the image"]
+    assert relations("The refrigerator is on the far left of the picture.", a) == [
+        ("relation", "supported")]
+    assert relations("A sink sits at the bottom of the frame.", a) == [("relation", "unknown")]
+    # Within the margin of the middle (centre at 55% of the width): undecided.
+    middle = ann(("tv", (290, 100, 120, 100)))
+    assert relations("The TV is on the left.", middle) == [("relation", "unknown")]
+    assert relations("The TV is on the left.", {**middle, "width": 0}) == [("relation", "unknown")]
+
+
+def test_a_corner_is_one_claim_per_axis_and_middle_claims_nothing():
+    a = ann(("clock", (450, 30, 70, 70)))  # centre (485, 65): upper right
+    assert relations("A large round clock hangs in the upper left.", a) == [
+        ("relation", "contradicted"), ("relation", "supported")]
+    assert relations("The clock is in the top right corner of the picture.", a) == [
+        ("relation", "supported"), ("relation", "supported")]
+    assert relations("The clock hangs in the middle.", a) == []
+    assert relations("The clock hangs in the lower middle.", a) == [("relation", "contradicted")]
+
+
+def test_what_is_no_position_in_the_picture():
+    a = ann(("bird", (600, 300, 30, 25)), ("bench", (360, 125, 200, 90)), ("cup", (50, 50, 40, 40)))
+    # A side of an object is a relation to it; a side of something else is no claim.
+    assert relations("The bird is on the left side of the bench.", a) == [
+        ("relation", "contradicted")]
+    assert relations("The cup is at the right end of the row.", a) == []
+    # "left" as an adjective, a verb, a direction; "on top" without "the".
+    assert relations("The bird sits on the left bench.", a) == []
+    assert relations("Someone left the cup on the table.", a) == []
+    assert relations("The bird looks to the left.", a) == []
+    assert relations("The cup has crema on top.", a) == []
+    # A negation, or a verb not listed, between the object and the phrase: no claim.
+    assert relations("The bird is not on the left.", a) == []
+    assert relations("The bird watches something on the left.", a) == []
+
+
+def test_verbs_and_one_place_may_stand_between_the_object_and_the_phrase():
+    assert relations("The cows graze on the right side of the field.", FARM) == [
+        ("relation", "contradicted")]
+    a = ann(("cup", (173, 18, 235, 289)), ("spoon", (325, 66, 99, 259)), width=600, height=400)
+    assert relations("The teaspoon rests on the saucer to the left of the cup.", a) == [
+        ("relation", "contradicted")]
+    assert relations("A teaspoon rests on the saucer to the right of the cup.", a) == [
+        ("relation", "supported")]
+    tv = ann(("tv", (30, 110, 200, 130)))
+    assert relations("A flat screen TV stands on a low stand on the right side.", tv) == [
+        ("relation", "contradicted")]
+    # A place that names an object makes that object the subject.
+    assert [c.subject for c in find_claims("A dog sleeps on the couch on the left.")] == [
+        ("couch",)]
+
+
+def test_groups_are_contradicted_only_when_every_box_is():
+    assert why("The sheep are on the left side of the field.", FARM) == [
+        "'sheep are on the left side of the field': every sheep box is in the right 40% of the "
+        "image"]
+    assert relations("The two cows lie to the right of the sheep.", FARM) == [
+        ("relation", "contradicted")]
+    assert relations("The cows are on the left, to the left of the sheep.", FARM) == [
+        ("relation", "supported")]
+    # An ambiguous group: one car on each side of the bus.
+    street = ann(("bus", (190, 140, 270, 230)), ("car", (20, 290, 150, 100)),
+                 ("car", (480, 300, 140, 95)))
+    assert relations("The cars are on the left side of the bus.", street) == [
+        ("relation", "unknown")]
+    assert relations("A car is passing on the left side of the bus.", street) == [
+        ("relation", "unknown")]
+    # A crowd box hides where the group is.
+    assert relations("The sheep are on the left.", ann(("sheep", (500, 50, 50, 50)),
+                                                      ("sheep", None))) == [("relation", "unknown")]
+
+
+def test_both_and_all_make_one_box_on_the_other_side_enough():
+    street = ann(("bus", (190, 140, 270, 230)), ("car", (20, 290, 150, 100)),
+                 ("car", (480, 300, 140, 95)))
+    assert why("Both cars are on the left side of the bus.", street) == [
+        "'cars are on the left side of the bus': 1 of the 2 car boxes are right of the bus box "
+        "(centres beyond 10% of the image width)"]
+    airport = ann(("airplane", (20, 80, 300, 150)), ("airplane", (340, 90, 280, 140)),
+                  ("truck", (250, 280, 140, 90)), width=640, height=427)
+    assert relations("The truck is to the left of both planes.", airport) == [
+        ("relation", "contradicted")]
+    assert relations("The truck is to the left of the planes.", airport) == [
+        ("relation", "unknown")]
+    assert relations("The truck is below both planes.", airport) == [("relation", "supported")]
+
+
+def test_a_role_word_with_several_boxes_is_contradicted_only_if_no_box_fits():
+    # batter (255, 245), catcher (380, 310), umpire (475, 270): which one is the umpire?
+    game = ann(("person", (200, 120, 110, 250)), ("person", (330, 250, 100, 120)),
+               ("person", (420, 160, 110, 220)), ("sports ball", (80, 150, 12, 12)))
+    assert relations("The umpire crouches on the left.", game) == [("relation", "unknown")]
+    assert relations("The catcher is on the far right of the picture.", game) == [
+        ("relation", "unknown")]
+    assert relations("The umpire is to the left of the ball.", game) == [
+        ("relation", "contradicted")]
+    assert relations("The ball is on the right side of the picture.", game) == [
+        ("relation", "contradicted")]
+
+
+def test_pronoun_objects_resolve_to_the_one_earlier_object_of_their_number():
+    kitchen = ann(("oven", (260, 260, 150, 200)), ("microwave", (270, 90, 130, 80)))
+    assert relations("The oven is in the middle, with the microwave mounted above it.",
+                    kitchen) == [("relation", "supported")]
+    assert why("The oven and the microwave below it are new.", kitchen) == [
+        "'microwave below it' ('it' read as the oven): the boxes' centres say the opposite "
+        "(48% of the image height apart)"]
+    dining = ann(("pizza", (200, 160, 240, 200)), ("fork", (120, 180, 20, 120)),
+                 ("fork", (150, 300, 20, 110)), ("cup", (480, 120, 60, 70)),
+                 ("cup", (540, 220, 60, 70)))
+    assert relations("The cups stand by the pizza, and two forks lie on its right side.",
+                    dining) == [("relation", "contradicted")]
+    assert relations("The cups stand by the pizza, and two forks lie on its left side.",
+                    dining) == [("relation", "supported")]
+    park = ann(("bench", (80, 120, 200, 90)), ("bench", (360, 125, 200, 90)),
+               ("bird", (100, 320, 30, 25)), ("bird", (450, 340, 30, 25)), height=427)
+    assert relations("Two benches stand there, and pigeons walk on the ground above them.",
+                    park) == [("relation", "contradicted")]
+
+
+def test_unclear_pronouns_make_no_claim():
+    a = ann(("oven", (260, 260, 150, 200)), ("microwave", (270, 90, 130, 80)),
+            ("sink", (470, 250, 130, 60)))
+    # Two candidates of the pronoun's number.
+    assert relations("The oven and the sink have the microwave above it.", a) == []
+    # A noun that is no object may be meant ("the window").
+    assert relations("The oven stands near the window, and the microwave hangs below it.",
+                    a) == []
+    # No earlier object at all: "it" is in another sentence.
+    assert relations("The microwave is mounted above it.", a) == []
+    # "them" needs a plural object.
+    assert relations("The oven and the microwave above them.", a) == []
+
+
+def test_a_position_after_the_object_of_a_relation_on_the_same_axis_is_no_claim():
+    street = ann(("traffic light", (300, 20, 30, 80)), ("car", (10, 300, 150, 90)),
+                 ("car", (340, 305, 150, 90)))
+    # "near the top" may be the traffic light's: the cars are at the bottom.
+    assert relations("A traffic light hangs above the parked cars near the top of the picture.",
+                    street) == [("relation", "supported")]
+    # Along the other axis the two share it: under the umbrella on the left.
+    beach = ann(("person", (480, 300, 60, 100)), ("umbrella", (440, 200, 150, 110)))
+    assert relations("A woman sits under a yellow umbrella on the left.", beach) == [
+        ("relation", "supported"), ("relation", "contradicted")]
+
+
 # -- sentences and verdict parsing ----------------------------------------------------------------
 
 def test_split_sentences():
@@ -318,6 +486,19 @@ def test_malformed_word_lists_and_judge_prompt_are_usage_errors(tmp_path):
     prompt.write_text(Path(load_judge_prompt().path).read_text().replace("{sentence}", "{text}"))
     with pytest.raises(UsageError, match=r"template: must contain \{sentence\}"):
         load_judge_prompt(prompt)
+
+
+def test_the_relation_word_lists_are_checked(tmp_path):
+    text = Path(load_claim_words().path).read_text()
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(text.replace("    them: plural", "    them: many"))
+    with pytest.raises(UsageError, match=r"relations\.pronouns\.them: must be singular or plural"):
+        load_claim_words(str(bad))
+    bad.write_text(text.replace("      upper: [y, -1]", "      upper: [z, -1]"))
+    with pytest.raises(UsageError, match=r"relations\.positions\.sides\.upper: must be"):
+        load_claim_words(str(bad))
+    words = load_claim_words()
+    assert "graze" in words.links and "on" in words.places and words.sides["lower"] == ("y", 1)
 
 
 # -- the LLM judge ------------------------------------------------------------------------------
