@@ -193,7 +193,7 @@ def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = T
         if m.negated or (m.hedge and excuse_hedges):
             continue
         checked += 1
-        implied = any(c in allowed for c in m.implied_by)
+        implied = m.photo_role or any(c in allowed for c in m.implied_by)
         if not implied and not any(c in allowed for c in m.grounding):
             hedged = (f"; hedged by {m.hedge!r}, which a {kind or 'untyped'} answer states as "
                       f"a fact" if m.hedge else "")
@@ -202,7 +202,7 @@ def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = T
                                     f"neither annotated nor in a caption{hedged}"))
             continue
         if implied:
-            continue  # people in a vehicle or on a horse have no boxes to count
+            continue  # people in a vehicle, on a horse or behind the camera have no boxes
         why = evidence.count_problem(m) if counts else None
         if why:
             problems.append(Problem("wrong_count", m.category, turn, f"turn {turn} {why}"))
