@@ -7,11 +7,14 @@ inside a negation ("there is no dog", "without an umbrella", "there aren't any c
 figure of speech ("shaped like a bear", "a toy car", "a painting of a horse") is not a claim
 that the object is there. A number in front of a mention ("three giraffes", "a pair of dogs",
 "only one cat") is a count claim. A mention also records whether it is only a hypothetical or
-generic reference (``hedge``: "there might be a dog", "other vehicles", "people often visit";
-see :func:`_hedge`), the categories that imply it as a role (``implied_by``: "the driver" of a
-car) and whether its count covers only a part of the instances (``partial``: "two other cows",
-"two cows in the foreground"). What a mention must match in the image, and which hedges an
-answer type may use, is :mod:`mmsynth.filters.grounding`'s business.
+generic reference (``hedge``: "there might be a dog", "other vehicles", "people often visit",
+"many tourists visit the pagoda", "the people who live nearby", "a good spot to read a book";
+see :func:`_hedge` for every rule), the categories that imply it as a role (``implied_by``:
+"the driver" of a car, "a farmer" of cows), whether it is the photographer every photo implies
+(``photo_role``: "the person holding the camera") and whether its count covers only a part of
+the instances (``partial``: "two other cows", "two cows in the foreground"). What a mention
+must match in the image, and which hedges an answer type may use, is
+:mod:`mmsynth.filters.grounding`'s business.
 
 The words are data (``configs/grounding/vocabulary.yaml``, and ``configs/grounding/rules.yaml``
 for the claim rules); the rules that use them are here.
@@ -244,8 +247,9 @@ def _coordinated_subjects(toks: list[_Tok], found: list[Mention], hedged_by: lis
         if hedged_by[k] == "indefinite" and hedged_by[k + 1] == "generic":
             # "Seagulls and other birds may also try": the generic last subject's modal.
             after = _hedge_after(toks, bounds[k + 1][1] + 1)
-            if after:
-                b = replace(b, hedge=after)
+            if not after:
+                continue  # "seagulls and other birds sit": "other" is the second's alone
+            b = replace(b, hedge=after)
         elif hedged_by[k] != "indefinite" or hedged_by[k + 1] != "after":
             continue
         between = toks[bounds[k][1] + 1:bounds[k + 1][0]]
