@@ -39,9 +39,29 @@ phrase ("animals such as birds") — is a hypothetical or generic reference (the
 :func:`mmsynth.filters.mentions._hedge`'s, their words ``configs/grounding/rules.yaml``). A
 definite mention ("the dog might be hungry") is presupposed and always a claim, and so is a
 modal about seeing ("you can see a dog"). A role word is grounded by what implies it: "the
-driver" by an annotated car, bus, truck, train, boat or motorcycle, "passengers" by a bus,
-train, airplane, boat or car, "rider"/"cyclist" by a bicycle, motorcycle or horse (the rules'
-``roles``); then its count is not checked, as people inside vehicles have no boxes.
+driver" by an annotated car, bus, truck, train, boat or motorcycle, "passengers" and
+"travelers" by a bus, train, airplane or boat, "rider"/"cyclist" by a bicycle, motorcycle or
+horse, "a farmer" by cows, sheep or a horse (the rules' ``roles``); then its count is not
+checked, as people inside vehicles have no boxes. Every photo implies its photographer ("the
+photographer", "the person holding the camera": the rules' ``photo_roles``).
+
+Implied people and generic objects are hedged by grammatical cues, not by their words (a man
+standing next to the cows in a photo with none is still a hallucination). Those that state a
+habit or a kind, not the photo: a relative clause with a habitual verb ("the people who live
+in the houses nearby", "the person who works here"); a generic plural subject with a habitual
+verb or a kind predicate ("many tourists visit the pagoda", "birds near runways are a known
+danger"); a sentence opening with a bare plural place ("at busy airports, buses ..."); a
+definite object in a habitual statement about a generic subject ("a clock like this often
+hangs above the sink"). Those that say what could be or is inferred: an inference verb ("which
+suggests someone moves them"), a purpose infinitive ("a good spot to sit and read a book"), an
+intended-for phrase ("set for three people"), an unspecified agent of a perfect or prospective
+verb ("someone has just made a coffee", "someone is about to eat"), a relational person word
+under a hedge even when definite ("the family likely sits here"). A hedge's clause scope runs
+over verb phrases coordinated with its own (", or read a book"), noun phrases joined by "and",
+"anything, from baking a cake", and the mentions after an earlier mention it hedges. Each rule
+is a function of :mod:`mmsynth.filters.mentions` (see its ``_hedge``) with its words in the
+rules file, and the same construction stated as a fact ("the man who is standing", "two
+tourists visit", "at the airport, a bus", "someone is sitting on the bench") is still a claim.
 
 Strictness per answer type (``sample.meta["type"]``, the rules' ``speculative_types``):
 ``conversation`` and ``reasoning`` answers may speculate, so their hedged mentions are not
@@ -272,7 +292,7 @@ def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = T
         if m.negated or (m.hedge and excuse_hedges):
             continue
         checked += 1
-        implied = any(c in allowed for c in m.implied_by)
+        implied = m.photo_role or any(c in allowed for c in m.implied_by)
         if not implied and not any(c in allowed for c in m.grounding):
             hedged = (f"; hedged by {m.hedge!r}, which a {kind or 'untyped'} answer states as "
                       f"a fact" if m.hedge else "")
@@ -281,7 +301,7 @@ def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = T
                                     f"neither annotated nor in a caption{hedged}"))
             continue
         if implied:
-            continue  # people in a vehicle or on a horse have no boxes to count
+            continue  # people in a vehicle, on a horse or behind the camera have no boxes
         why = evidence.count_problem(m) if counts else None
         if why:
             problems.append(Problem("wrong_count", m.category, turn, f"turn {turn} {why}"))

@@ -7,11 +7,14 @@ inside a negation ("there is no dog", "without an umbrella", "there aren't any c
 figure of speech ("shaped like a bear", "a toy car", "a painting of a horse") is not a claim
 that the object is there. A number in front of a mention ("three giraffes", "a pair of dogs",
 "only one cat") is a count claim. A mention also records whether it is only a hypothetical or
-generic reference (``hedge``: "there might be a dog", "other vehicles", "people often visit";
-see :func:`_hedge`), the categories that imply it as a role (``implied_by``: "the driver" of a
-car) and whether its count covers only a part of the instances (``partial``: "two other cows",
-"two cows in the foreground"). What a mention must match in the image, and which hedges an
-answer type may use, is :mod:`mmsynth.filters.grounding`'s business.
+generic reference (``hedge``: "there might be a dog", "other vehicles", "people often visit",
+"many tourists visit the pagoda", "the people who live nearby", "a good spot to read a book";
+see :func:`_hedge` for every rule), the categories that imply it as a role (``implied_by``:
+"the driver" of a car, "a farmer" of cows), whether it is the photographer every photo implies
+(``photo_role``: "the person holding the camera") and whether its count covers only a part of
+the instances (``partial``: "two other cows", "two cows in the foreground"). What a mention
+must match in the image, and which hedges an answer type may use, is
+:mod:`mmsynth.filters.grounding`'s business.
 
 The words are data (``configs/grounding/vocabulary.yaml``, and ``configs/grounding/rules.yaml``
 for the claim rules); the rules that use them are here.
@@ -84,6 +87,7 @@ _EXACT_ONE_BEFORE = _WORDS["exact_one_before"]
 _HEDGES = _RULES.hedges
 _CONDITIONALS = _HEDGES["conditionals"]
 _HEDGE_MODALS = _HEDGES["modals"]
+_SUBORDINATORS = _HEDGES["subordinators"]
 _HEDGE_ADVERBS = _HEDGES["adverbs"]
 _GENERIC_DETERMINERS = _HEDGES["generic_determiners"]
 _PERCEPTION = _HEDGES["perception"]
@@ -92,6 +96,24 @@ _SUBJECT_FILLERS = _HEDGES["subject_fillers"]
 _SUBJECT_PREPOSITIONS = _HEDGES["subject_prepositions"]
 _RELATIVE_STARTS = _HEDGES["relative_starts"]
 _NOUN_MODAL_BEFORE = _HEDGES["noun_modal_before"]
+_INFERENCES = _HEDGES["inferences"]
+_HABITUAL_ADVERBS = _HEDGES["habitual_adverbs"]
+_HABITUAL_VERBS = _HEDGES["habitual_verbs"]
+_GENERIC_QUANTIFIERS = _HEDGES["generic_quantifiers"]
+_KIND_PREDICATES = _HEDGES["kind_predicates"]
+_PURPOSE_BEFORE = _HEDGES["purpose_before"]
+_INTENDED_FOR_BEFORE = _HEDGES["intended_for_before"]
+_OBJECT_PRONOUNS = _HEDGES["object_pronouns"]
+_SCOPE_CONTINUERS = _HEDGES["scope_continuers"]
+_CLAUSE_SUBJECTS = _HEDGES["clause_subjects"]
+_SUBJECT_COMPARISONS = _HEDGES["subject_comparisons"]
+_AGENTS = _HEDGES["agents"]
+_AGENT_ASPECTS = _HEDGES["agent_aspects"]
+_FRAME_PREPOSITIONS = _HEDGES["frame_prepositions"]
+# Hedges whose scope is a clause (a conditional, modal, adverb, inference, habit or purpose): an
+# indefinite mention later in the same clause is in it too. A generic determiner or an example
+# phrase hedges only its own noun phrase ("other dogs chase a cat" still names a cat).
+_SCOPE_WORDS = (_CONDITIONALS | _HEDGE_MODALS | _HEDGE_ADVERBS | _INFERENCES | _HABITUAL_VERBS)
 _EXAMPLES = frozenset(" ".join(p) for p in _RULES.examples)
 # Determiners that make a noun phrase definite: what it names is presupposed to be there.
 _DEFINITE = frozenset({"the", "this", "that", "these", "those", "his", "her", "their", "its",
@@ -117,6 +139,9 @@ class Mention:
     hedge: str = ""
     # Categories whose presence implies it: a role ("driver" of a car), from the claim rules.
     implied_by: tuple[str, ...] = ()
+    # The person who took the photo ("the photographer", "the person holding the camera"):
+    # every photo implies one (see :func:`_photo_role`).
+    photo_role: bool = False
     # The count covers a part of the instances ("two cows in the foreground"): at most, not equal.
     partial: bool = False
     # The count is of the instances in one part of the picture ("the two cows on the left"):
@@ -172,7 +197,9 @@ def mentions(text: str) -> list[Mention]:
     found: list[Mention] = []
     starts: dict[int, tuple[int, Mention]] = {}  # mention's last token index → (first, mention)
     hedged_by: list[str] = []  # per mention: where its hedge came from (see _hedge_of)
+    sources: dict[int, str] = {}  # mention's last token index → where its hedge came from
     bounds: list[tuple[int, int]] = []  # per mention: its first and last token
+    figures: set[int] = set()  # last tokens of object words used figuratively ("like a bear")
     i = 0
     while i < len(toks):
         if toks[i].punct:
@@ -183,7 +210,13 @@ def mentions(text: str) -> list[Mention]:
             i += 1
             continue
         n, term = match
+        if term.category is not None and _listed_after_figure(toks, i, figures):
+            figures.add(i + n - 1)  # "animals like zebras and giraffes": the list's figure
+            i += n
+            continue
         if term.category is None or not _literal_use(toks, i, n):
+            if term.category is not None:
+                figures.add(i + n - 1)
             i += n
             continue
         following = _match(toks, i + n, vocab, longest)
@@ -191,7 +224,8 @@ def mentions(text: str) -> list[Mention]:
             i += n  # a modifier of the next object: "baby elephant", "bus driver"
             continue
         count = _stated_count(toks, i) if term.countable else None
-        hedge, source = _hedge_of(text, toks, i, n, starts)
+        hedge, source = _hedge_of(text, toks, i, n, starts, sources, term)
+        words = tuple(t.text for t in toks[i:i + n])
         mention = Mention(
             category=term.category,
             count=count,
@@ -201,7 +235,8 @@ def mentions(text: str) -> list[Mention]:
             alternatives=term.alternatives,
             exact=term.exact,
             hedge=hedge,
-            implied_by=_RULES.roles.get(tuple(t.text for t in toks[i:i + n]), ()),
+            implied_by=_RULES.roles.get(words, ()),
+            photo_role=term.category == "person" and _photo_role(toks, i, n),
             partial=count is not None and _partial(toks, i),
             region=_region(toks, i + n) if count is not None else "",
             plural=term.plural,
@@ -210,6 +245,7 @@ def mentions(text: str) -> list[Mention]:
         hedged_by.append(source)
         bounds.append((i, i + n - 1))
         starts[i + n - 1] = (i, mention)
+        sources[i + n - 1] = source
         i += n
     return _coordinated_subjects(toks, found, hedged_by, bounds)
 
@@ -220,11 +256,20 @@ def _coordinated_subjects(toks: list[_Tok], found: list[Mention], hedged_by: lis
     cyclists should be careful" hedges both."""
     for k in range(len(found) - 2, -1, -1):
         a, b = found[k], found[k + 1]
-        if hedged_by[k] != "indefinite" or hedged_by[k + 1] != "after":
+        if hedged_by[k] == "indefinite" and hedged_by[k + 1] == "generic":
+            # "Seagulls and other birds may also try": the generic last subject's modal.
+            after = _hedge_after(toks, bounds[k + 1][1] + 1)
+            if not after:
+                continue  # "seagulls and other birds sit": "other" is the second's alone
+            b = replace(b, hedge=after)
+        elif hedged_by[k] != "indefinite" or hedged_by[k + 1] != "after":
             continue
         between = toks[bounds[k][1] + 1:bounds[k + 1][0]]
+        if not b.hedge:
+            continue
         if between and all(t.text in ("and", "or", ",") or t.text in _DETERMINERS
-                           for t in between) and any(t.text in ("and", "or") for t in between):
+                           or t.text in _GENERIC_DETERMINERS for t in between) \
+                and any(t.text in ("and", "or") for t in between):
             found[k] = replace(a, hedge=b.hedge)
             hedged_by[k] = "after"
         elif all(t.text == "," for t in between) and between:
@@ -244,6 +289,19 @@ def _match(toks: list[_Tok], i: int, vocab: Mapping[tuple[str, ...], Term],
         if term is not None:
             return n, term
     return None
+
+
+def _listed_after_figure(toks: list[_Tok], i: int, figures: set[int]) -> bool:
+    """Whether the object word at token ``i`` is listed ("and", "or", a comma, then determiners)
+    right after one used figuratively: "like zebras and giraffes", "like a bear or a lion"."""
+    j = i - 1
+    while j >= 0 and not toks[j].punct and toks[j].text in _DETERMINERS:
+        j -= 1
+    joined = False
+    while j >= 0 and toks[j].text in ("and", "or", ","):
+        joined = True
+        j -= 1
+    return joined and j in figures
 
 
 def _literal_use(toks: list[_Tok], i: int, n: int) -> bool:
@@ -271,6 +329,9 @@ def _literal_use(toks: list[_Tok], i: int, n: int) -> bool:
     if j >= 0 and not toks[j].punct:
         if toks[j].text in _FIGURATIVE_BEFORE:
             return False
+        if (j >= 2 and j == i - 1 and toks[j - 1].text in ("a", "an")
+                and toks[j - 2].text == "like"):
+            return False  # one modifier: "like a passing car" (an example, not a car there)
         if toks[j].text == "of" and j > 0 and toks[j - 1].text in _DEPICTIONS:
             return False
     return True
@@ -356,11 +417,13 @@ def _possessive(text: str, tok: _Tok) -> bool:
     return raw.endswith(("'s", "s'"))
 
 
-def _reference(text: str, toks: list[_Tok], i: int) -> str:
+def _reference(text: str, toks: list[_Tok], i: int, plural: bool = False) -> str:
     """How the noun phrase ending in the mention at token ``i`` refers: ``"definite"`` ("the
     dog", "his bike", "the man's hat", "the other cars"), a generic determiner ("other", "any",
     "such": "other vehicles"), or ``"indefinite"`` ("a dog", "two dogs", "people", "someone").
-    Looks back over up to three modifiers."""
+    Looks back over up to three modifiers. "That" before a ``plural`` mention or a number is
+    the conjunction, not the determiner ("suggests that three people are expected": the
+    determiner would be "those")."""
     j = i - 1
     skipped = 0
     while j >= 0 and skipped <= 3:
@@ -368,12 +431,17 @@ def _reference(text: str, toks: list[_Tok], i: int) -> str:
         if tok.punct:
             break
         word = tok.text
+        if word == "that" and _conjunction_that(toks, j, plural):
+            break
         if word in _DEFINITE or _possessive(text, tok):
             return "definite"
         if _example_ending(toks, j):
             break  # "such as birds": the example phrase is the hedge
         if word in _GENERIC_DETERMINERS or word in _DETERMINERS or _number(word) is not None:
             prev = toks[j - 1] if j > 0 and not toks[j - 1].punct else None
+            if prev is not None and prev.text == "that" and _conjunction_that(toks, j - 1,
+                                                                             plural):
+                prev = None  # "suggests that three people"
             if prev is not None and (prev.text in _DEFINITE or _possessive(text, prev)):
                 return "definite"  # "the other dog", "the two dogs"
             generic = (word in _GENERIC_DETERMINERS
@@ -386,41 +454,103 @@ def _reference(text: str, toks: list[_Tok], i: int) -> str:
     return "indefinite"
 
 
+def _conjunction_that(toks: list[_Tok], j: int, plural: bool) -> bool:
+    """Whether "that" at token ``j`` is the conjunction: before a plural noun phrase or a number
+    other than one (a demonstrative there would be "those")."""
+    nxt = toks[j + 1].text if j + 1 < len(toks) else ""
+    value = _number(nxt)
+    return plural or (value is not None and value != 1)
+
+
 def _hedge(text: str, toks: list[_Tok], i: int, n: int,
-           mentions_ending: Mapping[int, tuple[int, Mention]]) -> str:
+           mentions_ending: Mapping[int, tuple[int, Mention]],
+           sources: Mapping[int, str] | None = None, term: Term | None = None) -> str:
     """The word that makes the mention at ``toks[i:i + n]`` a hypothetical or generic reference,
     or "" for a claim.
 
     Only an indefinite mention can be hedged (a definite one is presupposed: "the dog might be
-    hungry" says there is a dog). It is hedged by a generic determiner ("other vehicles"); by a
-    conditional, modal or hedging adverb earlier in its clause ("if a dog were here", "there
-    might be a dog", "there is probably a cat"), unless the modal is about seeing ("you can see
-    a dog"); by an example phrase ("such as birds"); by a hedged mention it is listed with
-    ("such as birds and squirrels"); or, as the subject, by a modal or adverb right after it
-    ("people might visit", "someone must have left it", "birds often come"), unless that is in
-    a relative clause ("a dog that might bite")."""
-    return _hedge_of(text, toks, i, n, mentions_ending)[0]
+    hungry" says there is a dog), with three exceptions below. It is hedged by a generic
+    determiner ("other vehicles"); by a clause's hedge earlier in its clause (see
+    :func:`_hedge_before`: a conditional, modal, hedging adverb or inference verb, a purpose
+    infinitive, an intended-for phrase, a generic frame, or a hedged mention before it in the
+    clause); by an example phrase ("such as birds"); by a hedged mention it is listed with
+    ("such as birds and squirrels"); or, as the subject, by what follows it (see
+    :func:`_hedge_after`: "people might visit", "birds often come", "many tourists visit the
+    pagoda", "someone has just made a coffee"), unless that is in a relative clause ("a dog
+    that might bite").
+
+    The exceptions for definite mentions: a person with a habitual relative clause ("the person
+    who works here", :func:`_habitual_relative`); a relational person word under a hedge ("the
+    family likely sits here", :func:`_relational`); and a definite object in a generic
+    statement ("a clock like this often hangs above the sink", :func:`_generic_definite`)."""
+    return _hedge_of(text, toks, i, n, mentions_ending, sources, term)[0]
 
 
 def _hedge_of(text: str, toks: list[_Tok], i: int, n: int,
-              mentions_ending: Mapping[int, tuple[int, Mention]]) -> tuple[str, str]:
+              mentions_ending: Mapping[int, tuple[int, Mention]],
+              sources: Mapping[int, str] | None = None,
+              term: Term | None = None) -> tuple[str, str]:
     """:func:`_hedge`'s word and where it came from: ``"definite"`` (none can apply),
-    ``"generic"``, ``"before"``, ``"after"`` (as the subject), or ``"indefinite"`` (none
-    found)."""
-    reference = _reference(text, toks, i)
+    ``"generic"``, ``"before"``, ``"after"`` (as the subject), ``"relative"``,
+    ``"relational"``, ``"generic definite"`` or ``"indefinite"`` (none found)."""
+    sources = sources or {}
+    person = term is not None and term.category == "person"
+    if person:
+        relative = _habitual_relative(toks, i + n)
+        if relative:
+            return relative, "relative"
+    reference = _reference(text, toks, i, term is not None and term.plural)
     if reference == "definite":
-        return "", "definite"
+        if _relational(toks, i, n):
+            hedge = (_hedge_before(toks, i, mentions_ending, sources)
+                     or _hedge_after(toks, i + n))
+            if hedge:
+                return hedge, "relational"
+        generic = _generic_definite(toks, i, mentions_ending, sources)
+        return (generic, "generic definite") if generic else ("", "definite")
     if reference != "indefinite":
         return reference, "generic"
-    before = _hedge_before(toks, i, mentions_ending)
+    before = _hedge_before(toks, i, mentions_ending, sources) or _stranded_for(toks, i)
     if before:
         return before, "before"
-    after = _hedge_after(toks, i + n)
+    plural = term is not None and term.plural and _generic_plural(toks, i)
+    agent = person and n == 1 and toks[i].text in _AGENTS
+    after = _hedge_after(toks, i + n, generic=plural, agent=agent)
     return (after, "after") if after else ("", "indefinite")
 
 
+def _phrase_at(toks: list[_Tok], k: int, phrases: frozenset[str]) -> str:
+    """The longest of ``phrases`` (words joined by spaces) that starts at token ``k``, or ""."""
+    best = ""
+    for phrase in phrases:
+        words = phrase.split()
+        if (len(words) > len(best.split()) and k + len(words) <= len(toks)
+                and all(toks[k + m].text == w for m, w in enumerate(words))):
+            best = phrase
+    return best
+
+
 def _hedge_before(toks: list[_Tok], i: int,
-                  mentions_ending: Mapping[int, tuple[int, Mention]]) -> str:
+                  mentions_ending: Mapping[int, tuple[int, Mention]],
+                  sources: Mapping[int, str] | None = None) -> str:
+    """The hedge of the clause before the mention at token ``i`` whose scope reaches it, or "".
+
+    Looking back up to ten words within the clause: a conditional ("if"), a hedging adverb
+    ("probably"), an inference verb ("which suggests someone moves them"), a modal that is not
+    about seeing ("there might be a dog"), an example phrase ("for example, a cat"), a purpose
+    infinitive ("a good spot to sit and read a book", :func:`_purpose`), an intended-for phrase
+    right before the mention ("set for three people", :func:`_intended_for`), or an earlier
+    mention of the clause hedged by a clause's hedge ("some people would also add a bowl of
+    salad or a plate of broccoli": the broccoli is in the same "would"). A generic frame opening
+    the sentence ("at busy airports, buses ...", :func:`_generic_frame`) hedges its first clause.
+    The clause ends at punctuation, a clause break or a negation, except where the sentence goes
+    on with the same phrase: a comma before a scope continuer ("anything, from baking a cake"),
+    a verb phrase coordinated after ", and"/", or" ("you could sit on the couch, or read a
+    book"), or "and" joining noun or verb phrases ("fruit like bananas and apples", "to sit and
+    read a book"); see :func:`_continues`."""
+    frame = _generic_frame(toks, i)
+    if frame:
+        return frame
     j = i - 1
     steps = 0
     while j >= 0 and steps < 10:
@@ -428,18 +558,30 @@ def _hedge_before(toks: list[_Tok], i: int,
         example = _example_ending(toks, j - 1) if tok.text == "," else ""
         if example:
             return example  # "for example, a cat"
-        listed = _listed_after(toks, j, mentions_ending)
+        listed = _listed_after(toks, j, mentions_ending, sources)
         if listed is not None:
             return listed
-        if tok.punct and tok.text != '"':
-            return ""
+        if j in mentions_ending and mentions_ending[j][1].hedge in _SCOPE_WORDS | _PURPOSE_HEDGES:
+            return mentions_ending[j][1].hedge  # the same clause's hedge
         word = tok.text
-        if word in _CLAUSE_BREAKS or _is_negation(word):
+        if (tok.punct and tok.text != '"') or word in _CLAUSE_BREAKS:
+            inherited = _subordinate_hedge(toks, j)
+            if inherited:
+                return inherited
+            if not _continues(toks, j, i):
+                return ""
+            j -= 1
+            steps += 1
+            continue
+        if _is_negation(word):
             return ""
-        if word in _CONDITIONALS or word in _HEDGE_ADVERBS:
+        if word in _CONDITIONALS or word in _HEDGE_ADVERBS or word in _INFERENCES:
             return word
         if word in _HEDGE_MODALS and _verb_use(toks, j):
             return "" if _perceives(toks, j) else word
+        purpose = _purpose(toks, j) or _intended_for(toks, j, i)
+        if purpose:
+            return purpose
         example = _example_ending(toks, j)
         if example:
             return example
@@ -448,17 +590,220 @@ def _hedge_before(toks: list[_Tok], i: int,
     return ""
 
 
+def _subordinate_hedge(toks: list[_Tok], j: int) -> str:
+    """The modal or conditional of the main clause that a subordinate clause starting at token
+    ``j`` ("when", "whenever": the rules' ``subordinators``) depends on: "a laptop stand would
+    help on days when they work on a laptop" is as hypothetical as its "would". Looks back up to
+    six words, not past punctuation or another clause break; "" when none."""
+    if toks[j].text not in _SUBORDINATORS:
+        return ""
+    for k in range(j - 1, max(-1, j - 7), -1):
+        tok = toks[k]
+        if tok.punct or tok.text in _CLAUSE_BREAKS or _is_negation(tok.text):
+            return ""
+        if tok.text in _CONDITIONALS:
+            return tok.text
+        if tok.text in _HEDGE_MODALS and _verb_use(toks, k):
+            return "" if _perceives(toks, k) else tok.text
+    return ""
+
+
+def _purpose(toks: list[_Tok], j: int) -> str:
+    """The purpose infinitive whose "to" is token ``j`` ("a good spot to", "used to"), or "":
+    what follows is what could be done there, not what is there."""
+    if toks[j].text == "to" and j > 0 and toks[j - 1].text in _PURPOSE_BEFORE:
+        return f"{toks[j - 1].text} to"
+    return ""
+
+
+# Hedge words :func:`_purpose` and :func:`_intended_for` give: clause hedges, like a modal's.
+_PURPOSE_HEDGES = frozenset({f"{w} to" for w in _PURPOSE_BEFORE})
+
+
+def _intended_for(toks: list[_Tok], j: int, i: int) -> str:
+    """The intended-for phrase whose "for" is token ``j``, right before the mention at ``i``
+    ("set for three people", "prepared it for a customer"), or "": the people it is meant for
+    need not be there."""
+    if toks[j].text != "for" or i - j > 3 or j == 0:
+        return ""
+    k = j - 1
+    if toks[k].text in _OBJECT_PRONOUNS and k > 0:
+        k -= 1
+    return f"{toks[k].text} for" if toks[k].text in _INTENDED_FOR_BEFORE else ""
+
+
+def _stranded_for(toks: list[_Tok], i: int) -> str:
+    """The intended-for phrase of a question whose "for" is left at its end, asking about the
+    mention at token ``i``: "How many people is the table set for?" ("set for"), or ""."""
+    if i < 2 or (toks[i - 2].text, toks[i - 1].text) != ("how", "many"):
+        return ""
+    k = i
+    while k < len(toks) and toks[k].text not in _SENTENCE_ENDS:
+        k += 1
+    if k < len(toks) and toks[k].text == "?" and k >= 2 and toks[k - 1].text == "for" \
+            and toks[k - 2].text in _INTENDED_FOR_BEFORE:
+        return f"{toks[k - 2].text} for"
+    return ""
+
+
+def _continues(toks: list[_Tok], j: int, i: int) -> bool:
+    """Whether the comma or clause break at token ``j`` (before the mention at ``i``) goes on
+    with the phrase before it, so that a hedge before it still scopes over the mention: a comma
+    before a scope continuer ("anything, from baking a cake"); ", and"/", or" before a bare
+    verb (", or read a book"; not a new subject: ", and a dog sleeps", ", or it rains"); "and"
+    with no comma before it and at most two words between it and the mention ("bananas and
+    apples", "sit and read a book"; not "and they eat a cake")."""
+    word = toks[j].text
+    nxt = toks[j + 1] if j + 1 < i else None
+    if word == ",":
+        if nxt is None:
+            return False
+        if nxt.text in _SCOPE_CONTINUERS:
+            return True
+        if nxt.text in ("and", "or") and j + 2 < i:
+            return _bare_verb(toks[j + 2])
+        return False
+    if word == "and" and j > 0 and toks[j - 1].text != ",":
+        between = toks[j + 1:i]
+        return len(between) <= 2 and all(not t.punct and t.text not in _CLAUSE_SUBJECTS
+                                          and t.text not in _CLAUSE_BREAKS for t in between)
+    return False
+
+
+def _bare_verb(tok: _Tok) -> bool:
+    """Whether the word after ", and"/", or" may be a bare verb continuing a verb phrase: not a
+    determiner, a number, a subject pronoun or punctuation."""
+    word = tok.text
+    return not (tok.punct or word in _DETERMINERS or word in _CLAUSE_SUBJECTS
+                or word in _CLAUSE_BREAKS or _number(word) is not None
+                or word in _GENERIC_QUANTIFIERS)
+
+
+def _generic_frame(toks: list[_Tok], i: int) -> str:
+    """The generic frame the sentence of the mention at token ``i`` opens with, if the mention
+    is in its first clause: a preposition, up to two modifiers and a bare plural ("at busy
+    airports", "on busy beaches"), then an optional comma and the clause, with no other
+    punctuation and no clause break but "and"/"or" before the mention. "" otherwise."""
+    s = i
+    while s > 0 and toks[s - 1].text not in _SENTENCE_ENDS:
+        s -= 1
+    if s >= i or toks[s].text not in _FRAME_PREPOSITIONS:
+        return ""
+    for e in range(s + 1, min(s + 4, i)):
+        word = toks[e].text
+        if (toks[e].punct or word in _DETERMINERS or word in _DEFINITE
+                or _number(word) is not None):
+            return ""
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            break
+    else:
+        return ""
+    rest = toks[e + 1:i]
+    if rest and rest[0].text == ",":
+        rest = rest[1:]
+    if any(t.punct or (t.text in _CLAUSE_BREAKS and t.text not in ("and", "or"))
+           or _is_negation(t.text) for t in rest):
+        return ""
+    return f"{toks[s].text} {toks[e].text}"
+
+
+def _generic_plural(toks: list[_Tok], i: int) -> bool:
+    """Whether the plural mention starting at token ``i`` is a generic plural: bare or after a
+    generic quantifier ("tourists", "many tourists", "fewer people", "some people"), with at
+    most one modifier; not after a number, a determiner or a definite word."""
+    j = i - 1
+    if j >= 0 and not toks[j].punct and toks[j].text not in _GENERIC_QUANTIFIERS \
+            and toks[j].text not in _CLAUSE_BREAKS:
+        if toks[j].text in _DETERMINERS or _number(toks[j].text) is not None:
+            return False
+        j -= 1  # one modifier: "many foreign tourists"
+    if j < 0 or toks[j].punct or toks[j].text in _CLAUSE_BREAKS:
+        return True
+    if toks[j].text in _GENERIC_QUANTIFIERS:
+        return not (j > 0 and toks[j - 1].text in _DEFINITE)  # not "the many tourists"
+    return toks[j].text in _CONDITIONALS or toks[j].text in _INFERENCES
+
+
+def _habitual_relative(toks: list[_Tok], k: int) -> str:
+    """A relative clause about a person, right after the mention ending before token ``k``,
+    whose verb states a habit: "the people who live in the houses nearby", "the person who
+    works here", "spectators who come to watch launches" ("who live" etc.), or "". The person is
+    described by what they do, not seen: "a man who is standing by the cows" is a claim."""
+    if k >= len(toks) or toks[k].text not in ("who", "that"):
+        return ""
+    m = k + 1
+    while m < len(toks) and (toks[m].text in _SUBJECT_FILLERS or toks[m].text in _HEDGE_ADVERBS):
+        m += 1
+    if m < len(toks) and toks[m].text in _HABITUAL_VERBS:
+        return f"{toks[k].text} {toks[m].text}"
+    return ""
+
+
+def _relational(toks: list[_Tok], i: int, n: int) -> bool:
+    """Whether the mention at ``toks[i:i + n]`` is a relational person word ("the family", "the
+    customer", the rules' ``relational``): a definite one presupposes the
+    relation, not that the person is in the photo, so a hedge can scope over it."""
+    return tuple(t.text for t in toks[i:i + n]) in _RULES.relational
+
+
+def _photo_role(toks: list[_Tok], i: int, n: int) -> bool:
+    """Whether the person mention at ``toks[i:i + n]`` is the one who took the photo: a photo
+    role word ("the photographer") or a person word followed by a photo role phrase ("the
+    person holding the camera"). Every photo implies one."""
+    if tuple(t.text for t in toks[i:i + n]) in _RULES.photo_roles:
+        return True
+    after = tuple(t.text for t in toks[i + n:i + n + 4])
+    return any(after[:len(p)] == p for p in _RULES.photo_role_phrases)
+
+
+def _generic_definite(toks: list[_Tok], i: int,
+                      mentions_ending: Mapping[int, tuple[int, Mention]],
+                      sources: Mapping[int, str]) -> str:
+    """The habitual adverb of a generic statement the definite mention at token ``i`` is an
+    object in, or "": its clause's subject, the nearest mention before it in the clause, is
+    indefinite and followed by a habitual adverb, maybe after a comparison ("a wall clock like
+    this often hangs in a kitchen above the sink": "the sink" of any such kitchen; the clock
+    itself, "like this" one, is a claim). "The clock often hangs above the sink" (a definite
+    subject) and "a cat probably sleeps near the sink" (not a habit) still say there is a
+    sink."""
+    j = i - 1
+    steps = 0
+    while j >= 0 and steps < 12:
+        tok = toks[j]
+        if j in mentions_ending:
+            if sources.get(j) not in ("after", "indefinite"):
+                return ""
+            hedge = _hedge_after(toks, j + 1, compare=True)
+            return hedge if hedge in _HABITUAL_ADVERBS else ""
+        if tok.punct or tok.text in _CLAUSE_BREAKS or _is_negation(tok.text):
+            return ""
+        j -= 1
+        steps += 1
+    return ""
+
+
 def _listed_after(toks: list[_Tok], j: int,
-                  mentions_ending: Mapping[int, tuple[int, Mention]]) -> str | None:
+                  mentions_ending: Mapping[int, tuple[int, Mention]],
+                  sources: Mapping[int, str] | None = None) -> str | None:
     """The hedge a mention inherits from the one it is listed after, the list joined at token
     ``j``; None when ``j`` joins no list. "there might be a cat or a dog" joins with and/or;
     a comma ("such as birds, squirrels, and deer") passes on only a generic or example hedge,
-    since "there might be a cat, and a dog sleeps here" is a new clause."""
+    since "there might be a cat, and a dog sleeps here" is a new clause. A definite mention
+    before "and"/"or" says nothing of the scope (it is never hedged), so the look back goes
+    on: "you could sit on the couch and watch TV"."""
     word = toks[j].text
     if word in ("and", "or") and j - 1 in mentions_ending:
+        if (sources or {}).get(j - 1) in ("definite", "generic definite"):
+            return None
         return mentions_ending[j - 1][1].hedge
     comma = j - 1 if word in ("and", "or") and j > 0 and toks[j - 1].text == "," else j
     if toks[comma].text == "," and comma - 1 in mentions_ending:
+        after = comma + 1
+        if after < len(toks) and toks[after].text in ("and", "or"):
+            after += 1
+        if (after < len(toks) and _bare_verb(toks[after])
+                and _match(toks, after, vocabulary(), _LONGEST) is None):
+            return None  # ", or read a book": a verb phrase, not a list (see _continues)
         hedge = mentions_ending[comma - 1][1].hedge
         return hedge if hedge in _GENERIC_DETERMINERS or hedge in _EXAMPLES else ""
     return None
@@ -489,8 +834,21 @@ def _perceives(toks: list[_Tok], j: int) -> bool:
     return k < len(toks) and toks[k].text in _PERCEPTION
 
 
-def _hedge_after(toks: list[_Tok], k: int) -> str:
-    """A modal or hedging adverb the mention ending before token ``k`` is the subject of."""
+def _hedge_after(toks: list[_Tok], k: int, *, generic: bool = False,
+                 agent: bool = False, compare: bool = False) -> str:
+    """What hedges the mention ending before token ``k`` as a subject, or "": a modal (not about
+    seeing) or hedging adverb after it ("people might visit", "birds often come"), after
+    optional fillers or one short prepositional or participle phrase ("people in the area
+    might"); with ``compare``, also after a comparison ("a wall clock like this often hangs":
+    :func:`_generic_definite` asks, as "like this" points at one in the photo, which is then
+    no hedged subject). A ``generic`` plural
+    subject (:func:`_generic_plural`) is also hedged by a habitual verb ("many tourists visit
+    the pagoda", "some people also like a clock nearby") or a kind predicate ("birds near
+    runways are a known danger"); an unspecified ``agent`` ("someone") by a perfect or
+    prospective verb ("someone has just made a fresh espresso", "someone is about to eat this
+    pizza"; "someone is sitting on the bench" is a claim)."""
+    if compare:
+        k += len(_phrase_at(toks, k, _SUBJECT_COMPARISONS).split())
     if k < len(toks) and (toks[k].text in _SUBJECT_PREPOSITIONS
                           or (toks[k].text.endswith("ing") and len(toks[k].text) > 4)):
         # One short prepositional or participle phrase: "people in the area might", "drivers
@@ -499,7 +857,7 @@ def _hedge_after(toks: list[_Tok], k: int) -> str:
             word = toks[m].text
             if toks[m].punct or word in _RELATIVE_STARTS or word in _CLAUSE_BREAKS:
                 return ""
-            if word in _HEDGE_MODALS or word in _HEDGE_ADVERBS:
+            if word in _HEDGE_MODALS or _predicate_hedge(toks, m, generic, agent):
                 k = m
                 break
         else:
@@ -508,11 +866,32 @@ def _hedge_after(toks: list[_Tok], k: int) -> str:
         word = toks[k].text
         if word in _HEDGE_MODALS:
             return "" if _perceives(toks, k) else word  # "a cat can be seen"
-        if word in _HEDGE_ADVERBS:
-            return word
+        hedge = _predicate_hedge(toks, k, generic, agent)
+        if hedge:
+            return hedge
         if word not in _SUBJECT_FILLERS:
             return ""
         k += 1
+    return ""
+
+
+def _predicate_hedge(toks: list[_Tok], k: int, generic: bool, agent: bool) -> str:
+    """The hedge a subject's predicate starting at token ``k`` gives (see :func:`_hedge_after`),
+    modals aside: a hedging adverb; for a generic plural a habitual verb or a kind predicate;
+    for an agent a perfect or prospective verb."""
+    word = toks[k].text
+    if word in _HEDGE_ADVERBS:
+        return word
+    if generic:
+        if word in _HABITUAL_VERBS:
+            return word
+        kind = _phrase_at(toks, k, _KIND_PREDICATES)
+        if kind:
+            return kind
+    if agent:
+        aspect = _phrase_at(toks, k, _AGENT_ASPECTS)
+        if aspect:
+            return aspect
     return ""
 
 

@@ -317,9 +317,14 @@ def plural(word: str) -> str:
 RULES_FILE = ("grounding", "rules.yaml")
 HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examples",
               "perception", "perception_fillers", "subject_fillers", "subject_prepositions",
-              "relative_starts", "noun_modal_before")
-_RULE_SECTIONS = ("hedges", "roles", "attributive_before", "partial_before", "partial_counts",
-                  "partial_regions", "picture_nouns", "speculative_types")
+              "relative_starts", "noun_modal_before", "inferences", "habitual_adverbs",
+              "habitual_verbs", "generic_quantifiers", "kind_predicates", "purpose_before",
+              "intended_for_before", "object_pronouns", "scope_continuers", "clause_subjects",
+              "subject_comparisons", "agents", "agent_aspects", "frame_prepositions",
+              "subordinators")
+_RULE_SECTIONS = ("hedges", "roles", "relational", "photo_roles", "photo_role_phrases",
+                  "attributive_before", "partial_before", "partial_counts", "partial_regions",
+                  "picture_nouns", "speculative_types")
 REGIONS = ("left", "right", "top", "bottom")
 
 
@@ -328,13 +333,17 @@ class ClaimRules:
     """The rules file's content (see the comments in the file for each part).
 
     ``roles`` maps each form of a role word (singular and plurals, as token tuples) to the
-    categories that imply it; ``examples`` and ``partial_counts`` are phrases as token tuples;
-    ``partial_regions`` maps phrases (token tuples) to one of :data:`REGIONS`.
+    categories that imply it; ``relational`` and ``photo_roles`` are the forms of their words
+    (token tuples); ``examples``, ``photo_role_phrases`` and ``partial_counts`` are phrases as
+    token tuples; ``partial_regions`` maps phrases (token tuples) to one of :data:`REGIONS`.
     """
 
     hedges: Mapping[str, frozenset[str]]
     examples: tuple[tuple[str, ...], ...]
     roles: Mapping[tuple[str, ...], tuple[str, ...]]
+    relational: frozenset[tuple[str, ...]]
+    photo_roles: frozenset[tuple[str, ...]]
+    photo_role_phrases: tuple[tuple[str, ...], ...]
     attributive_before: Mapping[str, frozenset[str]]
     partial_before: frozenset[str]
     partial_counts: tuple[tuple[str, ...], ...]
@@ -365,6 +374,17 @@ class _RulesReader(_Reader):
     def bad(self, key: str, why: str) -> UsageError:
         return UsageError(f"grounding rules {self.path}: {key}: {why}")
 
+    def person_words(self, key: str, value: Any) -> frozenset[tuple[str, ...]]:
+        """Each form (singular and plurals, as token tuples) of a list of vocabulary phrases
+        that name people."""
+        forms = set()
+        for word in self.phrases(value, key):
+            term = self.vocab.phrases.get(tuple(word.split()))
+            if term is None or term.category != "person":
+                raise self.bad(f"{key}.{word}", "not a person phrase of the grounding vocabulary")
+            forms.update(tuple(f.split()) for f in (word, *self.vocab.plurals.forms(word)))
+        return frozenset(forms)
+
     def rules(self) -> ClaimRules:
         data = self.data
         if not isinstance(data, dict):
@@ -393,6 +413,8 @@ class _RulesReader(_Reader):
                                                 "role word must already name an object)")
             for form in (word, *self.vocab.plurals.forms(word)):
                 roles[tuple(form.split())] = cats
+        relational = self.person_words("relational", data["relational"])
+        photo_roles = self.person_words("photo_roles", data["photo_roles"])
         attributive = {}
         for word, followers in self.mapping("attributive_before",
                                             data["attributive_before"]).items():
@@ -417,6 +439,10 @@ class _RulesReader(_Reader):
             hedges=hedges,
             examples=tuple(tuple(p.split()) for p in hedges["examples"]),
             roles=roles,
+            relational=relational,
+            photo_roles=photo_roles,
+            photo_role_phrases=tuple(tuple(p.split()) for p in self.phrases(
+                data["photo_role_phrases"], "photo_role_phrases")),
             attributive_before=attributive,
             partial_before=frozenset(self.phrases(data["partial_before"], "partial_before")),
             partial_counts=tuple(tuple(p.split())

@@ -100,6 +100,211 @@ def test_an_absent_object_in_a_plain_claim_is_still_rejected_in_every_type():
         assert reasons("The dog might be hungry.", ann, kind) == ["hallucinated_object:dog"]
 
 
+# ---- implied people and generic objects (issue 14): one test per rule, each with the same
+# construction where it IS a claim ------------------------------------------------------------
+
+@pytest.mark.parametrize("text, word, marker", [
+    ("The cars belong to the people who live in the houses nearby.", "people", "who live"),
+    ("The person who works here seems organized.", "person", "who works"),
+    ("Spectators who come to watch launches would be far away.", "spectators", "who come"),
+])
+def test_a_habitual_relative_clause_describes_a_person_not_seen(text, word, marker):
+    assert hedge(text, word) == marker
+
+
+@pytest.mark.parametrize("text, word", [
+    ("The man who is standing by the cows looks tired.", "man"),   # no habitual verb
+    ("A man who stands next to the cows looks tired.", "man"),
+])
+def test_a_relative_clause_about_what_a_person_is_doing_is_still_a_claim(text, word):
+    assert hedge(text, word) == ""
+    assert reasons(text, annotations("cow")) == ["hallucinated_object:person"]
+
+
+@pytest.mark.parametrize("text, word, marker", [
+    ("Many tourists visit the pagoda.", "tourists", "visit"),
+    ("It is quiet on weekdays, when fewer people visit the park.", "people", "visit"),
+    ("Some people also like a lamp or a small clock nearby.", "people", "like"),
+    ("Some people also like a lamp or a small clock nearby.", "clock", "like"),  # in its scope
+    ("Birds near runways are a known danger to planes.", "birds", "are a"),
+])
+def test_a_generic_plural_with_a_habitual_verb_or_kind_predicate_is_generic(text, word, marker):
+    assert hedge(text, word) == marker
+
+
+@pytest.mark.parametrize("text, word", [
+    ("Two tourists visit the pagoda.", "tourists"),     # a number
+    ("The tourists visit the pagoda.", "tourists"),     # definite
+    ("Many people walk along the beach.", "people"),    # not a habitual verb
+    ("Birds are on the runway.", "birds"),              # not a kind predicate
+    ("Bikers gather at the corner.", "bikers"),         # "gather" describes the photo too
+])
+def test_counted_definite_or_descriptive_plurals_are_still_claims(text, word):
+    assert hedge(text, word) == ""
+
+
+def test_a_relational_person_word_is_hedged_even_when_definite():
+    assert hedge("The family likely sits here in the evenings.", "family") == "likely"
+    assert reasons("The family likely sits here in the evenings.", annotations("couch")) == []
+    # Not relational, or no hedge: still a claim.
+    assert hedge("The man likely sits here in the evenings.", "man") == ""
+    assert reasons("The family is sitting on the couch.", annotations("couch")) == [
+        "hallucinated_object:person"]
+    # A role word is grounded by what implies it, not excused by a hedge.
+    assert reasons("The driver should slow down.", annotations("horse")) == [
+        "hallucinated_object:person"]
+
+
+@pytest.mark.parametrize("text, marker", [
+    ("Someone has just made a fresh espresso.", "has just"),
+    ("Someone is about to eat this pizza.", "is about to"),
+])
+def test_an_unspecified_agent_of_a_perfect_or_prospective_verb_is_implied(text, marker):
+    assert hedge(text, "someone") == marker
+
+
+@pytest.mark.parametrize("text", ["Someone is sitting on the bench.",
+                                  "There is someone on the bench."])
+def test_someone_in_the_photo_is_still_a_claim(text):
+    assert hedge(text, "someone") == ""
+    assert reasons(text, annotations("bench")) == ["hallucinated_object:person"]
+
+
+def test_an_inference_verb_hedges_the_clause_it_opens():
+    assert hedge("The grass is short, which suggests someone moves them regularly.",
+                 "someone") == "suggests"
+    # "that" before a plural or a number is the conjunction, not a determiner.
+    assert hedge("The cups suggest that three people are expected.", "people") == "suggest"
+    assert reasons("The cups suggest that three people are expected.",
+                   annotations(("cup", 3))) == []
+    # Before the verb, and a demonstrative "that": claims.
+    assert reasons("A dog on the rug suggests it is home.", annotations("cup")) == [
+        "hallucinated_object:dog"]
+    assert hedge("That dog is asleep.", "dog") == ""
+
+
+@pytest.mark.parametrize("text, word, marker", [
+    ("It looks set for three people.", "people", "set for"),
+    ("It was prepared for a customer.", "customer", "prepared for"),
+    ("How many people is the table set for?", "people", "set for"),  # "for" left at the end
+])
+def test_people_it_is_meant_for_need_not_be_there(text, word, marker):
+    assert hedge(text, word) == marker
+
+
+@pytest.mark.parametrize("text", ["A table with three people stands here.",
+                                  "How many people are at the table?"])
+def test_people_with_or_at_something_are_still_claims(text):
+    assert hedge(text, "people") == ""
+
+
+@pytest.mark.parametrize("text, word, marker", [
+    ("They are a good spot to sit and read a book or eat a sandwich.", "book", "spot to"),
+    ("They are a good spot to sit and read a book or eat a sandwich.", "sandwich", "spot to"),
+    ("It could be used to cook almost anything, from baking a cake to reheating leftovers.",
+     "cake", "used to"),
+])
+def test_a_purpose_infinitive_scopes_over_its_coordinated_verbs(text, word, marker):
+    assert hedge(text, word) == marker
+
+
+def test_an_infinitive_that_is_no_purpose_and_a_new_clause_are_still_claims():
+    assert hedge("A woman sits on the bench to read a book.", "book") == ""
+    assert hedge("It could be used to cook anything, but a cake sits on the counter.",
+                 "cake") == ""
+
+
+def test_a_modal_scopes_over_a_verb_phrase_coordinated_after_a_comma():
+    text = "You could sit on the couch and watch TV, or read a book next to the plant."
+    assert hedge(text, "tv") == "could" and hedge(text, "book") == "could"
+    assert reasons(text, annotations("couch", "tv"), "conversation") == []
+    # A new subject after ", and": a claim.
+    claim = "You could sit on the couch, and a book lies next to the plant."
+    assert hedge(claim, "book") == ""
+    assert reasons(claim, annotations("couch"), "conversation") == ["hallucinated_object:book"]
+
+
+def test_and_joining_noun_phrases_keeps_the_scope_but_a_new_clause_does_not():
+    assert hedge("People often keep bananas and apples on the counter.", "apples") == "often"
+    assert hedge("People often keep fruit, and apples lie on the counter.", "apples") == ""
+
+
+def test_a_word_listed_after_a_figure_of_speech_is_one_too():
+    assert [m.category for m in mentions("Even large animals like zebras and giraffes keep "
+                                         "their distance.")] == []
+    assert [m.category for m in mentions("It looks like a bear or a lion, and a dog sleeps "
+                                         "nearby.")] == ["dog"]
+    assert [m.category for m in mentions("A toy car, a dog and a cat sit on the rug.")] == []
+    assert [m.category for m in mentions("A toy car sits on the rug next to a dog.")] == ["dog"]
+
+
+@pytest.mark.parametrize("text, word, marker", [
+    ("A laptop stand would help on days when they work on a laptop.", "laptop", "would"),
+    ("The dog would bark when a cat walks past.", "cat", "would"),
+    ("You can see a dog when a cat walks past.", "cat", ""),
+    ("A dog barks when a cat walks past.", "cat", ""),
+])
+def test_a_when_clause_takes_the_modal_of_its_main_clause(text, word, marker):
+    assert hedge(text, word) == marker
+    ann = annotations("dog")
+    assert reasons(text, ann, "reasoning") == ([] if marker else [
+        f"hallucinated_object:{'laptop' if word == 'laptop' else 'cat'}"])
+    assert reasons(text, ann, "detail") != []
+
+
+def test_a_mention_in_the_scope_of_an_earlier_hedged_one_shares_its_hedge():
+    text = "Some people would also add a bowl of salad or a plate of broccoli on the side."
+    assert hedge(text, "broccoli") == "would"  # beyond ten words from "would", via the bowl
+    assert hedge("A dog sleeps and a plate of broccoli lies on a table near the couch.",
+                 "broccoli") == ""
+
+
+@pytest.mark.parametrize("text, word, marker", [
+    ("At busy airports, buses and baggage carts also drive around the tarmac.", "buses",
+     "at airports"),
+    ("On busy beaches boats and jet skis can come close to the surf.", "boats", "on beaches"),
+])
+def test_a_sentence_opening_with_a_bare_plural_place_is_a_generic_frame(text, word, marker):
+    assert hedge(text, word) == marker
+
+
+@pytest.mark.parametrize("text, word", [
+    ("At the airport, a bus drives around the tarmac.", "bus"),   # definite place
+    ("On the beach a boat is anchored.", "boat"),
+])
+def test_a_definite_place_opening_a_sentence_is_no_frame(text, word):
+    assert hedge(text, word) == ""
+
+
+def test_a_generic_subject_list_takes_the_modal_of_its_last_generic_member():
+    assert hedge("Seagulls and other birds may also try to steal food.", "seagulls") == "may"
+    assert hedge("Seagulls and other birds sit on the sand.", "seagulls") == ""
+
+
+def test_a_definite_object_of_a_habitual_generic_statement_is_generic():
+    text = "A wall clock like this often hangs in a kitchen above the sink."
+    assert hedge(text, "sink") == "often"
+    assert hedge(text, "wall clock") == "", "'like this' one is in the photo"
+    assert reasons(text, annotations("clock"), "conversation") == []
+    assert reasons(text, annotations("person"), "conversation") == [
+        "hallucinated_object:clock"]
+    # A definite subject, or an epistemic adverb: the sink is a claim.
+    assert hedge("The clock often hangs above the sink.", "sink") == ""
+    assert hedge("A cat probably sleeps near the sink.", "sink") == ""
+
+
+def test_like_an_example_with_one_modifier_is_not_the_object():
+    text = "Without it, even a small jolt, like a passing car, could make the video wobble."
+    assert [m.category for m in mentions(text)] == []
+    assert [m.category for m in mentions("A passing car splashes the dog.")] == ["car", "dog"]
+
+
+def test_each_hedge_still_names_the_object_in_a_detail_description():
+    for text in ("Many tourists visit the pagoda.", "It looks set for three people.",
+                 "The person who works here seems organized."):
+        assert reasons(text, annotations("boat"), "detail") == ["hallucinated_object:person"]
+
+
 # ---- per-type strictness ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind, excused", [
@@ -150,6 +355,27 @@ def test_the_shipped_rules_let_conversation_and_reasoning_speculate_but_not_deta
 def test_a_role_is_grounded_by_the_object_that_implies_it(answer, implied_by, unrelated):
     assert reasons(answer, annotations(implied_by)) == []
     assert reasons(answer, annotations(unrelated)) == ["hallucinated_object:person"]
+
+
+@pytest.mark.parametrize("answer, implied_by, unrelated", [
+    ("A farmer most likely takes care of them.", "cow", "car"),
+    ("The farmer probably brings them back in the evening.", "sheep", "bus"),  # definite
+    ("The clock helps the travelers know when it leaves.", "train", "cow"),
+])
+def test_farmers_and_travelers_are_roles_of_animals_and_vehicles(answer, implied_by, unrelated):
+    assert reasons(answer, annotations(implied_by, "clock")) == []
+    assert reasons(answer, annotations(unrelated, "clock")) == ["hallucinated_object:person"]
+
+
+@pytest.mark.parametrize("kind", ["conversation", "detail", "reasoning", None])
+def test_every_photo_implies_its_photographer(kind):
+    ann = annotations("clock")
+    assert reasons("The photographer stood close to the clock.", ann, kind) == []
+    assert reasons("The person holding the camera moved it.", ann, kind) == []
+    assert reasons("Three photographers stand by the clock.", ann, kind) == [], "no count"
+    # A person with a camera in the picture ("a camera") is a person like any other.
+    assert reasons("A man holding a camera stands by the clock.", ann, kind) == [
+        "hallucinated_object:person"]
 
 
 def test_a_role_grounded_by_its_vehicle_has_no_count_to_check_but_people_still_do():
