@@ -77,6 +77,17 @@ def test_colours_match_through_synonyms_kinds_and_close_shades():
     assert verdicts("A black dog is asleep.", a) == [("colour", "contradicted")]
 
 
+def test_shades_and_solid_are_no_colour_of_their_own():
+    cows = ann(("cow", (0, 0, 100, 100)), captions=("Black and white cows graze.",))
+    assert verdicts("The cows are a solid reddish brown.", cows) == [("colour", "contradicted")]
+    assert verdicts("The cows are a solid black and white.", cows) == [("colour", "supported")]
+    # "reddish" only tints the brown: no red claim against a caption's "brown".
+    brown = ann(("horse", (0, 0, 100, 100)), captions=("A brown horse in a field.",))
+    assert verdicts("A reddish brown horse grazes.", brown) == [("colour", "supported")]
+    assert verdicts("The horse is a uniform reddish brown.", brown) == [("colour", "supported")]
+    assert verdicts("The horse looks reddish.", brown) == []
+
+
 def test_part_nouns_and_persons_colours():
     a = ann(("cat", (0, 0, 100, 100)), ("person", (200, 0, 100, 300)),
             captions=("A tabby cat with green eyes.", "A woman in a red coat holds a cat."))
