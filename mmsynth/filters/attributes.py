@@ -365,7 +365,52 @@ def _colours_after(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[
     return frozenset(found), end
 
 
+def _open_word(p: _Parsed, k: int, words: ClaimWords, taken: set[int]) -> bool:
+    """Whether token ``k`` may be an unlisted noun a colour is about: a word that is no
+    stopword, colour, joiner, number, object mention or listed noun."""
+    t = p.toks[k].text
+    return not (k in taken or p.toks[k].punct or t == "-" or t in _STOPWORDS
+                or t in words.colours or t in words.joiners or t in words.colour_nouns
+                or t in words.predicates or t in words.predicate_fillers or t.isdigit()
+                or t in NUMBER_WORDS)
+
+
+def _open_colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """Colours of nouns that are neither objects nor listed ("a white rocket", "the rocket is
+    black"), keyed ``noun:<singular>``: any noun the captions give a colour to can be judged,
+    and one they give none stays unknown. Stricter than for the listed nouns, since any word
+    may be one: the colours right before the word (only joiners between) with no noun after
+    it ("a white city bus" says nothing of a city), or a predicate colour after "<determiner>
+    <word> is"; none after a negation ("no black rocket")."""
+    taken = p.mention_tokens
+    toks = p.toks
+    claims = []
+    for k in range(len(toks)):
+        if not _open_word(p, k, words, taken):
+            continue
+        nxt = k + 1 < len(toks) and (k + 1 in taken or toks[k + 1].text in words.colour_nouns
+                                     or toks[k + 1].text in words.colours)
+        key = (f"noun:{_singular(toks[k].text, words) or toks[k].text}",)
+        j = k - 1
+        found: set[str] = set()
+        while j >= 0 and (toks[j].text in words.colours or toks[j].text in words.joiners):
+            if toks[j].text in words.colours:
+                found.add(words.colours[toks[j].text])
+            j -= 1
+        negated = j >= 0 and toks[j].text in _NEGATIONS  # "no black rocket"
+        if found and not nxt and not negated:
+            start = next(i for i in range(j + 1, k) if toks[i].text in words.colours)
+            claims.append(Claim("colour", key, frozenset(found), p.words(start, k)))
+        if k > 0 and toks[k - 1].text in _DETERMINERS:
+            after, end = _colours_after(p, k, words)
+            if after:
+                claims.append(Claim("colour", key, after, p.words(k, end)))
+    return claims
+
+
 def colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """Colours before or after an object or a listed noun, then those of unlisted nouns
+    (:func:`_open_colour_claims`)."""
     stop = p.mention_tokens
     claims = []
     for subject, a, b in _colour_nouns(p, words):
@@ -375,7 +420,7 @@ def colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
             claims.append(Claim("colour", subject, before, p.words(start, b)))
         if after:
             claims.append(Claim("colour", subject, after, p.words(a, end)))
-    return claims
+    return claims + _open_colour_claims(p, words)
 
 
 def gender_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:

@@ -88,6 +88,21 @@ def test_shades_and_solid_are_no_colour_of_their_own():
     assert verdicts("The horse looks reddish.", brown) == []
 
 
+def test_any_noun_the_captions_colour_can_be_judged():
+    a = ann(captions=("A white rocket waits for launch.", "A rocket on its pad at dusk."))
+    assert verdicts("The rocket is black.", a) == [("colour", "contradicted")]
+    assert verdicts("A black rocket stands ready.", a) == [("colour", "contradicted")]
+    assert verdicts("The rockets are white.", a) == [("colour", "supported")]
+    assert verdicts("A white rocket stands ready.", a) == [("colour", "supported")]
+    # Must not reject: a noun the captions give no colour, a modifier of another noun ("city"
+    # in "a white city bus"), a negated colour, a colour with no determiner before the noun.
+    assert verdicts("The launch tower is red.", a) == [("colour", "unknown")]
+    city = ann(("bus", (0, 0, 300, 200)), captions=("A white city bus stops.",))
+    assert verdicts("The city is gray.", city) == [("colour", "unknown")]
+    assert verdicts("There is no black rocket here.", a) == []
+    assert verdicts("The rocket is not black.", a) == []
+
+
 def test_part_nouns_and_persons_colours():
     a = ann(("cat", (0, 0, 100, 100)), ("person", (200, 0, 100, 300)),
             captions=("A tabby cat with green eyes.", "A woman in a red coat holds a cat."))
