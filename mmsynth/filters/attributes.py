@@ -6,7 +6,8 @@ A *claim* is something a sentence asserts that the annotations can confirm or co
   double decker bus") or as its predicate ("the bus is red"). The noun is a COCO object (found
   with :func:`mmsynth.filters.mentions.mentions`, so synonyms and kinds count: "puppy" is a
   dog) or one of the listed part and clothing nouns ("green eyes", "a pink tail").
-* ``gender``: a word for a woman or a man (nouns, pronouns, possessives).
+* ``gender``: a word for a woman or a man (nouns, pronouns, possessives), with how many
+  ("two men") and where ("a man under the umbrella") when the sentence says so.
 * ``number``: a number in front of a noun ("four towers", "three boats").
 * ``relation``: "A is to the left of / above / under B" between two objects.
 
@@ -18,7 +19,12 @@ rejects correct answers teaches the generator nothing and costs data:
 * a colour is contradicted only when captions give the same noun a colour and never this one
   (nor a close one: "tan"/"brown"); a person's colour (clothing, skin) is not checked;
 * a gender is contradicted only when captions use the other gender's words and never this
-  one's; pronouns and "male"/"female" in a sentence that names an animal are not claims;
+  one's; pronouns and "male"/"female" in a sentence that names an animal are not claims. Two
+  sharper rules use captions that decide: a count of one gender ("the two men", "the two
+  surfers are young women") is contradicted when a caption counts every person box by gender
+  ("a man and a woman wait…" for two boxes) with fewer of them; a person put at an object
+  ("a man is sitting under the umbrella") when the captions put only the other gender there
+  and the object has one box;
 * a number is contradicted when captions count the same noun and never with this number; a
   count of an object annotated without crowd boxes is the grounding check's, not this one's;
 * a relation is judged on box centres, decided only beyond ``margin`` of the image size along
@@ -72,6 +78,8 @@ class ClaimWords:
     female: frozenset[str]
     male: frozenset[str]
     animal_ambiguous: frozenset[str]
+    not_people: frozenset[str]                 # gender words that name no person of their own
+    role_prepositions: frozenset[str]
     irregular_plurals: Mapping[str, str]
     not_counts: frozenset[str]
     number_not_after: frozenset[str]
@@ -163,7 +171,8 @@ class _Reader:
             nouns[noun] = noun
             for form in plural_forms(noun):
                 nouns.setdefault(form, noun)
-        g = self.section(top["gender"], "gender", ("female", "male", "animal_ambiguous"))
+        g = self.section(top["gender"], "gender", ("female", "male", "animal_ambiguous",
+                                                   "not_people", "role_prepositions"))
         female, male = self.word_set(g["female"], "gender.female"), self.word_set(g["male"],
                                                                               "gender.male")
         if female & male:
@@ -172,6 +181,10 @@ class _Reader:
         if ambiguous - female - male:
             raise self.bad("gender.animal_ambiguous",
                            f"not a gender word: {sorted(ambiguous - female - male)[0]!r}")
+        not_people = self.word_set(g["not_people"], "gender.not_people")
+        if not_people - female - male:
+            raise self.bad("gender.not_people",
+                           f"not a gender word: {sorted(not_people - female - male)[0]!r}")
         n = self.section(top["numbers"], "numbers", ("irregular_plurals", "not_counts",
                                                      "not_after"))
         r = self.section(top["relations"], "relations", (
@@ -191,7 +204,8 @@ class _Reader:
             predicates=self.word_set(c["predicates"], "colours.predicates"),
             predicate_fillers=self.word_set(c["predicate_fillers"], "colours.predicate_fillers"),
             colour_unchecked=unchecked, colour_nouns=nouns, female=female, male=male,
-            animal_ambiguous=ambiguous,
+            animal_ambiguous=ambiguous, not_people=not_people,
+            role_prepositions=self.word_set(g["role_prepositions"], "gender.role_prepositions"),
             irregular_plurals=self.mapping(n["irregular_plurals"], "numbers.irregular_plurals"),
             not_counts=self.word_set(n["not_counts"], "numbers.not_counts"),
             number_not_after=self.word_set(n["not_after"], "numbers.not_after"),
@@ -274,6 +288,11 @@ class Claim:
     every: tuple[bool, ...] = ()
     # Relations: how a pronoun object was read ("'it' read as the oven"), for the verdict.
     note: str = field(default="", compare=False)
+    # Gender: at least this many people of the gender ("two men": 2; 0 when no count) and the
+    # words that say so; the places the gender's people are put, as (role preposition,
+    # category, words) ("a man is sitting under the umbrella").
+    at_least: tuple[int, str] = (0, "")
+    places: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -424,7 +443,9 @@ def colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
 
 
 def gender_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
-    """One claim per gender the sentence uses (a negated word, "no woman", is none)."""
+    """One claim per gender the sentence uses (a negated word, "no woman", is none), with the
+    largest count of that gender's people (:func:`gender_counts`) and the places they are put
+    (:func:`_roles`)."""
     animal = p.names_animal
     found: dict[str, list[str]] = {}
     for k, t in enumerate(p.toks):
@@ -434,7 +455,143 @@ def gender_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
         if k > 0 and (p.toks[k - 1].text in _NEGATIONS or p.toks[k - 1].text.endswith("n't")):
             continue
         found.setdefault(gender, []).append(t.text)
-    return [Claim("gender", ("people",), g, ", ".join(ws)) for g, ws in found.items()]
+    counts: dict[str, tuple[int, str]] = {}
+    for gender, n, said in gender_counts(p, words):
+        counts[gender] = max(counts.get(gender, (0, "")), (n, said))
+    places: dict[str, list[tuple[str, str, str]]] = {}
+    for k, prep, category, genders, end in _roles(p, words, conjoined=False):
+        for gender in genders:
+            places.setdefault(gender, []).append((prep, category, p.words(k, end)))
+    return [Claim("gender", ("people",), g, ", ".join(ws), at_least=counts.get(g, (0, "")),
+                  places=tuple(places.get(g, ())))
+            for g, ws in found.items()]
+
+
+def _gender_of(word: str, words: ClaimWords) -> str | None:
+    return "female" if word in words.female else "male" if word in words.male else None
+
+
+def _person_nouns(p: _Parsed, words: ClaimWords) -> list[tuple[int, str, Mention | None]]:
+    """The gender words of a sentence that name people ("woman", "two men", not "she" or "a
+    female surfer"): (token, gender, its mention), negated ones left out."""
+    at = {k: m for m, a, b in p.mentions for k in range(a, b + 1)}
+    out = []
+    for k, t in enumerate(p.toks):
+        gender = _gender_of(t.text, words)
+        if gender is None or t.text in words.not_people or (k in at and at[k].negated):
+            continue
+        out.append((k, gender, at.get(k)))
+    return out
+
+
+def _is_plural_noun(word: str, words: ClaimWords) -> bool:
+    single = _singular(word, words)
+    return single is not None and _gender_of(single, words) is not None
+
+
+def gender_counts(p: _Parsed, words: ClaimWords) -> list[tuple[str, int, str]]:
+    """Counted people of one gender: "two men", "both women", "the women", or a plural
+    predicate of a counted subject ("the two surfers are young women"): (gender, n, words),
+    at least ``n`` people of that gender (2 without a number). At most two adjectives may stand
+    between the count and the noun ("two young men"); a hedged or bare plural ("young men and
+    women often surf") is no count."""
+    claims = []
+    subjects = {b: m for m, a, b in p.mentions if not m.negated}
+    for k, gender, m in _person_nouns(p, words):
+        if (m is not None and m.hedge) or not _is_plural_noun(p.toks[k].text, words):
+            continue
+        j = k - 1
+        while j >= 0 and k - j <= 2 and not p.toks[j].punct and p.toks[j].text not in _STOPWORDS \
+                and _number(p.toks[j].text) is None and p.toks[j].text not in words.predicates:
+            j -= 1
+        if j < 0:
+            continue
+        before = p.toks[j].text
+        n = _number(before)
+        if n is None and before in ("both", "the", "these", "those"):
+            n = 2
+        if n is None and before in ("are", "were") and j - 1 in subjects:
+            subject = subjects[j - 1]
+            if subject.plural and not subject.hedge:
+                n = subject.count or 2
+        if n is not None and n >= 2:
+            claims.append((gender, n, p.words(j, k)))
+    return claims
+
+
+def _conjoined_genders(p: _Parsed, k: int, words: ClaimWords) -> set[str]:
+    """The genders of the people in the subject that ends at the person noun at ``k``: "a man
+    and a woman sit on a bench" is both, "a young woman" one (determiners, numbers, "and", one
+    adjective after a determiner, and other person nouns may stand in it)."""
+    found = {_gender_of(p.toks[k].text, words)}
+    j = k - 1
+    while j >= 0:
+        t = p.toks[j].text
+        gender = _gender_of(t, words)
+        if gender is not None and t not in words.not_people:
+            found.add(gender)
+        elif not (t in _DETERMINERS or t in ("and", ",") or _number(t) is not None
+                  or (j > 0 and p.toks[j - 1].text in _DETERMINERS and not p.toks[j].punct
+                      and t not in _STOPWORDS)):
+            break
+        j -= 1
+    return {g for g in found if g}
+
+
+def _roles(p: _Parsed, words: ClaimWords, conjoined: bool
+           ) -> list[tuple[int, str, str, set[str], int]]:
+    """Person nouns placed by a role preposition at an object: "a woman sits under a yellow
+    umbrella" → (noun token, "under", "umbrella", genders, last token). Only links and verbs
+    ("sits", "is sitting") between the noun and the preposition, only fillers ("a yellow")
+    between it and the object. ``conjoined``: the genders of the whole subject ("a man and a
+    woman sit …", for captions), else the noun's own."""
+    at = {a: m for m, a, _ in p.mentions if not m.negated and not m.hedge}
+    out = []
+    for k, gender, m in _person_nouns(p, words):
+        if m is not None and m.hedge:
+            continue
+        j = k + 1
+        while j < len(p.toks) and p.toks[j].text in words.links:
+            j += 1
+        if j >= len(p.toks) or p.toks[j].text not in words.role_prepositions:
+            continue
+        prep = p.toks[j].text
+        j += 1
+        start = j
+        while j < len(p.toks) and j - start < 3 and p.toks[j].text in words.fillers:
+            j += 1
+        obj = at.get(j)
+        if obj is None or obj.category in words.colour_unchecked:
+            continue
+        genders = _conjoined_genders(p, k, words) if conjoined else {gender}
+        out.append((k, prep, obj.category, genders, j))
+    return out
+
+
+def _census(p: _Parsed, words: ClaimWords) -> dict[str, int] | None:
+    """How many people of each gender a caption counts, when it counts every person it
+    names ("a woman sits … while two men walk …" → 1 woman, 2 men): every person noun after
+    "a"/"an"/"one" or a number, and no other person mention ("surfers", "a child"). None
+    otherwise ("the man", "her son", "women")."""
+    nouns = _person_nouns(p, words)
+    if not nouns:
+        return None
+    person_nouns = {k for k, _, _ in nouns}
+    for m, a, b in p.mentions:
+        if not m.negated and m.category == "person" and not set(range(a, b + 1)) & person_nouns:
+            return None
+    census = {"female": 0, "male": 0}
+    for k, gender, m in nouns:
+        if m is None or m.hedge:
+            return None
+        before = p.toks[k - 1].text if k > 0 else ""
+        n = 1 if before in ("a", "an") else _number(before) if before != "both" else 2
+        if before == "one":
+            n = 1
+        if n is None:
+            return None
+        census[gender] += n
+    return census
 
 
 def _singular(word: str, words: ClaimWords) -> str | None:
@@ -741,6 +898,12 @@ class Document:
     height: float
     margin: float = DEFAULT_MARGIN
     words: ClaimWords = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    # People per gender, from the captions that count every person box (see _census); empty
+    # when none does.
+    census: Mapping[str, int] = field(default_factory=dict)
+    # (role preposition, category) → the genders captions place there ("a woman sits under a
+    # yellow umbrella": ("under", "umbrella") → female).
+    roles: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any] | None, *,
@@ -752,8 +915,15 @@ class Document:
         counts: dict[str, set[int]] = {}
         genders: set[str] = set()
         captioned: set[str] = set()
+        censuses: list[dict[str, int]] = []
+        roles: dict[tuple[str, str], set[str]] = {}
         for caption in annotations.get("captions") or ():
             p = _Parsed.of(caption)
+            census = _census(p, words)
+            if census is not None:
+                censuses.append(census)
+            for _, prep, category, found, _ in _roles(p, words, conjoined=True):
+                roles.setdefault((prep, category), set()).update(found)
             captioned.update(c for m, _, _ in p.mentions if not m.negated for c in m.grounding)
             for claim in colour_claims(p, words):
                 for key in claim.subject:
@@ -769,11 +939,16 @@ class Document:
                 crowd.add(obj["category"])
             else:
                 boxes.setdefault(obj["category"], []).append(tuple(obj["bbox"]))
+        # A census counts when it accounts for every person box (none of them a crowd): then
+        # it says how many of the image's people are women and men.
+        people = len(boxes.get("person", ())) if "person" not in crowd else -1
+        whole = [c for c in censuses if sum(c.values()) == people]
+        census = {g: max(c[g] for c in whole) for g in ("female", "male")} if whole else {}
         return cls({k: frozenset(v) for k, v in colours.items()}, frozenset(genders),
                    {k: frozenset(v) for k, v in counts.items()}, frozenset(captioned),
                    {k: tuple(v) for k, v in boxes.items()}, frozenset(crowd),
                    float(annotations.get("width") or 0), float(annotations.get("height") or 0),
-                   margin, words)
+                   margin, words, census, {k: frozenset(v) for k, v in roles.items()})
 
     def judge(self, claim: Claim) -> Verdict:
         return getattr(self, f"_judge_{claim.kind}")(claim)
@@ -790,6 +965,19 @@ class Document:
         return Verdict(claim, "supported")
 
     def _judge_gender(self, claim: Claim) -> Verdict:
+        """A gender against the genders the captions use; a count of one gender ("two men")
+        against the captions' census (:func:`_census`): contradicted when it claims more of
+        them than the captions count among all the people; a role ("a man under the umbrella")
+        against the genders the captions place there, decided only for an object with one box
+        (one such place) and contradicted when they place only the other gender there."""
+        for place in claim.places:
+            verdict = self._judge_role(claim, *place)
+            if verdict is not None:
+                return verdict
+        if claim.at_least[0]:
+            verdict = self._judge_gender_count(claim)
+            if verdict is not None:
+                return verdict
         if claim.value in self.genders:
             return Verdict(claim, "supported")
         other = "male" if claim.value == "female" else "female"
@@ -798,6 +986,29 @@ class Document:
                            f"{claim.words!r} ({claim.value}): the captions' people are all "
                            f"{other}")
         return Verdict(claim, "unknown", "no caption gives a gender")
+
+    def _judge_gender_count(self, claim: Claim) -> Verdict | None:
+        """A contradiction when the claim counts more people of its gender than the census
+        has; None otherwise (no census, or not more)."""
+        n, said = claim.at_least
+        if not self.census or n <= self.census[claim.value]:
+            return None
+        have = self.census[claim.value]
+        total = sum(self.census.values())
+        noun = {"female": ("woman", "women"), "male": ("man", "men")}[claim.value][have != 1]
+        return Verdict(claim, "contradicted",
+                       f"{said!r}: the captions count {have} {noun} among the {total} people")
+
+    def _judge_role(self, claim: Claim, prep: str, category: str, said: str) -> Verdict | None:
+        """A contradiction when the captions place only the other gender ``prep`` the one
+        box of ``category``; None otherwise."""
+        placed = self.roles.get((prep, category), frozenset())
+        if (len(self.boxes.get(category, ())) != 1 or category in self.crowd or not placed
+                or claim.value in placed):
+            return None
+        return Verdict(claim, "contradicted",
+                       f"{said!r} ({claim.value}): the captions put only "
+                       f"{' and '.join(sorted(placed))} people {prep} the {category}")
 
     def _judge_number(self, claim: Claim) -> Verdict:
         if claim.mentions and self._grounding_counts(claim.mentions[0]):

@@ -129,6 +129,68 @@ def test_gender_is_unknown_without_gendered_captions_and_supported_with_both():
     assert verdicts("A woman sits on the bench.", both) == [("gender", "supported")]
 
 
+PEOPLE = (("person", (100, 180, 50, 160)), ("person", (200, 190, 50, 150)))
+
+
+def genders(sentence: str, annotations: dict) -> list[tuple[str, str]]:
+    """The verdicts of a sentence's gender claims only."""
+    doc = Document.from_annotations(annotations)
+    return [(c.kind, doc.judge(c).verdict) for c in find_claims(sentence, kinds=("gender",))]
+
+
+def gender_why(sentence: str, annotations: dict) -> str:
+    """The reason of a sentence's one gender claim."""
+    [claim] = find_claims(sentence, kinds=("gender",))
+    return Document.from_annotations(annotations).judge(claim).why
+
+
+def test_a_count_of_one_gender_against_captions_that_count_every_person():
+    street = ann(*PEOPLE, captions=("A man and a woman wait on opposite sidewalks.",
+                                    "A white bus at a light."))
+    assert genders("The two men are waiting to cross.", street) == [("gender", "contradicted")]
+    assert genders("Both women wait at the light.", street) == [("gender", "contradicted")]
+    assert genders("A man and a woman wait to cross.", street) == [("gender", "supported")] * 2
+    beach = ann(*PEOPLE, ("person", (480, 300, 60, 100)), captions=(
+        "A woman sits under a yellow umbrella while two men walk to the water.",))
+    assert genders("The two surfers are young women.", beach) == [("gender", "contradicted")]
+    assert genders("The two surfers are young men.", beach) == [("gender", "supported")]
+    assert genders("The two men head out to surf.", beach) == [("gender", "supported")]
+    assert "count 1 woman among the 3 people" in gender_why("The women carry boards.", beach)
+    # Must not reject: a caption that misses a person box, a crowd, a caption that does not
+    # count ("men", "the man") or names other people ("a child"), a bare plural.
+    three = ann(*PEOPLE, ("person", (480, 300, 60, 100)),
+                captions=("A man and a woman wait on opposite sidewalks.",))
+    assert genders("The two men are waiting.", three) == [("gender", "supported")]
+    crowd = ann(*PEOPLE, ("person", None), captions=("A man and a woman wait.",))
+    assert genders("The two men are waiting.", crowd) == [("gender", "supported")]
+    for caption in ("Men and a woman at a bus stop.", "The man and a woman wait.",
+                    "A woman and a child wait at the light."):
+        loose = ann(*PEOPLE, captions=(caption, "A man waits."))
+        assert genders("The two women are waiting.", loose) == [("gender", "supported")]
+    assert genders("Young men and women often surf here.", street) == [("gender", "supported")] * 2
+
+
+def test_a_gender_placed_where_the_captions_place_the_other():
+    umbrella = ("umbrella", (440, 200, 150, 110))
+    beach = ann(*PEOPLE, umbrella, captions=(
+        "A woman sits under a yellow umbrella while two men walk to the water.",
+        "Two men carry surfboards past a beach umbrella."))
+    assert genders("A man is sitting under the umbrella.", beach) == [("gender", "contradicted")]
+    assert "put only female people under the umbrella" in gender_why(
+        "A man is sitting under the umbrella.", beach)
+    assert genders("A woman is sitting under the umbrella.", beach) == [("gender", "supported")]
+    # Must not reject: both genders in the caption's subject, two such objects (two places), a
+    # place the captions give no gender, a pronoun (which may be anyone's).
+    bench = ann(*PEOPLE, ("bench", (300, 300, 200, 80)),
+                captions=("A man and a woman sit on a bench.",))
+    assert genders("A woman sits on the bench.", bench) == [("gender", "supported")]
+    assert genders("A man sits on the bench.", bench) == [("gender", "supported")]
+    two = ann(*PEOPLE, umbrella, ("umbrella", (0, 0, 100, 100)), captions=beach["captions"])
+    assert genders("A man is sitting under the umbrella.", two) == [("gender", "supported")]
+    assert genders("A man stands behind the umbrella.", beach) == [("gender", "supported")]
+    assert genders("He sits under the umbrella.", beach) == [("gender", "supported")]
+
+
 def test_pronouns_in_a_sentence_about_an_animal_are_no_gender_claim():
     a = ann(("person", (0, 0, 100, 300)), ("dog", (200, 0, 100, 100)),
             captions=("A man walks a dog.",))
