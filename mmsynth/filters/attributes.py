@@ -10,6 +10,7 @@ A *claim* is something a sentence asserts that the annotations can confirm or co
   ("two men") and where ("a man under the umbrella") when the sentence says so.
 * ``number``: a number in front of a noun ("four towers", "three boats").
 * ``relation``: "A is to the left of / above / under B" between two objects.
+* ``time``: a part of the day the photo is taken at ("at midday", "at dusk").
 
 :class:`Document` holds what the image's annotations say (colours per noun, genders and numbers
 used by the captions, the boxes) and :meth:`Document.judge` gives each claim a verdict:
@@ -36,7 +37,11 @@ rejects correct answers teaches the generator nothing and costs data:
   object it places is the nearest mention before the phrase, with only links, listed verbs
   ("graze", "crouches") and one place ("on the saucer") in between. A group ("the forks") or
   a word with several boxes ("the car", "the umpire") is contradicted only when every box is,
-  a quantified one ("both cars") when one box is; a crowd box leaves it unknown.
+  a quantified one ("both cars") when one box is; a crowd box leaves it unknown;
+* a time of day is contradicted when the captions name one and never it nor a close one
+  ("midday" against "dusk"; "late afternoon" and "sunset" are close); a time word after a
+  modal, a condition or a habit in its sentence ("the lights would be needed at night") is
+  no claim.
 
 The word lists are data (``configs/grounding/claims.yaml``, read once by
 :func:`load_claim_words`); the rules are here.
@@ -56,7 +61,7 @@ from mmsynth.filters.vocabulary import NUMBER_WORDS, SUPERCATEGORY_OF, load_voca
 from mmsynth.resources import config_path
 
 CLAIMS_FILE = ("grounding", "claims.yaml")
-KINDS = ("colour", "gender", "number", "relation")
+KINDS = ("colour", "gender", "number", "relation", "time")
 VERDICTS = ("supported", "contradicted", "unknown")
 DEFAULT_MARGIN = 0.10
 
@@ -95,6 +100,9 @@ class ClaimWords:
     position_modifiers: frozenset[str] = frozenset()
     position_parts: frozenset[str] = frozenset()
     scenes: frozenset[str] = frozenset()
+    times: Mapping[str, str] = field(default_factory=dict)  # word → part of the day
+    time_similar: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    time_hedges: frozenset[str] = frozenset()
     path: str = ""
 
     @property
@@ -149,22 +157,17 @@ class _Reader:
         return {self.word(k, key): self.word(v, f"{key}.{k}") for k, v in value.items()}
 
     def claim_words(self) -> ClaimWords:
-        top = self.section(self.data, "", ("colours", "gender", "numbers", "relations"))
+        top = self.section(self.data, "", ("colours", "gender", "numbers", "relations",
+                                           "times"))
         c = self.section(top["colours"], "colours", (
             "names", "similar", "joiners", "predicates", "predicate_fillers",
             "unchecked_categories", "nouns"))
         colours = self.mapping(c["names"], "colours.names")
-        names = set(colours.values())
-        similar: dict[str, set[str]] = {n: {n} for n in names}
-        if not isinstance(c["similar"], list):
-            raise self.bad("colours.similar", "must be a list of lists of colour names")
-        for k, group in enumerate(c["similar"]):
-            group = self.word_set(group, f"colours.similar[{k}]")
-            if group - names:
-                raise self.bad(f"colours.similar[{k}]",
-                               f"not a colour name: {sorted(group - names)[0]!r}")
-            for n in group:
-                similar[n] |= group
+        similar = self.similar(c["similar"], set(colours.values()), "colours.similar", "colour")
+        t = self.section(top["times"], "times", ("names", "similar", "hedges"))
+        times = self.mapping(t["names"], "times.names")
+        time_similar = self.similar(t["similar"], set(times.values()), "times.similar",
+                                    "part of the day")
         unchecked = self.word_set(c["unchecked_categories"], "colours.unchecked_categories")
         nouns: dict[str, str] = {}
         for noun in self.word_set(c["nouns"], "colours.nouns"):
@@ -199,7 +202,7 @@ class _Reader:
         pos = self.section(r["positions"], "relations.positions", (
             "prepositions", "sides", "neutral", "modifiers", "parts", "scenes"))
         return ClaimWords(
-            colours=colours, similar={k: frozenset(v) for k, v in similar.items()},
+            colours=colours, similar=similar,
             joiners=self.word_set(c["joiners"], "colours.joiners"),
             predicates=self.word_set(c["predicates"], "colours.predicates"),
             predicate_fillers=self.word_set(c["predicate_fillers"], "colours.predicate_fillers"),
@@ -221,7 +224,23 @@ class _Reader:
             neutral_sides=self.word_set(pos["neutral"], "relations.positions.neutral"),
             position_modifiers=self.word_set(pos["modifiers"], "relations.positions.modifiers"),
             position_parts=self.word_set(pos["parts"], "relations.positions.parts"),
-            scenes=self.word_set(pos["scenes"], "relations.positions.scenes"), path=self.path)
+            scenes=self.word_set(pos["scenes"], "relations.positions.scenes"),
+            times=times, time_similar=time_similar,
+            time_hedges=self.word_set(t["hedges"], "times.hedges"), path=self.path)
+
+    def similar(self, value: Any, names: set[str], key: str, what: str
+                ) -> dict[str, frozenset[str]]:
+        """Pairs of close names → each name with the names that support it (itself too)."""
+        similar: dict[str, set[str]] = {n: {n} for n in names}
+        if not isinstance(value, list):
+            raise self.bad(key, f"must be a list of lists of {what} names")
+        for k, group in enumerate(value):
+            group = self.word_set(group, f"{key}[{k}]")
+            if group - names:
+                raise self.bad(f"{key}[{k}]", f"not a {what} name: {sorted(group - names)[0]!r}")
+            for n in group:
+                similar[n] |= group
+        return {k: frozenset(v) for k, v in similar.items()}
 
     def axes(self, value: Any, key: str) -> dict[str, tuple[str, int]]:
         """A mapping of words → ``[x|y, -1|1]`` as (axis, sign)."""
@@ -274,10 +293,11 @@ def tokens(text: str) -> list[Token]:
 @dataclass(frozen=True)
 class Claim:
     """One checkable statement of a sentence. ``subject`` are the keys it is about (the
-    categories that would ground a mention, or ``noun:<word>`` for a listed noun; for a
-    relation the two categories, or one for a position in the picture); ``value`` is a
-    frozenset of colour names, ``"female"`` / ``"male"``, a count, or a relation's ``(axis,
-    sign)``; ``words`` the words that make it."""
+    categories that would ground a mention, or ``noun:<word>`` for another noun; for a
+    relation the two categories, or one for a position in the picture; ``("time",)`` for a
+    time of day); ``value`` is a frozenset of colour names, ``"female"`` / ``"male"``, a
+    count, a relation's ``(axis, sign)`` or a frozenset of parts of the day; ``words`` the
+    words that make it."""
 
     kind: str
     subject: tuple[str, ...]
@@ -861,13 +881,28 @@ def _relation_claim(p: _Parsed, subject: tuple[Mention, int, int],
                  every=(_every(p, a, words), _every(p, b, words)), note=note)
 
 
+def time_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """The parts of the day a sentence says the photo is taken at ("at midday", "at dusk"):
+    one claim per time word, none after a hedge in the sentence ("the lights would be needed
+    at night", "before sunset", "not at night")."""
+    claims = []
+    for k, t in enumerate(p.toks):
+        if t.text not in words.times:
+            continue
+        if any(p.toks[j].text in words.time_hedges or p.toks[j].text.endswith("n't")
+               for j in range(k)):
+            continue
+        claims.append(Claim("time", ("time",), frozenset({words.times[t.text]}), t.text))
+    return claims
+
+
 def find_claims(text: str, words: ClaimWords | None = None,
                 kinds: Sequence[str] = KINDS) -> list[Claim]:
     """The claims of ``kinds`` that ``text`` (one sentence) makes, in kind order."""
     words = words or load_claim_words()
     p = _Parsed.of(text)
     finders = {"colour": colour_claims, "gender": gender_claims, "number": number_claims,
-               "relation": relation_claims}
+               "relation": relation_claims, "time": time_claims}
     return [c for kind in kinds for c in finders[kind](p, words)]
 
 
@@ -904,6 +939,8 @@ class Document:
     # (role preposition, category) → the genders captions place there ("a woman sits under a
     # yellow umbrella": ("under", "umbrella") → female).
     roles: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # The parts of the day the captions name ("at dusk", "a deep blue evening sky").
+    times: frozenset[str] = frozenset()
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any] | None, *,
@@ -917,6 +954,7 @@ class Document:
         captioned: set[str] = set()
         censuses: list[dict[str, int]] = []
         roles: dict[tuple[str, str], set[str]] = {}
+        times: set[str] = set()
         for caption in annotations.get("captions") or ():
             p = _Parsed.of(caption)
             census = _census(p, words)
@@ -932,6 +970,7 @@ class Document:
                 for key in claim.subject:
                     counts.setdefault(key, set()).add(claim.value)
             genders.update(c.value for c in gender_claims(p, words))
+            times.update(v for c in time_claims(p, words) for v in c.value)
         boxes: dict[str, list[tuple[float, float, float, float]]] = {}
         crowd = set()
         for obj in annotations.get("objects") or ():
@@ -948,7 +987,8 @@ class Document:
                    {k: frozenset(v) for k, v in counts.items()}, frozenset(captioned),
                    {k: tuple(v) for k, v in boxes.items()}, frozenset(crowd),
                    float(annotations.get("width") or 0), float(annotations.get("height") or 0),
-                   margin, words, census, {k: frozenset(v) for k, v in roles.items()})
+                   margin, words, census, {k: frozenset(v) for k, v in roles.items()},
+                   frozenset(times))
 
     def judge(self, claim: Claim) -> Verdict:
         return getattr(self, f"_judge_{claim.kind}")(claim)
@@ -1009,6 +1049,18 @@ class Document:
         return Verdict(claim, "contradicted",
                        f"{said!r} ({claim.value}): the captions put only "
                        f"{' and '.join(sorted(placed))} people {prep} the {category}")
+
+    def _judge_time(self, claim: Claim) -> Verdict:
+        """A part of the day against those the captions name: contradicted when they name some
+        and none of them is this one or close to it ("midday" against "dusk", "twilight")."""
+        if not self.times:
+            return Verdict(claim, "unknown", "no caption names the time of day")
+        missing = sorted(t for t in claim.value if not self.words.time_similar[t] & self.times)
+        if missing:
+            return Verdict(claim, "contradicted",
+                           f"{claim.words!r} ({', '.join(missing)}): the captions say "
+                           f"{', '.join(sorted(self.times))}")
+        return Verdict(claim, "supported")
 
     def _judge_number(self, claim: Claim) -> Verdict:
         if claim.mentions and self._grounding_counts(claim.mentions[0]):

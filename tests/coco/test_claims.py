@@ -198,6 +198,42 @@ def test_pronouns_in_a_sentence_about_an_animal_are_no_gender_claim():
     assert verdicts("There is no woman in the picture.", a) == []
 
 
+# -- time of day --------------------------------------------------------------------------------
+
+DUSK = ann(captions=("A rocket stands on its launch pad at dusk.",
+                     "A launch complex at twilight under a deep blue evening sky."))
+
+
+def test_a_time_of_day_the_captions_never_name_is_contradicted():
+    assert verdicts("The photo was taken at midday, under a bright noon sun.", DUSK) == [
+        ("time", "contradicted"), ("time", "contradicted")]
+    assert verdicts("It was taken in the morning.", DUSK) == [("time", "contradicted")]
+    assert verdicts("The rocket waits at sunset.", DUSK) == [("time", "supported")]
+    assert verdicts("Night is falling over the pad.", DUSK) == [("time", "supported")]
+    doc = Document.from_annotations(DUSK)
+    [claim] = find_claims("It is noon.", kinds=("time",))
+    assert doc.judge(claim).why == "'noon' (day): the captions say evening"
+    # Must not reject: close parts of the day, captions that name no time, a hedge before it.
+    afternoon = ann(captions=("A beach in the late afternoon.",))
+    assert verdicts("The photo was taken at sunset.", afternoon) == [("time", "supported")]
+    assert verdicts("It was taken at midday.", ann(captions=("A rocket on a pad.",))) == [
+        ("time", "unknown")]
+    for hedged in ("The floodlights would be needed at night.", "It will launch before noon.",
+                   "The pad is busy every morning.", "It was not taken at midday.",
+                   "It isn't noon."):
+        assert verdicts(hedged, DUSK) == [], hedged
+
+
+def test_a_time_claim_rejects_with_its_kind_and_is_counted():
+    stage = ClaimCheck("reject")
+    kept, rejected = stage([sample(["The photo was taken at midday."], copy.deepcopy(DUSK))])
+    assert kept == [] and [r.reason for r in rejected] == ["unsupported_claim:time"]
+    assert "'midday' (day): the captions say evening" in rejected[0].detail
+    assert stage.counters["unsupported_claim:time"] == 1 and stage.counters["claims:time"] == 1
+    (line,) = ClaimCheck.summary_lines(dict(stage.counters))
+    assert "1 unsupported (100.0%: colour 0, gender 0, number 0, relation 0, time 1)" in line
+
+
 # -- numbers ------------------------------------------------------------------------------------
 
 def test_a_number_of_an_unannotated_noun_against_the_captions():
@@ -527,7 +563,7 @@ def test_counters_reset_per_call_and_summary_reports_the_share_by_kind():
               "unsupported_claim:relation": 1, "unknown": 3, "rejected": 2}
     (line,) = ClaimCheck.summary_lines(totals)
     assert "4 samples, 10 sentences, 8 claims checked, 2 unsupported (25.0%" in line
-    assert "colour 1, gender 0, number 0, relation 1)" in line and "llm" not in line
+    assert "colour 1, gender 0, number 0, relation 1, time 0)" in line and "llm" not in line
     assert "3 undecided; 2 samples rejected" in line
     assert ClaimCheck.summary_lines({}) == []
     before_after = {**totals, "samples_with_unsupported": 2, "rejected": 1, "flagged": 1}
@@ -587,6 +623,21 @@ def test_the_relation_word_lists_are_checked(tmp_path):
         load_claim_words(str(bad))
     words = load_claim_words()
     assert "graze" in words.links and "on" in words.places and words.sides["lower"] == ("y", 1)
+
+
+def test_the_gender_and_time_word_lists_are_checked(tmp_path):
+    text = Path(load_claim_words().path).read_text()
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(text.replace("  not_people: [she,", "  not_people: [dog, she,"))
+    with pytest.raises(UsageError, match=r"gender\.not_people: not a gender word: 'dog'"):
+        load_claim_words(str(bad))
+    bad.write_text(text.replace("    - [dawn, morning]", "    - [dawn, brunch]"))
+    with pytest.raises(UsageError, match=r"times\.similar\[0\]: not a part of the day name"):
+        load_claim_words(str(bad))
+    words = load_claim_words()
+    assert words.times["dusk"] == "evening" and "would" in words.time_hedges
+    assert words.time_similar["evening"] == {"afternoon", "evening", "night"}
+    assert "under" in words.role_prepositions and "his" in words.not_people
 
 
 # -- the LLM judge ------------------------------------------------------------------------------
@@ -696,7 +747,7 @@ def test_llm_mode_end_to_end_through_a_server_and_the_cache(tmp_path):
     for proc in (first, again):
         # Two sentences per answer ("Contradicted." and the rest), every one contradicted.
         assert ("claims: 2 samples, 4 sentences, 4 claims checked, 4 unsupported (100.0%: "
-                "colour 0, gender 0, number 0, relation 0, llm 4), 0 undecided; 2 samples "
+                "colour 0, gender 0, number 0, relation 0, time 0, llm 4), 0 undecided; 2 samples "
                 "rejected") in proc.stdout, proc.stdout
         assert "2  unsupported_claim:llm" in proc.stdout
     stats = json.loads((out / "stats.json").read_text())
