@@ -80,6 +80,7 @@ class ClaimWords:
     predicate_fillers: frozenset[str]
     colour_unchecked: frozenset[str]
     colour_nouns: Mapping[str, str]            # noun form (plural too) → singular
+    owner_nouns: frozenset[str]
     female: frozenset[str]
     male: frozenset[str]
     animal_ambiguous: frozenset[str]
@@ -161,7 +162,7 @@ class _Reader:
                                            "times"))
         c = self.section(top["colours"], "colours", (
             "names", "similar", "joiners", "predicates", "predicate_fillers",
-            "unchecked_categories", "nouns"))
+            "owner_nouns", "unchecked_categories", "nouns"))
         colours = self.mapping(c["names"], "colours.names")
         similar = self.similar(c["similar"], set(colours.values()), "colours.similar", "colour")
         t = self.section(top["times"], "times", ("names", "similar", "hedges"))
@@ -206,7 +207,9 @@ class _Reader:
             joiners=self.word_set(c["joiners"], "colours.joiners"),
             predicates=self.word_set(c["predicates"], "colours.predicates"),
             predicate_fillers=self.word_set(c["predicate_fillers"], "colours.predicate_fillers"),
-            colour_unchecked=unchecked, colour_nouns=nouns, female=female, male=male,
+            colour_unchecked=unchecked, colour_nouns=nouns,
+            owner_nouns=self.word_set(c["owner_nouns"], "colours.owner_nouns"),
+            female=female, male=male,
             animal_ambiguous=ambiguous, not_people=not_people,
             role_prepositions=self.word_set(g["role_prepositions"], "gender.role_prepositions"),
             irregular_plurals=self.mapping(n["irregular_plurals"], "numbers.irregular_plurals"),
@@ -409,6 +412,7 @@ def _open_word(p: _Parsed, k: int, words: ClaimWords, taken: set[int]) -> bool:
     stopword, colour, joiner, number, object mention or listed noun."""
     t = p.toks[k].text
     return not (k in taken or p.toks[k].punct or t == "-" or t in _STOPWORDS
+                or t in words.owner_nouns
                 or t in words.colours or t in words.joiners or t in words.colour_nouns
                 or t in words.predicates or t in words.predicate_fillers or t.isdigit()
                 or t in NUMBER_WORDS)
@@ -447,9 +451,63 @@ def _open_colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
     return claims
 
 
-def colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+def _singular_objects(p: _Parsed, words: ClaimWords, plural: bool, before: int
+                      ) -> list[Mention] | None:
+    """The claimed object mentions before token ``before`` of the pronoun's number, people
+    left out; None when a listed noun (a wall, a sign: things with paint too) comes among
+    them, so that a pronoun might be its."""
+    found = [m for m, a, b in p.mentions if b < before and not m.negated and not m.hedge
+             and m.category not in words.colour_unchecked
+             and (m.plural or (m.count or 1) > 1) == plural]
+    taken = p.mention_tokens
+    if any(k not in taken and p.toks[k].text in words.colour_nouns
+           for k in range(min(before, len(p.toks)))):
+        return None
+    return found
+
+
+def _owner_colour_claims(p: _Parsed, words: ClaimWords,
+                         context: Sequence[str]) -> list[Claim]:
+    """Colours of an owner noun ("its blue and silver paint", "the train's red paint") as
+    claims about its owner: the object right before the colours, or the one object of the
+    pronoun's number that "its" / "their" stands for — in the sentence before it, else in
+    ``context`` (the answer's earlier sentences, then the question), the first of those with
+    any candidate deciding: one candidate there is the owner, several leave no claim."""
+    taken = p.mention_tokens
+    last = {b: m for m, a, b in p.mentions if not m.negated and not m.hedge}
+    claims = []
+    for k, t in enumerate(p.toks):
+        if t.text not in words.owner_nouns or k in taken:
+            continue
+        j = k - 1
+        found: set[str] = set()
+        while j >= 0 and (p.toks[j].text in words.colours or p.toks[j].text in words.joiners):
+            if p.toks[j].text in words.colours:
+                found.add(words.colours[p.toks[j].text])
+            j -= 1
+        if not found or j < 0:
+            continue
+        owner = last.get(j)
+        if owner is None and p.toks[j].text in ("its", "their"):
+            plural = p.toks[j].text == "their"
+            for candidates in (_singular_objects(p, words, plural, j),
+                               *(_singular_objects(_Parsed.of(c), words, plural, len(c))
+                                 for c in context)):
+                if candidates is None:
+                    break
+                if candidates:
+                    owner = candidates[0] if len(candidates) == 1 else None
+                    break
+        if owner is None or owner.category in words.colour_unchecked:
+            continue
+        claims.append(Claim("colour", owner.grounding, frozenset(found), p.words(j, k)))
+    return claims
+
+
+def colour_claims(p: _Parsed, words: ClaimWords, context: Sequence[str] = ()) -> list[Claim]:
     """Colours before or after an object or a listed noun, then those of unlisted nouns
-    (:func:`_open_colour_claims`)."""
+    (:func:`_open_colour_claims`) and of owner nouns (:func:`_owner_colour_claims`, with
+    ``context`` the texts a pronoun may refer back to)."""
     stop = p.mention_tokens
     claims = []
     for subject, a, b in _colour_nouns(p, words):
@@ -459,7 +517,7 @@ def colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
             claims.append(Claim("colour", subject, before, p.words(start, b)))
         if after:
             claims.append(Claim("colour", subject, after, p.words(a, end)))
-    return claims + _open_colour_claims(p, words)
+    return claims + _open_colour_claims(p, words) + _owner_colour_claims(p, words, context)
 
 
 def gender_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
@@ -897,11 +955,14 @@ def time_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
 
 
 def find_claims(text: str, words: ClaimWords | None = None,
-                kinds: Sequence[str] = KINDS) -> list[Claim]:
-    """The claims of ``kinds`` that ``text`` (one sentence) makes, in kind order."""
+                kinds: Sequence[str] = KINDS, context: Sequence[str] = ()) -> list[Claim]:
+    """The claims of ``kinds`` that ``text`` (one sentence) makes, in kind order. ``context``:
+    the texts a possessive pronoun may refer back to, nearest first (the answer's earlier
+    sentences, the question)."""
     words = words or load_claim_words()
     p = _Parsed.of(text)
-    finders = {"colour": colour_claims, "gender": gender_claims, "number": number_claims,
+    finders = {"colour": lambda p, words: colour_claims(p, words, context),
+               "gender": gender_claims, "number": number_claims,
                "relation": relation_claims, "time": time_claims}
     return [c for kind in kinds for c in finders[kind](p, words)]
 

@@ -305,15 +305,21 @@ class ClaimCheck(Stage):
     # -- checking -------------------------------------------------------------------------------
 
     def sentences(self, sample: Sample, document: Document) -> list[_Sentence]:
-        """Every sentence of the sample's gpt turns with its claims' verdicts."""
+        """Every sentence of the sample's gpt turns with its claims' verdicts. A sentence's
+        context (what "its" may stand for) is its answer's text before it, then the
+        question of its turn."""
         out = []
+        question = ""
         for turn, t in enumerate(sample.conversations):
             if t.get("from") != "gpt":
+                question = t.get("value", "")
                 continue
             value = t.get("value", "")
             for a, b in split_sentences(value):
                 text = value[a:b]
-                verdicts = [document.judge(c) for c in find_claims(text, self.words, self.kinds)]
+                context = (value[:a], question)
+                verdicts = [document.judge(c)
+                            for c in find_claims(text, self.words, self.kinds, context)]
                 out.append(_Sentence(turn, (a, b), text, verdicts))
         return out
 

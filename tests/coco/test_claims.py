@@ -103,6 +103,46 @@ def test_any_noun_the_captions_colour_can_be_judged():
     assert verdicts("The rocket is not black.", a) == []
 
 
+TRAIN = ann(("train", (0, 100, 330, 330)), ("bench", (430, 330, 170, 80)),
+            captions=("A red and yellow train waits at an empty platform.",
+                      "A red train at the station."))
+
+
+def owner_verdicts(sentence: str, annotations: dict, *context: str) -> list[tuple[str, str]]:
+    doc = Document.from_annotations(annotations)
+    return [(c.kind, doc.judge(c).verdict)
+            for c in find_claims(sentence, kinds=("colour",), context=context)]
+
+
+def test_the_colour_of_paint_is_its_owners():
+    assert owner_verdicts("The train's blue paint shines.", TRAIN) == [("colour", "contradicted")]
+    assert owner_verdicts("The train has its red and yellow paint.", TRAIN) == [
+        ("colour", "supported")]
+    # "its" found in the answer's earlier sentences, else in the question.
+    assert owner_verdicts("Its blue and silver paint is typical.", TRAIN,
+                          "It is a commuter train.", "What is it?") == [("colour", "contradicted")]
+    assert owner_verdicts("Its blue and silver paint is typical.", TRAIN,
+                          "It looks like a commuter train.", "What kind of train is it?") == [
+        ("colour", "contradicted")]
+    stage = ClaimCheck("reject")
+    s = sample(["It looks like a commuter train. Its blue and silver paint is typical."],
+               copy.deepcopy(TRAIN))
+    s.conversations[0]["value"] = f"{IMAGE_TOKEN}\nWhat kind of train is it?"
+    kept, rejected = stage([s])
+    assert kept == []
+    assert [r.reason for r in rejected] == ["unsupported_claim:colour"]
+    assert "'Its blue and silver paint': captions call it red, yellow" in rejected[0].detail
+    # Must not reject: two candidates at the nearest level, a listed noun that may own the
+    # paint, no candidate anywhere, a person's paint (face paint), "its" for a plural.
+    assert owner_verdicts("Its blue paint is typical.", TRAIN,
+                          "A train stops by a bench.") == []
+    assert owner_verdicts("Its blue paint is new.", TRAIN, "The train passes a wall.") == []
+    assert owner_verdicts("Its blue paint is new.", TRAIN, "It is a station.") == []
+    person = ann(("person", (0, 0, 100, 300)), captions=("A man with red face paint.",))
+    assert owner_verdicts("The man's blue paint is smeared.", person) == []
+    assert owner_verdicts("Their blue paint is new.", TRAIN, "The train is here.") == []
+
+
 def test_part_nouns_and_persons_colours():
     a = ann(("cat", (0, 0, 100, 100)), ("person", (200, 0, 100, 300)),
             captions=("A tabby cat with green eyes.", "A woman in a red coat holds a cat."))
