@@ -81,6 +81,10 @@ class ClaimWords:
     colour_unchecked: frozenset[str]
     colour_nouns: Mapping[str, str]            # noun form (plural too) → singular
     owner_nouns: frozenset[str]
+    mono_scenes: frozenset[str]
+    achromatic: frozenset[str]                 # colour names
+    mono_words: frozenset[str]
+    chromatic: frozenset[str]
     female: frozenset[str]
     male: frozenset[str]
     animal_ambiguous: frozenset[str]
@@ -162,7 +166,9 @@ class _Reader:
                                            "times"))
         c = self.section(top["colours"], "colours", (
             "names", "similar", "joiners", "predicates", "predicate_fillers",
-            "owner_nouns", "unchecked_categories", "nouns"))
+            "owner_nouns", "monochrome", "unchecked_categories", "nouns"))
+        mono = self.section(c["monochrome"], "colours.monochrome",
+                            ("scenes", "achromatic", "words", "chromatic"))
         colours = self.mapping(c["names"], "colours.names")
         similar = self.similar(c["similar"], set(colours.values()), "colours.similar", "colour")
         t = self.section(top["times"], "times", ("names", "similar", "hedges"))
@@ -209,6 +215,11 @@ class _Reader:
             predicate_fillers=self.word_set(c["predicate_fillers"], "colours.predicate_fillers"),
             colour_unchecked=unchecked, colour_nouns=nouns,
             owner_nouns=self.word_set(c["owner_nouns"], "colours.owner_nouns"),
+            mono_scenes=self.word_set(mono["scenes"], "colours.monochrome.scenes"),
+            achromatic=self.colour_names(mono["achromatic"], colours,
+                                         "colours.monochrome.achromatic"),
+            mono_words=self.word_set(mono["words"], "colours.monochrome.words"),
+            chromatic=self.word_set(mono["chromatic"], "colours.monochrome.chromatic"),
             female=female, male=male,
             animal_ambiguous=ambiguous, not_people=not_people,
             role_prepositions=self.word_set(g["role_prepositions"], "gender.role_prepositions"),
@@ -230,6 +241,12 @@ class _Reader:
             scenes=self.word_set(pos["scenes"], "relations.positions.scenes"),
             times=times, time_similar=time_similar,
             time_hedges=self.word_set(t["hedges"], "times.hedges"), path=self.path)
+
+    def colour_names(self, value: Any, colours: Mapping[str, str], key: str) -> frozenset[str]:
+        names = self.word_set(value, key)
+        if names - set(colours.values()):
+            raise self.bad(key, f"not a colour name: {sorted(names - set(colours.values()))[0]!r}")
+        return names
 
     def similar(self, value: Any, names: set[str], key: str, what: str
                 ) -> dict[str, frozenset[str]]:
@@ -504,6 +521,54 @@ def _owner_colour_claims(p: _Parsed, words: ClaimWords,
     return claims
 
 
+def monochrome(p: _Parsed, words: ClaimWords) -> bool:
+    """Whether a caption calls the photo black and white: achromatic colours (at least two, or
+    one of the monochrome words) right before a scene word ("a black and white photo", "a
+    grayscale image"), or "in black and white"."""
+    toks = p.toks
+    for k, t in enumerate(toks):
+        if t.text in words.mono_words and k + 1 < len(toks) \
+                and toks[k + 1].text in words.mono_scenes:
+            return True
+        if t.text not in words.mono_scenes and t.text != "in":
+            continue
+        step = -1 if t.text != "in" else 1
+        j = k + step
+        found: set[str] = set()
+        while 0 <= j < len(toks) and (toks[j].text in words.colours or toks[j].text == "and"):
+            if toks[j].text in words.colours:
+                found.add(words.colours[toks[j].text])
+            j += step
+        if len(found) >= 2 and found <= words.achromatic and (
+                step < 0 or j >= len(toks) or toks[j].punct or toks[j].text in _STOPWORDS):
+            return True
+    return False
+
+
+def photo_colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """"A colorful photo", "a color picture", "it is in color": the photo is in colour, a
+    claim with subject ``("photo",)`` judged only against a black-and-white one; none after a
+    negation."""
+    claims = []
+    toks = p.toks
+    for k, t in enumerate(toks):
+        if t.text not in words.chromatic:
+            continue
+        j = k - 1
+        while j >= 0 and toks[j].text in _DETERMINERS:
+            j -= 1
+        if j >= 0 and (toks[j].text in _NEGATIONS or toks[j].text.endswith("n't")):
+            continue  # "it is not a colorful photo"
+        scene = k + 1 < len(toks) and toks[k + 1].text in words.mono_scenes
+        inside = k > 0 and toks[k - 1].text == "in" and (
+            k + 1 >= len(toks) or toks[k + 1].punct or toks[k + 1].text in _STOPWORDS)
+        if scene or inside:
+            end = k + 1 if scene else k
+            claims.append(Claim("colour", ("photo",), frozenset({"chromatic"}),
+                                p.words(k - (not scene), end)))
+    return claims
+
+
 def colour_claims(p: _Parsed, words: ClaimWords, context: Sequence[str] = ()) -> list[Claim]:
     """Colours before or after an object or a listed noun, then those of unlisted nouns
     (:func:`_open_colour_claims`) and of owner nouns (:func:`_owner_colour_claims`, with
@@ -517,7 +582,8 @@ def colour_claims(p: _Parsed, words: ClaimWords, context: Sequence[str] = ()) ->
             claims.append(Claim("colour", subject, before, p.words(start, b)))
         if after:
             claims.append(Claim("colour", subject, after, p.words(a, end)))
-    return claims + _open_colour_claims(p, words) + _owner_colour_claims(p, words, context)
+    return (claims + _open_colour_claims(p, words) + _owner_colour_claims(p, words, context)
+            + photo_colour_claims(p, words))
 
 
 def gender_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
@@ -1002,6 +1068,8 @@ class Document:
     roles: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     # The parts of the day the captions name ("at dusk", "a deep blue evening sky").
     times: frozenset[str] = frozenset()
+    # Whether a caption calls the photo black and white and none gives a colour of its own.
+    monochrome: bool = False
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any] | None, *,
@@ -1016,6 +1084,7 @@ class Document:
         censuses: list[dict[str, int]] = []
         roles: dict[tuple[str, str], set[str]] = {}
         times: set[str] = set()
+        mono = False
         for caption in annotations.get("captions") or ():
             p = _Parsed.of(caption)
             census = _census(p, words)
@@ -1032,6 +1101,7 @@ class Document:
                     counts.setdefault(key, set()).add(claim.value)
             genders.update(c.value for c in gender_claims(p, words))
             times.update(v for c in time_claims(p, words) for v in c.value)
+            mono = mono or monochrome(p, words)
         boxes: dict[str, list[tuple[float, float, float, float]]] = {}
         crowd = set()
         for obj in annotations.get("objects") or ():
@@ -1049,12 +1119,22 @@ class Document:
                    {k: tuple(v) for k, v in boxes.items()}, frozenset(crowd),
                    float(annotations.get("width") or 0), float(annotations.get("height") or 0),
                    margin, words, census, {k: frozenset(v) for k, v in roles.items()},
-                   frozenset(times))
+                   frozenset(times),
+                   mono and all(cs <= words.achromatic for cs in colours.values()))
 
     def judge(self, claim: Claim) -> Verdict:
         return getattr(self, f"_judge_{claim.kind}")(claim)
 
     def _judge_colour(self, claim: Claim) -> Verdict:
+        """A colour against the colours the captions give the same noun; in a black-and-white
+        photo (:attr:`monochrome`) any colour but the achromatic ones is contradicted, and a
+        colour photo is."""
+        if self.monochrome and (claim.subject == ("photo",)
+                                or claim.value - self.words.achromatic):
+            return Verdict(claim, "contradicted",
+                           f"{claim.words!r}: the captions say the photo is black and white")
+        if claim.subject == ("photo",):
+            return Verdict(claim, "unknown", "no caption says the photo is black and white")
         described = frozenset().union(*(self.colours.get(k, ()) for k in claim.subject))
         if not described:
             return Verdict(claim, "unknown", "no caption gives it a colour")

@@ -143,6 +143,32 @@ def test_the_colour_of_paint_is_its_owners():
     assert owner_verdicts("Their blue paint is new.", TRAIN, "The train is here.") == []
 
 
+def test_a_black_and_white_photo_shows_no_colour():
+    bw = ann(("person", (0, 63, 332, 449)), captions=(
+        "Black and white photo of a man filming on a grassy field.",
+        "A man in a dark overcoat looks through a camera."))
+    assert verdicts("It is a colorful photo of a green field.", bw) == [
+        ("colour", "contradicted"), ("colour", "contradicted")]
+    assert verdicts("The photo is in color.", bw) == [("colour", "contradicted")]
+    assert verdicts("The sky is blue.", bw) == [("colour", "contradicted")]
+    assert "the captions say the photo is black and white" in Document.from_annotations(
+        bw).judge(find_claims("A red sign.")[0]).why
+    for caption in ("A grayscale image of a street.", "A street scene shot in black and white."):
+        assert verdicts("A red car passes.", ann(captions=(caption,))) == [
+            ("colour", "contradicted")], caption
+    # Must not reject: achromatic colours in it, a black and white object (not the photo),
+    # a photo in black and white but for a colour a caption gives, a colour photo otherwise.
+    assert verdicts("The field looks gray and the sky is white.", bw) == [("colour", "unknown")] * 2
+    cat = ann(captions=("A photo of a black and white cat on a green rug.",))
+    assert verdicts("A colorful photo of a cat on a green rug.", cat) == [
+        ("colour", "supported"), ("colour", "unknown")]
+    selective = ann(captions=("A black and white photo of a red umbrella on a street.",))
+    assert verdicts("A red umbrella stands out.", selective) == [("colour", "supported")]
+    assert verdicts("It is a colorful photo.", ann(captions=("A man on a field.",))) == [
+        ("colour", "unknown")]
+    assert verdicts("It is not a colorful photo.", bw) == []
+
+
 def test_part_nouns_and_persons_colours():
     a = ann(("cat", (0, 0, 100, 100)), ("person", (200, 0, 100, 300)),
             captions=("A tabby cat with green eyes.", "A woman in a red coat holds a cat."))
