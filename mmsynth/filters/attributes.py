@@ -5,7 +5,8 @@ A *claim* is something a sentence asserts that the annotations can confirm or co
 * ``colour``: a colour word attached to a noun — before it ("a red and white bus", "the red
   double decker bus") or as its predicate ("the bus is red"). The noun is a COCO object (found
   with :func:`mmsynth.filters.mentions.mentions`, so synonyms and kinds count: "puppy" is a
-  dog) or one of the listed part and clothing nouns ("green eyes", "a pink tail").
+  dog), one of the listed part and clothing nouns ("green eyes", "a pink tail"), another noun
+  ("a white rocket"), or the photo itself ("a colorful photo").
 * ``gender``: a word for a woman or a man (nouns, pronouns, possessives), with how many
   ("two men") and where ("a man under the umbrella") when the sentence says so.
 * ``number``: a number in front of a noun ("four towers", "three boats").
@@ -18,7 +19,12 @@ used by the captions, the boxes) and :meth:`Document.judge` gives each claim a v
 rejects correct answers teaches the generator nothing and costs data:
 
 * a colour is contradicted only when captions give the same noun a colour and never this one
-  (nor a close one: "tan"/"brown"); a person's colour (clothing, skin) is not checked;
+  (nor a close one: "tan"/"brown"); a person's colour (clothing, skin) is not checked. The
+  noun may be any word the captions give a colour to ("a white rocket"), and paint is its
+  owner's ("its blue and silver paint": the one object "its" can stand for, looked for in the
+  sentence, the answer's earlier sentences, then the question). In a photo the captions call
+  black and white, any colour but black, white, gray and silver is contradicted, and so is
+  "a colorful photo";
 * a gender is contradicted only when captions use the other gender's words and never this
   one's; pronouns and "male"/"female" in a sentence that names an animal are not claims. Two
   sharper rules use captions that decide: a count of one gender ("the two men", "the two

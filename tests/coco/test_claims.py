@@ -704,6 +704,11 @@ def test_the_gender_and_time_word_lists_are_checked(tmp_path):
     assert words.times["dusk"] == "evening" and "would" in words.time_hedges
     assert words.time_similar["evening"] == {"afternoon", "evening", "night"}
     assert "under" in words.role_prepositions and "his" in words.not_people
+    bad.write_text(text.replace("    achromatic: [black, white, gray, silver]",
+                                "    achromatic: [black, white, grey]"))
+    with pytest.raises(UsageError, match=r"colours\.monochrome\.achromatic: not a colour name"):
+        load_claim_words(str(bad))
+    assert words.achromatic == {"black", "white", "gray", "silver"} and "paint" in words.owner_nouns
 
 
 # -- the LLM judge ------------------------------------------------------------------------------
