@@ -5,10 +5,13 @@ A *claim* is something a sentence asserts that the annotations can confirm or co
 * ``colour``: a colour word attached to a noun — before it ("a red and white bus", "the red
   double decker bus") or as its predicate ("the bus is red"). The noun is a COCO object (found
   with :func:`mmsynth.filters.mentions.mentions`, so synonyms and kinds count: "puppy" is a
-  dog) or one of the listed part and clothing nouns ("green eyes", "a pink tail").
-* ``gender``: a word for a woman or a man (nouns, pronouns, possessives).
+  dog), one of the listed part and clothing nouns ("green eyes", "a pink tail"), another noun
+  ("a white rocket"), or the photo itself ("a colorful photo").
+* ``gender``: a word for a woman or a man (nouns, pronouns, possessives), with how many
+  ("two men") and where ("a man under the umbrella") when the sentence says so.
 * ``number``: a number in front of a noun ("four towers", "three boats").
 * ``relation``: "A is to the left of / above / under B" between two objects.
+* ``time``: a part of the day the photo is taken at ("at midday", "at dusk").
 
 :class:`Document` holds what the image's annotations say (colours per noun, genders and numbers
 used by the captions, the boxes) and :meth:`Document.judge` gives each claim a verdict:
@@ -16,9 +19,19 @@ used by the captions, the boxes) and :meth:`Document.judge` gives each claim a v
 rejects correct answers teaches the generator nothing and costs data:
 
 * a colour is contradicted only when captions give the same noun a colour and never this one
-  (nor a close one: "tan"/"brown"); a person's colour (clothing, skin) is not checked;
+  (nor a close one: "tan"/"brown"); a person's colour (clothing, skin) is not checked. The
+  noun may be any word the captions give a colour to ("a white rocket"), and paint is its
+  owner's ("its blue and silver paint": the one object "its" can stand for, looked for in the
+  sentence, the answer's earlier sentences, then the question). In a photo the captions call
+  black and white, any colour but black, white, gray and silver is contradicted, and so is
+  "a colorful photo";
 * a gender is contradicted only when captions use the other gender's words and never this
-  one's; pronouns and "male"/"female" in a sentence that names an animal are not claims;
+  one's; pronouns and "male"/"female" in a sentence that names an animal are not claims. Two
+  sharper rules use captions that decide: a count of one gender ("the two men", "the two
+  surfers are young women") is contradicted when a caption counts every person box by gender
+  ("a man and a woman wait…" for two boxes) with fewer of them; a person put at an object
+  ("a man is sitting under the umbrella") when the captions put only the other gender there
+  and the object has one box;
 * a number is contradicted when captions count the same noun and never with this number; a
   count of an object annotated without crowd boxes is the grounding check's, not this one's;
 * a relation is judged on box centres, decided only beyond ``margin`` of the image size along
@@ -30,7 +43,11 @@ rejects correct answers teaches the generator nothing and costs data:
   object it places is the nearest mention before the phrase, with only links, listed verbs
   ("graze", "crouches") and one place ("on the saucer") in between. A group ("the forks") or
   a word with several boxes ("the car", "the umpire") is contradicted only when every box is,
-  a quantified one ("both cars") when one box is; a crowd box leaves it unknown.
+  a quantified one ("both cars") when one box is; a crowd box leaves it unknown;
+* a time of day is contradicted when the captions name one and never it nor a close one
+  ("midday" against "dusk"; "late afternoon" and "sunset" are close); a time word after a
+  modal, a condition or a habit in its sentence ("the lights would be needed at night") is
+  no claim.
 
 The word lists are data (``configs/grounding/claims.yaml``, read once by
 :func:`load_claim_words`); the rules are here.
@@ -50,7 +67,7 @@ from mmsynth.filters.vocabulary import NUMBER_WORDS, SUPERCATEGORY_OF, load_voca
 from mmsynth.resources import config_path
 
 CLAIMS_FILE = ("grounding", "claims.yaml")
-KINDS = ("colour", "gender", "number", "relation")
+KINDS = ("colour", "gender", "number", "relation", "time")
 VERDICTS = ("supported", "contradicted", "unknown")
 DEFAULT_MARGIN = 0.10
 
@@ -69,9 +86,16 @@ class ClaimWords:
     predicate_fillers: frozenset[str]
     colour_unchecked: frozenset[str]
     colour_nouns: Mapping[str, str]            # noun form (plural too) → singular
+    owner_nouns: frozenset[str]
+    mono_scenes: frozenset[str]
+    achromatic: frozenset[str]                 # colour names
+    mono_words: frozenset[str]
+    chromatic: frozenset[str]
     female: frozenset[str]
     male: frozenset[str]
     animal_ambiguous: frozenset[str]
+    not_people: frozenset[str]                 # gender words that name no person of their own
+    role_prepositions: frozenset[str]
     irregular_plurals: Mapping[str, str]
     not_counts: frozenset[str]
     number_not_after: frozenset[str]
@@ -87,6 +111,9 @@ class ClaimWords:
     position_modifiers: frozenset[str] = frozenset()
     position_parts: frozenset[str] = frozenset()
     scenes: frozenset[str] = frozenset()
+    times: Mapping[str, str] = field(default_factory=dict)  # word → part of the day
+    time_similar: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    time_hedges: frozenset[str] = frozenset()
     path: str = ""
 
     @property
@@ -141,29 +168,27 @@ class _Reader:
         return {self.word(k, key): self.word(v, f"{key}.{k}") for k, v in value.items()}
 
     def claim_words(self) -> ClaimWords:
-        top = self.section(self.data, "", ("colours", "gender", "numbers", "relations"))
+        top = self.section(self.data, "", ("colours", "gender", "numbers", "relations",
+                                           "times"))
         c = self.section(top["colours"], "colours", (
             "names", "similar", "joiners", "predicates", "predicate_fillers",
-            "unchecked_categories", "nouns"))
+            "owner_nouns", "monochrome", "unchecked_categories", "nouns"))
+        mono = self.section(c["monochrome"], "colours.monochrome",
+                            ("scenes", "achromatic", "words", "chromatic"))
         colours = self.mapping(c["names"], "colours.names")
-        names = set(colours.values())
-        similar: dict[str, set[str]] = {n: {n} for n in names}
-        if not isinstance(c["similar"], list):
-            raise self.bad("colours.similar", "must be a list of lists of colour names")
-        for k, group in enumerate(c["similar"]):
-            group = self.word_set(group, f"colours.similar[{k}]")
-            if group - names:
-                raise self.bad(f"colours.similar[{k}]",
-                               f"not a colour name: {sorted(group - names)[0]!r}")
-            for n in group:
-                similar[n] |= group
+        similar = self.similar(c["similar"], set(colours.values()), "colours.similar", "colour")
+        t = self.section(top["times"], "times", ("names", "similar", "hedges"))
+        times = self.mapping(t["names"], "times.names")
+        time_similar = self.similar(t["similar"], set(times.values()), "times.similar",
+                                    "part of the day")
         unchecked = self.word_set(c["unchecked_categories"], "colours.unchecked_categories")
         nouns: dict[str, str] = {}
         for noun in self.word_set(c["nouns"], "colours.nouns"):
             nouns[noun] = noun
             for form in plural_forms(noun):
                 nouns.setdefault(form, noun)
-        g = self.section(top["gender"], "gender", ("female", "male", "animal_ambiguous"))
+        g = self.section(top["gender"], "gender", ("female", "male", "animal_ambiguous",
+                                                   "not_people", "role_prepositions"))
         female, male = self.word_set(g["female"], "gender.female"), self.word_set(g["male"],
                                                                               "gender.male")
         if female & male:
@@ -172,6 +197,10 @@ class _Reader:
         if ambiguous - female - male:
             raise self.bad("gender.animal_ambiguous",
                            f"not a gender word: {sorted(ambiguous - female - male)[0]!r}")
+        not_people = self.word_set(g["not_people"], "gender.not_people")
+        if not_people - female - male:
+            raise self.bad("gender.not_people",
+                           f"not a gender word: {sorted(not_people - female - male)[0]!r}")
         n = self.section(top["numbers"], "numbers", ("irregular_plurals", "not_counts",
                                                      "not_after"))
         r = self.section(top["relations"], "relations", (
@@ -186,12 +215,20 @@ class _Reader:
         pos = self.section(r["positions"], "relations.positions", (
             "prepositions", "sides", "neutral", "modifiers", "parts", "scenes"))
         return ClaimWords(
-            colours=colours, similar={k: frozenset(v) for k, v in similar.items()},
+            colours=colours, similar=similar,
             joiners=self.word_set(c["joiners"], "colours.joiners"),
             predicates=self.word_set(c["predicates"], "colours.predicates"),
             predicate_fillers=self.word_set(c["predicate_fillers"], "colours.predicate_fillers"),
-            colour_unchecked=unchecked, colour_nouns=nouns, female=female, male=male,
-            animal_ambiguous=ambiguous,
+            colour_unchecked=unchecked, colour_nouns=nouns,
+            owner_nouns=self.word_set(c["owner_nouns"], "colours.owner_nouns"),
+            mono_scenes=self.word_set(mono["scenes"], "colours.monochrome.scenes"),
+            achromatic=self.colour_names(mono["achromatic"], colours,
+                                         "colours.monochrome.achromatic"),
+            mono_words=self.word_set(mono["words"], "colours.monochrome.words"),
+            chromatic=self.word_set(mono["chromatic"], "colours.monochrome.chromatic"),
+            female=female, male=male,
+            animal_ambiguous=ambiguous, not_people=not_people,
+            role_prepositions=self.word_set(g["role_prepositions"], "gender.role_prepositions"),
             irregular_plurals=self.mapping(n["irregular_plurals"], "numbers.irregular_plurals"),
             not_counts=self.word_set(n["not_counts"], "numbers.not_counts"),
             number_not_after=self.word_set(n["not_after"], "numbers.not_after"),
@@ -207,7 +244,29 @@ class _Reader:
             neutral_sides=self.word_set(pos["neutral"], "relations.positions.neutral"),
             position_modifiers=self.word_set(pos["modifiers"], "relations.positions.modifiers"),
             position_parts=self.word_set(pos["parts"], "relations.positions.parts"),
-            scenes=self.word_set(pos["scenes"], "relations.positions.scenes"), path=self.path)
+            scenes=self.word_set(pos["scenes"], "relations.positions.scenes"),
+            times=times, time_similar=time_similar,
+            time_hedges=self.word_set(t["hedges"], "times.hedges"), path=self.path)
+
+    def colour_names(self, value: Any, colours: Mapping[str, str], key: str) -> frozenset[str]:
+        names = self.word_set(value, key)
+        if names - set(colours.values()):
+            raise self.bad(key, f"not a colour name: {sorted(names - set(colours.values()))[0]!r}")
+        return names
+
+    def similar(self, value: Any, names: set[str], key: str, what: str
+                ) -> dict[str, frozenset[str]]:
+        """Pairs of close names → each name with the names that support it (itself too)."""
+        similar: dict[str, set[str]] = {n: {n} for n in names}
+        if not isinstance(value, list):
+            raise self.bad(key, f"must be a list of lists of {what} names")
+        for k, group in enumerate(value):
+            group = self.word_set(group, f"{key}[{k}]")
+            if group - names:
+                raise self.bad(f"{key}[{k}]", f"not a {what} name: {sorted(group - names)[0]!r}")
+            for n in group:
+                similar[n] |= group
+        return {k: frozenset(v) for k, v in similar.items()}
 
     def axes(self, value: Any, key: str) -> dict[str, tuple[str, int]]:
         """A mapping of words → ``[x|y, -1|1]`` as (axis, sign)."""
@@ -260,10 +319,11 @@ def tokens(text: str) -> list[Token]:
 @dataclass(frozen=True)
 class Claim:
     """One checkable statement of a sentence. ``subject`` are the keys it is about (the
-    categories that would ground a mention, or ``noun:<word>`` for a listed noun; for a
-    relation the two categories, or one for a position in the picture); ``value`` is a
-    frozenset of colour names, ``"female"`` / ``"male"``, a count, or a relation's ``(axis,
-    sign)``; ``words`` the words that make it."""
+    categories that would ground a mention, or ``noun:<word>`` for another noun; for a
+    relation the two categories, or one for a position in the picture; ``("time",)`` for a
+    time of day); ``value`` is a frozenset of colour names, ``"female"`` / ``"male"``, a
+    count, a relation's ``(axis, sign)`` or a frozenset of parts of the day; ``words`` the
+    words that make it."""
 
     kind: str
     subject: tuple[str, ...]
@@ -274,6 +334,11 @@ class Claim:
     every: tuple[bool, ...] = ()
     # Relations: how a pronoun object was read ("'it' read as the oven"), for the verdict.
     note: str = field(default="", compare=False)
+    # Gender: at least this many people of the gender ("two men": 2; 0 when no count) and the
+    # words that say so; the places the gender's people are put, as (role preposition,
+    # category, words) ("a man is sitting under the umbrella").
+    at_least: tuple[int, str] = (0, "")
+    places: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -365,7 +430,155 @@ def _colours_after(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[
     return frozenset(found), end
 
 
-def colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+def _open_word(p: _Parsed, k: int, words: ClaimWords, taken: set[int]) -> bool:
+    """Whether token ``k`` may be an unlisted noun a colour is about: a word that is no
+    stopword, colour, joiner, number, object mention or listed noun."""
+    t = p.toks[k].text
+    return not (k in taken or p.toks[k].punct or t == "-" or t in _STOPWORDS
+                or t in words.owner_nouns
+                or t in words.colours or t in words.joiners or t in words.colour_nouns
+                or t in words.predicates or t in words.predicate_fillers or t.isdigit()
+                or t in NUMBER_WORDS)
+
+
+def _open_colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """Colours of nouns that are neither objects nor listed ("a white rocket", "the rocket is
+    black"), keyed ``noun:<singular>``: any noun the captions give a colour to can be judged,
+    and one they give none stays unknown. Stricter than for the listed nouns, since any word
+    may be one: the colours right before the word (only joiners between) with no noun after
+    it ("a white city bus" says nothing of a city), or a predicate colour after "<determiner>
+    <word> is"; none after a negation ("no black rocket")."""
+    taken = p.mention_tokens
+    toks = p.toks
+    claims = []
+    for k in range(len(toks)):
+        if not _open_word(p, k, words, taken):
+            continue
+        nxt = k + 1 < len(toks) and (k + 1 in taken or toks[k + 1].text in words.colour_nouns
+                                     or toks[k + 1].text in words.colours)
+        key = (f"noun:{_singular(toks[k].text, words) or toks[k].text}",)
+        j = k - 1
+        found: set[str] = set()
+        while j >= 0 and (toks[j].text in words.colours or toks[j].text in words.joiners):
+            if toks[j].text in words.colours:
+                found.add(words.colours[toks[j].text])
+            j -= 1
+        negated = j >= 0 and toks[j].text in _NEGATIONS  # "no black rocket"
+        if found and not nxt and not negated:
+            start = next(i for i in range(j + 1, k) if toks[i].text in words.colours)
+            claims.append(Claim("colour", key, frozenset(found), p.words(start, k)))
+        if k > 0 and toks[k - 1].text in _DETERMINERS:
+            after, end = _colours_after(p, k, words)
+            if after:
+                claims.append(Claim("colour", key, after, p.words(k, end)))
+    return claims
+
+
+def _singular_objects(p: _Parsed, words: ClaimWords, plural: bool, before: int
+                      ) -> list[Mention] | None:
+    """The claimed object mentions before token ``before`` of the pronoun's number, people
+    left out; None when a listed noun (a wall, a sign: things with paint too) comes among
+    them, so that a pronoun might be its."""
+    found = [m for m, a, b in p.mentions if b < before and not m.negated and not m.hedge
+             and m.category not in words.colour_unchecked
+             and (m.plural or (m.count or 1) > 1) == plural]
+    taken = p.mention_tokens
+    if any(k not in taken and p.toks[k].text in words.colour_nouns
+           for k in range(min(before, len(p.toks)))):
+        return None
+    return found
+
+
+def _owner_colour_claims(p: _Parsed, words: ClaimWords,
+                         context: Sequence[str]) -> list[Claim]:
+    """Colours of an owner noun ("its blue and silver paint", "the train's red paint") as
+    claims about its owner: the object right before the colours, or the one object of the
+    pronoun's number that "its" / "their" stands for — in the sentence before it, else in
+    ``context`` (the answer's earlier sentences, then the question), the first of those with
+    any candidate deciding: one candidate there is the owner, several leave no claim."""
+    taken = p.mention_tokens
+    last = {b: m for m, a, b in p.mentions if not m.negated and not m.hedge}
+    claims = []
+    for k, t in enumerate(p.toks):
+        if t.text not in words.owner_nouns or k in taken:
+            continue
+        j = k - 1
+        found: set[str] = set()
+        while j >= 0 and (p.toks[j].text in words.colours or p.toks[j].text in words.joiners):
+            if p.toks[j].text in words.colours:
+                found.add(words.colours[p.toks[j].text])
+            j -= 1
+        if not found or j < 0:
+            continue
+        owner = last.get(j)
+        if owner is None and p.toks[j].text in ("its", "their"):
+            plural = p.toks[j].text == "their"
+            for candidates in (_singular_objects(p, words, plural, j),
+                               *(_singular_objects(_Parsed.of(c), words, plural, len(c))
+                                 for c in context)):
+                if candidates is None:
+                    break
+                if candidates:
+                    owner = candidates[0] if len(candidates) == 1 else None
+                    break
+        if owner is None or owner.category in words.colour_unchecked:
+            continue
+        claims.append(Claim("colour", owner.grounding, frozenset(found), p.words(j, k)))
+    return claims
+
+
+def monochrome(p: _Parsed, words: ClaimWords) -> bool:
+    """Whether a caption calls the photo black and white: achromatic colours (at least two, or
+    one of the monochrome words) right before a scene word ("a black and white photo", "a
+    grayscale image"), or "in black and white"."""
+    toks = p.toks
+    for k, t in enumerate(toks):
+        if t.text in words.mono_words and k + 1 < len(toks) \
+                and toks[k + 1].text in words.mono_scenes:
+            return True
+        if t.text not in words.mono_scenes and t.text != "in":
+            continue
+        step = -1 if t.text != "in" else 1
+        j = k + step
+        found: set[str] = set()
+        while 0 <= j < len(toks) and (toks[j].text in words.colours or toks[j].text == "and"):
+            if toks[j].text in words.colours:
+                found.add(words.colours[toks[j].text])
+            j += step
+        if len(found) >= 2 and found <= words.achromatic and (
+                step < 0 or j >= len(toks) or toks[j].punct or toks[j].text in _STOPWORDS):
+            return True
+    return False
+
+
+def photo_colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """"A colorful photo", "a color picture", "it is in color": the photo is in colour, a
+    claim with subject ``("photo",)`` judged only against a black-and-white one; none after a
+    negation."""
+    claims = []
+    toks = p.toks
+    for k, t in enumerate(toks):
+        if t.text not in words.chromatic:
+            continue
+        j = k - 1
+        while j >= 0 and toks[j].text in _DETERMINERS:
+            j -= 1
+        if j >= 0 and (toks[j].text in _NEGATIONS or toks[j].text.endswith("n't")):
+            continue  # "it is not a colorful photo"
+        scene = k + 1 < len(toks) and toks[k + 1].text in words.mono_scenes
+        inside = k > 0 and toks[k - 1].text == "in" and (
+            k + 1 >= len(toks) or toks[k + 1].punct or toks[k + 1].text in _STOPWORDS)
+        if scene or inside:
+            end = k + 1 if scene else k
+            claims.append(Claim("colour", ("photo",), frozenset({"chromatic"}),
+                                p.words(k - (not scene), end)))
+    return claims
+
+
+def colour_claims(p: _Parsed, words: ClaimWords, context: Sequence[str] = ()) -> list[Claim]:
+    """Colours before or after an object or a listed noun, then those of unlisted nouns
+    (:func:`_open_colour_claims`) and of owner nouns (:func:`_owner_colour_claims`, with
+    ``context`` the texts a pronoun may refer back to)."""
     stop = p.mention_tokens
     claims = []
     for subject, a, b in _colour_nouns(p, words):
@@ -375,11 +588,14 @@ def colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
             claims.append(Claim("colour", subject, before, p.words(start, b)))
         if after:
             claims.append(Claim("colour", subject, after, p.words(a, end)))
-    return claims
+    return (claims + _open_colour_claims(p, words) + _owner_colour_claims(p, words, context)
+            + photo_colour_claims(p, words))
 
 
 def gender_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
-    """One claim per gender the sentence uses (a negated word, "no woman", is none)."""
+    """One claim per gender the sentence uses (a negated word, "no woman", is none), with the
+    largest count of that gender's people (:func:`gender_counts`) and the places they are put
+    (:func:`_roles`)."""
     animal = p.names_animal
     found: dict[str, list[str]] = {}
     for k, t in enumerate(p.toks):
@@ -389,7 +605,143 @@ def gender_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
         if k > 0 and (p.toks[k - 1].text in _NEGATIONS or p.toks[k - 1].text.endswith("n't")):
             continue
         found.setdefault(gender, []).append(t.text)
-    return [Claim("gender", ("people",), g, ", ".join(ws)) for g, ws in found.items()]
+    counts: dict[str, tuple[int, str]] = {}
+    for gender, n, said in gender_counts(p, words):
+        counts[gender] = max(counts.get(gender, (0, "")), (n, said))
+    places: dict[str, list[tuple[str, str, str]]] = {}
+    for k, prep, category, genders, end in _roles(p, words, conjoined=False):
+        for gender in genders:
+            places.setdefault(gender, []).append((prep, category, p.words(k, end)))
+    return [Claim("gender", ("people",), g, ", ".join(ws), at_least=counts.get(g, (0, "")),
+                  places=tuple(places.get(g, ())))
+            for g, ws in found.items()]
+
+
+def _gender_of(word: str, words: ClaimWords) -> str | None:
+    return "female" if word in words.female else "male" if word in words.male else None
+
+
+def _person_nouns(p: _Parsed, words: ClaimWords) -> list[tuple[int, str, Mention | None]]:
+    """The gender words of a sentence that name people ("woman", "two men", not "she" or "a
+    female surfer"): (token, gender, its mention), negated ones left out."""
+    at = {k: m for m, a, b in p.mentions for k in range(a, b + 1)}
+    out = []
+    for k, t in enumerate(p.toks):
+        gender = _gender_of(t.text, words)
+        if gender is None or t.text in words.not_people or (k in at and at[k].negated):
+            continue
+        out.append((k, gender, at.get(k)))
+    return out
+
+
+def _is_plural_noun(word: str, words: ClaimWords) -> bool:
+    single = _singular(word, words)
+    return single is not None and _gender_of(single, words) is not None
+
+
+def gender_counts(p: _Parsed, words: ClaimWords) -> list[tuple[str, int, str]]:
+    """Counted people of one gender: "two men", "both women", "the women", or a plural
+    predicate of a counted subject ("the two surfers are young women"): (gender, n, words),
+    at least ``n`` people of that gender (2 without a number). At most two adjectives may stand
+    between the count and the noun ("two young men"); a hedged or bare plural ("young men and
+    women often surf") is no count."""
+    claims = []
+    subjects = {b: m for m, a, b in p.mentions if not m.negated}
+    for k, gender, m in _person_nouns(p, words):
+        if (m is not None and m.hedge) or not _is_plural_noun(p.toks[k].text, words):
+            continue
+        j = k - 1
+        while j >= 0 and k - j <= 2 and not p.toks[j].punct and p.toks[j].text not in _STOPWORDS \
+                and _number(p.toks[j].text) is None and p.toks[j].text not in words.predicates:
+            j -= 1
+        if j < 0:
+            continue
+        before = p.toks[j].text
+        n = _number(before)
+        if n is None and before in ("both", "the", "these", "those"):
+            n = 2
+        if n is None and before in ("are", "were") and j - 1 in subjects:
+            subject = subjects[j - 1]
+            if subject.plural and not subject.hedge:
+                n = subject.count or 2
+        if n is not None and n >= 2:
+            claims.append((gender, n, p.words(j, k)))
+    return claims
+
+
+def _conjoined_genders(p: _Parsed, k: int, words: ClaimWords) -> set[str]:
+    """The genders of the people in the subject that ends at the person noun at ``k``: "a man
+    and a woman sit on a bench" is both, "a young woman" one (determiners, numbers, "and", one
+    adjective after a determiner, and other person nouns may stand in it)."""
+    found = {_gender_of(p.toks[k].text, words)}
+    j = k - 1
+    while j >= 0:
+        t = p.toks[j].text
+        gender = _gender_of(t, words)
+        if gender is not None and t not in words.not_people:
+            found.add(gender)
+        elif not (t in _DETERMINERS or t in ("and", ",") or _number(t) is not None
+                  or (j > 0 and p.toks[j - 1].text in _DETERMINERS and not p.toks[j].punct
+                      and t not in _STOPWORDS)):
+            break
+        j -= 1
+    return {g for g in found if g}
+
+
+def _roles(p: _Parsed, words: ClaimWords, conjoined: bool
+           ) -> list[tuple[int, str, str, set[str], int]]:
+    """Person nouns placed by a role preposition at an object: "a woman sits under a yellow
+    umbrella" → (noun token, "under", "umbrella", genders, last token). Only links and verbs
+    ("sits", "is sitting") between the noun and the preposition, only fillers ("a yellow")
+    between it and the object. ``conjoined``: the genders of the whole subject ("a man and a
+    woman sit …", for captions), else the noun's own."""
+    at = {a: m for m, a, _ in p.mentions if not m.negated and not m.hedge}
+    out = []
+    for k, gender, m in _person_nouns(p, words):
+        if m is not None and m.hedge:
+            continue
+        j = k + 1
+        while j < len(p.toks) and p.toks[j].text in words.links:
+            j += 1
+        if j >= len(p.toks) or p.toks[j].text not in words.role_prepositions:
+            continue
+        prep = p.toks[j].text
+        j += 1
+        start = j
+        while j < len(p.toks) and j - start < 3 and p.toks[j].text in words.fillers:
+            j += 1
+        obj = at.get(j)
+        if obj is None or obj.category in words.colour_unchecked:
+            continue
+        genders = _conjoined_genders(p, k, words) if conjoined else {gender}
+        out.append((k, prep, obj.category, genders, j))
+    return out
+
+
+def _census(p: _Parsed, words: ClaimWords) -> dict[str, int] | None:
+    """How many people of each gender a caption counts, when it counts every person it
+    names ("a woman sits … while two men walk …" → 1 woman, 2 men): every person noun after
+    "a"/"an"/"one" or a number, and no other person mention ("surfers", "a child"). None
+    otherwise ("the man", "her son", "women")."""
+    nouns = _person_nouns(p, words)
+    if not nouns:
+        return None
+    person_nouns = {k for k, _, _ in nouns}
+    for m, a, b in p.mentions:
+        if not m.negated and m.category == "person" and not set(range(a, b + 1)) & person_nouns:
+            return None
+    census = {"female": 0, "male": 0}
+    for k, gender, m in nouns:
+        if m is None or m.hedge:
+            return None
+        before = p.toks[k - 1].text if k > 0 else ""
+        n = 1 if before in ("a", "an") else _number(before) if before != "both" else 2
+        if before == "one":
+            n = 1
+        if n is None:
+            return None
+        census[gender] += n
+    return census
 
 
 def _singular(word: str, words: ClaimWords) -> str | None:
@@ -659,13 +1011,31 @@ def _relation_claim(p: _Parsed, subject: tuple[Mention, int, int],
                  every=(_every(p, a, words), _every(p, b, words)), note=note)
 
 
+def time_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """The parts of the day a sentence says the photo is taken at ("at midday", "at dusk"):
+    one claim per time word, none after a hedge in the sentence ("the lights would be needed
+    at night", "before sunset", "not at night")."""
+    claims = []
+    for k, t in enumerate(p.toks):
+        if t.text not in words.times:
+            continue
+        if any(p.toks[j].text in words.time_hedges or p.toks[j].text.endswith("n't")
+               for j in range(k)):
+            continue
+        claims.append(Claim("time", ("time",), frozenset({words.times[t.text]}), t.text))
+    return claims
+
+
 def find_claims(text: str, words: ClaimWords | None = None,
-                kinds: Sequence[str] = KINDS) -> list[Claim]:
-    """The claims of ``kinds`` that ``text`` (one sentence) makes, in kind order."""
+                kinds: Sequence[str] = KINDS, context: Sequence[str] = ()) -> list[Claim]:
+    """The claims of ``kinds`` that ``text`` (one sentence) makes, in kind order. ``context``:
+    the texts a possessive pronoun may refer back to, nearest first (the answer's earlier
+    sentences, the question)."""
     words = words or load_claim_words()
     p = _Parsed.of(text)
-    finders = {"colour": colour_claims, "gender": gender_claims, "number": number_claims,
-               "relation": relation_claims}
+    finders = {"colour": lambda p, words: colour_claims(p, words, context),
+               "gender": gender_claims, "number": number_claims,
+               "relation": relation_claims, "time": time_claims}
     return [c for kind in kinds for c in finders[kind](p, words)]
 
 
@@ -696,6 +1066,16 @@ class Document:
     height: float
     margin: float = DEFAULT_MARGIN
     words: ClaimWords = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    # People per gender, from the captions that count every person box (see _census); empty
+    # when none does.
+    census: Mapping[str, int] = field(default_factory=dict)
+    # (role preposition, category) → the genders captions place there ("a woman sits under a
+    # yellow umbrella": ("under", "umbrella") → female).
+    roles: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # The parts of the day the captions name ("at dusk", "a deep blue evening sky").
+    times: frozenset[str] = frozenset()
+    # Whether a caption calls the photo black and white and none gives a colour of its own.
+    monochrome: bool = False
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any] | None, *,
@@ -707,8 +1087,17 @@ class Document:
         counts: dict[str, set[int]] = {}
         genders: set[str] = set()
         captioned: set[str] = set()
+        censuses: list[dict[str, int]] = []
+        roles: dict[tuple[str, str], set[str]] = {}
+        times: set[str] = set()
+        mono = False
         for caption in annotations.get("captions") or ():
             p = _Parsed.of(caption)
+            census = _census(p, words)
+            if census is not None:
+                censuses.append(census)
+            for _, prep, category, found, _ in _roles(p, words, conjoined=True):
+                roles.setdefault((prep, category), set()).update(found)
             captioned.update(c for m, _, _ in p.mentions if not m.negated for c in m.grounding)
             for claim in colour_claims(p, words):
                 for key in claim.subject:
@@ -717,6 +1106,8 @@ class Document:
                 for key in claim.subject:
                     counts.setdefault(key, set()).add(claim.value)
             genders.update(c.value for c in gender_claims(p, words))
+            times.update(v for c in time_claims(p, words) for v in c.value)
+            mono = mono or monochrome(p, words)
         boxes: dict[str, list[tuple[float, float, float, float]]] = {}
         crowd = set()
         for obj in annotations.get("objects") or ():
@@ -724,16 +1115,32 @@ class Document:
                 crowd.add(obj["category"])
             else:
                 boxes.setdefault(obj["category"], []).append(tuple(obj["bbox"]))
+        # A census counts when it accounts for every person box (none of them a crowd): then
+        # it says how many of the image's people are women and men.
+        people = len(boxes.get("person", ())) if "person" not in crowd else -1
+        whole = [c for c in censuses if sum(c.values()) == people]
+        census = {g: max(c[g] for c in whole) for g in ("female", "male")} if whole else {}
         return cls({k: frozenset(v) for k, v in colours.items()}, frozenset(genders),
                    {k: frozenset(v) for k, v in counts.items()}, frozenset(captioned),
                    {k: tuple(v) for k, v in boxes.items()}, frozenset(crowd),
                    float(annotations.get("width") or 0), float(annotations.get("height") or 0),
-                   margin, words)
+                   margin, words, census, {k: frozenset(v) for k, v in roles.items()},
+                   frozenset(times),
+                   mono and all(cs <= words.achromatic for cs in colours.values()))
 
     def judge(self, claim: Claim) -> Verdict:
         return getattr(self, f"_judge_{claim.kind}")(claim)
 
     def _judge_colour(self, claim: Claim) -> Verdict:
+        """A colour against the colours the captions give the same noun; in a black-and-white
+        photo (:attr:`monochrome`) any colour but the achromatic ones is contradicted, and a
+        colour photo is."""
+        if self.monochrome and (claim.subject == ("photo",)
+                                or claim.value - self.words.achromatic):
+            return Verdict(claim, "contradicted",
+                           f"{claim.words!r}: the captions say the photo is black and white")
+        if claim.subject == ("photo",):
+            return Verdict(claim, "unknown", "no caption says the photo is black and white")
         described = frozenset().union(*(self.colours.get(k, ()) for k in claim.subject))
         if not described:
             return Verdict(claim, "unknown", "no caption gives it a colour")
@@ -745,6 +1152,19 @@ class Document:
         return Verdict(claim, "supported")
 
     def _judge_gender(self, claim: Claim) -> Verdict:
+        """A gender against the genders the captions use; a count of one gender ("two men")
+        against the captions' census (:func:`_census`): contradicted when it claims more of
+        them than the captions count among all the people; a role ("a man under the umbrella")
+        against the genders the captions place there, decided only for an object with one box
+        (one such place) and contradicted when they place only the other gender there."""
+        for place in claim.places:
+            verdict = self._judge_role(claim, *place)
+            if verdict is not None:
+                return verdict
+        if claim.at_least[0]:
+            verdict = self._judge_gender_count(claim)
+            if verdict is not None:
+                return verdict
         if claim.value in self.genders:
             return Verdict(claim, "supported")
         other = "male" if claim.value == "female" else "female"
@@ -753,6 +1173,41 @@ class Document:
                            f"{claim.words!r} ({claim.value}): the captions' people are all "
                            f"{other}")
         return Verdict(claim, "unknown", "no caption gives a gender")
+
+    def _judge_gender_count(self, claim: Claim) -> Verdict | None:
+        """A contradiction when the claim counts more people of its gender than the census
+        has; None otherwise (no census, or not more)."""
+        n, said = claim.at_least
+        if not self.census or n <= self.census[claim.value]:
+            return None
+        have = self.census[claim.value]
+        total = sum(self.census.values())
+        noun = {"female": ("woman", "women"), "male": ("man", "men")}[claim.value][have != 1]
+        return Verdict(claim, "contradicted",
+                       f"{said!r}: the captions count {have} {noun} among the {total} people")
+
+    def _judge_role(self, claim: Claim, prep: str, category: str, said: str) -> Verdict | None:
+        """A contradiction when the captions place only the other gender ``prep`` the one
+        box of ``category``; None otherwise."""
+        placed = self.roles.get((prep, category), frozenset())
+        if (len(self.boxes.get(category, ())) != 1 or category in self.crowd or not placed
+                or claim.value in placed):
+            return None
+        return Verdict(claim, "contradicted",
+                       f"{said!r} ({claim.value}): the captions put only "
+                       f"{' and '.join(sorted(placed))} people {prep} the {category}")
+
+    def _judge_time(self, claim: Claim) -> Verdict:
+        """A part of the day against those the captions name: contradicted when they name some
+        and none of them is this one or close to it ("midday" against "dusk", "twilight")."""
+        if not self.times:
+            return Verdict(claim, "unknown", "no caption names the time of day")
+        missing = sorted(t for t in claim.value if not self.words.time_similar[t] & self.times)
+        if missing:
+            return Verdict(claim, "contradicted",
+                           f"{claim.words!r} ({', '.join(missing)}): the captions say "
+                           f"{', '.join(sorted(self.times))}")
+        return Verdict(claim, "supported")
 
     def _judge_number(self, claim: Claim) -> Verdict:
         if claim.mentions and self._grounding_counts(claim.mentions[0]):

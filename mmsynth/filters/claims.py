@@ -7,8 +7,9 @@ caption or box supports: "the woman" when every caption says a man, a red bus th
 white, a cup "to the left of" a laptop whose box lies to its right, a fridge "on the right side
 of the room" whose box is at the left, forks "to the right of it" that all lie left of the
 pizza. This stage splits each gpt answer into sentences (:func:`split_sentences`), finds the
-sentence's colour, gender, number and relation claims (relations between two objects, an
-object's position in the picture, about groups and pronoun objects too) and judges each
+sentence's colour, gender, number, relation and time-of-day claims (relations between two
+objects, an object's position in the picture, about groups and pronoun objects too; the hour
+a photo is taken at, "at midday" against captions that say dusk) and judges each
 against the :class:`~mmsynth.filters.attributes.Document` (:mod:`mmsynth.filters.attributes`
 has the rules; the word lists are ``configs/grounding/claims.yaml``). A contradicted claim is
 counted ``unsupported_claim:<kind>``; what happens to its sample is ``--claim_check``:
@@ -72,8 +73,9 @@ JUDGE_VERDICTS = ("SUPPORTED", "CONTRADICTED", "UNKNOWN")
 REPORTED_KINDS = (*KINDS, "llm")
 
 CLAIM_OPTIONS: dict[str, Option] = {
-    "claim_check": Option("reject", "answer sentences whose colour, gender, number or spatial "
-                                    "claims the captions or boxes contradict: reject | "
+    "claim_check": Option("reject", "answer sentences whose colour, gender, number, spatial "
+                                    "or time-of-day claims the captions or boxes contradict: "
+                                    "reject | "
                                     "drop_sentence | flag (keep, listed in meta) | llm (reject; "
                                     "an LLM server judges every sentence too) | off",
                           check=one_of(*CLAIM_MODES)),
@@ -270,7 +272,7 @@ class _Sentence:
 
 
 class ClaimCheck(Stage):
-    """A stage: colour, gender, number and relation claims of each answer sentence against
+    """A stage: colour, gender, number, relation and time claims of each answer sentence against
     the image's captions and boxes (see the module docstring for the modes).
 
     ``source`` is needed only for ``mode="llm"`` (its ``backend`` and ``config``); ``margin``
@@ -303,15 +305,21 @@ class ClaimCheck(Stage):
     # -- checking -------------------------------------------------------------------------------
 
     def sentences(self, sample: Sample, document: Document) -> list[_Sentence]:
-        """Every sentence of the sample's gpt turns with its claims' verdicts."""
+        """Every sentence of the sample's gpt turns with its claims' verdicts. A sentence's
+        context (what "its" may stand for) is its answer's text before it, then the
+        question of its turn."""
         out = []
+        question = ""
         for turn, t in enumerate(sample.conversations):
             if t.get("from") != "gpt":
+                question = t.get("value", "")
                 continue
             value = t.get("value", "")
             for a, b in split_sentences(value):
                 text = value[a:b]
-                verdicts = [document.judge(c) for c in find_claims(text, self.words, self.kinds)]
+                context = (value[:a], question)
+                verdicts = [document.judge(c)
+                            for c in find_claims(text, self.words, self.kinds, context)]
                 out.append(_Sentence(turn, (a, b), text, verdicts))
         return out
 

@@ -77,6 +77,98 @@ def test_colours_match_through_synonyms_kinds_and_close_shades():
     assert verdicts("A black dog is asleep.", a) == [("colour", "contradicted")]
 
 
+def test_shades_and_solid_are_no_colour_of_their_own():
+    cows = ann(("cow", (0, 0, 100, 100)), captions=("Black and white cows graze.",))
+    assert verdicts("The cows are a solid reddish brown.", cows) == [("colour", "contradicted")]
+    assert verdicts("The cows are a solid black and white.", cows) == [("colour", "supported")]
+    # "reddish" only tints the brown: no red claim against a caption's "brown".
+    brown = ann(("horse", (0, 0, 100, 100)), captions=("A brown horse in a field.",))
+    assert verdicts("A reddish brown horse grazes.", brown) == [("colour", "supported")]
+    assert verdicts("The horse is a uniform reddish brown.", brown) == [("colour", "supported")]
+    assert verdicts("The horse looks reddish.", brown) == []
+
+
+def test_any_noun_the_captions_colour_can_be_judged():
+    a = ann(captions=("A white rocket waits for launch.", "A rocket on its pad at dusk."))
+    assert verdicts("The rocket is black.", a) == [("colour", "contradicted")]
+    assert verdicts("A black rocket stands ready.", a) == [("colour", "contradicted")]
+    assert verdicts("The rockets are white.", a) == [("colour", "supported")]
+    assert verdicts("A white rocket stands ready.", a) == [("colour", "supported")]
+    # Must not reject: a noun the captions give no colour, a modifier of another noun ("city"
+    # in "a white city bus"), a negated colour, a colour with no determiner before the noun.
+    assert verdicts("The launch tower is red.", a) == [("colour", "unknown")]
+    city = ann(("bus", (0, 0, 300, 200)), captions=("A white city bus stops.",))
+    assert verdicts("The city is gray.", city) == [("colour", "unknown")]
+    assert verdicts("There is no black rocket here.", a) == []
+    assert verdicts("The rocket is not black.", a) == []
+
+
+TRAIN = ann(("train", (0, 100, 330, 330)), ("bench", (430, 330, 170, 80)),
+            captions=("A red and yellow train waits at an empty platform.",
+                      "A red train at the station."))
+
+
+def owner_verdicts(sentence: str, annotations: dict, *context: str) -> list[tuple[str, str]]:
+    doc = Document.from_annotations(annotations)
+    return [(c.kind, doc.judge(c).verdict)
+            for c in find_claims(sentence, kinds=("colour",), context=context)]
+
+
+def test_the_colour_of_paint_is_its_owners():
+    assert owner_verdicts("The train's blue paint shines.", TRAIN) == [("colour", "contradicted")]
+    assert owner_verdicts("The train has its red and yellow paint.", TRAIN) == [
+        ("colour", "supported")]
+    # "its" found in the answer's earlier sentences, else in the question.
+    assert owner_verdicts("Its blue and silver paint is typical.", TRAIN,
+                          "It is a commuter train.", "What is it?") == [("colour", "contradicted")]
+    assert owner_verdicts("Its blue and silver paint is typical.", TRAIN,
+                          "It looks like a commuter train.", "What kind of train is it?") == [
+        ("colour", "contradicted")]
+    stage = ClaimCheck("reject")
+    s = sample(["It looks like a commuter train. Its blue and silver paint is typical."],
+               copy.deepcopy(TRAIN))
+    s.conversations[0]["value"] = f"{IMAGE_TOKEN}\nWhat kind of train is it?"
+    kept, rejected = stage([s])
+    assert kept == []
+    assert [r.reason for r in rejected] == ["unsupported_claim:colour"]
+    assert "'Its blue and silver paint': captions call it red, yellow" in rejected[0].detail
+    # Must not reject: two candidates at the nearest level, a listed noun that may own the
+    # paint, no candidate anywhere, a person's paint (face paint), "its" for a plural.
+    assert owner_verdicts("Its blue paint is typical.", TRAIN,
+                          "A train stops by a bench.") == []
+    assert owner_verdicts("Its blue paint is new.", TRAIN, "The train passes a wall.") == []
+    assert owner_verdicts("Its blue paint is new.", TRAIN, "It is a station.") == []
+    person = ann(("person", (0, 0, 100, 300)), captions=("A man with red face paint.",))
+    assert owner_verdicts("The man's blue paint is smeared.", person) == []
+    assert owner_verdicts("Their blue paint is new.", TRAIN, "The train is here.") == []
+
+
+def test_a_black_and_white_photo_shows_no_colour():
+    bw = ann(("person", (0, 63, 332, 449)), captions=(
+        "Black and white photo of a man filming on a grassy field.",
+        "A man in a dark overcoat looks through a camera."))
+    assert verdicts("It is a colorful photo of a green field.", bw) == [
+        ("colour", "contradicted"), ("colour", "contradicted")]
+    assert verdicts("The photo is in color.", bw) == [("colour", "contradicted")]
+    assert verdicts("The sky is blue.", bw) == [("colour", "contradicted")]
+    assert "the captions say the photo is black and white" in Document.from_annotations(
+        bw).judge(find_claims("A red sign.")[0]).why
+    for caption in ("A grayscale image of a street.", "A street scene shot in black and white."):
+        assert verdicts("A red car passes.", ann(captions=(caption,))) == [
+            ("colour", "contradicted")], caption
+    # Must not reject: achromatic colours in it, a black and white object (not the photo),
+    # a photo in black and white but for a colour a caption gives, a colour photo otherwise.
+    assert verdicts("The field looks gray and the sky is white.", bw) == [("colour", "unknown")] * 2
+    cat = ann(captions=("A photo of a black and white cat on a green rug.",))
+    assert verdicts("A colorful photo of a cat on a green rug.", cat) == [
+        ("colour", "supported"), ("colour", "unknown")]
+    selective = ann(captions=("A black and white photo of a red umbrella on a street.",))
+    assert verdicts("A red umbrella stands out.", selective) == [("colour", "supported")]
+    assert verdicts("It is a colorful photo.", ann(captions=("A man on a field.",))) == [
+        ("colour", "unknown")]
+    assert verdicts("It is not a colorful photo.", bw) == []
+
+
 def test_part_nouns_and_persons_colours():
     a = ann(("cat", (0, 0, 100, 100)), ("person", (200, 0, 100, 300)),
             captions=("A tabby cat with green eyes.", "A woman in a red coat holds a cat."))
@@ -103,11 +195,109 @@ def test_gender_is_unknown_without_gendered_captions_and_supported_with_both():
     assert verdicts("A woman sits on the bench.", both) == [("gender", "supported")]
 
 
+PEOPLE = (("person", (100, 180, 50, 160)), ("person", (200, 190, 50, 150)))
+
+
+def genders(sentence: str, annotations: dict) -> list[tuple[str, str]]:
+    """The verdicts of a sentence's gender claims only."""
+    doc = Document.from_annotations(annotations)
+    return [(c.kind, doc.judge(c).verdict) for c in find_claims(sentence, kinds=("gender",))]
+
+
+def gender_why(sentence: str, annotations: dict) -> str:
+    """The reason of a sentence's one gender claim."""
+    [claim] = find_claims(sentence, kinds=("gender",))
+    return Document.from_annotations(annotations).judge(claim).why
+
+
+def test_a_count_of_one_gender_against_captions_that_count_every_person():
+    street = ann(*PEOPLE, captions=("A man and a woman wait on opposite sidewalks.",
+                                    "A white bus at a light."))
+    assert genders("The two men are waiting to cross.", street) == [("gender", "contradicted")]
+    assert genders("Both women wait at the light.", street) == [("gender", "contradicted")]
+    assert genders("A man and a woman wait to cross.", street) == [("gender", "supported")] * 2
+    beach = ann(*PEOPLE, ("person", (480, 300, 60, 100)), captions=(
+        "A woman sits under a yellow umbrella while two men walk to the water.",))
+    assert genders("The two surfers are young women.", beach) == [("gender", "contradicted")]
+    assert genders("The two surfers are young men.", beach) == [("gender", "supported")]
+    assert genders("The two men head out to surf.", beach) == [("gender", "supported")]
+    assert "count 1 woman among the 3 people" in gender_why("The women carry boards.", beach)
+    # Must not reject: a caption that misses a person box, a crowd, a caption that does not
+    # count ("men", "the man") or names other people ("a child"), a bare plural.
+    three = ann(*PEOPLE, ("person", (480, 300, 60, 100)),
+                captions=("A man and a woman wait on opposite sidewalks.",))
+    assert genders("The two men are waiting.", three) == [("gender", "supported")]
+    crowd = ann(*PEOPLE, ("person", None), captions=("A man and a woman wait.",))
+    assert genders("The two men are waiting.", crowd) == [("gender", "supported")]
+    for caption in ("Men and a woman at a bus stop.", "The man and a woman wait.",
+                    "A woman and a child wait at the light."):
+        loose = ann(*PEOPLE, captions=(caption, "A man waits."))
+        assert genders("The two women are waiting.", loose) == [("gender", "supported")]
+    assert genders("Young men and women often surf here.", street) == [("gender", "supported")] * 2
+
+
+def test_a_gender_placed_where_the_captions_place_the_other():
+    umbrella = ("umbrella", (440, 200, 150, 110))
+    beach = ann(*PEOPLE, umbrella, captions=(
+        "A woman sits under a yellow umbrella while two men walk to the water.",
+        "Two men carry surfboards past a beach umbrella."))
+    assert genders("A man is sitting under the umbrella.", beach) == [("gender", "contradicted")]
+    assert "put only female people under the umbrella" in gender_why(
+        "A man is sitting under the umbrella.", beach)
+    assert genders("A woman is sitting under the umbrella.", beach) == [("gender", "supported")]
+    # Must not reject: both genders in the caption's subject, two such objects (two places), a
+    # place the captions give no gender, a pronoun (which may be anyone's).
+    bench = ann(*PEOPLE, ("bench", (300, 300, 200, 80)),
+                captions=("A man and a woman sit on a bench.",))
+    assert genders("A woman sits on the bench.", bench) == [("gender", "supported")]
+    assert genders("A man sits on the bench.", bench) == [("gender", "supported")]
+    two = ann(*PEOPLE, umbrella, ("umbrella", (0, 0, 100, 100)), captions=beach["captions"])
+    assert genders("A man is sitting under the umbrella.", two) == [("gender", "supported")]
+    assert genders("A man stands behind the umbrella.", beach) == [("gender", "supported")]
+    assert genders("He sits under the umbrella.", beach) == [("gender", "supported")]
+
+
 def test_pronouns_in_a_sentence_about_an_animal_are_no_gender_claim():
     a = ann(("person", (0, 0, 100, 300)), ("dog", (200, 0, 100, 100)),
             captions=("A man walks a dog.",))
     assert verdicts("The dog wags her tail.", a) == []
     assert verdicts("There is no woman in the picture.", a) == []
+
+
+# -- time of day --------------------------------------------------------------------------------
+
+DUSK = ann(captions=("A rocket stands on its launch pad at dusk.",
+                     "A launch complex at twilight under a deep blue evening sky."))
+
+
+def test_a_time_of_day_the_captions_never_name_is_contradicted():
+    assert verdicts("The photo was taken at midday, under a bright noon sun.", DUSK) == [
+        ("time", "contradicted"), ("time", "contradicted")]
+    assert verdicts("It was taken in the morning.", DUSK) == [("time", "contradicted")]
+    assert verdicts("The rocket waits at sunset.", DUSK) == [("time", "supported")]
+    assert verdicts("Night is falling over the pad.", DUSK) == [("time", "supported")]
+    doc = Document.from_annotations(DUSK)
+    [claim] = find_claims("It is noon.", kinds=("time",))
+    assert doc.judge(claim).why == "'noon' (day): the captions say evening"
+    # Must not reject: close parts of the day, captions that name no time, a hedge before it.
+    afternoon = ann(captions=("A beach in the late afternoon.",))
+    assert verdicts("The photo was taken at sunset.", afternoon) == [("time", "supported")]
+    assert verdicts("It was taken at midday.", ann(captions=("A rocket on a pad.",))) == [
+        ("time", "unknown")]
+    for hedged in ("The floodlights would be needed at night.", "It will launch before noon.",
+                   "The pad is busy every morning.", "It was not taken at midday.",
+                   "It isn't noon."):
+        assert verdicts(hedged, DUSK) == [], hedged
+
+
+def test_a_time_claim_rejects_with_its_kind_and_is_counted():
+    stage = ClaimCheck("reject")
+    kept, rejected = stage([sample(["The photo was taken at midday."], copy.deepcopy(DUSK))])
+    assert kept == [] and [r.reason for r in rejected] == ["unsupported_claim:time"]
+    assert "'midday' (day): the captions say evening" in rejected[0].detail
+    assert stage.counters["unsupported_claim:time"] == 1 and stage.counters["claims:time"] == 1
+    (line,) = ClaimCheck.summary_lines(dict(stage.counters))
+    assert "1 unsupported (100.0%: colour 0, gender 0, number 0, relation 0, time 1)" in line
 
 
 # -- numbers ------------------------------------------------------------------------------------
@@ -439,7 +629,7 @@ def test_counters_reset_per_call_and_summary_reports_the_share_by_kind():
               "unsupported_claim:relation": 1, "unknown": 3, "rejected": 2}
     (line,) = ClaimCheck.summary_lines(totals)
     assert "4 samples, 10 sentences, 8 claims checked, 2 unsupported (25.0%" in line
-    assert "colour 1, gender 0, number 0, relation 1)" in line and "llm" not in line
+    assert "colour 1, gender 0, number 0, relation 1, time 0)" in line and "llm" not in line
     assert "3 undecided; 2 samples rejected" in line
     assert ClaimCheck.summary_lines({}) == []
     before_after = {**totals, "samples_with_unsupported": 2, "rejected": 1, "flagged": 1}
@@ -499,6 +689,26 @@ def test_the_relation_word_lists_are_checked(tmp_path):
         load_claim_words(str(bad))
     words = load_claim_words()
     assert "graze" in words.links and "on" in words.places and words.sides["lower"] == ("y", 1)
+
+
+def test_the_gender_and_time_word_lists_are_checked(tmp_path):
+    text = Path(load_claim_words().path).read_text()
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(text.replace("  not_people: [she,", "  not_people: [dog, she,"))
+    with pytest.raises(UsageError, match=r"gender\.not_people: not a gender word: 'dog'"):
+        load_claim_words(str(bad))
+    bad.write_text(text.replace("    - [dawn, morning]", "    - [dawn, brunch]"))
+    with pytest.raises(UsageError, match=r"times\.similar\[0\]: not a part of the day name"):
+        load_claim_words(str(bad))
+    words = load_claim_words()
+    assert words.times["dusk"] == "evening" and "would" in words.time_hedges
+    assert words.time_similar["evening"] == {"afternoon", "evening", "night"}
+    assert "under" in words.role_prepositions and "his" in words.not_people
+    bad.write_text(text.replace("    achromatic: [black, white, gray, silver]",
+                                "    achromatic: [black, white, grey]"))
+    with pytest.raises(UsageError, match=r"colours\.monochrome\.achromatic: not a colour name"):
+        load_claim_words(str(bad))
+    assert words.achromatic == {"black", "white", "gray", "silver"} and "paint" in words.owner_nouns
 
 
 # -- the LLM judge ------------------------------------------------------------------------------
@@ -608,7 +818,7 @@ def test_llm_mode_end_to_end_through_a_server_and_the_cache(tmp_path):
     for proc in (first, again):
         # Two sentences per answer ("Contradicted." and the rest), every one contradicted.
         assert ("claims: 2 samples, 4 sentences, 4 claims checked, 4 unsupported (100.0%: "
-                "colour 0, gender 0, number 0, relation 0, llm 4), 0 undecided; 2 samples "
+                "colour 0, gender 0, number 0, relation 0, time 0, llm 4), 0 undecided; 2 samples "
                 "rejected") in proc.stdout, proc.stdout
         assert "2  unsupported_claim:llm" in proc.stdout
     stats = json.loads((out / "stats.json").read_text())
