@@ -257,6 +257,10 @@ def test_backend_and_params_from_a_resolved_config():
     assert (built.batch_size, built.threads, built.model_id) == (32, 1, resolve_default_id())
     shared = backend_from_config({**defaults, "workers": 2, "llm_threads": 0, "llm_cache": "off"})
     assert shared.threads == max(1, (os.cpu_count() or 1) // 2)
+    assert built.prefix_cache and built.prefixes is not None  # --llm_prefix_cache on
+    plain = backend_from_config({**defaults, "llm_prefix_cache": "off", "llm_cache": "off"})
+    assert not plain.prefix_cache and plain.prefixes is None
+    assert "expected one of" in LLM_OPTIONS["llm_prefix_cache"].check("yes")
     assert LLM_OPTIONS["llm_device"].check("cuda:1") is None
     assert "expected one of" in LLM_OPTIONS["llm_device"].check("gpu")
     assert LLM_OPTIONS["llm_top_p"].check(0) and LLM_OPTIONS["llm_top_p"].check(1) is None
