@@ -66,6 +66,10 @@ LLM_OPTIONS: dict[str, Option] = {
                           "cores); 0: cores / workers, faster with few workers, but the BLAS then "
                           "rounds differently per --workers and a rare near-tie token may change",
                           "run", non_negative),
+    "llm_prefix_cache": Option("on", "transformers backend: compute the KV cache of each prompt "
+                               "set's shared head (system message + few-shot examples) once and "
+                               "start every request from a copy (on), or prefill every prompt "
+                               "whole (off)", "run", one_of("on", "off")),
     "llm_max_new_tokens": Option(128, "most tokens the LLM writes per answer", "content",
                                  positive),
     # Tried on the embedded 135M model: greedy loops, a repetition penalty breaks the format;
@@ -115,6 +119,7 @@ def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
                                "batch_size": config.get("llm_batch_size", 32),
                                "device": config.get("llm_device", "auto"),
                                "dtype": config.get("llm_dtype", "auto"),
+                               "prefix_cache": config.get("llm_prefix_cache", "on") == "on",
                                "base_url": config.get("llm_base_url"),
                                "api_key_env": config.get("llm_api_key_env"),
                                "concurrency": config.get("llm_concurrency"),

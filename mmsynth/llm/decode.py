@@ -8,6 +8,11 @@ A plain loop rather than ``model.generate``, so that its semantics are exactly
 * up to ``batch_size`` requests (sorted by the caller) are decoded together, left-padded, with an
   attention mask and explicit position ids (so padding changes nothing but the shape of the
   arithmetic);
+* a request whose first ids are a shared prefix (``Item.prefix``, see :mod:`mmsynth.llm.prefix`)
+  starts from a copy of that prefix's KV cache, computed once per decoder store: its row is laid
+  out ``[pad][prefix][pad][suffix]``, with an attention mask of 0 on both pads and position ids
+  from the mask's cumsum, so each real token sees the same tokens at the same positions as when
+  the whole prompt is prefilled, and only the suffix is;
 * a row finishes at an end-of-sequence token, a stop string or ``max_new_tokens`` and leaves the
   batch at once (its cache rows too); when a quarter of the slots are free, waiting requests are
   prefilled and merged into the running batch, so the batch stays full although answers differ
@@ -34,18 +39,21 @@ from mmsynth.llm.base import Generation, GenerationParams
 
 if TYPE_CHECKING:
     from mmsynth.llm.models import LoadedModel
+    from mmsynth.llm.prefix import PrefixCaches
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Item:
-    """One request to decode: its prompt ids and parameters (seed None: greedy)."""
+    """One request to decode: its prompt ids and parameters (seed None: greedy), and how many of
+    its leading ids are a shared prefix whose KV cache may be reused (0: none)."""
 
     index: int
     ids: list[int]
     params: GenerationParams
     seed: int | None
+    prefix: int = 0
 
 
 @dataclass
@@ -79,14 +87,22 @@ class Decoder:
     of plain growing layers (transformers' DynamicCache): for other caches (sliding windows, ...)
     a new batch starts only when the last one is done.
 
+    With ``prefixes`` (a :class:`~mmsynth.llm.prefix.PrefixCaches`), items with a ``prefix``
+    start from a copy of their prefix's cache (computed on first use and kept there, never
+    changed by a request); without it, or for a model whose cache cannot be merged, every prompt
+    is prefilled whole.
+
     A failing step fails no request: the rows in play are decoded again one at a time, and only
     a request that fails alone gets an error."""
 
     def __init__(self, loaded: LoadedModel, batch_size: int,
-                 on_done: Callable[[int], None] | None = None):
+                 on_done: Callable[[int], None] | None = None,
+                 prefixes: PrefixCaches | None = None):
         self.loaded = loaded
         self.batch_size = batch_size
         self.on_done = on_done
+        self.prefixes = prefixes
+        self.prefilled_tokens = 0  # prompt tokens run through the model (prefixes included)
         self.refill_at = max(1, batch_size // 4)
         self.results: dict[int, Generation] = {}
         self.in_play: dict[int, Item] = {}
@@ -127,25 +143,61 @@ class Decoder:
                         retry.extend(self.in_play.values())
                     self.in_play.clear()
         for item in sorted(retry, key=lambda it: it.index):
-            self.results.update(Decoder(self.loaded, 1).run([item]))
+            single = Decoder(self.loaded, 1, prefixes=self.prefixes)
+            self.results.update(single.run([item]))
+            self.prefilled_tokens += single.prefilled_tokens
         return self.results
 
     # -- the steps -----------------------------------------------------------------------
 
     def _prefill(self, items: list[Item]) -> Batch:
-        """Left-pad the prompts, run them, and pick each row's first token."""
+        """Left-pad the prompts, run them, and pick each row's first token; from their prefix
+        caches where there are."""
         import torch
 
-        device = self.loaded.device
+        prefixes = self._prefix_caches(items)
+        if any(p is not None for p in prefixes):
+            return self._prefill_after_prefixes(items, prefixes)
         width = max(len(item.ids) for item in items)
         ids = torch.full((len(items), width), self.loaded.pad_id, dtype=torch.long)
         mask = torch.zeros((len(items), width), dtype=torch.long)
         for row, item in enumerate(items):
             ids[row, width - len(item.ids):] = torch.tensor(item.ids, dtype=torch.long)
             mask[row, width - len(item.ids):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+        return self._start(items, ids, mask, None)
+
+    def _prefill_after_prefixes(self, items: list[Item], prefixes: list[Any]) -> Batch:
+        """Prefill only the suffixes, after a copy of each row's prefix cache: rows laid out
+        ``[pad][prefix][pad][suffix]`` (a row without a prefix cache: all of its prompt is
+        suffix), the mask 0 on the pads, positions counting the row's real tokens."""
+        import torch
+
+        cut = [item.prefix if p is not None else 0 for item, p in zip(items, prefixes,
+                                                                      strict=True)]
+        head = max(cut)
+        width = max(len(item.ids) - n for item, n in zip(items, cut, strict=True))
+        ids = torch.full((len(items), width), self.loaded.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(items), head + width), dtype=torch.long)
+        for row, (item, n) in enumerate(zip(items, cut, strict=True)):
+            suffix = item.ids[n:]
+            ids[row, width - len(suffix):] = torch.tensor(suffix, dtype=torch.long)
+            mask[row, head - n:head] = 1
+            mask[row, head + width - len(suffix):] = 1
+        cache = hf.stack_prefixes(prefixes, head)
+        if self.prefixes is not None:
+            self.prefixes.reused_tokens += sum(cut)
+        return self._start(items, ids, mask, cache)
+
+    def _start(self, items: list[Item], ids: Any, mask: Any, cache: Any) -> Batch:
+        """Run the prompt ids ``ids`` (the last ``ids.shape[1]`` columns of ``mask``) after
+        ``cache`` and pick each row's first token."""
+        import torch
+
+        device = self.loaded.device
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0)[:, mask.shape[1] - ids.shape[1]:]
         mask, positions = mask.to(device), positions.to(device)
-        logits, cache = self.loaded.lm.forward(ids.to(device), mask, positions, None)
+        self.prefilled_tokens += ids.numel()
+        logits, cache = self.loaded.lm.forward(ids.to(device), mask, positions, cache)
         tokenizer = self.loaded.tokenizer
         rows = [Row(item, None if item.seed is None else torch.Generator().manual_seed(item.seed),
                     StopChecker(tokenizer, item.params.stop) if item.params.stop else None)
@@ -153,6 +205,26 @@ class Decoder:
         batch = Batch(rows, cache, mask, None, positions[:, -1:])
         self._advance(batch, logits)
         return batch
+
+    def _prefix_caches(self, items: list[Item]) -> list[Any]:
+        """Each item's prefix cache (None: no prefix, no store, or a cache that cannot be
+        copied row by row)."""
+        if self.prefixes is None:
+            return [None] * len(items)
+        return [self.prefixes.get(item.ids[:item.prefix], self._compute_prefix)
+                if 0 < item.prefix < len(item.ids) else None for item in items]
+
+    def _compute_prefix(self, ids: list[int]) -> Any:
+        """The KV cache of ``ids`` alone (one row, no padding), or None if it is not mergeable."""
+        import torch
+
+        device = self.loaded.device
+        tokens = torch.tensor([ids], dtype=torch.long, device=device)
+        mask = torch.ones_like(tokens)
+        positions = torch.arange(len(ids), device=device).view(1, -1)
+        self.prefilled_tokens += len(ids)
+        _, cache = self.loaded.lm.forward(tokens, mask, positions, None)
+        return cache if hf.mergeable(cache) else None
 
     def _step(self, batch: Batch) -> None:
         logits, batch.cache = self.loaded.lm.forward(batch.next_ids, batch.attention,

@@ -93,3 +93,27 @@ def drop_leading(cache: Any, first: int) -> None:
     for layer in cache.layers:
         layer.keys = layer.keys[..., first:, :]
         layer.values = layer.values[..., first:, :]
+
+
+def stack_prefixes(prefixes: list[Any], length: int) -> Any:
+    """A new mergeable cache with one row per entry of ``prefixes``: that prefix cache's single
+    row left-padded along the sequence to ``length`` cached positions, or only padding (zeros)
+    for None. At least one entry is a cache; each is mergeable, of one row, and left untouched
+    (its tensors are copied, never shared with the new cache)."""
+    import torch
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    template = next(p for p in prefixes if p is not None)
+    cache = DynamicCache()
+    for index, layer in enumerate(template.layers):
+        blank = (layer.keys[:, :, :0], layer.values[:, :, :0])
+        parts = [(p.layers[index].keys, p.layers[index].values) if p is not None else blank
+                 for p in prefixes]
+        # torch.cat always writes a new tensor, so the stored prefix is never aliased
+        keys = torch.cat([left_pad(k, length, -2) for k, _ in parts])
+        values = torch.cat([left_pad(v, length, -2) for _, v in parts])
+        fresh = DynamicLayer()
+        fresh.lazy_initialization(keys, values)
+        fresh.keys, fresh.values = keys, values
+        cache.layers.append(fresh)
+    return cache

@@ -14,6 +14,12 @@ kernel by matrix shape, so a row's logits differ by ~1e-5 between batch shapes (
 changes a token only where the two best logits are that close (none seen in ~7,000 greedy tokens
 here). bfloat16/float16 widen that gap by orders of magnitude.
 
+Every request of a prompt set begins with the same system message and few-shot examples: with
+``prefix_cache`` (the default) their KV cache is computed once per backend and each request's
+prefill starts from a copy of it (:mod:`mmsynth.llm.prefix`). The prefix is the prompt's head
+(every message but the last) rendered and tokenised alone, cut to the ids it shares with the whole
+prompt's. Reuse changes the arithmetic's shapes only, like the batch does (see above).
+
 torch and transformers are imported when the model is loaded, not when this module is.
 """
 
@@ -46,6 +52,7 @@ from mmsynth.llm.models import (
     resolve_dtype,
     resolve_model,
 )
+from mmsynth.llm.prefix import PrefixCaches, shared_length
 
 # Names other modules and tests import from here (the decoder, under its old private name, for
 # tests that patch a step of it).
@@ -62,14 +69,15 @@ class TransformersBackend(LLMBackend):
     bfloat16, float16. ``threads``: torch CPU threads, a process-wide setting (None leaves
     torch's default, one per core; give at most cores / workers when several workers share a
     machine: a busy core stalls every multi-threaded step). ``local_files_only``: never ask the
-    hub (local models never do).
+    hub (local models never do). ``prefix_cache``: reuse the KV cache of each prompt's shared
+    head (system message + few-shot examples) across requests.
     """
 
     name: ClassVar[str] = "transformers"
 
     def __init__(self, model: str | os.PathLike | None = DEFAULT_MODEL, batch_size: int = 32,
                  device: str = "auto", dtype: str = "auto", threads: int | None = None,
-                 local_files_only: bool = False):
+                 local_files_only: bool = False, prefix_cache: bool = True):
         self.source = resolve_model(model)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UsageError(f"LLM batch size must be a positive integer, got {batch_size!r}")
@@ -87,6 +95,10 @@ class TransformersBackend(LLMBackend):
         self.dtype = dtype
         self.threads = threads
         self.local_files_only = local_files_only
+        self.prefix_cache = bool(prefix_cache)
+        self.prefixes = PrefixCaches() if self.prefix_cache else None
+        self._heads: dict[str, list[int]] = {}  # a head's rendered text → its ids
+        self.prefilled_tokens = 0  # prompt tokens run through the model, prefixes included
         self._loaded: LoadedModel | None = None
         self._lock = threading.Lock()
 
@@ -123,6 +135,9 @@ class TransformersBackend(LLMBackend):
 
     def close(self) -> None:
         self._loaded = None
+        self._heads.clear()
+        if self.prefixes is not None:
+            self.prefixes.clear()
 
     @property
     def tokenizer(self) -> Any:
@@ -136,6 +151,27 @@ class TransformersBackend(LLMBackend):
     def encode(self, messages: Messages) -> list[int]:
         """Token ids of one request's prompt (the template carries any special tokens)."""
         return list(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
+
+    def prefix_length(self, messages: Messages, ids: Sequence[int]) -> int:
+        """How many leading ``ids`` (``messages``' prompt) are its shared head: every message but
+        the last, rendered without a generation prompt and tokenised alone, compared id by id
+        with the prompt's (a template or tokeniser that renders the head differently on its own
+        shortens the prefix, never changes it). 0 when short or when the template refuses."""
+        if len(messages) < 2:
+            return 0
+        try:
+            text = self.tokenizer.apply_chat_template([dict(m) for m in messages[:-1]],
+                                                      tokenize=False,
+                                                      add_generation_prompt=False)
+        except Exception:  # a template that wants the chat to end with a user turn
+            return 0
+        head = self._heads.get(text)
+        if head is None:
+            head = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            if len(self._heads) >= 64:  # a few prompt sets in use; forget the oldest
+                self._heads.pop(next(iter(self._heads)))
+            self._heads[text] = head
+        return shared_length(ids, head)
 
     # -- generation ----------------------------------------------------------------------
 
@@ -164,11 +200,14 @@ class TransformersBackend(LLMBackend):
                         f"{loaded.max_context} tokens", len(ids))
                     continue
                 seed = None if p.greedy else request_seed(p.seed, messages)
-                items.append(Item(index, ids, p, seed))
+                prefix = self.prefix_length(messages, ids) if self.prefix_cache else 0
+                items.append(Item(index, ids, p, seed, prefix))
             # Longest first: similar lengths share a batch (little padding), and a batch that
             # does not fit in memory fails first.
             items.sort(key=lambda it: (-len(it.ids), it.index))
             if on_done and results:  # the requests refused before decoding are done too
                 on_done(len(results))
-            results.update(Decoder(loaded, self.batch_size, on_done).run(items))
+            decoder = Decoder(loaded, self.batch_size, on_done, self.prefixes)
+            results.update(decoder.run(items))
+            self.prefilled_tokens += decoder.prefilled_tokens
             return [results[i] for i in range(len(requests))]

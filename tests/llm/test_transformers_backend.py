@@ -257,6 +257,10 @@ def test_backend_and_params_from_a_resolved_config():
     assert (built.batch_size, built.threads, built.model_id) == (32, 1, resolve_default_id())
     shared = backend_from_config({**defaults, "workers": 2, "llm_threads": 0, "llm_cache": "off"})
     assert shared.threads == max(1, (os.cpu_count() or 1) // 2)
+    assert built.prefix_cache and built.prefixes is not None  # --llm_prefix_cache on
+    plain = backend_from_config({**defaults, "llm_prefix_cache": "off", "llm_cache": "off"})
+    assert not plain.prefix_cache and plain.prefixes is None
+    assert "expected one of" in LLM_OPTIONS["llm_prefix_cache"].check("yes")
     assert LLM_OPTIONS["llm_device"].check("cuda:1") is None
     assert "expected one of" in LLM_OPTIONS["llm_device"].check("gpu")
     assert LLM_OPTIONS["llm_top_p"].check(0) and LLM_OPTIONS["llm_top_p"].check(1) is None
@@ -268,3 +272,37 @@ def resolve_default_id() -> str:
     from mmsynth.llm.transformers_backend import resolve_model
 
     return resolve_model(DEFAULT_MODEL).model_id
+
+
+def coco_requests(num_samples: int, temperature: float, max_new_tokens: int):
+    """The coco job's own requests (messages, params) on the shipped sample, built by its
+    stages: the real prompt sets, each with its ~900-token system + few-shot head."""
+    from mmsynth.config import resolve
+    from mmsynth.sources import SOURCES, source_options
+    from mmsynth.sources.coco_stages import RequestsStage
+
+    config = resolve({"source": "coco", "num_samples": num_samples, "seed": 11,
+                      "types": "conversation,detail,reasoning", "llm_temperature": temperature,
+                      "llm_max_new_tokens": max_new_tokens, "clip_mode": "off"}, source_options)
+    source = SOURCES.get("coco")(config, "test")
+    photos, _ = source.produce(range(source.num_items()))
+    drafts, _ = RequestsStage(source).process(photos, lambda _: None)
+    drafts = [d for d in drafts if "messages" in d.work]
+    return [d.work["messages"] for d in drafts], [d.work["params"] for d in drafts]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.6])
+def test_shared_prefix_reuse_gives_the_replies_of_whole_prompts(llm, temperature):
+    """Real coco requests, greedy and sampled: with the prefix cache (one per prompt set, the
+    requests' suffixes prefilled after a copy of it, merged into a running batch of 4) the
+    replies are those of the whole prompts prefilled."""
+    requests, params = coco_requests(2, temperature, 24)
+    off = make_backend("transformers", batch_size=4, device="cpu", prefix_cache=False)
+    on = make_backend("transformers", batch_size=4, device="cpu")
+    heads = [on.prefix_length(m, on.encode(m)) for m in requests]
+    assert all(n > 400 for n in heads) and len(set(heads)) == 3  # one head per prompt set
+    expected = off.generate(requests, params)
+    assert all(g.ok for g in expected)
+    assert on.generate(requests, params) == expected
+    assert on.prefixes.misses == 3 and on.prefixes.reused_tokens == sum(heads)
+    assert on.prefilled_tokens < off.prefilled_tokens
