@@ -86,6 +86,7 @@ from typing import Any
 from mmsynth.filters.mentions import Mention, mentions
 from mmsynth.filters.vocabulary import (
     COCO_CATEGORIES,
+    NUMBER_WORDS,
     SUPERCATEGORIES,
     SUPERCATEGORY_OF,
     UNCOUNTED_CATEGORIES,
@@ -217,8 +218,7 @@ def _caption_grounds(m: Mention, annotated: Mapping[str, int]) -> tuple[str, ...
 # catcher and an umpire", "two men and a young boy"): a list word, a determiner or a number, and
 # at most two other words (modifiers of the next noun).
 _LIST_WORDS = frozenset({"and", ","})
-_LIST_FILLERS = frozenset({"a", "an", "the", "another", "one", "two", "three", "four", "five",
-                           "six", "seven", "eight", "nine", "ten", "some", "several"})
+_LIST_FILLERS = frozenset({"a", "an", "the", "another", "some", "several", *NUMBER_WORDS})
 
 
 def _listed(caption: str, a: Mention, b: Mention) -> bool:
@@ -234,13 +234,15 @@ def _caption_totals(caption: str, stated: Sequence[Mention]) -> dict[str, int]:
     counted or singular mentions: "the catcher … as the batter swings" may name one person
     twice, and "a batter swings while the catcher and umpire crouch" has three, not two."""
     runs: dict[str, list[list[Mention]]] = {}
+    previous: Mention | None = None
     for m in stated:
         mine = runs.setdefault(m.category, [])
-        if mine and _listed(caption, mine[-1][-1], m) and stated.index(mine[-1][-1]) \
-                == stated.index(m) - 1:
+        # A list continues only from the mention right before this one, of the same category.
+        if mine and mine[-1][-1] is previous and _listed(caption, previous, m):
             mine[-1].append(m)
         else:
             mine.append([m])
+        previous = m
     return {category: sum(r.count or 1 for r in found[0])
             for category, found in runs.items()
             if len(found) == 1 and len(found[0]) > 1

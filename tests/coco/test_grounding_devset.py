@@ -278,12 +278,17 @@ def test_shuffled_pairs_are_a_derangement_onto_other_categories(devset):
 # ---- floors ---------------------------------------------------------------------------------
 
 
+def floor_rate(measured: dict, key: str) -> float | None:
+    """The rate a FLOORS key names in an :func:`evaluate` result: a kind's, an overall one, or
+    the precision of a rejection."""
+    if key == "rejection_precision":
+        return measured["precision"]["precision"]
+    return measured[key] if key in measured else measured["kinds"][key]["rate"]
+
+
 @pytest.mark.parametrize("key", sorted(FLOORS))
 def test_floor(measured, key):
-    if key == "rejection_precision":
-        rate = measured["precision"]["precision"]
-    else:
-        rate = measured[key] if key in measured else measured["kinds"][key]["rate"]
+    rate = floor_rate(measured, key)
     assert rate is not None and rate >= FLOORS[key], (
         f"{key}: {rate} < floor {FLOORS[key]}\n" + markdown(measured, shuffled=True, misses=True))
 
