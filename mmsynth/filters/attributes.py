@@ -84,6 +84,8 @@ class ClaimWords:
     joiners: frozenset[str]
     predicates: frozenset[str]
     predicate_fillers: frozenset[str]
+    coatings: frozenset[str]
+    coverings: frozenset[str]
     colour_unchecked: frozenset[str]
     colour_nouns: Mapping[str, str]            # noun form (plural too) → singular
     owner_nouns: frozenset[str]
@@ -171,8 +173,8 @@ class _Reader:
         top = self.section(self.data, "", ("colours", "gender", "numbers", "relations",
                                            "times"))
         c = self.section(top["colours"], "colours", (
-            "names", "similar", "joiners", "predicates", "predicate_fillers",
-            "owner_nouns", "monochrome", "unchecked_categories", "nouns"))
+            "names", "similar", "joiners", "predicates", "predicate_fillers", "coatings",
+            "coverings", "owner_nouns", "monochrome", "unchecked_categories", "nouns"))
         mono = self.section(c["monochrome"], "colours.monochrome",
                             ("scenes", "achromatic", "words", "chromatic"))
         colours = self.mapping(c["names"], "colours.names")
@@ -219,6 +221,8 @@ class _Reader:
             joiners=self.word_set(c["joiners"], "colours.joiners"),
             predicates=self.word_set(c["predicates"], "colours.predicates"),
             predicate_fillers=self.word_set(c["predicate_fillers"], "colours.predicate_fillers"),
+            coatings=self.word_set(c["coatings"], "colours.coatings"),
+            coverings=self.word_set(c["coverings"], "colours.coverings"),
             colour_unchecked=unchecked, colour_nouns=nouns,
             owner_nouns=self.word_set(c["owner_nouns"], "colours.owner_nouns"),
             mono_scenes=self.word_set(mono["scenes"], "colours.monochrome.scenes"),
@@ -417,6 +421,16 @@ def _colours_after(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[
     k += 1
     while k < len(p.toks) and p.toks[k].text in words.predicate_fillers:
         k += 1
+    if k < len(p.toks) and p.toks[k].text in words.coatings:
+        # "the cake is covered in dark brown frosting": the coating's colour is the cake's.
+        k += 1
+        if k < len(p.toks) and p.toks[k].text in ("in", "with"):
+            k += 1
+        while k < len(p.toks) and p.toks[k].text in words.predicate_fillers:
+            k += 1
+        coated = True
+    else:
+        coated = False
     found: set[str] = set()
     end = last
     while k < len(p.toks):
@@ -427,6 +441,8 @@ def _colours_after(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[
         elif t not in words.joiners:
             break
         k += 1
+    if coated and k < len(p.toks) and p.toks[k].text in words.coverings:
+        return frozenset(), last  # "the bed is covered with a white sheet": the sheet's colour
     return frozenset(found), end
 
 
@@ -1032,11 +1048,42 @@ def find_claims(text: str, words: ClaimWords | None = None,
     the texts a possessive pronoun may refer back to, nearest first (the answer's earlier
     sentences, the question)."""
     words = words or load_claim_words()
+    text = resolve_subject_pronoun(text, context)
     p = _Parsed.of(text)
     finders = {"colour": lambda p, words: colour_claims(p, words, context),
                "gender": gender_claims, "number": number_claims,
                "relation": relation_claims, "time": time_claims}
     return [c for kind in kinds for c in finders[kind](p, words)]
+
+
+# "It is white.", "Yes, they are to the left of the laptop.": a sentence whose subject is "it" or
+# "they", after an optional "yes"/"no".
+_SUBJECT_PRONOUN = re.compile(r"^(\s*(?:(?:yes|no)\s*,\s*)?)(it|they)\b", re.IGNORECASE)
+
+
+def resolve_subject_pronoun(text: str, context: Sequence[str] = ()) -> str:
+    """``text`` with a leading subject pronoun replaced by the object it stands for, so that its
+    claims have a subject: "It is white." after "What color is the bus?" is "the bus is white".
+    The object is the one claimed object (one category, of the pronoun's number: "it" one
+    instance, "they" several) of the nearest text before it (``context``: the answer's earlier
+    text, whose last sentence is used, then the question); ``text`` unchanged when there is no
+    such single object ("What is between the cat and the laptop?" "It is ..." says nothing)."""
+    found = _SUBJECT_PRONOUN.match(text)
+    if not found:
+        return text
+    plural = found.group(2).lower() == "they"
+    for before in context:
+        if not before.strip():
+            continue
+        last = before.strip()
+        sentences = re.split(r"(?<=[.!?;])\s+", last)
+        candidates = [m for m in mentions(sentences[-1]) if not m.negated and not m.hedge
+                      and (m.plural or (m.count or 1) > 1) == plural]
+        if len({m.category for m in candidates}) != 1:
+            return text
+        m = candidates[-1]
+        return f"{found.group(1)}the {m.word}{text[found.end():]}"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------

@@ -110,6 +110,12 @@ _SUBJECT_COMPARISONS = _HEDGES["subject_comparisons"]
 _AGENTS = _HEDGES["agents"]
 _AGENT_ASPECTS = _HEDGES["agent_aspects"]
 _FRAME_PREPOSITIONS = _HEDGES["frame_prepositions"]
+_SUBJECT_VERBS = _HEDGES["subject_verbs"]
+_LIKE_VERBS = _HEDGES["like_verbs"]
+_PERSON_HEADS = _HEDGES["person_heads"]
+_GENERIC_OBJECT_PREPOSITIONS = _HEDGES["generic_object_prepositions"]
+# A copula or auxiliary before a hedging adverb: "its family is probably out".
+_AUXILIARIES = frozenset({"is", "are", "was", "were", "has", "have", "had"})
 # Hedges whose scope is a clause (a conditional, modal, adverb, inference, habit or purpose): an
 # indefinite mention later in the same clause is in it too. A generic determiner or an example
 # phrase hedges only its own noun phrase ("other dogs chase a cat" still names a cat).
@@ -148,6 +154,9 @@ class Mention:
     # ``left``/``right``/``top``/``bottom``, or "" (see :func:`_region`).
     region: str = ""
     plural: bool = False
+    # Its noun phrase is definite ("the dog", "his bike"): presupposed, so no hedge of the
+    # context (such as a question's "what should you bring?") makes it hypothetical.
+    definite: bool = False
 
     @property
     def grounding(self) -> tuple[str, ...]:
@@ -240,6 +249,7 @@ def mentions(text: str) -> list[Mention]:
             partial=count is not None and _partial(toks, i),
             region=_region(toks, i + n) if count is not None else "",
             plural=term.plural,
+            definite=source in ("definite", "generic definite", "relational"),
         )
         found.append(mention)
         hedged_by.append(source)
@@ -495,28 +505,48 @@ def _hedge_of(text: str, toks: list[_Tok], i: int, n: int,
     ``"relational"``, ``"generic definite"`` or ``"indefinite"`` (none found)."""
     sources = sources or {}
     person = term is not None and term.category == "person"
+    end = i + n
+    if person and end < len(toks) and toks[end].text in _PERSON_HEADS:
+        end += 1  # "a family member who likes to bake": the noun ends at its head
     if person:
-        relative = _habitual_relative(toks, i + n)
+        relative = _habitual_relative(toks, end)
         if relative:
             return relative, "relative"
+    if person and term.plural:
+        where = _habitual_where(toks, i, end)
+        if where:
+            return where, "relative"
     reference = _reference(text, toks, i, term is not None and term.plural)
     if reference == "definite":
         if _relational(toks, i, n):
             hedge = (_hedge_before(toks, i, mentions_ending, sources)
-                     or _hedge_after(toks, i + n))
+                     or _hedge_after(toks, end))
             if hedge:
                 return hedge, "relational"
         generic = _generic_definite(toks, i, mentions_ending, sources)
         return (generic, "generic definite") if generic else ("", "definite")
     if reference != "indefinite":
         return reference, "generic"
+    generic_object = term is not None and term.plural and _generic_object(toks, i)
+    if generic_object:
+        return generic_object, "generic"
     before = _hedge_before(toks, i, mentions_ending, sources) or _stranded_for(toks, i)
     if before:
         return before, "before"
     plural = term is not None and term.plural and _generic_plural(toks, i)
     agent = person and n == 1 and toks[i].text in _AGENTS
-    after = _hedge_after(toks, i + n, generic=plural, agent=agent)
+    after = _hedge_after(toks, end, generic=plural, agent=agent)
     return (after, "after") if after else ("", "indefinite")
+
+
+def _generic_object(toks: list[_Tok], i: int) -> str:
+    """The generic quantifier and its preposition before the plural mention at token ``i`` ("for
+    many people", "to most travelers": the rules' ``generic_object_prepositions``), or "": people
+    in general, not in the photo. "A beach with many people" is a claim."""
+    if i < 2 or toks[i - 1].text not in _GENERIC_QUANTIFIERS:
+        return ""
+    before = toks[i - 2].text
+    return f"{before} {toks[i - 1].text}" if before in _GENERIC_OBJECT_PREPOSITIONS else ""
 
 
 def _phrase_at(toks: list[_Tok], k: int, phrases: frozenset[str]) -> str:
@@ -535,7 +565,7 @@ def _hedge_before(toks: list[_Tok], i: int,
                   sources: Mapping[int, str] | None = None) -> str:
     """The hedge of the clause before the mention at token ``i`` whose scope reaches it, or "".
 
-    Looking back up to ten words within the clause: a conditional ("if"), a hedging adverb
+    Looking back up to fourteen words within the clause: a conditional ("if"), a hedging adverb
     ("probably"), an inference verb ("which suggests someone moves them"), a modal that is not
     about seeing ("there might be a dog"), an example phrase ("for example, a cat"), a purpose
     infinitive ("a good spot to sit and read a book", :func:`_purpose`), an intended-for phrase
@@ -553,18 +583,19 @@ def _hedge_before(toks: list[_Tok], i: int,
         return frame
     j = i - 1
     steps = 0
-    while j >= 0 and steps < 10:
+    while j >= 0 and steps < 14:
         tok = toks[j]
-        example = _example_ending(toks, j - 1) if tok.text == "," else ""
+        example = (_example_ending(toks, j - 1) or _example_list(toks, j)) if tok.text == "," \
+            else ""
         if example:
             return example  # "for example, a cat"
-        listed = _listed_after(toks, j, mentions_ending, sources)
+        listed = _listed_after(toks, j, mentions_ending, sources, i)
         if listed is not None:
             return listed
         if j in mentions_ending and mentions_ending[j][1].hedge in _SCOPE_WORDS | _PURPOSE_HEDGES:
             return mentions_ending[j][1].hedge  # the same clause's hedge
         word = tok.text
-        if (tok.punct and tok.text != '"') or word in _CLAUSE_BREAKS:
+        if (tok.punct and tok.text != '"') or word in _CLAUSE_BREAKS or word in _SUBORDINATORS:
             inherited = _subordinate_hedge(toks, j)
             if inherited:
                 return inherited
@@ -592,12 +623,13 @@ def _hedge_before(toks: list[_Tok], i: int,
 
 def _subordinate_hedge(toks: list[_Tok], j: int) -> str:
     """The modal or conditional of the main clause that a subordinate clause starting at token
-    ``j`` ("when", "whenever": the rules' ``subordinators``) depends on: "a laptop stand would
-    help on days when they work on a laptop" is as hypothetical as its "would". Looks back up to
-    six words, not past punctuation or another clause break; "" when none."""
+    ``j`` ("when", "until", "before": the rules' ``subordinators``) depends on: "a laptop stand
+    would help on days when they work on a laptop" and "the staff may keep it in the window until
+    the customer comes" are as hypothetical as their modals. Looks back up to twelve words, not
+    past punctuation or another clause break; "" when none."""
     if toks[j].text not in _SUBORDINATORS:
         return ""
-    for k in range(j - 1, max(-1, j - 7), -1):
+    for k in range(j - 1, max(-1, j - 13), -1):
         tok = toks[k]
         if tok.punct or tok.text in _CLAUSE_BREAKS or _is_negation(tok.text):
             return ""
@@ -660,6 +692,8 @@ def _continues(toks: list[_Tok], j: int, i: int) -> bool:
             return False
         if nxt.text in _SCOPE_CONTINUERS:
             return True
+        if nxt.text.endswith("ing") and len(nxt.text) > 4:
+            return True  # "they would browse leaves, sharing the land with zebras"
         if nxt.text in ("and", "or") and j + 2 < i:
             return _bare_verb(toks[j + 2])
         return False
@@ -739,6 +773,24 @@ def _habitual_relative(toks: list[_Tok], k: int) -> str:
     return ""
 
 
+def _habitual_where(toks: list[_Tok], i: int, end: int) -> str:
+    """"where" when the plural person mention at ``toks[i:end]`` is the bare or possessed subject
+    of a "where" clause in the simple present: "pigeons gather where people feed them", "dogs
+    lie where their people sit" say where people habitually do something, not that they are in
+    the photo. "Where two men sit" (a number), "where the men sit" (definite) and "where people
+    are sitting" (what is happening) are claims."""
+    j = i - 1
+    if j >= 0 and toks[j].text in ("their", "his", "her", "its"):
+        j -= 1
+    if j < 0 or toks[j].text not in ("where", "wherever") or end >= len(toks):
+        return ""
+    verb = toks[end]
+    if verb.punct or verb.text in _AUXILIARIES or verb.text.endswith("ing") \
+            or verb.text in _HEDGE_MODALS or verb.text in _CLAUSE_BREAKS:
+        return ""
+    return toks[j].text
+
+
 def _relational(toks: list[_Tok], i: int, n: int) -> bool:
     """Whether the mention at ``toks[i:i + n]`` is a relational person word ("the family", "the
     customer", the rules' ``relational``): a definite one presupposes the
@@ -784,7 +836,7 @@ def _generic_definite(toks: list[_Tok], i: int,
 
 def _listed_after(toks: list[_Tok], j: int,
                   mentions_ending: Mapping[int, tuple[int, Mention]],
-                  sources: Mapping[int, str] | None = None) -> str | None:
+                  sources: Mapping[int, str] | None = None, i: int = -1) -> str | None:
     """The hedge a mention inherits from the one it is listed after, the list joined at token
     ``j``; None when ``j`` joins no list. "there might be a cat or a dog" joins with and/or;
     a comma ("such as birds, squirrels, and deer") passes on only a generic or example hedge,
@@ -797,6 +849,9 @@ def _listed_after(toks: list[_Tok], j: int,
             return None
         return mentions_ending[j - 1][1].hedge
     comma = j - 1 if word in ("and", "or") and j > 0 and toks[j - 1].text == "," else j
+    if comma == j == i - 1 and word == "," and comma - 1 in mentions_ending \
+            and (sources or {}).get(comma - 1) not in ("definite", "generic definite"):
+        return mentions_ending[comma - 1][1].hedge  # "zebras, elephants and antelopes": a list
     if toks[comma].text == "," and comma - 1 in mentions_ending:
         after = comma + 1
         if after < len(toks) and toks[after].text in ("and", "or"):
@@ -810,11 +865,40 @@ def _listed_after(toks: list[_Tok], j: int,
 
 
 def _example_ending(toks: list[_Tok], j: int) -> str:
-    """The example phrase ("such as", "for example") whose last word is token ``j``, or ""."""
+    """The example or comparison phrase ("such as", "for example", "unlike", "instead of")
+    whose last word is token ``j``, or "". "Like" after a plural is one too ("vehicles like
+    buses"), not after a verb ("looks like a bus", the rules' ``like_verbs``)."""
     for phrase in _RULES.examples:
         start = j - len(phrase) + 1
         if start >= 0 and tuple(t.text for t in toks[start:j + 1]) == phrase:
             return " ".join(phrase)
+    if toks[j].text == "like" and j > 0:
+        before = toks[j - 2].text if toks[j - 1].text == "," and j > 1 else toks[j - 1].text
+        if (len(before) > 3 and before.endswith("s") and not before.endswith("ss")
+                and before not in _LIKE_VERBS):
+            return "like"
+    return ""
+
+
+def _example_list(toks: list[_Tok], j: int) -> str:
+    """The example phrase that opens the list whose comma is token ``j``: "service vehicles,
+    like baggage carts, catering trucks and buses" (the trucks are examples although the first
+    item is no mention). Walks back over items of up to four words separated by commas; ""
+    when the list opens with none."""
+    k = j - 1
+    words = 0
+    while k >= 0 and words <= 4:
+        tok = toks[k]
+        if tok.text == ",":
+            words = 0
+        elif tok.punct or tok.text in _CLAUSE_BREAKS or _is_negation(tok.text):
+            return ""
+        else:
+            example = _example_ending(toks, k)
+            if example:
+                return example
+            words += 1
+        k -= 1
     return ""
 
 
@@ -823,7 +907,9 @@ def _verb_use(toks: list[_Tok], j: int) -> bool:
     trash can")."""
     before = toks[j - 1].text if j > 0 else ""
     after = toks[j + 1].text if j + 1 < len(toks) else ""
-    return before not in _DETERMINERS and before not in _NOUN_MODAL_BEFORE and after != "of"
+    if toks[j].text == "can" and before in _NOUN_MODAL_BEFORE:
+        return False  # "the trash can"; "some soda would go with it" is a verb
+    return before not in _DETERMINERS and after != "of"
 
 
 def _perceives(toks: list[_Tok], j: int) -> bool:
@@ -831,6 +917,9 @@ def _perceives(toks: list[_Tok], j: int) -> bool:
     k = j + 1
     while k < len(toks) and toks[k].text in _PERCEPTION_FILLERS:
         k += 1
+    if k < len(toks) and toks[k].text == "make":
+        # "you can make out a dog" sees; "a vase would also make the window nicer" does not.
+        return k + 1 < len(toks) and toks[k + 1].text == "out"
     return k < len(toks) and toks[k].text in _PERCEPTION
 
 
@@ -851,17 +940,10 @@ def _hedge_after(toks: list[_Tok], k: int, *, generic: bool = False,
         k += len(_phrase_at(toks, k, _SUBJECT_COMPARISONS).split())
     if k < len(toks) and (toks[k].text in _SUBJECT_PREPOSITIONS
                           or (toks[k].text.endswith("ing") and len(toks[k].text) > 4)):
-        # One short prepositional or participle phrase: "people in the area might", "drivers
-        # approaching the light should".
-        for m in range(k + 1, min(k + 5, len(toks))):
-            word = toks[m].text
-            if toks[m].punct or word in _RELATIVE_STARTS or word in _CLAUSE_BREAKS:
-                return ""
-            if word in _HEDGE_MODALS or _predicate_hedge(toks, m, generic, agent):
-                k = m
-                break
-        else:
+        predicate = _predicate_start(toks, k, generic, agent)
+        if predicate is None:
             return ""
+        k = predicate
     while k < len(toks) and not toks[k].punct:
         word = toks[k].text
         if word in _HEDGE_MODALS:
@@ -869,10 +951,55 @@ def _hedge_after(toks: list[_Tok], k: int, *, generic: bool = False,
         hedge = _predicate_hedge(toks, k, generic, agent)
         if hedge:
             return hedge
+        if word in _AUXILIARIES:
+            adverb = k + 1
+            while adverb < len(toks) and toks[adverb].text in _SUBJECT_FILLERS:
+                adverb += 1
+            if adverb < len(toks) and toks[adverb].text in _HEDGE_ADVERBS:
+                return toks[adverb].text  # "its family is probably out"
+            return ""
         if word not in _SUBJECT_FILLERS:
             return ""
         k += 1
     return ""
+
+
+def _predicate_start(toks: list[_Tok], k: int, generic: bool, agent: bool) -> int | None:
+    """Where the hedged predicate of a subject whose modifiers start at token ``k`` begins: its
+    modal or hedge (see :func:`_predicate_hedge`) after up to sixteen words of prepositional or
+    participle phrases ("people in the area might", "drivers approaching the light should", "a
+    small vase of flowers next to the cake, or a second cake on another stand, would"), with
+    noun phrases coordinated in them; None when a verb (the rules' ``subject_verbs``), a relative
+    clause or a new clause comes first ("a man with a dog is walking and might …")."""
+    for m in range(k + 1, min(k + 17, len(toks))):
+        tok = toks[m]
+        word = tok.text
+        if (word in _HEDGE_MODALS and _verb_use(toks, m)) or _predicate_hedge(toks, m, generic,
+                                                                               agent):
+            return m
+        if word in _SUBJECT_VERBS or word in _RELATIVE_STARTS:
+            return None
+        nxt = m + 1
+        if word == ",":
+            if nxt < len(toks) and toks[nxt].text in _HEDGE_MODALS:
+                continue  # "…, or a second cake on another stand, would"
+            if nxt < len(toks) and toks[nxt].text in ("and", "or"):
+                nxt += 1
+            else:
+                return None
+        elif tok.punct or (word not in ("and", "or") and word in _CLAUSE_BREAKS):
+            return None
+        if word in (",", "and", "or") and not _noun_phrase_start(toks, nxt):
+            return None
+    return None
+
+
+def _noun_phrase_start(toks: list[_Tok], k: int) -> bool:
+    """Whether token ``k`` opens a noun phrase: a determiner, a number or a quantifier."""
+    if k >= len(toks):
+        return False
+    word = toks[k].text
+    return word in _DETERMINERS or word in _GENERIC_QUANTIFIERS or _number(word) is not None
 
 
 def _predicate_hedge(toks: list[_Tok], k: int, generic: bool, agent: bool) -> str:

@@ -321,7 +321,8 @@ HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examp
               "habitual_verbs", "generic_quantifiers", "kind_predicates", "purpose_before",
               "intended_for_before", "object_pronouns", "scope_continuers", "clause_subjects",
               "subject_comparisons", "agents", "agent_aspects", "frame_prepositions",
-              "subordinators")
+              "subordinators", "comparisons", "like_verbs", "subject_verbs", "person_heads",
+              "generic_object_prepositions")
 _RULE_SECTIONS = ("hedges", "roles", "relational", "photo_roles", "photo_role_phrases",
                   "attributive_before", "partial_before", "partial_counts", "partial_regions",
                   "picture_nouns", "speculative_types")
@@ -334,8 +335,9 @@ class ClaimRules:
 
     ``roles`` maps each form of a role word (singular and plurals, as token tuples) to the
     categories that imply it; ``relational`` and ``photo_roles`` are the forms of their words
-    (token tuples); ``examples``, ``photo_role_phrases`` and ``partial_counts`` are phrases as
-    token tuples; ``partial_regions`` maps phrases (token tuples) to one of :data:`REGIONS`.
+    (token tuples); ``examples`` (with the ``comparisons``), ``photo_role_phrases`` and
+    ``partial_counts`` are phrases as token tuples; ``partial_regions`` maps phrases (token
+    tuples) to one of :data:`REGIONS`.
     """
 
     hedges: Mapping[str, frozenset[str]]
@@ -437,7 +439,9 @@ class _RulesReader(_Reader):
                                                 f"valid: {', '.join(PROMPT_TYPES)}")
         return ClaimRules(
             hedges=hedges,
-            examples=tuple(tuple(p.split()) for p in hedges["examples"]),
+            # Comparisons hedge as examples do: a phrase before the noun phrase.
+            examples=tuple(tuple(p.split())
+                           for p in sorted(hedges["examples"] | hedges["comparisons"])),
             roles=roles,
             relational=relational,
             photo_roles=photo_roles,

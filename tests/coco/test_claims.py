@@ -824,3 +824,45 @@ def test_llm_mode_end_to_end_through_a_server_and_the_cache(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["stages"]["claims"]["unsupported_claim:llm"] == 4
     assert stats["stages"]["claims"]["judge_requests"] == len(judged)
+
+
+# -- second round (stop 5): subject pronouns, coatings ----------------------------------------
+
+def test_a_leading_it_or_they_stands_for_the_one_object_before_it():
+    a = ann(("bus", (0, 0, 300, 200)), captions=BUS_CAPTIONS)
+    doc = Document.from_annotations(a)
+
+    def judged(sentence: str, *context: str) -> list[str]:
+        return [doc.judge(c).verdict for c in find_claims(sentence, context=context)]
+
+    assert judged("It is red.", "", "What color is the bus?") == ["contradicted"]
+    assert judged("Yes, it is white.", "", "Is the bus white?") == ["supported"]
+    # The answer's own earlier sentence comes first; "they" needs several.
+    assert judged("It is red.", "A bus waits here.", "What is this?") == ["contradicted"]
+    assert judged("They are red.", "", "What color is the bus?") == []
+    # Two objects before it, or none: no subject, no claim.
+    assert judged("It is red.", "", "Is the bus next to the car?") == []
+    assert judged("It is red.") == []
+
+
+def test_a_pronoun_subject_is_judged_in_the_stage_from_the_question():
+    a = ann(("bus", (0, 0, 300, 200)), captions=BUS_CAPTIONS)
+    s = sample(["It is red."], a, kind="conversation")
+    s.conversations[0]["value"] = f"{IMAGE_TOKEN}\nWhat color is the bus?"
+    kept, rejected = ClaimCheck()([s])
+    assert not kept and rejected[0].reason == "unsupported_claim:colour"
+
+
+def test_a_coatings_colour_is_its_objects_but_not_a_coverings():
+    a = ann(("cake", (0, 0, 300, 200)), ("bed", (300, 0, 300, 200)),
+            captions=("A white frosted cake on a stand.", "A bed with a brown frame."))
+    assert verdicts("The cake is covered in dark brown chocolate frosting.", a)[0] == \
+        ("colour", "contradicted")
+    assert verdicts("The cake is frosted in white icing.", a)[0] == ("colour", "supported")
+    assert [v for v in verdicts("The bed is covered with a white sheet.", a)
+            if v[1] == "contradicted"] == []
+
+
+def test_a_finish_word_before_the_colour_is_a_filler():
+    a = ann(("oven", (0, 0, 300, 200)), captions=("A white oven in a kitchen.",))
+    assert verdicts("The oven is a shiny black model.", a)[0] == ("colour", "contradicted")

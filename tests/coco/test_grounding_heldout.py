@@ -19,6 +19,10 @@ Measured when it landed, with the coco chain's default checks (grounding, then c
     precision of a rejection              77.7%
     shuffled-annotation test              90.7% rejected
 
+After the dev set's second round (stop 5; read by this table only): implied_people 64.7%,
+generic_reference 35.3%, correct kept 82.5%, wrong caught 76.8% (every reject kind as before),
+precision 81.1%, shuffled 90.7%. The floors below follow.
+
 FLOORS are those rates rounded down to the nearest 0.05, so a regression fails. To keep the set
 honest, improve the rules from new dev-set items of the failing kinds, not from this file's
 misses, and read only its table (not ``--misses``) to measure.
@@ -38,17 +42,17 @@ DEVSET = Path(__file__).parent / "data" / "grounding_dev.yaml"
 
 FLOORS = {
     "correct": 1.00,
-    "implied_people": 0.50,
-    "generic_reference": 0.20,
+    "implied_people": 0.60,
+    "generic_reference": 0.35,
     "subset_count": 1.00,
     "absent_object": 1.00,
     "wrong_count": 0.95,
     "wrong_attribute": 0.70,
     "wrong_relation": 0.35,
-    "correct_kept": 0.75,
+    "correct_kept": 0.80,
     "wrong_caught": 0.75,
     "shuffled_rejected": 0.90,
-    "rejection_precision": 0.75,
+    "rejection_precision": 0.80,
 }
 
 
