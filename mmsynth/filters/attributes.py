@@ -67,7 +67,7 @@ from mmsynth.filters.vocabulary import NUMBER_WORDS, SUPERCATEGORY_OF, load_voca
 from mmsynth.resources import config_path
 
 CLAIMS_FILE = ("grounding", "claims.yaml")
-KINDS = ("colour", "gender", "number", "relation", "time")
+KINDS = ("colour", "gender", "number", "relation", "time", "property")
 VERDICTS = ("supported", "contradicted", "unknown")
 DEFAULT_MARGIN = 0.10
 
@@ -116,6 +116,8 @@ class ClaimWords:
     times: Mapping[str, str] = field(default_factory=dict)  # word → part of the day
     time_similar: Mapping[str, frozenset[str]] = field(default_factory=dict)
     time_hedges: frozenset[str] = frozenset()
+    # word → (property, value): "wooden" → ("material", "wooden").
+    properties: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     path: str = ""
 
     @property
@@ -171,7 +173,7 @@ class _Reader:
 
     def claim_words(self) -> ClaimWords:
         top = self.section(self.data, "", ("colours", "gender", "numbers", "relations",
-                                           "times"))
+                                           "times", "properties"))
         c = self.section(top["colours"], "colours", (
             "names", "similar", "joiners", "predicates", "predicate_fillers", "coatings",
             "coverings", "owner_nouns", "monochrome", "unchecked_categories", "nouns"))
@@ -250,7 +252,22 @@ class _Reader:
             position_parts=self.word_set(pos["parts"], "relations.positions.parts"),
             scenes=self.word_set(pos["scenes"], "relations.positions.scenes"),
             times=times, time_similar=time_similar,
-            time_hedges=self.word_set(t["hedges"], "times.hedges"), path=self.path)
+            time_hedges=self.word_set(t["hedges"], "times.hedges"),
+            properties=self.properties(top["properties"], "properties"), path=self.path)
+
+    def properties(self, value: Any, key: str) -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
+        if not isinstance(value, Mapping) or not value:
+            raise self.bad(key, "must map each property to its values")
+        for prop, values in value.items():
+            if not isinstance(values, Mapping) or len(values) < 2:
+                raise self.bad(f"{key}.{prop}", "must map two or more values to their words")
+            for name, ws in values.items():
+                for w in self.word_set(ws, f"{key}.{prop}.{name}"):
+                    if w in out:
+                        raise self.bad(f"{key}.{prop}.{name}", f"{w!r} is listed twice")
+                    out[w] = (self.word(prop, key), self.word(name, f"{key}.{prop}"))
+        return out
 
     def colour_names(self, value: Any, colours: Mapping[str, str], key: str) -> frozenset[str]:
         names = self.word_set(value, key)
@@ -401,7 +418,8 @@ def _colours_before(p: _Parsed, first: int, words: ClaimWords, stop: set[int]
             found.add(words.colours[t.text])
             start = j
         elif t.text in words.joiners:
-            pass
+            if t.text == "and" and others:
+                break  # "a green pasture and four sheep": "and" joins the nouns, not colours
         elif (found or t.punct or j in stop or t.text in _STOPWORDS
               or t.text in words.colour_nouns):
             break
@@ -1052,8 +1070,71 @@ def find_claims(text: str, words: ClaimWords | None = None,
     p = _Parsed.of(text)
     finders = {"colour": lambda p, words: colour_claims(p, words, context),
                "gender": gender_claims, "number": number_claims,
-               "relation": relation_claims, "time": time_claims}
+               "relation": relation_claims, "time": time_claims, "property": property_claims}
     return [c for kind in kinds for c in finders[kind](p, words)]
+
+
+def property_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """Properties said of objects (claims.yaml ``properties``): a property word before a
+    claimed mention, with at most two other words between that are neither stop words nor
+    punctuation ("a large round clock", "small fishing boats"), or after the mention as a
+    predicate ("the laptop is closed", "the benches are mostly empty"), of the object before a
+    place phrase ("the laptop next to the cat is closed": the laptop). ``value`` is
+    ``(property, value)``."""
+    claims = []
+    taken = p.mention_tokens
+    for n, (m, a, b) in enumerate(p.mentions):
+        if m.negated or m.hedge:
+            continue
+        seen: set[str] = set()
+        for k in range(a - 1, max(a - 4, -1), -1):
+            t = p.toks[k]
+            if t.punct or k in taken or t.text in _STOPWORDS:
+                break
+            found = words.properties.get(t.text)
+            if found is not None and found[0] not in seen:
+                seen.add(found[0])
+                claims.append(Claim("property", (m.category,), found, p.words(k, b), (m,)))
+        k = b + 1
+        if k < len(p.toks) and p.toks[k].text in words.predicates:
+            k += 1
+            while k < len(p.toks) and p.toks[k].text in words.predicate_fillers:
+                k += 1
+            found = words.properties.get(p.toks[k].text) if k < len(p.toks) else None
+            owner = _owner_of_place(p, n) if found is not None else None
+            if found is not None and owner is not None and (k + 1 >= len(p.toks)
+                                                            or k + 1 not in taken):
+                om, oa, _ = owner
+                if om is m and found[0] in seen:
+                    continue
+                claims.append(Claim("property", (om.category,), found, p.words(oa, k), (om,)))
+    return claims
+
+
+# Prepositions that make a mention a place, not the subject of what follows ("the laptop next to
+# the cat is closed").
+_PLACE_PREPOSITIONS = frozenset({"to", "on", "in", "at", "near", "beside", "behind", "under",
+                                 "with", "of", "by", "over", "above", "below", "between"})
+
+
+def _owner_of_place(p: _Parsed, n: int) -> tuple[Mention, int, int] | None:
+    """The subject a predicate after the ``n``-th mention is about: that mention, or, when it is
+    the object of a preposition ("next to the cat"), the claimed mention right before the
+    prepositional phrase (no punctuation or other words between); None when there is none."""
+    m, a, b = p.mentions[n]
+    k = a - 1
+    while k >= 0 and p.toks[k].text in _DETERMINERS:
+        k -= 1
+    if k < 0 or p.toks[k].text not in _PLACE_PREPOSITIONS:
+        return m, a, b
+    while k >= 0 and (p.toks[k].text in _PLACE_PREPOSITIONS or p.toks[k].text == "next"):
+        k -= 1
+    if n == 0 or k < 0:
+        return None
+    before = p.mentions[n - 1]
+    if before[2] != k or before[0].negated or before[0].hedge:
+        return None
+    return before
 
 
 # "It is white.", "Yes, they are to the left of the laptop.": a sentence whose subject is "it" or
@@ -1123,6 +1204,8 @@ class Document:
     times: frozenset[str] = frozenset()
     # Whether a caption calls the photo black and white and none gives a colour of its own.
     monochrome: bool = False
+    # (category, property) → the values the captions give it ("wooden" for the benches).
+    properties: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any] | None, *,
@@ -1137,9 +1220,13 @@ class Document:
         censuses: list[dict[str, int]] = []
         roles: dict[tuple[str, str], set[str]] = {}
         times: set[str] = set()
+        properties: dict[tuple[str, str], set[str]] = {}
         mono = False
         for caption in annotations.get("captions") or ():
             p = _Parsed.of(caption)
+            for claim in property_claims(p, words):
+                properties.setdefault((claim.subject[0], claim.value[0]), set()).add(
+                    claim.value[1])
             census = _census(p, words)
             if census is not None:
                 censuses.append(census)
@@ -1173,10 +1260,28 @@ class Document:
                    float(annotations.get("width") or 0), float(annotations.get("height") or 0),
                    margin, words, census, {k: frozenset(v) for k, v in roles.items()},
                    frozenset(times),
-                   mono and all(cs <= words.achromatic for cs in colours.values()))
+                   mono and all(cs <= words.achromatic for cs in colours.values()),
+                   {k: frozenset(v) for k, v in properties.items()})
 
     def judge(self, claim: Claim) -> Verdict:
         return getattr(self, f"_judge_{claim.kind}")(claim)
+
+    def _judge_property(self, claim: Claim) -> Verdict:
+        """A property against the values the captions give the same object's property: for an
+        object with several boxes only a plural claim (its instances may differ)."""
+        (category,), (prop, value) = claim.subject, claim.value
+        given = self.properties.get((category, prop), frozenset())
+        if not given:
+            return Verdict(claim, "unknown", f"no caption gives it a {prop}")
+        m = claim.mentions[0] if claim.mentions else None
+        several = len(self.boxes.get(category, ())) > 1
+        if several and m is not None and not (m.plural or (m.count or 1) > 1):
+            return Verdict(claim, "unknown", f"several {category} boxes: which one is meant")
+        if value in given:
+            return Verdict(claim, "supported")
+        return Verdict(claim, "contradicted",
+                       f"{claim.words!r}: captions call it {', '.join(sorted(given))}, never "
+                       f"{value}")
 
     def _judge_colour(self, claim: Claim) -> Verdict:
         """A colour against the colours the captions give the same noun; in a black-and-white

@@ -326,6 +326,8 @@ def _literal_use(toks: list[_Tok], i: int, n: int) -> bool:
         return False
     if word in _RULES.attributive_before and after in _RULES.attributive_before[word]:
         return False  # "a human presence", "the driver's seat"
+    if after in _RULES.compound_heads:
+        return False  # "a bike lane", "a zebra crossing": a modifier of another noun
     if word in _NOUN_HEAD_ONLY and after_tok is not None and not after_tok.punct:
         if after not in _NOUN_FOLLOWERS:
             return False
@@ -938,8 +940,11 @@ def _hedge_after(toks: list[_Tok], k: int, *, generic: bool = False,
     pizza"; "someone is sitting on the bench" is a claim)."""
     if compare:
         k += len(_phrase_at(toks, k, _SUBJECT_COMPARISONS).split())
-    if k < len(toks) and (toks[k].text in _SUBJECT_PREPOSITIONS
+    if k < len(toks) and (toks[k].text in _SUBJECT_PREPOSITIONS or toks[k].text in ("and", "or")
                           or (toks[k].text.endswith("ing") and len(toks[k].text) > 4)):
+        coordinated = toks[k].text in ("and", "or")
+        if coordinated and not _noun_phrase_start(toks, k + 1, bare=True):
+            return ""  # "a man rides a bike and could fall": a verb phrase, not a subject
         predicate = _predicate_start(toks, k, generic, agent)
         if predicate is None:
             return ""
@@ -989,17 +994,22 @@ def _predicate_start(toks: list[_Tok], k: int, generic: bool, agent: bool) -> in
                 return None
         elif tok.punct or (word not in ("and", "or") and word in _CLAUSE_BREAKS):
             return None
-        if word in (",", "and", "or") and not _noun_phrase_start(toks, nxt):
+        if word in (",", "and", "or") and not _noun_phrase_start(toks, nxt, bare=word != ","):
             return None
     return None
 
 
-def _noun_phrase_start(toks: list[_Tok], k: int) -> bool:
-    """Whether token ``k`` opens a noun phrase: a determiner, a number or a quantifier."""
-    if k >= len(toks):
+def _noun_phrase_start(toks: list[_Tok], k: int, bare: bool = False) -> bool:
+    """Whether token ``k`` opens a noun phrase: a determiner, a number or a quantifier; with
+    ``bare`` (right after "and"/"or") also a bare noun ("large ships and storms would"), that is
+    any word but a subject pronoun, a verb of the rules' ``subject_verbs`` or a clause break."""
+    if k >= len(toks) or toks[k].punct:
         return False
     word = toks[k].text
-    return word in _DETERMINERS or word in _GENERIC_QUANTIFIERS or _number(word) is not None
+    if word in _DETERMINERS or word in _GENERIC_QUANTIFIERS or _number(word) is not None:
+        return True
+    return bare and not (word in _CLAUSE_SUBJECTS or word in _SUBJECT_VERBS
+                         or word in _CLAUSE_BREAKS or word in _HEDGE_MODALS)
 
 
 def _predicate_hedge(toks: list[_Tok], k: int, generic: bool, agent: bool) -> str:

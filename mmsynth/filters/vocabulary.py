@@ -324,8 +324,8 @@ HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examp
               "subordinators", "comparisons", "like_verbs", "subject_verbs", "person_heads",
               "generic_object_prepositions")
 _RULE_SECTIONS = ("hedges", "roles", "relational", "photo_roles", "photo_role_phrases",
-                  "attributive_before", "partial_before", "partial_counts", "partial_regions",
-                  "picture_nouns", "speculative_types")
+                  "attributive_before", "compound_heads", "partial_before", "partial_counts",
+                  "partial_regions", "picture_nouns", "speculative_types")
 REGIONS = ("left", "right", "top", "bottom")
 
 
@@ -347,6 +347,7 @@ class ClaimRules:
     photo_roles: frozenset[tuple[str, ...]]
     photo_role_phrases: tuple[tuple[str, ...], ...]
     attributive_before: Mapping[str, frozenset[str]]
+    compound_heads: frozenset[str]
     partial_before: frozenset[str]
     partial_counts: tuple[tuple[str, ...], ...]
     partial_regions: Mapping[tuple[str, ...], str]
@@ -448,6 +449,7 @@ class _RulesReader(_Reader):
             photo_role_phrases=tuple(tuple(p.split()) for p in self.phrases(
                 data["photo_role_phrases"], "photo_role_phrases")),
             attributive_before=attributive,
+            compound_heads=frozenset(self.phrases(data["compound_heads"], "compound_heads")),
             partial_before=frozenset(self.phrases(data["partial_before"], "partial_before")),
             partial_counts=tuple(tuple(p.split())
                                  for p in self.phrases(data["partial_counts"], "partial_counts")),

@@ -63,7 +63,8 @@ def test_a_colour_the_captions_never_give_the_object_is_contradicted():
     assert verdicts("A red bus is parked on the street.", a) == [("colour", "contradicted")]
     assert verdicts("The bus is red and white.", a) == [("colour", "contradicted")]
     assert verdicts("A white bus is parked on the street.", a) == [("colour", "supported")]
-    assert verdicts("A large white double decker bus waits.", a) == [("colour", "supported")]
+    assert verdicts("A large white double decker bus waits.", a) == [("colour", "supported"),
+                                                                     ("property", "supported")]
 
 
 def test_a_colour_is_unknown_when_no_caption_colours_the_object():
@@ -297,7 +298,8 @@ def test_a_time_claim_rejects_with_its_kind_and_is_counted():
     assert "'midday' (day): the captions say evening" in rejected[0].detail
     assert stage.counters["unsupported_claim:time"] == 1 and stage.counters["claims:time"] == 1
     (line,) = ClaimCheck.summary_lines(dict(stage.counters))
-    assert "1 unsupported (100.0%: colour 0, gender 0, number 0, relation 0, time 1)" in line
+    assert ("1 unsupported (100.0%: colour 0, gender 0, number 0, relation 0, time 1, "
+            "property 0)") in line
 
 
 # -- numbers ------------------------------------------------------------------------------------
@@ -629,7 +631,8 @@ def test_counters_reset_per_call_and_summary_reports_the_share_by_kind():
               "unsupported_claim:relation": 1, "unknown": 3, "rejected": 2}
     (line,) = ClaimCheck.summary_lines(totals)
     assert "4 samples, 10 sentences, 8 claims checked, 2 unsupported (25.0%" in line
-    assert "colour 1, gender 0, number 0, relation 1, time 0)" in line and "llm" not in line
+    assert "colour 1, gender 0, number 0, relation 1, time 0, property 0)" in line
+    assert "llm" not in line
     assert "3 undecided; 2 samples rejected" in line
     assert ClaimCheck.summary_lines({}) == []
     before_after = {**totals, "samples_with_unsupported": 2, "rejected": 1, "flagged": 1}
@@ -818,8 +821,8 @@ def test_llm_mode_end_to_end_through_a_server_and_the_cache(tmp_path):
     for proc in (first, again):
         # Two sentences per answer ("Contradicted." and the rest), every one contradicted.
         assert ("claims: 2 samples, 4 sentences, 4 claims checked, 4 unsupported (100.0%: "
-                "colour 0, gender 0, number 0, relation 0, time 0, llm 4), 0 undecided; 2 samples "
-                "rejected") in proc.stdout, proc.stdout
+                "colour 0, gender 0, number 0, relation 0, time 0, property 0, llm 4), "
+                "0 undecided; 2 samples rejected") in proc.stdout, proc.stdout
         assert "2  unsupported_claim:llm" in proc.stdout
     stats = json.loads((out / "stats.json").read_text())
     assert stats["stages"]["claims"]["unsupported_claim:llm"] == 4
@@ -866,3 +869,52 @@ def test_a_coatings_colour_is_its_objects_but_not_a_coverings():
 def test_a_finish_word_before_the_colour_is_a_filler():
     a = ann(("oven", (0, 0, 300, 200)), captions=("A white oven in a kitchen.",))
     assert verdicts("The oven is a shiny black model.", a)[0] == ("colour", "contradicted")
+
+
+# -- properties --------------------------------------------------------------------------------
+
+def test_a_property_the_captions_give_the_object_otherwise_is_contradicted():
+    a = ann(("clock", (400, 20, 80, 80)), ("laptop", (300, 200, 100, 60)),
+            ("bench", (0, 300, 100, 50)),
+            captions=("A large round clock over a platform.", "An open laptop on a bed.",
+                      "A wooden bench."))
+    assert verdicts("A small clock hangs over the platform.", a) == [
+        ("property", "contradicted")]
+    assert verdicts("A large round clock hangs there.", a) == [("property", "supported")]
+    assert verdicts("The laptop next to the clock is closed.", a)[-1] == \
+        ("property", "contradicted")
+    assert verdicts("The bench is metal.", a) == [("property", "contradicted")]
+    # A property no caption gives the object is unknown.
+    assert verdicts("The bench is empty.", a) == [("property", "unknown")]
+
+
+def test_a_property_of_one_of_several_instances_is_judged_only_as_a_group():
+    a = ann(("elephant", (0, 0, 300, 300)), ("elephant", (350, 100, 100, 100)),
+            captions=("A large elephant walks with a small one.", "Two large elephants."))
+    assert verdicts("The small elephant follows.", a) == [("property", "unknown")]
+    assert verdicts("Two small elephants walk.", a)[-1] == ("property", "contradicted")
+
+
+def test_a_hedged_or_negated_object_has_no_property_claim():
+    a = ann(("boat", (0, 0, 100, 100)), captions=("A small boat.",))
+    assert verdicts("A large boat would sink here.", a) == []
+    assert verdicts("There is no large boat.", a) == []
+
+
+def test_the_property_word_lists_are_checked(tmp_path):
+    text = Path(load_claim_words().path).read_text()
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(text.replace("    small: [small, little,", "    small: [large, small, little,"))
+    with pytest.raises(UsageError, match=r"properties\.size\.small: 'large' is listed twice"):
+        load_claim_words(str(bad))
+    bad.write_text(text.replace("    tall: [tall]\n    short: [short]\n", "    tall: [tall]\n"))
+    with pytest.raises(UsageError, match=r"properties\.height: must map two or more values"):
+        load_claim_words(str(bad))
+    assert load_claim_words().properties["wooden"] == ("material", "wooden")
+
+
+def test_and_after_another_word_joins_nouns_not_colours():
+    a = ann(("sheep", (0, 0, 100, 100)), captions=("White sheep in a green pasture.",))
+    assert verdicts("Cows graze in a green pasture and four sheep stand by.", a)[0] == \
+        ("colour", "supported")
+    assert verdicts("A green and white sheep.", a)[0] == ("colour", "contradicted")

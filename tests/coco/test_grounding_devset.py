@@ -45,23 +45,28 @@ regression fails; they meet the issue's targets (correct kept ≥ 0.95, absent_o
 wrong_count caught ≥ 0.95, wrong_attribute and wrong_relation caught ≥ 0.70, shuffled rejected
 ≥ 0.90). Raise them as the checks improve; never lower them for the same items.
 
-Second round (issue 14, stop 5): 66 items added, written for the kinds the held-out set showed
+Second round (issue 14, stop 5): 135 items added, written for the kinds the held-out set showed
 failing (people in speculative answers: fishermen, the baker, staff, a coach, a family member,
-residents; hypothetical objects in comparisons, advice, lists and long subjects; new phrasings of
-relations and attributes) on four new scenes and the old ones. On the grown set (351 items) the
-code before this round missed 23 items, this round's code 8, and every item it misses was
-missed before too (no verdict got worse). Measured the same way:
+residents; hypothetical objects in comparisons, advice, lists, long subjects and compound nouns;
+relations and attributes in other phrasings; sizes, materials, open/closed, empty/full) on four
+new scenes and the old ones. On the grown set (420 items) the code before this round misses 42
+items and this round's 10, and every item it misses was missed before too (no verdict got
+worse). Measured the same way:
 
     kind               items  before round 2  after
-    generic_reference     51           76.5%  96.1%  kept
     implied_people        45           88.9% 100.0%  kept
-    wrong_attribute       39           94.9%  94.9%  caught  (new: "dark brown chocolate frosting")
-    wrong_relation        39           89.7%  89.7%  caught  (new: "to the left of the other one")
-    correct kept (183)                 91.5%  99.0%
-    wrong caught (152)                 96.0%  96.0%
+    generic_reference     61           70.5%  95.1%  kept
+    wrong_attribute       57           77.2%  98.2%  caught
+    wrong_relation        53           88.7%  88.7%  caught  (new misses: "positioned low,
+                                                             underneath", "the tv stands", "the
+                                                             other one")
+    correct kept (232)                 90.1%  98.7%
+    wrong caught (186)                 89.8%  96.2%
+    precision                          87.9%  98.4%
+    shuffled-annotation test           94.0%  93.1% rejected
 
-The wrong_attribute and wrong_relation floors were re-based on the grown set (rounded down as
-above: 0.90 and 0.85); their earlier 132 items are caught as before.
+The wrong_relation floor was re-based on the grown set (rounded down as above: 0.85); its earlier
+32 items are caught as before.
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ FLOORS = {
     "subset_count": 1.00,
     "absent_object": 1.00,
     "wrong_count": 1.00,
-    "wrong_attribute": 0.90,
+    "wrong_attribute": 0.95,
     "wrong_relation": 0.85,
     "correct_kept": 0.95,
     "wrong_caught": 0.95,

@@ -20,8 +20,8 @@ Measured when it landed, with the coco chain's default checks (grounding, then c
     shuffled-annotation test              90.7% rejected
 
 After the dev set's second round (stop 5; read by this table only): implied_people 64.7%,
-generic_reference 35.3%, correct kept 82.5%, wrong caught 76.8% (every reject kind as before),
-precision 81.1%, shuffled 90.7%. The floors below follow.
+generic_reference 35.3%, wrong_attribute 76.9%, wrong_relation 43.5%, correct kept 82.5%, wrong
+caught 79.0%, precision 81.5%, shuffled 90.7%. The floors below follow.
 
 FLOORS are those rates rounded down to the nearest 0.05, so a regression fails. To keep the set
 honest, improve the rules from new dev-set items of the failing kinds, not from this file's
@@ -47,8 +47,8 @@ FLOORS = {
     "subset_count": 1.00,
     "absent_object": 1.00,
     "wrong_count": 0.95,
-    "wrong_attribute": 0.70,
-    "wrong_relation": 0.35,
+    "wrong_attribute": 0.75,
+    "wrong_relation": 0.40,
     "correct_kept": 0.80,
     "wrong_caught": 0.75,
     "shuffled_rejected": 0.90,

@@ -698,3 +698,22 @@ def test_a_question_about_what_is_in_the_photo_hedges_nothing():
     ann = annotations("person")
     assert reasons("A frisbee.", ann, kind="conversation",
                    question="What could the man be holding?") == ["hallucinated_object:frisbee"]
+
+
+def test_a_coordinated_subject_takes_its_modal_but_a_coordinated_verb_phrase_does_not():
+    assert hedge("Where large ships and storms would be dangerous.", "ships") == "would"
+    assert hedge("A man rides a bike and could fall.", "bike") == ""
+    assert reasons("A man rides a bike and could fall.", annotations("car"),
+                   kind="reasoning") == ["hallucinated_object:person",
+                                         "hallucinated_object:bicycle"]
+
+
+@pytest.mark.parametrize("kind", ["conversation", "detail", "reasoning"])
+def test_an_object_word_before_a_compound_head_is_a_modifier(kind):
+    ann = annotations("truck")
+    assert reasons("The truck is parked next to a bike lane near a zebra crossing.", ann,
+                   kind=kind) == []
+    assert reasons("A bike leans on the truck.", ann, kind=kind) == ["hallucinated_object:bicycle"]
+    # "dog bowl": the bowl is an object, so "dog" is its modifier; the dog itself is a claim.
+    assert reasons("A dog sits next to a dog bowl.", annotations("bowl"), kind=kind) == \
+        ["hallucinated_object:dog"]
