@@ -53,6 +53,7 @@ from mmsynth.llm.models import (
     resolve_model,
 )
 from mmsynth.llm.prefix import PrefixCaches, shared_length
+from mmsynth.llm.weights_cache import WeightsCache
 
 # Names other modules and tests import from here (the decoder, under its old private name, for
 # tests that patch a step of it).
@@ -70,14 +71,17 @@ class TransformersBackend(LLMBackend):
     torch's default, one per core; give at most cores / workers when several workers share a
     machine: a busy core stalls every multi-threaded step). ``local_files_only``: never ask the
     hub (local models never do). ``prefix_cache``: reuse the KV cache of each prompt's shared
-    head (system message + few-shot examples) across requests.
+    head (system message + few-shot examples) across requests. ``weights_cache``: load a GGUF
+    model's dequantised copy from ``weights_cache_dir`` (None: the default,
+    :func:`~mmsynth.llm.weights_cache.default_cache_dir`), writing it on the first load.
     """
 
     name: ClassVar[str] = "transformers"
 
     def __init__(self, model: str | os.PathLike | None = DEFAULT_MODEL, batch_size: int = 32,
                  device: str = "auto", dtype: str = "auto", threads: int | None = None,
-                 local_files_only: bool = False, prefix_cache: bool = True):
+                 local_files_only: bool = False, prefix_cache: bool = True,
+                 weights_cache: bool = True, weights_cache_dir: str | os.PathLike | None = None):
         self.source = resolve_model(model)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UsageError(f"LLM batch size must be a positive integer, got {batch_size!r}")
@@ -97,6 +101,7 @@ class TransformersBackend(LLMBackend):
         self.local_files_only = local_files_only
         self.prefix_cache = bool(prefix_cache)
         self.prefixes = PrefixCaches() if self.prefix_cache else None
+        self.weights_cache = WeightsCache(weights_cache_dir) if weights_cache else None
         self._heads: dict[str, list[int]] = {}  # a head's rendered text → its ids
         self.prefilled_tokens = 0  # prompt tokens run through the model, prefixes included
         self._loaded: LoadedModel | None = None
@@ -125,7 +130,7 @@ class TransformersBackend(LLMBackend):
     def _ensure_loaded(self) -> LoadedModel:
         if self._loaded is None:
             self._loaded = load_model(self.source, self.device, self.dtype, self.threads,
-                                      self.local_files_only)
+                                      self.local_files_only, self.weights_cache)
         return self._loaded
 
     @property
