@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -104,6 +106,10 @@ class TransformersBackend(LLMBackend):
         self.weights_cache = WeightsCache(weights_cache_dir) if weights_cache else None
         self._heads: dict[str, list[int]] = {}  # a head's rendered text → its ids
         self.prefilled_tokens = 0  # prompt tokens run through the model, prefixes included
+        # where generate's time goes (encode: chat template + tokenising; the decoder's phases)
+        self.seconds: Counter[str] = Counter()
+        self.decode_steps = 0
+        self.decoded_rows = 0
         self._loaded: LoadedModel | None = None
         self._lock = threading.Lock()
 
@@ -186,6 +192,7 @@ class TransformersBackend(LLMBackend):
         params = per_request(params, len(requests))
         with self._lock:
             loaded = self._ensure_loaded()
+            started = time.perf_counter()
             results: dict[int, Generation] = {}
             items: list[Item] = []
             for index, (messages, p) in enumerate(zip(requests, params, strict=True)):
@@ -210,9 +217,13 @@ class TransformersBackend(LLMBackend):
             # Longest first: similar lengths share a batch (little padding), and a batch that
             # does not fit in memory fails first.
             items.sort(key=lambda it: (-len(it.ids), it.index))
+            self.seconds["encode"] += time.perf_counter() - started
             if on_done and results:  # the requests refused before decoding are done too
                 on_done(len(results))
             decoder = Decoder(loaded, self.batch_size, on_done, self.prefixes)
             results.update(decoder.run(items))
             self.prefilled_tokens += decoder.prefilled_tokens
+            self.seconds.update(decoder.seconds)
+            self.decode_steps += decoder.decode_steps
+            self.decoded_rows += decoder.decoded_rows
             return [results[i] for i in range(len(requests))]
