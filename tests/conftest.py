@@ -7,11 +7,22 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """Every process of the session (the CLI runs in subprocesses) keeps dequantised GGUF weights
+    in pytest's own cache folder, never in the user's: built by the first test session that loads
+    the embedded model, reused by later ones (``--cache-clear`` drops it)."""
+    cache = getattr(config, "cache", None)
+    folder = (cache.mkdir("mmsynth") if cache is not None
+              else Path(tempfile.mkdtemp(prefix="mmsynth-test-cache-")))
+    os.environ["MMSYNTH_CACHE"] = str(folder)
 
 
 def cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:

