@@ -59,9 +59,23 @@ def test_the_scenes_are_varied(index):
 
 
 def test_the_captions_agree_with_the_boxes(index):
+    mentions = 0
     for image in records(index):
         annotations = sample_annotations(image)
         boxes_only = Evidence.from_annotations({**annotations, "captions": []})
         for caption in image.captions:
             problems, checked = check_text(caption, boxes_only, kind="detail")
             assert not problems, (image.file_name, caption, problems)
+            mentions += checked
+    assert mentions >= 1.5 * 5 * len(index)  # the captions name objects; the check read them
+
+
+def test_make_root_gives_a_coco_root_the_source_resolves(tmp_path):
+    from mmsynth.sources.coco_data import resolve_paths
+
+    root = yield_set.make_root(tmp_path / "root")
+    paths = resolve_paths(coco_root=root, split=yield_set.SPLIT)
+    assert paths.instances.read_bytes() == yield_set.INSTANCES.read_bytes()
+    assert paths.captions.read_bytes() == yield_set.CAPTIONS.read_bytes()
+    index = load_coco(paths.instances, paths.captions, paths.images)
+    assert all(index.record(i).path.is_file() for i in range(len(index)))

@@ -198,6 +198,25 @@ def test_a_request_decodes_alike_alone_and_in_a_batch_of_others(tiny, batch_size
             assert run(tiny, [bare], 1)[item.index].text != together[item.index].text
 
 
+def test_prefix_reuse_with_the_controls_on_gives_the_whole_prompts_tokens(tiny):
+    from mmsynth.llm.prefix import PrefixCaches, shared_length
+
+    head = [(i * 13) % 90 + 1 for i in range(36)]
+
+    def requests(prefixed: bool) -> list[Item]:
+        out = []
+        for i, (ids, p) in enumerate(zip(prompts(), MIXED, strict=True)):
+            ids = head + ids
+            cut = shared_length(ids, head, minimum=8) if prefixed else 0
+            out.append(Item(i, ids, p, None if p.greedy else 1000 + i, cut))
+        return out
+
+    whole = Decoder(tiny, 3).run(requests(False))
+    store = PrefixCaches()
+    assert Decoder(tiny, 3, prefixes=store).run(requests(True)) == whole
+    assert store.reused_tokens == 6 * 36
+
+
 def test_the_request_seed_still_decides_a_sampled_row(tiny):
     first, again, other = (run(tiny, mixed_items(offset), 3) for offset in (0, 0, 7))
     assert first == again
@@ -262,3 +281,44 @@ def test_bad_values_are_clear_errors(change):
     name = next(iter(change))
     with pytest.raises(UsageError, match=name):
         GenerationParams(**change)
+
+
+def coco_config(**flags):
+    from mmsynth.config import resolve
+    from mmsynth.sources import source_options
+
+    return resolve({"source": "coco", "num_samples": 1, "types": "detail", "clip_mode": "off",
+                    "llm_cache": "off", **flags}, source_options)
+
+
+def test_coco_requests_carry_the_options_into_their_params_and_meta():
+    from mmsynth.sources import SOURCES
+    from mmsynth.sources.coco_stages import RequestsStage
+
+    source = SOURCES.get("coco")(coco_config(llm_repetition_penalty=1.1,
+                                             llm_no_repeat_ngram_size=6), "test")
+    params = RequestsStage(source).params("detail", 0, None)
+    assert (params.repetition_penalty, params.no_repeat_ngram_size,
+            params.frequency_penalty) == (1.1, 6, 0.0)
+    recorded = source.sample(0, "detail", [], params).meta["llm"]["params"]
+    assert (recorded["repetition_penalty"], recorded["no_repeat_ngram_size"]) == (1.1, 6)
+    assert "frequency_penalty" not in recorded  # off: absent, as in every older sample
+    plain = SOURCES.get("coco")(coco_config(), "test")
+    assert not RequestsStage(plain).params("detail", 0, None).controls_repetition
+
+
+@pytest.mark.parametrize("flag, value", [("llm_repetition_penalty", 0),
+                                         ("llm_no_repeat_ngram_size", -2),
+                                         ("llm_frequency_penalty", 2.5)])
+def test_bad_option_values_are_refused_by_name(flag, value):
+    with pytest.raises(UsageError, match=flag):
+        coco_config(**{flag: value})
+
+
+def test_the_options_are_in_the_help():
+    from tests.conftest import cli
+
+    shown = cli("--source", "coco", "--help").stdout
+    for flag in ("--llm_repetition_penalty", "--llm_no_repeat_ngram_size",
+                 "--llm_frequency_penalty"):
+        assert flag in shown
