@@ -87,18 +87,23 @@ LLM_OPTIONS: dict[str, Option] = {
                                      "negative), as transformers' repetition_penalty; the prompt "
                                      "is not counted. openai backend: sent as the "
                                      "repetition_penalty field that vLLM and SGLang accept (vLLM "
-                                     "counts the prompt's tokens too; OpenAI's API refuses it)",
+                                     "counts the prompt's tokens too; OpenAI's API and "
+                                     "transformers serve refuse it)",
                                      "content", number_in(0, 10, low_open=True)),
     "llm_no_repeat_ngram_size": Option(0, "LLM: never repeat within a reply an n-gram of this "
                                        "many tokens (0: off), as transformers' "
-                                       "no_repeat_ngram_size; a small n also bans the reply "
-                                       "format's own recurring markers. transformers backend "
-                                       "only (servers have no such field)", "content",
+                                       "no_repeat_ngram_size; a small n bans the reply "
+                                       "format's own recurring markers (for the embedded model, "
+                                       "n <= 5 bans the conversation format's separator). "
+                                       "transformers backend only (servers have no such field)",
+                                       "content",
                                        non_negative),
     "llm_frequency_penalty": Option(0.0, "LLM frequency penalty in [-2, 2] (0: off): each "
                                     "token's logit is lowered by this times its count in the "
                                     "reply so far, as the OpenAI API's frequency_penalty (sent "
-                                    "to servers as that field)", "content", number_in(-2, 2)),
+                                    "to servers as that field; transformers serve reads it as a "
+                                    "repetition penalty of 1 + this)", "content",
+                                    number_in(-2, 2)),
     # -- the openai backend ---------------------------------------------------------------------
     "llm_base_url": Option("http://127.0.0.1:8000/v1", "openai backend: the server's base URL "
                            "(…/v1); credentials in it (user:key@) are sent as HTTP Basic auth "

@@ -311,14 +311,10 @@ class Decoder:
             if row.done:
                 chosen.append(self.loaded.pad_id)
                 continue
-            row_logits = logits[j]
-            if row.repetition is not None:
-                row_logits = row.repetition.apply(row_logits)
-                if params.greedy:
-                    chosen.append(int(row_logits.argmax()))
-                    continue
+            controlled = row.repetition is not None
+            row_logits = row.repetition.apply(logits[j]) if controlled else logits[j]
             if params.greedy:
-                chosen.append(greedy[j])
+                chosen.append(int(row_logits.argmax()) if controlled else greedy[j])
             else:
                 chosen.append(sample_token(row_logits, params.temperature, params.top_p,
                                            row.generator))
