@@ -365,10 +365,12 @@ class ClaimCheck(Stage):
                 seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") >> 1
                 requests.append(prompt.messages(document, s.text))
                 # The judge's budget and temperature are the prompt set's, never the
-                # writer's (coco's llm_max_new_tokens 0 means "the prompt set's own").
+                # writer's (coco's llm_max_new_tokens 0 means "the prompt set's own"); the
+                # writer's repetition control is for long replies, not a one-word verdict.
                 params.append(params_from_config(
                     {**config, "llm_max_new_tokens": prompt.max_new_tokens,
-                     "llm_temperature": prompt.temperature}, seed=seed, stop=()))
+                     "llm_temperature": prompt.temperature}, seed=seed, stop=(),
+                    repetition_penalty=1.0, no_repeat_ngram_size=0, frequency_penalty=0.0))
                 targets.append(s)
         if not requests:
             return

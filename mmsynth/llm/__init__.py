@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsynth.config import Option, device, non_negative, number_in, one_of, positive
+from mmsynth.errors import UsageError
 from mmsynth.llm.base import (
     BACKENDS,
     DEFAULT_MODEL,
@@ -87,6 +88,31 @@ LLM_OPTIONS: dict[str, Option] = {
                               number_in(0, 10)),
     "llm_top_p": Option(0.9, "LLM nucleus sampling: keep the most likely tokens up to this "
                         "probability", "content", number_in(0, 1, low_open=True)),
+    # Repetition control over the reply's own tokens (never the prompt's: see GenerationParams),
+    # off by default until defaults are chosen by measurement (issue 16).
+    "llm_repetition_penalty": Option(1.0, "LLM repetition penalty over the reply's own tokens "
+                                     "(1: off; above 1 discourages repeats): a token already in "
+                                     "the reply has its logit divided by this (multiplied when "
+                                     "negative), as transformers' repetition_penalty; the prompt "
+                                     "is not counted. openai backend: sent as the "
+                                     "repetition_penalty field that vLLM and SGLang accept (vLLM "
+                                     "counts the prompt's tokens too; OpenAI's API and "
+                                     "transformers serve refuse it)",
+                                     "content", number_in(0, 10, low_open=True)),
+    "llm_no_repeat_ngram_size": Option(0, "LLM: never repeat within a reply an n-gram of this "
+                                       "many tokens (0: off), as transformers' "
+                                       "no_repeat_ngram_size; a small n bans the reply "
+                                       "format's own recurring markers (for the embedded model, "
+                                       "n <= 5 bans the conversation format's separator). "
+                                       "transformers backend only (servers have no such field)",
+                                       "content",
+                                       non_negative),
+    "llm_frequency_penalty": Option(0.0, "LLM frequency penalty in [-2, 2] (0: off): each "
+                                    "token's logit is lowered by this times its count in the "
+                                    "reply so far, as the OpenAI API's frequency_penalty (sent "
+                                    "to servers as that field; transformers serve reads it as a "
+                                    "repetition penalty of 1 + this)", "content",
+                                    number_in(-2, 2)),
     # -- the openai backend ---------------------------------------------------------------------
     "llm_base_url": Option("http://127.0.0.1:8000/v1", "openai backend: the server's base URL "
                            "(…/v1); credentials in it (user:key@) are sent as HTTP Basic auth "
@@ -143,6 +169,10 @@ def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
         threads = max(1, (os.cpu_count() or 1) // workers)
     options["threads"] = threads
     name = config.get("llm_backend", "transformers")
+    if name == "openai" and config.get("llm_no_repeat_ngram_size"):
+        raise UsageError("--llm_no_repeat_ngram_size works with --llm_backend transformers "
+                         "only: OpenAI-compatible servers have no such field (use "
+                         "--llm_frequency_penalty or --llm_repetition_penalty)")
     accepted = inspect.signature(BACKENDS.get(name)).parameters  # device etc. are local-only
     backend = make_backend(name, **{k: v for k, v in options.items()
                                     if k in accepted and v is not None})
@@ -169,5 +199,8 @@ def params_from_config(config: Mapping[str, Any], seed: int | None = None,
     params = GenerationParams(max_new_tokens=config.get("llm_max_new_tokens", 128),
                               temperature=config.get("llm_temperature", 0.6),
                               top_p=config.get("llm_top_p", 0.9),
-                              seed=config.get("seed", 0) if seed is None else seed)
+                              seed=config.get("seed", 0) if seed is None else seed,
+                              repetition_penalty=config.get("llm_repetition_penalty", 1.0),
+                              no_repeat_ngram_size=config.get("llm_no_repeat_ngram_size", 0),
+                              frequency_penalty=config.get("llm_frequency_penalty", 0.0))
     return params.replace(**changes) if changes else params

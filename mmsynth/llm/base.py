@@ -51,13 +51,33 @@ class GenerationParams:
     at that temperature from the smallest set of tokens whose probability reaches ``top_p``.
     Generation ends at the model's end-of-sequence token, at the first of the ``stop`` strings
     (which is cut from the text), or after ``max_new_tokens`` tokens. ``seed`` None draws a fresh
-    random seed (not reproducible)."""
+    random seed (not reproducible).
+
+    Repetition control, all off by default, acts on the logits before the token is chosen
+    (greedy or sampled) and counts the reply's own tokens only, never the prompt's:
+
+    * ``repetition_penalty`` (1.0: off; > 1 discourages repeats): every token the reply holds has
+      its logit divided by it when positive, multiplied when negative, once however often it
+      occurred (CTRL's penalty, transformers' ``RepetitionPenaltyLogitsProcessor``);
+    * ``no_repeat_ngram_size`` (0: off): a token that would complete an n-gram of this many
+      tokens already in the reply is banned (transformers' ``NoRepeatNGramLogitsProcessor``);
+    * ``frequency_penalty`` (0: off; in [-2, 2]): each token's logit is lowered by this times the
+      number of times the reply holds it (the OpenAI API's ``frequency_penalty``).
+
+    Why the reply only: a prompt holds the system message, the few-shot examples and the
+    captions, and a good answer reuses their words (the object names, the Q/A format's markers);
+    penalising those pushes the model off the facts and off the format, and makes the penalty's
+    strength depend on the prompt's length. The failure to fix is a reply that loops on itself.
+    """
 
     max_new_tokens: int = 128
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = 0
     stop: tuple[str, ...] = field(default=())
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    frequency_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
@@ -75,6 +95,19 @@ class GenerationParams:
             problems.append(f"seed must be an integer ≥ 0 or None, got {self.seed!r}")
         if not all(isinstance(s, str) and s for s in stop):
             problems.append(f"stop must be non-empty strings, got {self.stop!r}")
+        if (isinstance(self.repetition_penalty, bool)
+                or not isinstance(self.repetition_penalty, (int, float))
+                or not 0 < self.repetition_penalty < float("inf")):
+            problems.append("repetition_penalty must be a number > 0 (1: off), got "
+                            f"{self.repetition_penalty!r}")
+        size = self.no_repeat_ngram_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            problems.append(f"no_repeat_ngram_size must be an integer ≥ 0 (0: off), got {size!r}")
+        if (isinstance(self.frequency_penalty, bool)
+                or not isinstance(self.frequency_penalty, (int, float))
+                or not -2 <= self.frequency_penalty <= 2):
+            problems.append("frequency_penalty must be a number in [-2, 2] (0: off), got "
+                            f"{self.frequency_penalty!r}")
         if problems:
             raise UsageError("bad generation parameters: " + "; ".join(problems))
 
@@ -82,13 +115,32 @@ class GenerationParams:
     def greedy(self) -> bool:
         return self.temperature == 0
 
+    @property
+    def controls_repetition(self) -> bool:
+        """Whether any repetition control is on."""
+        return bool(self.repetition_controls())
+
+    def repetition_controls(self) -> dict[str, Any]:
+        """The repetition controls that are on, by name (empty when all are off)."""
+        controls: dict[str, Any] = {}
+        if self.repetition_penalty != 1:
+            controls["repetition_penalty"] = float(self.repetition_penalty)
+        if self.no_repeat_ngram_size:
+            controls["no_repeat_ngram_size"] = self.no_repeat_ngram_size
+        if self.frequency_penalty != 0:
+            controls["frequency_penalty"] = float(self.frequency_penalty)
+        return controls
+
     def replace(self, **changes: Any) -> GenerationParams:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, for sample meta."""
+        """JSON-ready, for sample meta and the reply cache's key. The repetition controls appear
+        only when on (absent: off), so the meta and the cache keys of replies made without them
+        are what they were before the controls existed, and a changed control is a new key."""
         return {"max_new_tokens": self.max_new_tokens, "temperature": float(self.temperature),
-                "top_p": float(self.top_p), "seed": self.seed, "stop": list(self.stop)}
+                "top_p": float(self.top_p), "seed": self.seed, "stop": list(self.stop),
+                **self.repetition_controls()}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ A plain loop rather than ``model.generate``, so that its semantics are exactly
 * greedy rows take the argmax; sampled rows draw one uniform number per token from their own
   ``torch.Generator`` (seeded by the caller) and invert the temperature/top-p distribution with
   it, so a request's output does not depend on which other requests share its batch (up to float
-  rounding: see :mod:`mmsynth.llm.transformers_backend`).
+  rounding: see :mod:`mmsynth.llm.transformers_backend`);
+* a row whose parameters turn on repetition control (:mod:`mmsynth.llm.repetition`) has its
+  own logits changed before that choice, from its own reply's tokens only.
 
 What this needs of transformers' model and cache objects goes through
 :mod:`mmsynth.llm.hf_internals`. torch is imported when decoding runs, not when this module is.
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmsynth.llm import hf_internals as hf
 from mmsynth.llm.base import Generation, GenerationParams
+from mmsynth.llm.repetition import RepetitionControl
 
 if TYPE_CHECKING:
     from mmsynth.llm.models import LoadedModel
@@ -59,11 +62,13 @@ class Item:
 
 @dataclass
 class Row:
-    """A request being decoded: its tokens so far, its own random stream and its stop check."""
+    """A request being decoded: its tokens so far, its own random stream, its stop check and its
+    repetition control (None: off)."""
 
     item: Item
     generator: Any
     stops: StopChecker | None = None
+    repetition: RepetitionControl | None = None
     tokens: list[int] = field(default_factory=list)
     done: bool = False
 
@@ -214,7 +219,8 @@ class Decoder:
         self.seconds["prefill"] += time.perf_counter() - started
         tokenizer = self.loaded.tokenizer
         rows = [Row(item, None if item.seed is None else torch.Generator().manual_seed(item.seed),
-                    StopChecker(tokenizer, item.params.stop) if item.params.stop else None)
+                    StopChecker(tokenizer, item.params.stop) if item.params.stop else None,
+                    RepetitionControl(item.params) if item.params.controls_repetition else None)
                 for item in items]
         batch = Batch(rows, cache, mask, None, positions[:, -1:])
         self._advance(batch, logits)
@@ -269,6 +275,8 @@ class Decoder:
             if row.done:
                 continue
             row.tokens.append(token)
+            if row.repetition is not None:
+                row.repetition.observe(token)
             if token in eos_ids:
                 self._finish_unstopped(row, "stop", row.tokens[:-1])
             elif row.stops is not None and (cut := row.stops.cut(row.tokens)) is not None:
@@ -321,17 +329,21 @@ class Decoder:
 
     def _pick(self, logits: Any, rows: list[Row]) -> list[int]:
         """The next token of each row: argmax for greedy rows, a seeded draw for the others, the
-        pad token for finished rows that are still computed."""
+        pad token for finished rows that are still computed. A row with repetition control
+        chooses from its own logits after the control."""
         greedy = logits.argmax(dim=-1).tolist()
         chosen = []
         for j, row in enumerate(rows):
             params = row.item.params
             if row.done:
                 chosen.append(self.loaded.pad_id)
-            elif params.greedy:
-                chosen.append(greedy[j])
+                continue
+            controlled = row.repetition is not None
+            row_logits = row.repetition.apply(logits[j]) if controlled else logits[j]
+            if params.greedy:
+                chosen.append(int(row_logits.argmax()) if controlled else greedy[j])
             else:
-                chosen.append(sample_token(logits[j], params.temperature, params.top_p,
+                chosen.append(sample_token(row_logits, params.temperature, params.top_p,
                                            row.generator))
         return chosen
 

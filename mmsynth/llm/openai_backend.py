@@ -20,6 +20,17 @@ and every error text this backend makes is redacted before it is cut short.
 
 Sampling: each request carries ``seed = request_seed(params.seed, messages)``, so servers that
 honour ``seed`` (vLLM, ``transformers serve``) give the same text for the same request.
+
+Repetition control (see :class:`~mmsynth.llm.base.GenerationParams`) is sent only when on, so a
+request without it is the body it always was: ``frequency_penalty`` as the OpenAI API's field
+(vLLM reads it the same way: the reply's token counts; ``transformers serve`` 5.x turns it into
+a repetition penalty of 1 + the value over prompt and reply); ``repetition_penalty`` as the extra
+field vLLM and SGLang accept — vLLM counts the prompt's tokens as well as the reply's, so the
+same value penalises more there than in the transformers backend; OpenAI's own API refuses the
+field (``http_400``), ``transformers serve`` too (``http_422``), each a counted error. No
+server has a no-repeat n-gram field: a request with ``no_repeat_ngram_size`` fails as a bad
+request rather than being sent without it (``backend_from_config`` refuses the option before a
+run starts).
 """
 
 from __future__ import annotations
@@ -193,6 +204,14 @@ class OpenAIBackend(LLMBackend):
             body["seed"] = request_seed(params.seed, messages) % _SEED_RANGE
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.no_repeat_ngram_size:
+            return Generation.failed("bad_request: no_repeat_ngram_size is not an "
+                                     "OpenAI-compatible field; no server is sent it")
+        if params.frequency_penalty:
+            body["frequency_penalty"] = float(params.frequency_penalty)
+        if params.repetition_penalty != 1:
+            # Not an OpenAI field: the client sends extra_body's keys at the body's top level.
+            body["extra_body"] = {"repetition_penalty": float(params.repetition_penalty)}
         cost = sum(len(m["content"]) for m in messages) // 4 + params.max_new_tokens
         async with gate:
             for attempt in range(self.max_retries + 1):

@@ -748,6 +748,16 @@ def llm_stage(backend: StubBackend, seed: int = 5) -> ClaimCheck:
     return stage
 
 
+def test_the_judge_never_takes_the_writers_repetition_control():
+    backend = StubBackend()
+    stage = llm_stage(backend)
+    stage.source.config.update(llm_repetition_penalty=1.3, llm_no_repeat_ngram_size=4,
+                               llm_frequency_penalty=0.5)
+    stage([sample(["A white bus is parked."], copy.deepcopy(BUS), index=1)])
+    [(_, params)] = backend.calls
+    assert params and not any(p.controls_repetition for p in params)
+
+
 def test_llm_mode_judges_every_sentence_through_the_backend():
     backend = StubBackend()
     stage = llm_stage(backend)

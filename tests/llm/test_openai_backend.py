@@ -152,3 +152,31 @@ def test_bad_options_are_clear_errors():
         make_backend("openai", model="")
     with pytest.raises(UsageError, match="unknown option batch_size"):
         make_backend("openai", model="m", batch_size=4)
+
+
+def test_repetition_control_is_sent_only_when_on():
+    chats = [[{"role": "user", "content": f"q{i}"}] for i in range(3)]
+    params = [PARAMS, PARAMS.replace(frequency_penalty=0.5),
+              PARAMS.replace(repetition_penalty=1.15, frequency_penalty=-0.25)]
+    with FaultServer() as server:
+        out = backend(server).generate(chats, params)
+    assert all(g.ok for g in out)
+    bodies = {r["body"]["messages"][0]["content"]: r["body"] for r in server.chat_requests}
+    assert not {"frequency_penalty", "repetition_penalty"} & set(bodies["q0"])  # as before
+    assert bodies["q1"]["frequency_penalty"] == 0.5 and "repetition_penalty" not in bodies["q1"]
+    # repetition_penalty is vLLM's / SGLang's field, at the body's top level
+    assert (bodies["q2"]["repetition_penalty"], bodies["q2"]["frequency_penalty"]) == (1.15,
+                                                                                        -0.25)
+
+
+def test_no_repeat_ngram_size_is_never_silently_dropped():
+    from mmsynth.llm import backend_from_config
+
+    with FaultServer() as server:
+        out = backend(server).generate([CHAT], PARAMS.replace(no_repeat_ngram_size=4))
+    assert out[0].error_kind == "bad_request" and "no_repeat_ngram_size" in out[0].error
+    assert server.chat_requests == []
+    with pytest.raises(UsageError, match="--llm_no_repeat_ngram_size works with --llm_backend "
+                                         "transformers only"):
+        backend_from_config({"llm_backend": "openai", "llm_model": "m",
+                             "llm_no_repeat_ngram_size": 3, "llm_cache": "off"})
