@@ -26,12 +26,17 @@ from mmsynth.errors import UsageError
 @dataclass(frozen=True)
 class Option:
     """A documented option. ``content`` options shape the samples and enter the fingerprint;
-    ``layout`` options shape the shard files; the rest only change how the run executes."""
+    ``layout`` options shape the shard files; the rest only change how the run executes.
+
+    ``neutral``: a content option added after outputs exist whose default changes nothing (a
+    control that is off): at its default it is left out of the fingerprint, so a run started
+    before it existed still resumes; any other value enters it as usual."""
 
     default: Any
     help: str
     kind: str = "content"  # "content" | "layout" | "run"
     check: Callable[[Any], str | None] | None = None  # returns a problem, or None
+    neutral: bool = False
 
 
 # The plan must stay answerable in seconds: shard names have six digits, and beyond a billion
@@ -286,7 +291,8 @@ def fingerprint(config: Mapping[str, Any], options: Mapping[str, Option],
                 extra: Mapping[str, Any] | None = None) -> str:
     """Hash of the content-shaping options, the package version and ``extra`` (what else shapes
     the samples: renderer versions, prompt files), 16 hex digits."""
-    content = {k: config[k] for k, opt in options.items() if opt.kind == "content"}
+    content = {k: config[k] for k, opt in options.items() if opt.kind == "content"
+               and not (opt.neutral and config[k] == opt.default)}
     blob = json.dumps({"mmsynth": __version__, "config": content, "extra": extra or {}},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

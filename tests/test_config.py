@@ -135,3 +135,17 @@ def test_verify_is_a_run_option_outside_the_fingerprint():
     assert opts["verify"].kind == "run" and opts["verify"].default is False
     assert fingerprint(resolve({"source": "geometry", "verify": True}, source_options), opts) == \
         fingerprint(resolve({"source": "geometry"}, source_options), opts)
+
+
+def test_a_neutral_content_option_at_its_default_leaves_the_fingerprint_as_before():
+    """Options added later and off by default (the LLM's repetition controls) must not refuse
+    the resume of a run started before they existed; set, they enter the fingerprint."""
+    from mmsynth.config import Option
+
+    opts = {"seed": Option(0, "seed"), "penalty": Option(1.0, "p", neutral=True)}
+    before = fingerprint({"seed": 0}, {"seed": opts["seed"]})
+    assert fingerprint({"seed": 0, "penalty": 1.0}, opts) == before
+    assert fingerprint({"seed": 0, "penalty": 1.1}, opts) != before
+    coco = {**RUN_OPTIONS, **SOURCES.get("coco").options}
+    for name in ("llm_repetition_penalty", "llm_no_repeat_ngram_size", "llm_frequency_penalty"):
+        assert coco[name].neutral and coco[name].kind == "content"

@@ -89,7 +89,8 @@ LLM_OPTIONS: dict[str, Option] = {
     "llm_top_p": Option(0.9, "LLM nucleus sampling: keep the most likely tokens up to this "
                         "probability", "content", number_in(0, 1, low_open=True)),
     # Repetition control over the reply's own tokens (never the prompt's: see GenerationParams),
-    # off by default until defaults are chosen by measurement (issue 16).
+    # off by default until defaults are chosen by measurement (issue 16). Neutral: off, they
+    # leave the fingerprint as before they existed, so earlier coco runs still resume.
     "llm_repetition_penalty": Option(1.0, "LLM repetition penalty over the reply's own tokens "
                                      "(1: off; above 1 discourages repeats): a token already in "
                                      "the reply has its logit divided by this (multiplied when "
@@ -98,21 +99,20 @@ LLM_OPTIONS: dict[str, Option] = {
                                      "repetition_penalty field that vLLM and SGLang accept (vLLM "
                                      "counts the prompt's tokens too; OpenAI's API and "
                                      "transformers serve refuse it)",
-                                     "content", number_in(0, 10, low_open=True)),
+                                     "content", number_in(0, 10, low_open=True), neutral=True),
     "llm_no_repeat_ngram_size": Option(0, "LLM: never repeat within a reply an n-gram of this "
                                        "many tokens (0: off), as transformers' "
                                        "no_repeat_ngram_size; a small n bans the reply "
                                        "format's own recurring markers (for the embedded model, "
                                        "n <= 5 bans the conversation format's separator). "
                                        "transformers backend only (servers have no such field)",
-                                       "content",
-                                       non_negative),
+                                       "content", non_negative, neutral=True),
     "llm_frequency_penalty": Option(0.0, "LLM frequency penalty in [-2, 2] (0: off): each "
                                     "token's logit is lowered by this times its count in the "
                                     "reply so far, as the OpenAI API's frequency_penalty (sent "
                                     "to servers as that field; transformers serve reads it as a "
                                     "repetition penalty of 1 + this)", "content",
-                                    number_in(-2, 2)),
+                                    number_in(-2, 2), neutral=True),
     # -- the openai backend ---------------------------------------------------------------------
     "llm_base_url": Option("http://127.0.0.1:8000/v1", "openai backend: the server's base URL "
                            "(…/v1); credentials in it (user:key@) are sent as HTTP Basic auth "
