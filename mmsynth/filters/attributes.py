@@ -418,8 +418,11 @@ def _colours_before(p: _Parsed, first: int, words: ClaimWords, stop: set[int]
             found.add(words.colours[t.text])
             start = j
         elif t.text in words.joiners:
-            if t.text == "and" and others:
-                break  # "a green pasture and four sheep": "and" joins the nouns, not colours
+            nxt = p.toks[j + 1].text
+            if t.text == "and" and others and (nxt in _DETERMINERS or _number(nxt) is not None):
+                # "a green pasture and four sheep": "and" opens another noun phrase; "an orange
+                # launch and entry suit" is one noun.
+                break
         elif (found or t.punct or j in stop or t.text in _STOPWORDS
               or t.text in words.colour_nouns):
             break

@@ -63,6 +63,16 @@ is a function of :mod:`mmsynth.filters.mentions` (see its ``_hedge``) with its w
 rules file, and the same construction stated as a fact ("the man who is standing", "two
 tourists visit", "at the airport, a bus", "someone is sitting on the bench") is still a claim.
 
+Also hedged: a subject whose modal comes after long modifiers or coordinated noun phrases ("a
+small vase of flowers next to the cake, or a second cake on another stand, would"; not once a
+verb comes first), a subject with a copula and a hedging adverb ("its family is probably out"),
+people in a clause opened by "until"/"before" under a main clause's modal, people in a habitual
+where-clause ("pigeons gather where people feed them") or after "for many", objects after a
+comparison ("unlike a small car", "instead of forks") or in a list of examples opened by "like"
+after a plural, and, in a speculative answer to a hypothetical question ("What should
+beachgoers bring?", "How would you cut the cake?"), the answer's indefinite objects. An object
+word before a compound head ("a bike lane", "a horse trailer") is no mention at all.
+
 Strictness per answer type (``sample.meta["type"]``, the rules' ``speculative_types``):
 ``conversation`` and ``reasoning`` answers may speculate, so their hedged mentions are not
 checked (nor counted among the checked mentions). ``detail`` descriptions state facts: a hedge

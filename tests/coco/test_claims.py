@@ -928,3 +928,7 @@ def test_and_after_another_word_joins_nouns_not_colours():
     assert verdicts("Cows graze in a green pasture and four sheep stand by.", a)[0] == \
         ("colour", "supported")
     assert verdicts("A green and white sheep.", a)[0] == ("colour", "contradicted")
+    # "launch and entry suit" is one noun: the colour is the suit's.
+    suit = ann(("person", (0, 0, 100, 300)), captions=("A woman in a blue suit.",))
+    assert ("colour", "contradicted") in verdicts("She wears an orange launch and entry suit.",
+                                                  suit)
