@@ -193,6 +193,14 @@ def test_the_installed_wheel_runs_from_any_directory(wheel, tmp_path):
         "detail": load_prompt_set("detail").fingerprint,  # the same prompt content
     }
 
+    # The labelled dev set is test data: the installed evaluator asks for it by name, and reads
+    # it (with its shipped-sample sets) from wherever it is.
+    proc = subprocess.run([sys.executable, "-m", "mmsynth.filters.evaluate"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "give PATH" in proc.stderr, proc.stderr
+    table = run("-m", "mmsynth.filters.evaluate", str(REPO / "tests/coco/data/grounding_dev.yaml"))
+    assert "| **correct kept** |" in table.stdout
+
     generate = ("-m", "mmsynth.generate", "--noprogress", "--clip_mode", "off")
     run(*generate, "--source", "chart", "--num_samples", "20", "--out", str(cwd / "chart"))
     samples = read_shards(cwd / "chart")

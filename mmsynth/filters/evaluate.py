@@ -33,6 +33,7 @@ import yaml
 from mmsynth.errors import UsageError
 from mmsynth.filters.grounding import GroundingCheck
 from mmsynth.filters.vocabulary import COCO_CATEGORIES
+from mmsynth.resources import CHECKOUT_ROOT
 from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample
 
 KEEP_KINDS = ("correct", "implied_people", "generic_reference", "subset_count")
@@ -49,8 +50,9 @@ DEFAULT_QUESTIONS = {
 }
 
 SAMPLE_PREFIX = "sample:"
-# The dev set lives with the tests (it is test data, not shipped): found from a source checkout.
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "tests/coco/data/grounding_dev.yaml"
+# The dev set lives with the tests (it is test data, not shipped): the default is found only in a
+# source checkout (the one mmsynth.resources names); an installed wheel needs PATH.
+DEFAULT_PATH = CHECKOUT_ROOT / "tests" / "coco" / "data" / "grounding_dev.yaml"
 
 Stage = Callable[[list[Sample]], tuple[list[Sample], list[Rejection]]]
 
@@ -101,6 +103,9 @@ def load_devset(path: str | Path | None = None) -> DevSet:
     or label, a category that is not COCO's, a box outside its image, an item naming a set that
     does not exist, a ``sample:`` file name the shipped sample lacks.
     """
+    if path is None and not (CHECKOUT_ROOT / "pyproject.toml").is_file():
+        raise UsageError("the default dev set is test data in a source checkout, and this mmsynth "
+                         "is installed without one: give PATH (a dev set YAML)")
     path = Path(path) if path is not None else DEFAULT_PATH
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
