@@ -29,7 +29,6 @@ its caps are set once, on this module (``mmsynth.shards.MAX_IMAGE_BYTES``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mmsynth.errors import UsageError
+from mmsynth.hashing import file_sha256
 from mmsynth.sample import Sample
 
 RUN_FILE = "run.json"
@@ -197,14 +197,6 @@ def _abandon(writer: Any) -> None:
     stream = getattr(getattr(writer, "tarstream", None), "fileobj", None)
     if stream is not None and hasattr(stream, "closed"):
         stream.closed = True
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_stats(out: Path, shard_id: int, indices: range | None = None,

@@ -18,7 +18,6 @@ imported only when its weights are in the Hugging Face cache or about to be down
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import socket
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsynth.errors import UsageError
+from mmsynth.hashing import cached_file_sha256
 
 CLIP_MODES = ("off", "auto", "required")
 DEFAULT_MODEL = "ViT-B-32"
@@ -69,7 +69,7 @@ class ClipPlan:
         if not self.on:
             return {"clip": "unfiltered"}
         return {"clip": {"model": self.model, "weights": self.weights,
-                         "model_config": _file_sha256(self.model_config)
+                         "model_config": cached_file_sha256(self.model_config)
                          if self.model_config else None,
                          "threshold": self.threshold, "drop_quantile": self.drop_quantile,
                          "text": self.text}}
@@ -115,8 +115,8 @@ def _plan(mode: str, model: str, pretrained: str, threshold: float, drop_quantil
         if model_config is None and model == DEFAULT_MODEL and sidecar.is_file():
             model_config, model = str(sidecar.resolve()), sidecar.stem
         return ClipPlan("on", model=model, model_config=model_config,
-                        pretrained=str(path.resolve()), weights=f"sha256:{_file_sha256(path)}",
-                        **common)
+                        pretrained=str(path.resolve()),
+                        weights=f"sha256:{cached_file_sha256(path)}", **common)
     cached, where = _tag_cached(model, pretrained)
     if cached:
         return ClipPlan("on", model=model, model_config=model_config, pretrained=pretrained,
@@ -146,18 +146,6 @@ def _looks_like_path(pretrained: str) -> bool:
             or pretrained.lower().endswith(CHECKPOINT_SUFFIXES))
 
 
-@functools.lru_cache(maxsize=8)
-def _file_sha256_cached(path: str, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _file_sha256(path: str | Path) -> str:
-    stat = Path(path).stat()
-    return _file_sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime)
 
 
 def _hub_cache() -> Path:

@@ -35,7 +35,6 @@ a run share those pages): entries are only ever added and removed whole, never c
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import importlib.metadata
 import json
@@ -47,6 +46,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mmsynth.hashing import cached_file_sha256, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +65,6 @@ def default_cache_dir() -> Path:
         root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                             "mmsynth")
     return Path(root) / "llm-weights"
-
-
-@functools.lru_cache(maxsize=16)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """The sha256 of a file, computed once per process and (path, size, mtime)."""
-    stat = Path(path).stat()
-    return _sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def _version(distribution: str) -> str:
@@ -100,7 +86,7 @@ class WeightsKey:
 
     @classmethod
     def of(cls, gguf_path: str | Path, dtype: Any) -> WeightsKey:
-        return cls(file_sha256(gguf_path), str(dtype).removeprefix("torch."),
+        return cls(cached_file_sha256(gguf_path), str(dtype).removeprefix("torch."),
                    _version("transformers"), _version("gguf"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,7 +184,7 @@ def _write_entry(folder: Path, key: WeightsKey, tokenizer: Any, model: Any) -> N
     for path in sorted(folder.iterdir()):
         with open(path, "rb") as f:
             os.fsync(f.fileno())
-        files[path.name] = {"size": path.stat().st_size, "sha256": _digest(path)}
+        files[path.name] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
     manifest = {"key": key.to_dict(), "files": files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
@@ -220,19 +206,11 @@ def _check_entry(entry: Path, key: WeightsKey) -> str | None:
             if path.stat().st_size != expected["size"]:
                 return (f"{name} has {path.stat().st_size} bytes, the manifest says "
                         f"{expected['size']}")
-            if _digest(path) != expected["sha256"]:
+            if file_sha256(path) != expected["sha256"]:
                 return f"{name} does not match its sha256"
     except (OSError, ValueError, KeyError, TypeError) as e:
         return f"its manifest cannot be read ({type(e).__name__}: {e})"
     return None
-
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _remove(path: Path) -> None:
