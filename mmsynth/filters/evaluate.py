@@ -39,6 +39,16 @@ from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample
 KEEP_KINDS = ("correct", "implied_people", "generic_reference", "subset_count")
 REJECT_KINDS = ("absent_object", "wrong_count", "wrong_attribute", "wrong_relation")
 LABELS = KEEP_KINDS + REJECT_KINDS
+# The rejection reasons (see :func:`reason_kind`) that catch each reject-kind for its own
+# reason: a wrong count rejected because the check misread an implied person as a hallucinated
+# one is caught, but not by the count check.
+REASONS_OF = {
+    "absent_object": ("hallucinated_object",),
+    "wrong_count": ("wrong_count", "unsupported_claim:number"),
+    "wrong_attribute": ("unsupported_claim:colour", "unsupported_claim:gender",
+                        "unsupported_claim:property", "unsupported_claim:time"),
+    "wrong_relation": ("unsupported_claim:relation",),
+}
 TYPES = ("conversation", "detail", "reasoning")
 
 # The human turn of an item that gives none: a neutral request of its type, so that the question
@@ -305,7 +315,9 @@ def evaluate(devset: DevSet, checks: Sequence[Stage] | None = None, *,
     """Run every item through ``checks`` (default :func:`default_checks`) and measure them.
 
     Returns ``kinds`` (per label: ``n``, ``kept``, ``rejected``, ``measure`` "kept" or
-    ``caught``, and ``rate``: the kept share for keep-kinds, the caught share for reject-kinds),
+    ``caught``, and ``rate``: the kept share for keep-kinds, the caught share for reject-kinds;
+    for reject-kinds also ``for_reason`` and ``for_reason_rate``, those caught by one of the
+    label's own reasons, :data:`REASONS_OF`),
     ``by_type`` (per item type: ``correct_kept`` and ``wrong_caught``), overall
     ``correct_kept`` and ``wrong_caught``, ``reasons`` (rejection reasons by label),
     ``precision`` (of the rejected items, overall and per reason kind, the share labelled with a
@@ -328,6 +340,8 @@ def evaluate(devset: DevSet, checks: Sequence[Stage] | None = None, *,
         types[item.type][f"{side}_right"] += kept == item.keep
         if reason:
             reasons[item.label][reason] += 1
+            kinds[item.label]["for_reason"] += reason_kind(reason) in REASONS_OF.get(item.label,
+                                                                                     ())
         if kept != item.keep:
             misses.append({"index": item.index, "set": item.set, "type": item.type,
                            "label": item.label, "reason": reason, "answer": item.answer})
@@ -338,6 +352,9 @@ def evaluate(devset: DevSet, checks: Sequence[Stage] | None = None, *,
             "n": c["n"], "kept": c["kept"], "rejected": c["rejected"],
             "measure": "kept" if keep else "caught",
             "rate": _rate(c["kept"] if keep else c["rejected"], c["n"])}
+        if not keep:
+            result["kinds"][label]["for_reason"] = c["for_reason"]
+            result["kinds"][label]["for_reason_rate"] = _rate(c["for_reason"], c["n"])
     keep_n = sum(kinds[k]["n"] for k in KEEP_KINDS)
     reject_n = sum(kinds[k]["n"] for k in REJECT_KINDS)
     result["correct_kept"] = _rate(sum(kinds[k]["kept"] for k in KEEP_KINDS), keep_n)
@@ -404,15 +421,18 @@ def _pct(rate: float | None) -> str:
 def markdown(result: Mapping[str, Any], *, shuffled: bool = False, misses: bool = False) -> str:
     """The figures of :func:`evaluate` as markdown tables."""
     lines = [f"Dev set `{result['path']}`: {result['items']} items.", "",
-             "| kind | expected | items | kept | rejected | measure | rate |",
-             "|---|---|---:|---:|---:|---|---:|"]
+             "| kind | expected | items | kept | rejected | measure | rate "
+             "| caught for its reason |",
+             "|---|---|---:|---:|---:|---|---:|---:|"]
     for label, k in result["kinds"].items():
         expected = "keep" if label in KEEP_KINDS else "reject"
+        own = _pct(k["for_reason_rate"]) if "for_reason_rate" in k else ""
         lines.append(f"| {label} | {expected} | {k['n']} | {k['kept']} | {k['rejected']} | "
-                     f"{k['measure']} | {_pct(k['rate'])} |")
-    lines.append(f"| **correct kept** | keep | | | | kept | **{_pct(result['correct_kept'])}** |")
+                     f"{k['measure']} | {_pct(k['rate'])} | {own} |")
+    lines.append(f"| **correct kept** | keep | | | | kept | **{_pct(result['correct_kept'])}** "
+                 f"| |")
     lines.append(f"| **wrong caught** | reject | | | | caught | "
-                 f"**{_pct(result['wrong_caught'])}** |")
+                 f"**{_pct(result['wrong_caught'])}** | |")
     lines += ["", "| type | keep items | correct kept | reject items | wrong caught |",
               "|---|---:|---:|---:|---:|"]
     for t, c in result["by_type"].items():

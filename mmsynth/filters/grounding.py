@@ -133,6 +133,8 @@ class Evidence:
     centres: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     # The counts captions give per word (lower case): "five pigeons" → {"pigeons": {5}}.
     word_counts: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    # The captions' content words (crudely stemmed, see _content_words).
+    caption_words: frozenset[str] = frozenset()
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any] | None) -> Evidence:
@@ -169,7 +171,8 @@ class Evidence:
         return cls(dict(counts), frozenset(crowd), frozenset(captioned),
                    {k: frozenset(v) for k, v in caption_counts.items()},
                    {k: tuple(v) for k, v in centres.items()},
-                   {k: frozenset(v) for k, v in word_counts.items()})
+                   {k: frozenset(v) for k, v in word_counts.items()},
+                   frozenset(_content_words(" ".join(annotations.get("captions") or ()))))
 
     @property
     def allowed(self) -> frozenset[str]:
@@ -290,19 +293,54 @@ def speculative(kind: str | None) -> bool:
     return kind in _RULES.speculative_types
 
 
-# A question that asks what one should, would or could do ("What should beachgoers bring?", "How
-# would you cut the cake?") makes its answer's indefinite objects hypothetical ("a bottle of
-# water", "with a long knife"). "What could the man be holding?" (a definite subject) asks about
-# the photo.
-_HYPOTHETICAL_QUESTION = re.compile(
-    r"\b(should|would|could|might)\s+(you|one|we|i|they|people|someone|somebody|anyone|"
-    r"[a-z]+(?:ers|ists|ors))\b", re.IGNORECASE)
+# A question that asks what one should, would or could do, or what would happen if, makes its
+# answer's indefinite objects hypothetical ("What should beachgoers bring?" → "a bottle of
+# water"; "How would you cut the cake?" → "with a long knife"; "Would a bicycle be a sensible
+# way to get around here?" → "a bicycle has to wait"; "What could make this setup more
+# comfortable?"; "Would the cat wake up if a dog wandered in?" → "a dog's claws"), unless the
+# answer places them in the photo ("there is a dog on the couch", see Mention.placed). A modal
+# before a definite subject or "be"/"have" asks about the photo: "What could the man be
+# holding?", "What might be happening here?".
+_QUESTION_MODALS = frozenset({"should", "would", "could", "might"})
+_QUESTION_CONDITIONALS = frozenset({"if", "imagine", "suppose", "supposing", "unless"})
+# Words after a modal that ask about the photo: a subject in it ("could the man be holding"),
+# or an inference about what is there ("what might be happening", "who could have left it").
+_PHOTO_SUBJECTS = frozenset({"the", "this", "that", "these", "those", "his", "her", "its",
+                             "their", "my", "our", "your", "it", "he", "she", "be", "have",
+                             "been"})
+_WORD_RE = re.compile(r"[a-z']+")
 
 
 def question_hedge(question: str) -> str:
-    """The modal that makes ``question`` hypothetical advice (see above), or ""."""
-    found = _HYPOTHETICAL_QUESTION.search(question or "")
-    return found.group(1).lower() if found else ""
+    """The word that makes ``question`` hypothetical (see above): a modal not followed by a
+    subject in the photo, or a conditional; "" when there is none."""
+    words = _WORD_RE.findall((question or "").lower())
+    for k, word in enumerate(words):
+        if word in _QUESTION_CONDITIONALS:
+            return word
+        if word in _QUESTION_MODALS and (k + 1 == len(words)
+                                         or words[k + 1] not in _PHOTO_SUBJECTS):
+            return word
+    return ""
+
+
+# Content words an answer and its question must share with the captions to be about the image
+# when they name none of its objects (see _about_this_image).
+ABOUT_MIN_SHARED_WORDS = 2
+
+
+def _about_this_image(text: str, question: str, evidence: Evidence) -> bool:
+    """Whether an answer and its question are about this image: they name, as a claim, an
+    object it has, or share :data:`ABOUT_MIN_SHARED_WORDS` content words with its captions. This
+    is what lets a hypothetical question excuse the answer's other objects: "Moving the cups
+    away from the laptop would be wise, since a spilled drink ruins keyboards" is about this
+    table; the same words beside a photo with no cup or laptop are about another one."""
+    allowed = evidence.allowed
+    if any(m.claim and any(c in allowed for c in m.grounding)
+           for m in (*mentions(text), *mentions(question))):
+        return True
+    shared = _content_words(f"{text} {question}") & evidence.caption_words
+    return len(shared) >= ABOUT_MIN_SHARED_WORDS
 
 
 def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = True,
@@ -311,15 +349,21 @@ def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = T
 
     ``kind`` is the answer type: in a speculative one (see :func:`speculative`) hedged mentions
     are not checked, nor, after a hypothetical ``question`` (:func:`question_hedge`), its
-    indefinite ones; in any other every non-negated mention is. A role word is also grounded by
+    indefinite ones that it does not place in the photo, when the answer or question names an
+    object the image has (:func:`_about_this_image`); in any other every non-negated mention
+    is. A role word is also grounded by
     a category that implies it, and then its count is not checked."""
     problems = []
     checked = 0
     allowed = evidence.allowed
     excuse_hedges = speculative(kind)
+    found = mentions(text)
     asked = question_hedge(question) if excuse_hedges else ""
-    for m in mentions(text):
-        if m.negated or (m.hedge and excuse_hedges) or (asked and not m.definite):
+    if asked and not _about_this_image(text, question, evidence):
+        asked = ""  # a generic answer to a hypothetical question about no object of the image
+    for m in found:
+        if m.negated or (m.hedge and excuse_hedges) or (asked and not m.definite
+                                                           and not m.placed):
             continue
         checked += 1
         implied = m.photo_role or any(c in allowed for c in m.implied_by)

@@ -157,6 +157,9 @@ class Mention:
     # Its noun phrase is definite ("the dog", "his bike"): presupposed, so no hedge of the
     # context (such as a question's "what should you bring?") makes it hypothetical.
     definite: bool = False
+    # Its sentence places it in the photo ("there is a dog", "a dog is sleeping on the couch",
+    # "you can see a dog"; see :func:`_present`): no hypothetical question excuses it either.
+    placed: bool = False
 
     @property
     def grounding(self) -> tuple[str, ...]:
@@ -249,7 +252,9 @@ def mentions(text: str) -> list[Mention]:
             partial=count is not None and _partial(toks, i),
             region=_region(toks, i + n) if count is not None else "",
             plural=term.plural,
-            definite=source in ("definite", "generic definite", "relational"),
+            definite=source in ("definite", "generic definite", "relational")
+            or (source == "implied" and _reference(text, toks, i, term.plural) == "definite"),
+            placed=_present(toks, i, i + n, counts=False),
         )
         found.append(mention)
         hedged_by.append(source)
@@ -380,6 +385,10 @@ def _number(word: str) -> int | None:
     return NUMBER_WORDS.get(word)
 
 
+# Group nouns that state a number: "a pair of dogs", "a trio of horses".
+_GROUP_SIZES = {"pair": 2, "trio": 3, "quartet": 4}
+
+
 def _stated_count(toks: list[_Tok], i: int) -> int | None:
     """The total a number in front of the mention claims ("three tall giraffes"), or None."""
     j = i - 1
@@ -392,8 +401,9 @@ def _stated_count(toks: list[_Tok], i: int) -> int | None:
         value = _number(word)
         if value is not None:
             return _qualified(toks, j, value)
-        if word == "of" and j >= 2 and toks[j - 1].text == "pair" and toks[j - 2].text == "a":
-            return 2
+        if word == "of" and j >= 2 and toks[j - 2].text in ("a", "the") \
+                and toks[j - 1].text in _GROUP_SIZES:
+            return _GROUP_SIZES[toks[j - 1].text]  # "a pair of dogs", "a trio of horses"
         if word in _COUNT_BREAKS or word in _NEGATIONS:
             return None
         if word == "single":
@@ -403,15 +413,25 @@ def _stated_count(toks: list[_Tok], i: int) -> int | None:
     return None
 
 
+# Count qualifiers (the vocabulary's) that are prepositions before a total: "a group of four
+# tourists", "out of three dogs", "sells to two shoppers". "To" between two numbers is a range
+# ("three to four dogs"); "one of the dogs" has no number before its noun.
+_TOTAL_AFTER = frozenset({"of", "to"})
+
+
 def _qualified(toks: list[_Tok], j: int, value: int) -> int | None:
     """``value`` at token ``j`` as a total claim, unless a qualifier makes it a bound or a part."""
     before = toks[j - 1].text if j > 0 and not toks[j - 1].punct else ""
+    two_before = toks[j - 2].text if j > 1 and not toks[j - 2].punct else ""
+    if before in _TOTAL_AFTER and not (before == "to" and _number(two_before) is not None):
+        return value  # "a group of four tourists", "sells to two shoppers" (not "three to four")
     if before in _COUNT_QUALIFIERS:
         return None
-    if toks[j].text == "dozen" and before != "a":
-        return None  # "dozens", "half a dozen"
+    if toks[j].text == "dozen":
+        if before == "a" and two_before == "half":
+            return 6
+        return value if before == "a" else None  # "dozens"
     if value == 1:
-        two_before = toks[j - 2].text if j > 1 else ""
         if before in _EXACT_ONE_BEFORE or (before in ("is", "'s") and two_before == "there"):
             return 1
         if before == "there's":
@@ -494,7 +514,12 @@ def _hedge(text: str, toks: list[_Tok], i: int, n: int,
     The exceptions for definite mentions: a person with a habitual relative clause ("the person
     who works here", :func:`_habitual_relative`); a relational person word under a hedge ("the
     family likely sits here", :func:`_relational`); and a definite object in a generic
-    statement ("a clock like this often hangs above the sink", :func:`_generic_definite`)."""
+    statement ("a clock like this often hangs above the sink", :func:`_generic_definite`).
+
+    Last, an implied person — a relational word or an unspecified agent ("the vendor",
+    "customers", "someone") — that no rule above hedges is hedged ``"no presence"`` unless the
+    sentence places it in the photo (:func:`_present`): "the vendor has stacked the apples" is
+    the scene's implied vendor, "a vendor is weighing the apples" one in the photo."""
     return _hedge_of(text, toks, i, n, mentions_ending, sources, term)[0]
 
 
@@ -504,7 +529,9 @@ def _hedge_of(text: str, toks: list[_Tok], i: int, n: int,
               term: Term | None = None) -> tuple[str, str]:
     """:func:`_hedge`'s word and where it came from: ``"definite"`` (none can apply),
     ``"generic"``, ``"before"``, ``"after"`` (as the subject), ``"relative"``,
-    ``"relational"``, ``"generic definite"`` or ``"indefinite"`` (none found)."""
+    ``"relational"``, ``"generic definite"``, ``"implied"`` (an implied person the sentence does
+    not place in the photo: hedge ``"no presence"``, see :func:`_present`) or ``"indefinite"``
+    (none found)."""
     sources = sources or {}
     person = term is not None and term.category == "person"
     end = i + n
@@ -519,6 +546,19 @@ def _hedge_of(text: str, toks: list[_Tok], i: int, n: int,
         if where:
             return where, "relative"
     reference = _reference(text, toks, i, term is not None and term.plural)
+    hedge, source = _reference_hedge(text, toks, i, n, end, reference, mentions_ending, sources,
+                                     term)
+    if not hedge and person and _implied_person(toks, i, n) and not _present(toks, i, end):
+        return "no presence", "implied"
+    return hedge, source
+
+
+def _reference_hedge(text: str, toks: list[_Tok], i: int, n: int, end: int, reference: str,
+                     mentions_ending: Mapping[int, tuple[int, Mention]],
+                     sources: Mapping[int, str], term: Term | None) -> tuple[str, str]:
+    """:func:`_hedge_of` for a mention whose noun phrase refers as ``reference`` says
+    (:func:`_reference`), before the presence rule for implied people."""
+    person = term is not None and term.category == "person"
     if reference == "definite":
         if _relational(toks, i, n):
             hedge = (_hedge_before(toks, i, mentions_ending, sources)
@@ -793,6 +833,80 @@ def _habitual_where(toks: list[_Tok], i: int, end: int) -> str:
     return toks[j].text
 
 
+_PRESENCE = _RULES.presence
+_SHOWN_BY = _PRESENCE["shown_by"]
+_EXISTENTIAL = _PRESENCE["existential"]
+_PRESENCE_VERBS = _PRESENCE["verbs"]
+_PRESENCE_PLACES = _PRESENCE["places"]
+_PICTURE_PLACES = _PRESENCE["picture_places"]
+_NOT_PARTICIPLES = _PRESENCE["not_participles"]
+_COPULAS = frozenset({"is", "are", "was", "were"})
+# Fillers between a person and the verb that places them: "a vendor also stands".
+_PRESENCE_FILLERS = frozenset({"also", "still", "just", "clearly", "now", "currently", "even",
+                               "both", "all", "here", "there", "nearby"})
+
+
+def _implied_person(toks: list[_Tok], i: int, n: int) -> bool:
+    """Whether the person mention at ``toks[i:i + n]`` names someone the scene implies rather
+    than shows: a relational word ("the vendor", "customers") or an unspecified agent
+    ("someone"). See :func:`_present` for when the sentence shows them after all."""
+    return _relational(toks, i, n) or (n == 1 and toks[i].text in _AGENTS)
+
+
+def _present(toks: list[_Tok], i: int, end: int, counts: bool = True) -> bool:
+    """Whether the sentence places the person mentioned at ``toks[i:end]`` in the photo (the
+    rules' ``presence``): a stated count; "there is" or a verb of showing or seeing before it
+    in its clause ("the photo shows a vendor", "you can see a worker"); or right after it a
+    progressive or participle ("a vendor is weighing apples", "customers waiting in line",
+    maybe in a relative clause: "a family member who is standing by the oven"), a posture verb
+    ("a waiter stands by the door"), a copula and a place ("the baker is behind the counter"),
+    or a place in the picture ("a worker in the background"). Without ``counts`` a count is no
+    such cue ("bring two bottles of water" answers what to bring)."""
+    if counts and _stated_count(toks, i) is not None:
+        return True
+    j, steps = i - 1, 0
+    while j >= 0 and steps < 10:
+        tok = toks[j]
+        if tok.punct or tok.text in _CLAUSE_BREAKS or tok.text in _SUBORDINATORS:
+            break
+        if tok.text in _SHOWN_BY or (tok.text == "there" and j + 1 < i
+                                     and toks[j + 1].text in _EXISTENTIAL):
+            return True
+        j -= 1
+        steps += 1
+    k = end
+    if any(tuple(t.text for t in toks[k:k + len(p)]) == p for p in _PICTURE_PLACES):
+        return True
+    while k < len(toks) and toks[k].text in _PRESENCE_FILLERS:
+        k += 1
+    if k < len(toks) and toks[k].text in ("and", "or"):
+        # Coordinated subjects share their verb: "a vendor and two customers are chatting".
+        for m in range(k + 1, min(k + 6, len(toks))):
+            if toks[m].punct:
+                break
+            if toks[m].text in _PRESENCE_VERBS or toks[m].text in _COPULAS:
+                k = m
+                break
+    if k < len(toks) and toks[k].text in ("who", "that"):
+        k += 1  # "a family member who is standing by the oven"
+    if k >= len(toks) or toks[k].punct:
+        return False
+    word = toks[k].text
+    if word in _PRESENCE_VERBS or _participle(word):
+        return True
+    if word in _COPULAS:
+        k += 1
+        while k < len(toks) and toks[k].text in _PRESENCE_FILLERS:
+            k += 1
+        return k < len(toks) and (toks[k].text in _PRESENCE_PLACES or _participle(toks[k].text))
+    return False
+
+
+def _participle(word: str) -> bool:
+    """Whether ``word`` may be a present participle ("waiting", "selling")."""
+    return word.endswith("ing") and len(word) > 4 and word not in _NOT_PARTICIPLES
+
+
 def _relational(toks: list[_Tok], i: int, n: int) -> bool:
     """Whether the mention at ``toks[i:i + n]`` is a relational person word ("the family", "the
     customer", the rules' ``relational``): a definite one presupposes the
@@ -847,12 +961,13 @@ def _listed_after(toks: list[_Tok], j: int,
     on: "you could sit on the couch and watch TV"."""
     word = toks[j].text
     if word in ("and", "or") and j - 1 in mentions_ending:
-        if (sources or {}).get(j - 1) in ("definite", "generic definite"):
-            return None
+        if (sources or {}).get(j - 1) in ("definite", "generic definite", "implied"):
+            return None  # an implied person's hedge is its own: "a vendor and three customers"
         return mentions_ending[j - 1][1].hedge
     comma = j - 1 if word in ("and", "or") and j > 0 and toks[j - 1].text == "," else j
     if comma == j == i - 1 and word == "," and comma - 1 in mentions_ending \
-            and (sources or {}).get(comma - 1) not in ("definite", "generic definite"):
+            and (sources or {}).get(comma - 1) not in ("definite", "generic definite",
+                                                       "implied"):
         return mentions_ending[comma - 1][1].hedge  # "zebras, elephants and antelopes": a list
     if toks[comma].text == "," and comma - 1 in mentions_ending:
         after = comma + 1

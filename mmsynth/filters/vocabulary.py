@@ -323,10 +323,12 @@ HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examp
               "subject_comparisons", "agents", "agent_aspects", "frame_prepositions",
               "subordinators", "comparisons", "like_verbs", "subject_verbs", "person_heads",
               "generic_object_prepositions")
-_RULE_SECTIONS = ("hedges", "roles", "relational", "photo_roles", "photo_role_phrases",
+_RULE_SECTIONS = ("hedges", "roles", "relational", "presence", "photo_roles", "photo_role_phrases",
                   "attributive_before", "compound_heads", "partial_before", "partial_counts",
                   "partial_regions", "picture_nouns", "speculative_types")
 REGIONS = ("left", "right", "top", "bottom")
+PRESENCE_SETS = ("shown_by", "existential", "verbs", "places", "picture_places",
+                 "not_participles")
 
 
 @dataclass(frozen=True)
@@ -344,6 +346,9 @@ class ClaimRules:
     examples: tuple[tuple[str, ...], ...]
     roles: Mapping[tuple[str, ...], tuple[str, ...]]
     relational: frozenset[tuple[str, ...]]
+    # What places a relational person or an agent in the photo (the file's ``presence``: word
+    # sets; ``picture_places`` as token tuples).
+    presence: Mapping[str, frozenset]
     photo_roles: frozenset[tuple[str, ...]]
     photo_role_phrases: tuple[tuple[str, ...], ...]
     attributive_before: Mapping[str, frozenset[str]]
@@ -418,6 +423,18 @@ class _RulesReader(_Reader):
                 roles[tuple(form.split())] = cats
         relational = self.person_words("relational", data["relational"])
         photo_roles = self.person_words("photo_roles", data["photo_roles"])
+        presence_section = self.mapping("presence", data["presence"])
+        presence = {}
+        for name in PRESENCE_SETS:
+            if name not in presence_section:
+                raise self.bad(f"presence.{name}", "missing")
+            words = self.phrases(presence_section[name], f"presence.{name}")
+            presence[name] = frozenset(tuple(w.split()) for w in words) \
+                if name == "picture_places" else frozenset(words)
+        unknown = sorted(set(presence_section) - set(PRESENCE_SETS))
+        if unknown:
+            raise self.bad(f"presence.{unknown[0]}",
+                           f"unknown; valid: {', '.join(PRESENCE_SETS)}")
         attributive = {}
         for word, followers in self.mapping("attributive_before",
                                             data["attributive_before"]).items():
@@ -445,6 +462,7 @@ class _RulesReader(_Reader):
                            for p in sorted(hedges["examples"] | hedges["comparisons"])),
             roles=roles,
             relational=relational,
+            presence=presence,
             photo_roles=photo_roles,
             photo_role_phrases=tuple(tuple(p.split()) for p in self.phrases(
                 data["photo_role_phrases"], "photo_role_phrases")),

@@ -273,6 +273,18 @@ def test_evaluate_measures_kept_and_caught_shares(devset):
     assert none["shuffled_rejected"] == 1.0
     assert none["shuffled"]["n"] == sum(i.keep for i in devset.items)
     assert none["reasons"]["correct"] == {"no": none["kinds"]["correct"]["n"]}
+    # "no" is no reject-kind's own reason: every wrong answer caught, none for its reason.
+    assert all(none["kinds"][k]["for_reason_rate"] == 0.0 for k in REJECT_KINDS)
+
+    def reject_as_hallucinated(samples):
+        from mmsynth.sample import Rejection
+        return [], [Rejection(s.meta["index"], "hallucinated_object:dog") for s in samples]
+
+    dogs = evaluate(devset, [reject_as_hallucinated], shuffled=False)
+    assert dogs["kinds"]["absent_object"]["for_reason_rate"] == 1.0
+    assert all(dogs["kinds"][k]["for_reason_rate"] == 0.0
+               for k in ("wrong_count", "wrong_attribute", "wrong_relation"))
+    assert all("for_reason_rate" not in dogs["kinds"][k] for k in KEEP_KINDS)
 
 
 def test_precision_counts_the_rejected_items_by_reason_kind(measured):
@@ -302,10 +314,14 @@ def test_shuffled_pairs_are_a_derangement_onto_other_categories(devset):
 
 
 def floor_rate(measured: dict, key: str) -> float | None:
-    """The rate a FLOORS key names in an :func:`evaluate` result: a kind's, an overall one, or
-    the precision of a rejection."""
+    """The rate a FLOORS key names in an :func:`evaluate` result: a keep-kind's kept share, a
+    reject-kind's share caught *for its own reason* (a wrong count caught because the check
+    misread a person is no catch of the count check), an overall one, or the precision of a
+    rejection."""
     if key == "rejection_precision":
         return measured["precision"]["precision"]
+    if key in REJECT_KINDS:
+        return measured["kinds"][key]["for_reason_rate"]
     return measured[key] if key in measured else measured["kinds"][key]["rate"]
 
 

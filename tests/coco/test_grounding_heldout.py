@@ -23,6 +23,14 @@ After the dev set's second round (stop 5; read by this table only): implied_peop
 generic_reference 35.3%, wrong_attribute 76.9%, wrong_relation 43.5%, correct kept 82.5%, wrong
 caught 79.0%, precision 81.5%, shuffled 90.7%. The floors below follow.
 
+Stop 6: a reject-kind's floor is on the share caught *for its own reason*
+(``for_reason_rate``: a wrong count rejected as a wrong count, not because the check misread a
+person). One wrong_count item had been caught only as a hallucinated person, so the count
+check's own rate on this set has been 91.3% since the set landed (21 of 23); when the presence
+rule for implied people stopped that misreading, the accidental catch went and the floor
+follows the count check's own rate (0.90). The other reject-kinds were caught for their own
+reasons throughout.
+
 FLOORS are those rates rounded down to the nearest 0.05, so a regression fails. To keep the set
 honest, improve the rules from new dev-set items of the failing kinds, not from this file's
 misses, and read only its table (not ``--misses``) to measure.
@@ -46,7 +54,7 @@ FLOORS = {
     "generic_reference": 0.35,
     "subset_count": 1.00,
     "absent_object": 1.00,
-    "wrong_count": 0.95,
+    "wrong_count": 0.90,  # caught for its own reason (see above)
     "wrong_attribute": 0.75,
     "wrong_relation": 0.40,
     "correct_kept": 0.80,

@@ -134,13 +134,19 @@ def test_a_generic_plural_with_a_habitual_verb_or_kind_predicate_is_generic(text
 
 @pytest.mark.parametrize("text, word", [
     ("Two tourists visit the pagoda.", "tourists"),     # a number
-    ("The tourists visit the pagoda.", "tourists"),     # definite
+    ("The men visit the pagoda.", "men"),               # definite
     ("Many people walk along the beach.", "people"),    # not a habitual verb
     ("Birds are on the runway.", "birds"),              # not a kind predicate
     ("Bikers gather at the corner.", "bikers"),         # "gather" describes the photo too
 ])
 def test_counted_definite_or_descriptive_plurals_are_still_claims(text, word):
     assert hedge(text, word) == ""
+
+
+def test_definite_tourists_with_a_habitual_verb_are_implied_people_not_a_habit():
+    # Not hedged by the habit (definite), but "tourists" is a relational word that the
+    # sentence does not place in the photo (see the presence tests below).
+    assert hedge("The tourists visit the pagoda.", "tourists") == "no presence"
 
 
 def test_a_relational_person_word_is_hedged_even_when_definite():
@@ -533,6 +539,8 @@ def _edited(tmp_path: Path, edit) -> str:
     (lambda d: d["partial_regions"].__setitem__("in the middle", "centre"),
      "partial_regions.in the middle", "must be one of left, right, top, bottom"),
     (lambda d: d.pop("picture_nouns"), "picture_nouns", "missing"),
+    (lambda d: d["presence"].pop("verbs"), "presence.verbs", "missing"),
+    (lambda d: d["presence"].__setitem__("nouns", ["vendor"]), "presence.nouns", "unknown"),
 ])
 def test_a_malformed_rules_file_is_a_usage_error_naming_the_key(tmp_path, edit, key, why):
     path = _edited(tmp_path, edit)
@@ -607,9 +615,13 @@ def test_until_and_before_clauses_take_their_main_clauses_modal(text, word, mark
 
 
 def test_until_without_a_modal_states():
-    # Both the waiter and the customer are said to be there.
+    # No modal for "until" to take: the waiter is said to be there (he stands by the oven).
+    # The customer who "comes" later is one the scene implies, not one it shows.
     assert reasons("The waiter stands by the oven until the customer comes.", KITCHEN) == \
-        ["hallucinated_object:person"] * 2
+        ["hallucinated_object:person"]
+    assert hedge("The waiter stands by the oven until the customer comes.", "customer") == \
+        "no presence"
+    assert hedge("The waiter stands by the oven until a man comes.", "man") == ""
 
 
 def test_a_person_noun_with_a_head_takes_a_habitual_relative_after_the_head():
@@ -717,3 +729,102 @@ def test_an_object_word_before_a_compound_head_is_a_modifier(kind):
     # "dog bowl": the bowl is an object, so "dog" is its modifier; the dog itself is a claim.
     assert reasons("A dog sits next to a dog bowl.", annotations("bowl"), kind=kind) == \
         ["hallucinated_object:dog"]
+
+
+# ---- presence: implied people are claims only when the sentence places them in the photo -----
+
+STALL = annotations(("apple", 4), "orange", captions=("A fruit stall piled with apples.",))
+
+
+@pytest.mark.parametrize("answer", [
+    "The vendor has stacked the apples in a neat pyramid.",
+    "The vendor serves the customers who come by in the morning.",
+    "Someone left an orange on top of the apples.",
+    "A vendor keeps the apples fresh, and customers pick the ripest ones.",
+    "The vendor and his family probably run the stall together.",
+])
+def test_an_implied_person_without_presence_is_no_claim_in_a_speculative_answer(answer):
+    for kind in ("reasoning", "conversation"):
+        assert reasons(answer, STALL, kind=kind) == [], (kind, answer)
+    # A detail description states facts: the same words name a person the photo lacks.
+    assert reasons(answer, STALL, kind="detail")[0] == "hallucinated_object:person"
+
+
+@pytest.mark.parametrize("answer", [
+    "Two customers are choosing apples.",                # a count
+    "There is a vendor behind the apples.",              # there is
+    "You can see a vendor weighing the oranges.",        # a verb of seeing
+    "A vendor is weighing the apples.",                  # a progressive
+    "Customers waiting in line hold their bags.",        # a participle
+    "A vendor stands beside the oranges.",               # a posture verb
+    "The vendor is behind the stall.",                   # a copula and a place
+    "A shopper in the background reaches for an apple.",  # a place in the picture
+    "A vendor and a customer are chatting.",             # coordinated subjects share the verb
+    "A family member who is standing by the oranges smiles.",  # a relative clause placing them
+    "Someone is sitting next to the apples.",
+])
+def test_an_implied_person_placed_in_the_photo_is_still_a_claim(answer):
+    found = reasons(answer, STALL, kind="reasoning")
+    assert found and set(found) == {"hallucinated_object:person"}, answer
+
+
+def test_an_implied_persons_hedge_is_its_own_and_a_counted_one_is_checked():
+    # "three customers" listed after the implied vendor is a claim (and a wrong count).
+    ann = annotations(("person", 2), ("apple", 4))
+    assert reasons("The vendor and three customers chat by the apples.", ann) == \
+        ["wrong_count:person"]
+    assert reasons("The vendor and two customers chat by the apples.", ann) == []
+
+
+@pytest.mark.parametrize("text, count", [
+    ("A group of four tourists poses.", 4),       # "of" before a total
+    ("The vendor sells apples to two shoppers.", 2),  # "to" as a preposition
+    ("Three to four dogs.", None),                # "to" between numbers: a range
+    ("A trio of horses grazes.", 3),
+    ("Half a dozen pigeons peck.", 6),
+    ("A dozen pigeons peck.", 12),
+    ("Dozens of pigeons peck.", None),
+    ("Two of the three cows graze.", 3),          # the total after "of the"
+])
+def test_counts_after_prepositions_and_group_nouns(text, count):
+    counted = [m.count for m in mentions(text) if m.category != "apple"]
+    assert counted[-1] == count, text
+
+
+# ---- hypothetical questions: which ones, and only answers about this image ------------------
+
+CROSSING = annotations("car", "train", "traffic light",
+                       captions=("A car waits at a railway crossing as a train passes.",))
+
+
+@pytest.mark.parametrize("question", [
+    "Would a bicycle be a sensible way to get around here?",   # modal + an indefinite subject
+    "What could make this crossing safer?",                    # modal + a verb: advice
+    "Would the car be safe if a bicycle tried to cross now?",  # a conditional
+])
+def test_a_hypothetical_question_excuses_the_answers_unplaced_indefinite_objects(question):
+    answer = "A bicycle has to wait at the barrier just like the car until the train passes."
+    assert reasons(answer, CROSSING, question=question) == []
+    # Placed in the photo, it is a claim after any question.
+    assert reasons("There is a bicycle leaning on the car.", CROSSING, question=question) == \
+        ["hallucinated_object:bicycle"]
+
+
+@pytest.mark.parametrize("question", [
+    "What might be happening here?",           # an inference about the photo ("be")
+    "Who could have parked the car here?",     # "have"
+    "What could the driver be waiting for?",   # a definite subject
+])
+def test_a_question_about_the_photo_excuses_nothing(question):
+    assert reasons("A bicycle has to wait at the barrier.", CROSSING, question=question) == \
+        ["hallucinated_object:bicycle"]
+
+
+def test_a_hypothetical_questions_answer_must_be_about_this_image():
+    question = "Would a bicycle be a sensible way to get around?"
+    generic = "A bicycle has to stop for a while in heavy rain."
+    # Nothing of the crossing named, no caption words shared: it is about another picture.
+    assert reasons(generic, CROSSING, question=question) == ["hallucinated_object:bicycle"]
+    # Sharing the captions' words ("railway crossing") ties it to this one.
+    assert reasons(generic + " At a railway crossing it waits.", CROSSING,
+                   question=question) == []
