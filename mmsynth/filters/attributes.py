@@ -12,6 +12,8 @@ A *claim* is something a sentence asserts that the annotations can confirm or co
 * ``number``: a number in front of a noun ("four towers", "three boats").
 * ``relation``: "A is to the left of / above / under B" between two objects.
 * ``time``: a part of the day the photo is taken at ("at midday", "at dusk").
+* ``property``: a size, height, material, open/closed or empty/full said of an object.
+* ``weather``: the weather the photo shows ("a grey, overcast day", "on a sunny afternoon").
 
 :class:`Document` holds what the image's annotations say (colours per noun, genders and numbers
 used by the captions, the boxes) and :meth:`Document.judge` gives each claim a verdict:
@@ -47,7 +49,8 @@ rejects correct answers teaches the generator nothing and costs data:
 * a time of day is contradicted when the captions name one and never it nor a close one
   ("midday" against "dusk"; "late afternoon" and "sunset" are close); a time word after a
   modal, a condition or a habit in its sentence ("the lights would be needed at night") is
-  no claim.
+  no claim; the weather likewise ("overcast" against "sunny"; "overcast" and "rainy" are
+  close; "if it were raining" is no claim).
 
 The word lists are data (``configs/grounding/claims.yaml``, read once by
 :func:`load_claim_words`); the rules are here.
@@ -63,11 +66,18 @@ from typing import Any
 
 from mmsynth.errors import UsageError
 from mmsynth.filters.mentions import Mention, mentions
-from mmsynth.filters.vocabulary import NUMBER_WORDS, SUPERCATEGORY_OF, load_vocabulary, plural_forms
+from mmsynth.filters.vocabulary import (
+    COCO_CATEGORIES,
+    NUMBER_WORDS,
+    SUPERCATEGORY_OF,
+    load_rules,
+    load_vocabulary,
+    plural_forms,
+)
 from mmsynth.resources import config_path
 
 CLAIMS_FILE = ("grounding", "claims.yaml")
-KINDS = ("colour", "gender", "number", "relation", "time", "property")
+KINDS = ("colour", "gender", "number", "relation", "time", "property", "weather")
 VERDICTS = ("supported", "contradicted", "unknown")
 DEFAULT_MARGIN = 0.10
 
@@ -107,6 +117,7 @@ class ClaimWords:
     places: frozenset[str] = frozenset()
     every: frozenset[str] = frozenset()
     pronouns: Mapping[str, str] = field(default_factory=dict)  # word → singular | plural
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # "flock" → categories
     position_prepositions: frozenset[str] = frozenset()
     sides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     neutral_sides: frozenset[str] = frozenset()
@@ -116,6 +127,9 @@ class ClaimWords:
     times: Mapping[str, str] = field(default_factory=dict)  # word → part of the day
     time_similar: Mapping[str, frozenset[str]] = field(default_factory=dict)
     time_hedges: frozenset[str] = frozenset()
+    weathers: Mapping[str, str] = field(default_factory=dict)  # word → the weather it names
+    weather_similar: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    weather_hedges: frozenset[str] = frozenset()
     # word → (property, value): "wooden" → ("material", "wooden").
     properties: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     path: str = ""
@@ -173,7 +187,7 @@ class _Reader:
 
     def claim_words(self) -> ClaimWords:
         top = self.section(self.data, "", ("colours", "gender", "numbers", "relations",
-                                           "times", "properties"))
+                                           "times", "properties", "weather"))
         c = self.section(top["colours"], "colours", (
             "names", "similar", "joiners", "predicates", "predicate_fillers", "coatings",
             "coverings", "owner_nouns", "monochrome", "unchecked_categories", "nouns"))
@@ -185,6 +199,10 @@ class _Reader:
         times = self.mapping(t["names"], "times.names")
         time_similar = self.similar(t["similar"], set(times.values()), "times.similar",
                                     "part of the day")
+        w = self.section(top["weather"], "weather", ("names", "similar", "hedges"))
+        weathers = self.mapping(w["names"], "weather.names")
+        weather_similar = self.similar(w["similar"], set(weathers.values()), "weather.similar",
+                                       "weather")
         unchecked = self.word_set(c["unchecked_categories"], "colours.unchecked_categories")
         nouns: dict[str, str] = {}
         for noun in self.word_set(c["nouns"], "colours.nouns"):
@@ -208,7 +226,17 @@ class _Reader:
         n = self.section(top["numbers"], "numbers", ("irregular_plurals", "not_counts",
                                                      "not_after"))
         r = self.section(top["relations"], "relations", (
-            "phrases", "links", "fillers", "verbs", "places", "every", "pronouns", "positions"))
+            "phrases", "links", "fillers", "verbs", "places", "every", "pronouns", "positions",
+            "groups"))
+        groups = {}
+        if not isinstance(r["groups"], dict) or not r["groups"]:
+            raise self.bad("relations.groups", "must be a mapping of word → categories")
+        for word, cats in r["groups"].items():
+            cats = self.word_set(cats, f"relations.groups.{word}")
+            unknown = sorted(cats - set(COCO_CATEGORIES))
+            if unknown:
+                raise self.bad(f"relations.groups.{word}", f"not a COCO category: {unknown[0]!r}")
+            groups[self.word(word, "relations.groups")] = tuple(sorted(cats))
         relations = {tuple(phrase.split()): spec
                      for phrase, spec in self.axes(r["phrases"], "relations.phrases").items()}
         pronouns = self.mapping(r["pronouns"], "relations.pronouns")
@@ -244,6 +272,7 @@ class _Reader:
             fillers=self.word_set(r["fillers"], "relations.fillers"),
             places=self.word_set(r["places"], "relations.places"),
             every=self.word_set(r["every"], "relations.every"), pronouns=pronouns,
+            groups=groups,
             position_prepositions=self.word_set(pos["prepositions"],
                                                 "relations.positions.prepositions"),
             sides=self.axes(pos["sides"], "relations.positions.sides"),
@@ -253,6 +282,8 @@ class _Reader:
             scenes=self.word_set(pos["scenes"], "relations.positions.scenes"),
             times=times, time_similar=time_similar,
             time_hedges=self.word_set(t["hedges"], "times.hedges"),
+            weathers=weathers, weather_similar=weather_similar,
+            weather_hedges=self.word_set(w["hedges"], "weather.hedges"),
             properties=self.properties(top["properties"], "properties"), path=self.path)
 
     def properties(self, value: Any, key: str) -> dict[str, tuple[str, str]]:
@@ -435,8 +466,9 @@ def _colours_before(p: _Parsed, first: int, words: ClaimWords, stop: set[int]
 
 
 def _colours_after(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[str], int]:
-    """A predicate colour after token ``last`` ("the bus is red and white")."""
-    k = last + 1
+    """A predicate colour after token ``last`` ("the bus is red and white"), maybe after a
+    participle phrase of up to five words ("the car waiting at the barrier is blue")."""
+    k = _past_participle_phrase(p, last + 1, words)
     if k >= len(p.toks) or p.toks[k].text not in words.predicates:
         return frozenset(), last
     k += 1
@@ -465,6 +497,43 @@ def _colours_after(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[
     if coated and k < len(p.toks) and p.toks[k].text in words.coverings:
         return frozenset(), last  # "the bed is covered with a white sheet": the sheet's colour
     return frozenset(found), end
+
+
+def _appositive_colours(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[str], int]:
+    """The colours of an appositive right after token ``last`` that renames the noun with a
+    colour: ", a shiny green variety," / ", a bright red double-decker," — an indefinite
+    article, fillers and colours, one noun, then a comma or the end."""
+    toks = p.toks
+    k = last + 1
+    if k + 3 >= len(toks) or toks[k].text != "," or toks[k + 1].text not in ("a", "an"):
+        return frozenset(), last
+    k += 2
+    found: set[str] = set()
+    while k < len(toks) and (toks[k].text in words.colours or toks[k].text in words.joiners
+                             or toks[k].text in words.predicate_fillers):
+        if toks[k].text in words.colours:
+            found.add(words.colours[toks[k].text])
+        k += 1
+    if not found or k >= len(toks) or toks[k].punct or k in p.mention_tokens:
+        return frozenset(), last
+    if k + 1 < len(toks) and not toks[k + 1].punct:
+        return frozenset(), last
+    return frozenset(found), k
+
+
+def _past_participle_phrase(p: _Parsed, k: int, words: ClaimWords) -> int:
+    """Where a predicate may start after a noun whose next token is ``k``: past a participle
+    phrase of up to five words with no punctuation or object in it ("waiting at the barrier",
+    "parked by the curb"), if one starts there and a predicate word ends it; else ``k``."""
+    toks = p.toks
+    if k >= len(toks) or not toks[k].text.endswith(("ing", "ed")) or len(toks[k].text) <= 4:
+        return k
+    for j in range(k + 1, min(k + 6, len(toks))):
+        if toks[j].punct or j in p.mention_tokens:
+            return k
+        if toks[j].text in words.predicates:
+            return j
+    return k
 
 
 def _open_word(p: _Parsed, k: int, words: ClaimWords, taken: set[int]) -> bool:
@@ -501,7 +570,7 @@ def _open_colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
                 found.add(words.colours[toks[j].text])
             j -= 1
         negated = j >= 0 and toks[j].text in _NEGATIONS  # "no black rocket"
-        if found and not nxt and not negated:
+        if found and not nxt and not negated and not _compared(p, j + 1):
             start = next(i for i in range(j + 1, k) if toks[i].text in words.colours)
             claims.append(Claim("colour", key, frozenset(found), p.words(start, k)))
         if k > 0 and toks[k - 1].text in _DETERMINERS:
@@ -612,15 +681,38 @@ def photo_colour_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
     return claims
 
 
+# Phrases (the grounding rules' comparisons and examples) that make what follows a thing
+# compared with or given as an example, not one in the photo: "unlike the white suits used for
+# spacewalks" says nothing of the colour of a suit in the picture.
+_COMPARED = tuple(load_rules().examples)
+
+
+def _compared(p: _Parsed, k: int) -> bool:
+    """Whether the noun phrase starting at token ``k`` follows a comparison or example phrase
+    (at most two words between, no punctuation)."""
+    for j in range(k - 1, max(k - 4, -1), -1):
+        if p.toks[j].punct:
+            return False
+        if any(tuple(t.text for t in p.toks[j - len(phrase) + 1:j + 1]) == phrase
+               for phrase in _COMPARED if j - len(phrase) + 1 >= 0):
+            return True
+    return False
+
+
 def colour_claims(p: _Parsed, words: ClaimWords, context: Sequence[str] = ()) -> list[Claim]:
     """Colours before or after an object or a listed noun, then those of unlisted nouns
     (:func:`_open_colour_claims`) and of owner nouns (:func:`_owner_colour_claims`, with
-    ``context`` the texts a pronoun may refer back to)."""
+    ``context`` the texts a pronoun may refer back to). None of a noun phrase after a comparison
+    or example phrase (:func:`_compared`: "unlike the white suits")."""
     stop = p.mention_tokens
     claims = []
     for subject, a, b in _colour_nouns(p, words):
         before, start = _colours_before(p, a, words, stop)
         after, end = _colours_after(p, b, words)
+        if before and _compared(p, start):
+            continue
+        if not after:
+            after, end = _appositive_colours(p, b, words)
         if before:
             claims.append(Claim("colour", subject, before, p.words(start, b)))
         if after:
@@ -904,8 +996,15 @@ def _subject_before(p: _Parsed, k: int, words: ClaimWords, ms: list[tuple[Mentio
     m, a, b = before[-1]
     gap = p.toks[b + 1:k]
     taken = p.mention_tokens
-    if any(t.punct for t in gap) or any(j in taken for j in range(b + 1, k)):
+    if any(j in taken for j in range(b + 1, k)):
         return None
+    # A comma may only set off links, and some must follow the last one ("the plant,
+    # meanwhile, has been placed", "it hangs high up, well to the left of"; not "a laptop is
+    # next to the cat, on its right", where the phrase after the comma is the laptop's): any
+    # other punctuation ends the subject's reach.
+    if any(t.punct and t.text != "," for t in gap) or (gap and gap[-1].text == ","):
+        return None
+    gap = [t for t in gap if t.text != ","]
     j = 0
     while j < len(gap) and gap[j].text in words.links:
         j += 1
@@ -978,7 +1077,8 @@ def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
     A claim's ``every`` says, per mention, whether a quantifier makes it about every instance
     (:func:`_every`)."""
     claims = []
-    ms = [(m, a, b) for m, a, b in p.mentions if not m.negated and not m.hedge]
+    ms = sorted([(m, a, b) for m, a, b in p.mentions if not m.negated and not m.hedge]
+                + _group_mentions(p, words), key=lambda found: found[1])
     first_at = {a: (m, a, b) for m, a, b in ms}
     # The axis of the relation each object mention is the object of ("above the parked cars").
     object_axis: dict[int, str] = {}
@@ -1040,6 +1140,28 @@ def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
     return claims
 
 
+def _group_mentions(p: _Parsed, words: ClaimWords) -> list[tuple[Mention, int, int]]:
+    """Group nouns after a definite determiner ("the flock", "the herd"; relations' ``groups``)
+    as mentions of the animals they stand for, for relations only: a plural mention whose
+    alternatives are the group's categories (the judge uses the one with boxes). Not before
+    "of": "the flock of sheep" names the sheep."""
+    found = []
+    taken = p.mention_tokens
+    for k, t in enumerate(p.toks):
+        cats = words.groups.get(t.text)
+        if (cats is None or k == 0 or k in taken or p.toks[k - 1].text not in _DEFINITE_WORDS
+                or (k + 1 < len(p.toks) and p.toks[k + 1].text == "of")):
+            continue
+        found.append((Mention(category=cats[0], count=None, negated=False,
+                              span=(t.start, t.end), word=p.text[t.start:t.end],
+                              alternatives=cats, exact=False, plural=True, definite=True), k, k))
+    return found
+
+
+# Determiners before a group noun that refer to the group in the photo.
+_DEFINITE_WORDS = frozenset({"the", "this", "that", "its", "their", "his", "her"})
+
+
 def _relation_claim(p: _Parsed, subject: tuple[Mention, int, int],
                     other: tuple[Mention, int, int], spec: tuple[str, int], end: int,
                     words: ClaimWords, note: str) -> Claim:
@@ -1063,17 +1185,34 @@ def time_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
     return claims
 
 
+def weather_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
+    """The weather a sentence says the photo shows ("a grey, overcast day", "on a sunny
+    afternoon"): one claim per weather word, none after a hedge in the sentence ("if it were
+    raining", "unlike a sunny day", "not sunny")."""
+    claims = []
+    for k, t in enumerate(p.toks):
+        if t.text not in words.weathers:
+            continue
+        if any(p.toks[j].text in words.weather_hedges or p.toks[j].text.endswith("n't")
+               for j in range(k)):
+            continue
+        claims.append(Claim("weather", ("weather",), frozenset({words.weathers[t.text]}),
+                            t.text))
+    return claims
+
+
 def find_claims(text: str, words: ClaimWords | None = None,
                 kinds: Sequence[str] = KINDS, context: Sequence[str] = ()) -> list[Claim]:
     """The claims of ``kinds`` that ``text`` (one sentence) makes, in kind order. ``context``:
     the texts a possessive pronoun may refer back to, nearest first (the answer's earlier
     sentences, the question)."""
     words = words or load_claim_words()
-    text = resolve_subject_pronoun(text, context)
+    text = _resolve_clause_pronouns(resolve_subject_pronoun(text, context))
     p = _Parsed.of(text)
     finders = {"colour": lambda p, words: colour_claims(p, words, context),
                "gender": gender_claims, "number": number_claims,
-               "relation": relation_claims, "time": time_claims, "property": property_claims}
+               "relation": relation_claims, "time": time_claims, "property": property_claims,
+               "weather": weather_claims}
     return [c for kind in kinds for c in finders[kind](p, words)]
 
 
@@ -1145,6 +1284,29 @@ def _owner_of_place(p: _Parsed, n: int) -> tuple[Mention, int, int] | None:
 _SUBJECT_PRONOUN = re.compile(r"^(\s*(?:(?:yes|no)\s*,\s*)?)(it|they)\b", re.IGNORECASE)
 
 
+# A clause after a colon or semicolon that opens with a subject pronoun: "the blue car seems to
+# keep its distance: it sits to the left of the hydrant".
+_CLAUSE_PRONOUN = re.compile(r"[:;]\s+(?=(?:it|they)\b)", re.IGNORECASE)
+
+
+def _resolve_clause_pronouns(text: str) -> str:
+    """``text`` with the subject pronoun of each clause after a colon or semicolon resolved
+    against the sentence before it, as :func:`resolve_subject_pronoun` does for a sentence."""
+    parts = []
+    start = 0
+    for found in _CLAUSE_PRONOUN.finditer(text):
+        parts.append(text[start:found.end()])
+        start = found.end()
+    if not parts:
+        return text
+    rest = text[start:]
+    out = parts[0]
+    for k in range(1, len(parts) + 1):
+        clause = parts[k] if k < len(parts) else rest
+        out += resolve_subject_pronoun(clause, (out,))
+    return out
+
+
 def resolve_subject_pronoun(text: str, context: Sequence[str] = ()) -> str:
     """``text`` with a leading subject pronoun replaced by the object it stands for, so that its
     claims have a subject: "It is white." after "What color is the bus?" is "the bus is white".
@@ -1209,6 +1371,8 @@ class Document:
     monochrome: bool = False
     # (category, property) → the values the captions give it ("wooden" for the benches).
     properties: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # The weather the captions name ("a sunny beach").
+    weathers: frozenset[str] = frozenset()
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any] | None, *,
@@ -1223,6 +1387,7 @@ class Document:
         censuses: list[dict[str, int]] = []
         roles: dict[tuple[str, str], set[str]] = {}
         times: set[str] = set()
+        weathers: set[str] = set()
         properties: dict[tuple[str, str], set[str]] = {}
         mono = False
         for caption in annotations.get("captions") or ():
@@ -1244,6 +1409,7 @@ class Document:
                     counts.setdefault(key, set()).add(claim.value)
             genders.update(c.value for c in gender_claims(p, words))
             times.update(v for c in time_claims(p, words) for v in c.value)
+            weathers.update(v for c in weather_claims(p, words) for v in c.value)
             mono = mono or monochrome(p, words)
         boxes: dict[str, list[tuple[float, float, float, float]]] = {}
         crowd = set()
@@ -1264,7 +1430,7 @@ class Document:
                    margin, words, census, {k: frozenset(v) for k, v in roles.items()},
                    frozenset(times),
                    mono and all(cs <= words.achromatic for cs in colours.values()),
-                   {k: frozenset(v) for k, v in properties.items()})
+                   {k: frozenset(v) for k, v in properties.items()}, frozenset(weathers))
 
     def judge(self, claim: Claim) -> Verdict:
         return getattr(self, f"_judge_{claim.kind}")(claim)
@@ -1362,6 +1528,19 @@ class Document:
             return Verdict(claim, "contradicted",
                            f"{claim.words!r} ({', '.join(missing)}): the captions say "
                            f"{', '.join(sorted(self.times))}")
+        return Verdict(claim, "supported")
+
+    def _judge_weather(self, claim: Claim) -> Verdict:
+        """A weather against the weather the captions name: contradicted when they name some
+        and none is this one or close to it ("overcast" against "sunny")."""
+        if not self.weathers:
+            return Verdict(claim, "unknown", "no caption names the weather")
+        missing = sorted(w for w in claim.value
+                         if not self.words.weather_similar[w] & self.weathers)
+        if missing:
+            return Verdict(claim, "contradicted",
+                           f"{claim.words!r} ({', '.join(missing)}): the captions say "
+                           f"{', '.join(sorted(self.weathers))}")
         return Verdict(claim, "supported")
 
     def _judge_number(self, claim: Claim) -> Verdict:

@@ -46,7 +46,8 @@ REASONS_OF = {
     "absent_object": ("hallucinated_object",),
     "wrong_count": ("wrong_count", "unsupported_claim:number"),
     "wrong_attribute": ("unsupported_claim:colour", "unsupported_claim:gender",
-                        "unsupported_claim:property", "unsupported_claim:time"),
+                        "unsupported_claim:property", "unsupported_claim:time",
+                        "unsupported_claim:weather"),
     "wrong_relation": ("unsupported_claim:relation",),
 }
 TYPES = ("conversation", "detail", "reasoning")

@@ -343,15 +343,25 @@ def _about_this_image(text: str, question: str, evidence: Evidence) -> bool:
     return len(shared) >= ABOUT_MIN_SHARED_WORDS
 
 
+# A yes/no question (it opens with an auxiliary) asks whether its indefinite objects are there:
+# "Was someone just cooking?", "Is the man holding a frisbee?" claim no one and no frisbee (the
+# definite man is presupposed all the same).
+_YES_NO_QUESTION = re.compile(
+    r"^\W*(is|are|was|were|do|does|did|has|have|had|can|could|would|should|will|might|may)\b",
+    re.IGNORECASE)
+
+
 def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = True,
-               kind: str | None = None, question: str = "") -> tuple[list[Problem], int]:
+               kind: str | None = None, question: str = "",
+               yes_no: bool = False) -> tuple[list[Problem], int]:
     """Problems with one answer's (or question's) claims, and how many mentions were checked.
 
     ``kind`` is the answer type: in a speculative one (see :func:`speculative`) hedged mentions
     are not checked, nor, after a hypothetical ``question`` (:func:`question_hedge`), its
     indefinite ones that it does not place in the photo, when the answer or question names an
     object the image has (:func:`_about_this_image`); in any other every non-negated mention
-    is. A role word is also grounded by
+    is. With ``yes_no`` the text is a yes/no question, whose indefinite mentions ask rather
+    than claim. A role word is also grounded by
     a category that implies it, and then its count is not checked."""
     problems = []
     checked = 0
@@ -363,7 +373,8 @@ def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = T
         asked = ""  # a generic answer to a hypothetical question about no object of the image
     for m in found:
         if m.negated or (m.hedge and excuse_hedges) or (asked and not m.definite
-                                                           and not m.placed):
+                                                           and not m.placed) \
+                or (yes_no and not m.definite):
             continue
         checked += 1
         implied = m.photo_role or any(c in allowed for c in m.implied_by)
@@ -398,16 +409,25 @@ def _content_words(text: str) -> set[str]:
     return words
 
 
-def context_overlap(text: str, annotations: Mapping[str, Any] | None) -> tuple[float, int]:
+def context_overlap(text: str, annotations: Mapping[str, Any] | None,
+                    questions: Sequence[str] = ()) -> tuple[float, int]:
     """The share of ``text``'s distinct content words found in the captions and category names,
-    and how many content words ``text`` has."""
+    and how many content words ``text`` has. Each of ``questions`` that shares a content word
+    with them is context too: an answer may use the words of an on-topic question ("Is pizza a
+    good choice for eating in front of a laptop?" → "unlike a bowl of soup, a slice can be eaten
+    with one hand"); a rambling question about sunsets adds nothing."""
     annotations = annotations or {}
-    context = " ".join([*(annotations.get("captions") or ()),
-                        *(o["category"] for o in annotations.get("objects") or ())])
+    context = _content_words(" ".join([*(annotations.get("captions") or ()),
+                                       *(o["category"] for o in annotations.get("objects") or ())]))
     words = _content_words(text)
     if not words:
         return 1.0, 0
-    return len(words & _content_words(context)) / len(words), len(words)
+    asked = set()
+    for question in questions:
+        found = _content_words(question)
+        if found & context:
+            asked |= found
+    return len(words & (context | asked)) / len(words), len(words)
 
 
 @dataclass
@@ -486,7 +506,8 @@ class GroundingCheck(Stage):
             pair_problems: list[Problem] = []
             question = _strip_image_token(turns[p].get("value", ""))
             if self.check_questions and not _EXISTENCE_QUESTION.search(question):
-                found, n = check_text(question, evidence, turn=p, counts=False, kind=kind)
+                found, n = check_text(question, evidence, turn=p, counts=False, kind=kind,
+                                      yes_no=bool(_YES_NO_QUESTION.match(question)))
                 pair_problems += found
                 checked += n
             if p + 1 < len(turns):
@@ -521,9 +542,14 @@ class GroundingCheck(Stage):
             return Rejection(index, flat[0].reason, detail, sample=sample)
         turns = sample.conversations
         answers = " ".join(turns[2 * i + 1]["value"] for i in keep if 2 * i + 1 < len(turns))
-        overlap, words = context_overlap(answers, sample.annotations)
-        need = (min(self.min_overlap, self.reasoning_min_overlap)
-                if sample.meta.get("type") == "reasoning" else self.min_overlap)
+        questions = [_strip_image_token(turns[2 * i]["value"]) for i in keep]
+        overlap, words = context_overlap(answers, sample.annotations, questions)
+        # Answers to a question about the image may explain what no caption says ("Can people
+        # watch launches like this?" → "many spaceports have public viewing areas"), as a
+        # reasoning answer does: they need only its share.
+        explains = sample.meta.get("type") == "reasoning" or any(
+            context_overlap(q, sample.annotations)[0] > 0 for q in questions)
+        need = min(self.min_overlap, self.reasoning_min_overlap) if explains else self.min_overlap
         if self.min_overlap and words >= self.min_content_words and overlap < need:
             stats["off_topic"] += 1
             stats["rejected"] += 1

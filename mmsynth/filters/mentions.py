@@ -114,6 +114,8 @@ _SUBJECT_VERBS = _HEDGES["subject_verbs"]
 _LIKE_VERBS = _HEDGES["like_verbs"]
 _PERSON_HEADS = _HEDGES["person_heads"]
 _GENERIC_OBJECT_PREPOSITIONS = _HEDGES["generic_object_prepositions"]
+_KIND_VERBS = _HEDGES["kind_verbs"]
+_COUNTERFACTUALS = tuple(tuple(c.split()) for c in _HEDGES["counterfactuals"])
 # A copula or auxiliary before a hedging adverb: "its family is probably out".
 _AUXILIARIES = frozenset({"is", "are", "was", "were", "has", "have", "had"})
 # Hedges whose scope is a clause (a conditional, modal, adverb, inference, habit or purpose): an
@@ -241,7 +243,7 @@ def mentions(text: str) -> list[Mention]:
         mention = Mention(
             category=term.category,
             count=count,
-            negated=_negated(toks, i, starts),
+            negated=_negated(toks, i, starts) or _counterfactual(toks, i),
             span=(toks[i].start, toks[i + n - 1].end),
             word=text[toks[i].start:toks[i + n - 1].end],
             alternatives=term.alternatives,
@@ -331,6 +333,12 @@ def _literal_use(toks: list[_Tok], i: int, n: int) -> bool:
         return False
     if word in _RULES.attributive_before and after in _RULES.attributive_before[word]:
         return False  # "a human presence", "the driver's seat"
+    if word in _RULES.other_senses:
+        k = i - 1
+        if k >= 0 and toks[k].text in _DETERMINERS:
+            k -= 1
+        if k >= 0 and toks[k].text in _RULES.other_senses[word]:
+            return False  # "mixing the batter"
     if after in _RULES.compound_heads:
         return False  # "a bike lane", "a zebra crossing": a modifier of another noun
     if word in _NOUN_HEAD_ONLY and after_tok is not None and not after_tok.punct:
@@ -375,6 +383,19 @@ def _negated(toks: list[_Tok], i: int, mentions_ending: dict[int, tuple[int, Men
             return True
         j -= 1
         steps += 1
+    return False
+
+
+def _counterfactual(toks: list[_Tok], i: int) -> bool:
+    """Whether the mention at token ``i`` is in a clause opened by a counterfactual phrase
+    ("as if", "as though": the rules' ``counterfactuals``), looking back up to ten words within
+    the clause: what it names is not the case, so it is no claim in any answer type."""
+    for j in range(i - 1, max(i - 11, -1), -1):
+        if toks[j].punct:
+            return False
+        if any(j - len(c) + 1 >= 0 and tuple(t.text for t in toks[j - len(c) + 1:j + 1]) == c
+               for c in _COUNTERFACTUALS):
+            return True
     return False
 
 
@@ -467,6 +488,8 @@ def _reference(text: str, toks: list[_Tok], i: int, plural: bool = False) -> str
             break
         if word in _DEFINITE or _possessive(text, tok):
             return "definite"
+        if skipped == 0 and plural and _looks_like_plural_noun(word):
+            break  # "the most common ways keyboards get ruined": "the" is the ways'.
         if _example_ending(toks, j):
             break  # "such as birds": the example phrase is the hedge
         if word in _GENERIC_DETERMINERS or word in _DETERMINERS or _number(word) is not None:
@@ -484,6 +507,19 @@ def _reference(text: str, toks: list[_Tok], i: int, plural: bool = False) -> str
         j -= 1
         skipped += 1
     return "indefinite"
+
+
+# Words ending in -s that modify a plural noun rather than head their own ("the various dogs").
+_S_MODIFIERS = frozenset({"various", "numerous", "famous", "previous", "serious", "nervous",
+                          "curious", "its", "his", "this", "has", "was", "is", "us", "plus",
+                          "sports", "glass", "less", "dangerous", "enormous", "gorgeous"})
+
+
+def _looks_like_plural_noun(word: str) -> bool:
+    """Whether ``word`` right before a plural mention looks like a plural noun heading its own
+    phrase ("ways" in "the ways keyboards get ruined"), not a modifier of the mention."""
+    return (len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
+            and word not in _S_MODIFIERS)
 
 
 def _conjunction_that(toks: list[_Tok], j: int, plural: bool) -> bool:
@@ -575,10 +611,25 @@ def _reference_hedge(text: str, toks: list[_Tok], i: int, n: int, end: int, refe
     before = _hedge_before(toks, i, mentions_ending, sources) or _stranded_for(toks, i)
     if before:
         return before, "before"
+    if _than_comparison(toks, i):
+        return "than", "generic"  # "more distance to stop than a car does"
     plural = term is not None and term.plural and _generic_plural(toks, i)
     agent = person and n == 1 and toks[i].text in _AGENTS
     after = _hedge_after(toks, end, generic=plural, agent=agent)
+    if not after and term is not None and not term.plural and i > 0 \
+            and toks[i - 1].text in ("a", "an"):
+        after = _phrase_at(toks, end, _KIND_VERBS)  # "a bus needs more room to stop"
     return (after, "after") if after else ("", "indefinite")
+
+
+def _than_comparison(toks: list[_Tok], i: int) -> bool:
+    """Whether the mention at token ``i`` is what something is compared with after "than" and an
+    indefinite article, maybe with one modifier ("than a car does", "than a small laptop"). "More
+    than two dogs" is a count."""
+    j = i - 1
+    if j > 0 and toks[j].text not in ("a", "an") and not toks[j].punct:
+        j -= 1  # one modifier
+    return j > 0 and toks[j].text in ("a", "an") and toks[j - 1].text == "than"
 
 
 def _generic_object(toks: list[_Tok], i: int) -> str:
@@ -838,6 +889,7 @@ _SHOWN_BY = _PRESENCE["shown_by"]
 _EXISTENTIAL = _PRESENCE["existential"]
 _PRESENCE_VERBS = _PRESENCE["verbs"]
 _PRESENCE_PLACES = _PRESENCE["places"]
+_PLACED = _PRESENCE["placed"]
 _PICTURE_PLACES = _PRESENCE["picture_places"]
 _NOT_PARTICIPLES = _PRESENCE["not_participles"]
 _COPULAS = frozenset({"is", "are", "was", "were"})
@@ -898,7 +950,13 @@ def _present(toks: list[_Tok], i: int, end: int, counts: bool = True) -> bool:
         k += 1
         while k < len(toks) and toks[k].text in _PRESENCE_FILLERS:
             k += 1
-        return k < len(toks) and (toks[k].text in _PRESENCE_PLACES or _participle(toks[k].text))
+        if k >= len(toks):
+            return False
+        if toks[k].text in _PRESENCE_PLACES:
+            # Before a noun phrase: "behind the counter", "next to a stall", "in front of".
+            nxt = toks[k + 1].text if k + 1 < len(toks) else ""
+            return nxt in _DEFINITE or nxt in ("a", "an", "to", "front", "of")
+        return toks[k].text in _PLACED or _participle(toks[k].text)
     return False
 
 

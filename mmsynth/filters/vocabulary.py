@@ -322,12 +322,13 @@ HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examp
               "intended_for_before", "object_pronouns", "scope_continuers", "clause_subjects",
               "subject_comparisons", "agents", "agent_aspects", "frame_prepositions",
               "subordinators", "comparisons", "like_verbs", "subject_verbs", "person_heads",
-              "generic_object_prepositions")
-_RULE_SECTIONS = ("hedges", "roles", "relational", "presence", "photo_roles", "photo_role_phrases",
-                  "attributive_before", "compound_heads", "partial_before", "partial_counts",
-                  "partial_regions", "picture_nouns", "speculative_types")
+              "generic_object_prepositions", "kind_verbs", "counterfactuals")
+_RULE_SECTIONS = ("hedges", "roles", "relational", "presence", "photo_roles",
+                  "photo_role_phrases", "attributive_before", "other_senses", "compound_heads",
+                  "partial_before", "partial_counts", "partial_regions", "picture_nouns",
+                  "speculative_types")
 REGIONS = ("left", "right", "top", "bottom")
-PRESENCE_SETS = ("shown_by", "existential", "verbs", "places", "picture_places",
+PRESENCE_SETS = ("shown_by", "existential", "verbs", "places", "placed", "picture_places",
                  "not_participles")
 
 
@@ -352,6 +353,7 @@ class ClaimRules:
     photo_roles: frozenset[tuple[str, ...]]
     photo_role_phrases: tuple[tuple[str, ...], ...]
     attributive_before: Mapping[str, frozenset[str]]
+    other_senses: Mapping[str, frozenset[str]]
     compound_heads: frozenset[str]
     partial_before: frozenset[str]
     partial_counts: tuple[tuple[str, ...], ...]
@@ -442,6 +444,12 @@ class _RulesReader(_Reader):
             if " " in word or self.vocab.phrases.get((word,), Term(None)).category is None:
                 raise self.bad(key, "not a one-word phrase of the grounding vocabulary")
             attributive[word] = frozenset(self.phrases(followers, key))
+        senses = {}
+        for word, before in self.mapping("other_senses", data["other_senses"]).items():
+            key = f"other_senses.{self.phrase(word, 'other_senses')}"
+            if " " in word or self.vocab.phrases.get((word,), Term(None)).category is None:
+                raise self.bad(key, "not a one-word phrase of the grounding vocabulary")
+            senses[word] = frozenset(self.phrases(before, key))
         regions = {}
         for phrase, region in self.mapping("partial_regions", data["partial_regions"]).items():
             key = f"partial_regions.{self.phrase(phrase, 'partial_regions')}"
@@ -467,6 +475,7 @@ class _RulesReader(_Reader):
             photo_role_phrases=tuple(tuple(p.split()) for p in self.phrases(
                 data["photo_role_phrases"], "photo_role_phrases")),
             attributive_before=attributive,
+            other_senses=senses,
             compound_heads=frozenset(self.phrases(data["compound_heads"], "compound_heads")),
             partial_before=frozenset(self.phrases(data["partial_before"], "partial_before")),
             partial_counts=tuple(tuple(p.split())

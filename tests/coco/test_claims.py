@@ -299,7 +299,7 @@ def test_a_time_claim_rejects_with_its_kind_and_is_counted():
     assert stage.counters["unsupported_claim:time"] == 1 and stage.counters["claims:time"] == 1
     (line,) = ClaimCheck.summary_lines(dict(stage.counters))
     assert ("1 unsupported (100.0%: colour 0, gender 0, number 0, relation 0, time 1, "
-            "property 0)") in line
+            "property 0, weather 0)") in line
 
 
 # -- numbers ------------------------------------------------------------------------------------
@@ -631,7 +631,7 @@ def test_counters_reset_per_call_and_summary_reports_the_share_by_kind():
               "unsupported_claim:relation": 1, "unknown": 3, "rejected": 2}
     (line,) = ClaimCheck.summary_lines(totals)
     assert "4 samples, 10 sentences, 8 claims checked, 2 unsupported (25.0%" in line
-    assert "colour 1, gender 0, number 0, relation 1, time 0, property 0)" in line
+    assert "colour 1, gender 0, number 0, relation 1, time 0, property 0, weather 0)" in line
     assert "llm" not in line
     assert "3 undecided; 2 samples rejected" in line
     assert ClaimCheck.summary_lines({}) == []
@@ -831,7 +831,8 @@ def test_llm_mode_end_to_end_through_a_server_and_the_cache(tmp_path):
     for proc in (first, again):
         # Two sentences per answer ("Contradicted." and the rest), every one contradicted.
         assert ("claims: 2 samples, 4 sentences, 4 claims checked, 4 unsupported (100.0%: "
-                "colour 0, gender 0, number 0, relation 0, time 0, property 0, llm 4), "
+                "colour 0, gender 0, number 0, relation 0, time 0, property 0, weather 0, "
+                "llm 4), "
                 "0 undecided; 2 samples rejected") in proc.stdout, proc.stdout
         assert "2  unsupported_claim:llm" in proc.stdout
     stats = json.loads((out / "stats.json").read_text())
@@ -932,3 +933,82 @@ def test_and_after_another_word_joins_nouns_not_colours():
     suit = ann(("person", (0, 0, 100, 300)), captions=("A woman in a blue suit.",))
     assert ("colour", "contradicted") in verdicts("She wears an orange launch and entry suit.",
                                                   suit)
+
+
+# -- stop 6: weather, appositives, participles, comparisons, groups, commas, clause pronouns ---
+
+SUNNY = ann(("person", (100, 100, 80, 200)), ("surfboard", (200, 200, 150, 40)),
+            captions=("Surfers on a sunny beach.", "A man carries a white surfboard."))
+
+
+def test_a_weather_the_captions_never_name_is_contradicted_and_a_close_one_is_not():
+    assert verdicts("It's a grey, overcast day over the water.", SUNNY) == [
+        ("weather", "contradicted")]
+    assert verdicts("On this sunny afternoon a man carries his board.", SUNNY)[-1] == \
+        ("weather", "supported")
+    assert verdicts("If it were raining, the beach would be empty.", SUNNY) == []
+    rainy = ann(captions=("People walk through the rain on a rainy street.",))
+    assert verdicts("It is an overcast day.", rainy) == [("weather", "supported")]
+    assert verdicts("It is an overcast day.", ann(captions=("A man on a beach.",))) == [
+        ("weather", "unknown")]
+
+
+def test_an_appositive_colour_is_the_nouns_and_a_list_is_no_appositive():
+    apples = ann(("apple", (0, 0, 50, 50)), captions=("Three red apples on a counter.",))
+    assert ("colour", "contradicted") in verdicts(
+        "Three apples, a shiny green variety, are piled up.", apples)
+    assert verdicts("The apples, a red car and a bowl.", apples)[0] == ("colour", "unknown")
+
+
+def test_a_predicate_colour_after_a_participle_phrase_and_after_showing():
+    cars = ann(("car", (0, 0, 50, 50)), captions=("A red car waits at a railway crossing.",))
+    assert verdicts("The car waiting at the barrier is blue.", cars)[0] == \
+        ("colour", "contradicted")
+    assert verdicts("The car parked by the curb is red.", cars)[0] == ("colour", "supported")
+    light = ann(("traffic light", (0, 0, 20, 50)), captions=("A red traffic light at night.",))
+    assert verdicts("The traffic light is showing green.", light) == [("colour", "contradicted")]
+
+
+def test_no_colour_claim_after_a_comparison_phrase():
+    suit = ann(("person", (0, 0, 50, 50)), captions=("A woman in an orange suit.",))
+    assert verdicts("Unlike the white suits used for spacewalks, it is for launches.", suit) \
+        == []
+    assert verdicts("The white suit is for launches.", suit) == [("colour", "contradicted")]
+
+
+def test_a_group_noun_stands_for_the_one_category_with_boxes_in_a_relation():
+    farm = ann(("person", (500, 100, 60, 200)), ("sheep", (50, 300, 60, 40)),
+               ("sheep", (150, 300, 60, 40)), ("dog", (300, 350, 40, 30)))
+    assert verdicts("The man stands to the right of the flock.", farm)[-1] == \
+        ("relation", "supported")
+    assert verdicts("The man stands to the left of the flock.", farm)[-1] == \
+        ("relation", "contradicted")
+    # "A flock of sheep" names the sheep; both birds and sheep boxed: no claim from the group.
+    both = ann(("person", (500, 100, 60, 200)), ("sheep", (50, 300, 60, 40)),
+               ("bird", (50, 20, 20, 20)))
+    assert [v for v in verdicts("The man stands to the left of the flock.", both)
+            if v[0] == "relation"] == [("relation", "unknown")]
+
+
+def test_commas_that_set_off_links_keep_the_subject_and_a_bare_phrase_after_one_does_not():
+    desk = ann(("laptop", (300, 100, 200, 150)), ("potted plant", (20, 100, 60, 90)),
+               ("cat", (100, 200, 100, 80)))
+    assert verdicts("The potted plant, meanwhile, has been placed to the right of the laptop.",
+                    desk) == [("relation", "contradicted")]
+    # A phrase right after a comma has no subject to reach back to ("on its right" is the
+    # laptop's place, not the cat's): no claim rather than the cat on the laptop's right.
+    assert verdicts("A laptop is next to the cat, on its right.", desk) == []
+
+
+def test_a_pronoun_after_a_colon_is_resolved_in_the_sentence_before_it():
+    street = ann(("car", (400, 300, 150, 80)), ("fire hydrant", (100, 320, 30, 60)))
+    assert verdicts("The car keeps its distance: it sits to the left of the hydrant.",
+                    street) == [("relation", "contradicted")]
+
+
+def test_right_hand_side_phrases_are_relations():
+    room = ann(("remote", (50, 300, 30, 10)), ("couch", (100, 200, 400, 200)))
+    assert verdicts("The remote is lying on the right-hand side of the couch.", room) == [
+        ("relation", "contradicted")]
+    assert verdicts("The remote is lying on the left-hand side of the couch.", room) == [
+        ("relation", "supported")]

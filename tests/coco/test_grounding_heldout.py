@@ -31,6 +31,11 @@ rule for implied people stopped that misreading, the accidental catch went and t
 follows the count check's own rate (0.90). The other reject-kinds were caught for their own
 reasons throughout.
 
+After the third round (stop 6; read by this table only): implied_people 88.2%,
+generic_reference 47.1%, wrong_count 91.3% (for its reason, as since it landed),
+wrong_attribute 80.8%, wrong_relation 43.5%, correct kept 88.7%, wrong caught 79.0%,
+precision 87.2%, shuffled 90.7%. The floors below follow.
+
 FLOORS are those rates rounded down to the nearest 0.05, so a regression fails. To keep the set
 honest, improve the rules from new dev-set items of the failing kinds, not from this file's
 misses, and read only its table (not ``--misses``) to measure.
@@ -50,17 +55,17 @@ DEVSET = Path(__file__).parent / "data" / "grounding_dev.yaml"
 
 FLOORS = {
     "correct": 1.00,
-    "implied_people": 0.60,
-    "generic_reference": 0.35,
+    "implied_people": 0.85,
+    "generic_reference": 0.45,
     "subset_count": 1.00,
     "absent_object": 1.00,
     "wrong_count": 0.90,  # caught for its own reason (see above)
-    "wrong_attribute": 0.75,
+    "wrong_attribute": 0.80,
     "wrong_relation": 0.40,
-    "correct_kept": 0.80,
+    "correct_kept": 0.85,
     "wrong_caught": 0.75,
     "shuffled_rejected": 0.90,
-    "rejection_precision": 0.80,
+    "rejection_precision": 0.85,
 }
 
 

@@ -803,7 +803,7 @@ CROSSING = annotations("car", "train", "traffic light",
     "Would the car be safe if a bicycle tried to cross now?",  # a conditional
 ])
 def test_a_hypothetical_question_excuses_the_answers_unplaced_indefinite_objects(question):
-    answer = "A bicycle has to wait at the barrier just like the car until the train passes."
+    answer = "A bicycle gets through faster than the car until the train passes."
     assert reasons(answer, CROSSING, question=question) == []
     # Placed in the photo, it is a claim after any question.
     assert reasons("There is a bicycle leaning on the car.", CROSSING, question=question) == \
@@ -816,15 +816,87 @@ def test_a_hypothetical_question_excuses_the_answers_unplaced_indefinite_objects
     "What could the driver be waiting for?",   # a definite subject
 ])
 def test_a_question_about_the_photo_excuses_nothing(question):
-    assert reasons("A bicycle has to wait at the barrier.", CROSSING, question=question) == \
+    assert reasons("A bicycle gets through first.", CROSSING, question=question) == \
         ["hallucinated_object:bicycle"]
 
 
 def test_a_hypothetical_questions_answer_must_be_about_this_image():
     question = "Would a bicycle be a sensible way to get around?"
-    generic = "A bicycle has to stop for a while in heavy rain."
+    generic = "A bicycle gets soaked in heavy rain."
     # Nothing of the crossing named, no caption words shared: it is about another picture.
     assert reasons(generic, CROSSING, question=question) == ["hallucinated_object:bicycle"]
     # Sharing the captions' words ("railway crossing") ties it to this one.
-    assert reasons(generic + " At a railway crossing it waits.", CROSSING,
+    assert reasons(generic + " At a railway crossing it gets stuck.", CROSSING,
                    question=question) == []
+
+
+# ---- stop 6: kinds, comparisons, other senses, counterfactuals, yes/no questions ------------
+
+def test_an_indefinite_singular_with_a_kind_verb_is_generic_but_a_posture_verb_states():
+    text = "A bus or a truck needs even more distance to stop than a car does."
+    assert hedge(text, "bus") == "needs" and hedge(text, "truck") == "needs"
+    assert hedge(text, "car") == "needs"  # in the generic clause
+    assert hedge("The truck is bigger than a car.", "car") == "than"  # compared with
+    assert hedge("A bus waits at the stop.", "bus") == ""
+    assert reasons("A bus waits at the stop.", STREET) == ["hallucinated_object:bus"]
+    # "More than two" is a count, not a comparison.
+    assert hedge("There are more than two cars.", "cars") == ""
+
+
+def test_a_person_word_in_another_sense_is_no_mention():
+    kitchen = annotations("bowl", "oven")
+    assert reasons("The bowls would serve for mixing the batter.", kitchen) == []
+    assert reasons("The batter swings.", kitchen) == ["hallucinated_object:person"]
+
+
+def test_an_object_word_before_treats_or_toys_is_a_modifier():
+    assert reasons("A jar of dog treats sits on the counter.", annotations("cake")) == []
+    assert reasons("A dog sits on the counter.", annotations("cake")) == \
+        ["hallucinated_object:dog"]
+
+
+@pytest.mark.parametrize("kind", ["conversation", "detail", "reasoning"])
+def test_a_counterfactual_clause_names_nothing_in_any_type(kind):
+    desk = annotations("chair", "laptop")
+    assert reasons("The chair has been pushed in, as if the person who works here had just "
+                   "stepped away.", desk, kind=kind) == []
+    assert reasons("The chair has been pushed in by the person who works here.", desk,
+                   kind="detail") == ["hallucinated_object:person"]
+
+
+def test_a_yes_no_questions_indefinite_objects_ask_and_its_definite_ones_presuppose():
+    kitchen = annotations("knife", "bowl")
+    assert reasons("Possibly; the knife is out.", kitchen, kind="conversation",
+                   question="Was someone just cooking?") == []
+    assert reasons("No.", kitchen, kind="conversation",
+                   question="Is the man holding a frisbee?") == ["hallucinated_object:person"]
+    assert reasons("Yes.", kitchen, kind="conversation",
+                   question="What is someone cooking?") == ["hallucinated_object:person"]
+
+
+def test_a_determiner_before_a_plural_noun_is_not_the_next_plurals():
+    assert hedge("It is one of the most common ways keyboards get ruined, so they should move.",
+                 "keyboards") == ""
+    (m,) = [m for m in mentions("the most common ways keyboards get ruined")
+            if m.category == "keyboard"]
+    assert not m.definite
+    (m,) = [m for m in mentions("the two big dogs") if m.category == "dog"]
+    assert m.definite
+
+
+def test_an_on_topic_question_lets_its_answer_explain_with_the_reasoning_share():
+    ann = annotations("pizza", "laptop", captions=("A pizza on a table next to a laptop.",))
+    answer = ("Fairly good, actually: unlike soup or pasta that needs a spoon, a slice can be "
+              "eaten with one hand while the other stays free for typing emails.")
+
+    def verdict(question: str):
+        s = Sample(id="coco-0-000000000", image=b"", image_ext="jpg", annotations=ann,
+                   meta={"index": 0, "type": "conversation"},
+                   conversations=[{"from": "human", "value": f"{IMAGE_TOKEN}\n{question}"},
+                                  {"from": "gpt", "value": answer}])
+        result = GroundingCheck().check_sample(s)
+        return getattr(result, "reason", "kept")
+
+    assert verdict("Is pizza a good choice for eating in front of a laptop?") == "kept"
+    # A rambling question shares nothing with the captions: the answer needs the full share.
+    assert verdict("What makes sunsets so beautiful?") == "off_topic"
