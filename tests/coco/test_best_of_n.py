@@ -263,3 +263,28 @@ def test_the_embedded_model_same_seed_same_kept_replies(tmp_path):
             k = meta["llm"]["candidate"]
             assert meta["llm"]["params"]["seed"] == candidate_seed(3, meta["index"], "detail", k)
     assert any(line.startswith("  best_of_n: 2 requests, ") for line in first.stage_lines)
+
+
+def test_candidates_have_their_own_cache_entries_and_candidate_0_hits_the_old_ones(
+        tmp_path, monkeypatch):
+    from mmsynth.llm.cache import CachedBackend, ResponseCache
+
+    def script(i, k):
+        return ABSENT if k == 0 else GOOD[i]
+
+    inner = ScriptedBackend(script)
+    cache = ResponseCache(tmp_path / "responses.sqlite")
+    monkeypatch.setattr("mmsynth.llm.backend_from_config",
+                        lambda config: CachedBackend(inner, cache))
+    for n, out in ((1, "one"), (3, "three")):
+        config = resolve({"source": "coco", "num_samples": 2, "types": "detail", "seed": SEED,
+                          "clip_mode": "off", "counting_rate": 0, "negative_rate": 0,
+                          "llm_candidates": n, "out": str(tmp_path / out)}, source_options)
+        (tmp_path / out).mkdir()
+        stats = build_shard(Job(config, fingerprint_of(config), 2, str(tmp_path / out)), 0)
+    # The first run stored candidate 0 of both requests; the second found them and sent only
+    # candidates 1 and 2, which it stored under keys of their own.
+    assert inner.calls == [[(0, 0), (1, 0)], [(0, 1), (1, 1), (0, 2), (1, 2)]]
+    assert stats["stages"]["llm"] == {"requests": 6, "cache_hits": 2, "sent": 4}
+    assert len(cache) == 6
+    assert stats["stages"]["best_of_n"]["kept"] == 2
