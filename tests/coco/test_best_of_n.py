@@ -288,3 +288,27 @@ def test_candidates_have_their_own_cache_entries_and_candidate_0_hits_the_old_on
     assert stats["stages"]["llm"] == {"requests": 6, "cache_hits": 2, "sent": 4}
     assert len(cache) == 6
     assert stats["stages"]["best_of_n"]["kept"] == 2
+
+
+def test_the_wrapper_runs_the_stretch_the_config_has_and_reports_it_by_name():
+    from mmsynth.stages import Stage, wrap_stages
+
+    def chain(**flags):
+        config = resolve({"source": "coco", "out": "unused", "clip_mode": "off", **flags},
+                         source_options)
+        stages = SOURCES.get("coco")(config, "fp").stages()
+        return [s.name for s in stages], [p.name for p in stages[1].parts()]
+
+    assert chain() == (["requests", "best_of_n", "clip"],
+                       ["llm", "parse", "annotation_qa", "grounding", "claims", "best_of_n"])
+    # A check the config turns off is simply not judged.
+    assert chain(grounding="off", claim_check="off")[1] == \
+        ["llm", "parse", "annotation_qa", "best_of_n"]
+
+    class Named(Stage):
+        def __init__(self, name):
+            self.name = name
+
+    with pytest.raises(ValueError, match="next to each other"):
+        wrap_stages(None, [Named("llm"), Named("clip"), Named("claims")],
+                    {"best_of_n": ("llm", "claims")})
