@@ -11,6 +11,12 @@ totals of those counters (:meth:`Stage.summary_lines`). The pipeline never reach
 beyond this contract, and a stage never knows which executor runs it (a model it holds is loaded
 lazily, once per process or Ray actor).
 
+A stage may run a stretch of the chain inside it (a source's ``wrappers``, built by
+:func:`wrap_stages`): coco's ``best_of_n`` runs llm … claims on every round of candidate replies.
+Such a stage resets the stages it runs once per shard (:meth:`Stage.reset`), calls their
+``process`` as often as it needs, and lists them in :meth:`Stage.parts`, so their counters and
+summary lines are reported under their own names as if they ran in the chain.
+
 Progress: a stage that does a shard's long work (the LLM's replies, CLIP's scoring) declares a
 ``work`` share and reports fractions of it as it goes, so a progress bar moves inside a shard
 instead of jumping when the shard is published.
