@@ -97,7 +97,11 @@ def run_job(config: dict) -> JobRun:
     timer = time.perf_counter()
     samples, rejected = source.produce(indices)
     run.phases["images (decode)"] = time.perf_counter() - timer
-    for stage in source.stages():
+    # The plain chain, each stage timed on its own: greedy, one candidate per request, which is
+    # what best_of_n (the wrapper source.stages() builds around llm … claims) then runs.
+    from mmsynth.stages import build_chain
+
+    for stage in build_chain(source, source.chain):
         timer = time.perf_counter()
         samples, dropped = stage(samples)
         run.phases[stage.name] = time.perf_counter() - timer

@@ -105,8 +105,9 @@ def build_shard(job: Job, shard_id: int, progress: Callable[[int], None] | None 
     for k, stage in enumerate(stages, 1):
         samples, dropped = stage(samples, tracker.step(k))
         rejected.extend(dropped)
-        if counters := stage.shard_stats():
-            stage_stats[stage.name] = counters
+        for part in stage.parts():
+            if counters := part.shard_stats():
+                stage_stats[part.name] = counters
     tracker.finish()
     samples.sort(key=lambda s: s.meta.get("index", 0))
     out = Path(job.out)

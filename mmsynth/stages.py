@@ -11,6 +11,12 @@ totals of those counters (:meth:`Stage.summary_lines`). The pipeline never reach
 beyond this contract, and a stage never knows which executor runs it (a model it holds is loaded
 lazily, once per process or Ray actor).
 
+A stage may run a stretch of the chain inside it (a source's ``wrappers``, built by
+:func:`wrap_stages`): coco's ``best_of_n`` runs llm … claims on every round of candidate replies.
+Such a stage resets the stages it runs once per shard (:meth:`Stage.reset`), calls their
+``process`` as often as it needs, and lists them in :meth:`Stage.parts`, so their counters and
+summary lines are reported under their own names as if they ran in the chain.
+
 Progress: a stage that does a shard's long work (the LLM's replies, CLIP's scoring) declares a
 ``work`` share and reports fractions of it as it goes, so a progress bar moves inside a shard
 instead of jumping when the shard is published.
@@ -84,8 +90,14 @@ class Stage:
 
     def __call__(self, samples: list[Sample], progress: Callable[[float], None] = no_progress,
                  ) -> tuple[list[Sample], list[Rejection]]:
-        self.counters = Counter()
+        self.reset()
         return self.process(list(samples), progress)
+
+    def reset(self) -> None:
+        """Start a shard: empty :attr:`counters`. A stage that runs other stages several times
+        over one shard (best-of-N's judges) resets them once and calls :meth:`process` per
+        part, so their counters add up over the shard."""
+        self.counters = Counter()
 
     def process(self, samples: list[Sample], progress: Callable[[float], None]
                 ) -> tuple[list[Sample], list[Rejection]]:
@@ -95,6 +107,12 @@ class Stage:
         """The counters of the last call, for the shard's stats (a stage that wants every
         shard's stats to have the same keys sets them to 0 itself)."""
         return {k: int(v) for k, v in self.counters.items()}
+
+    def parts(self) -> list[Stage]:
+        """The stages whose counters and summary lines this stage stands for, in order: itself,
+        or, for a stage that runs others inside it, those and itself (each reported under its
+        own name, so the shard's stats read as if the stages ran in the chain)."""
+        return [self]
 
     @property
     def last_stats(self) -> Counter[str]:
@@ -124,15 +142,35 @@ def build_chain(source: Any, names: Sequence[str]) -> list[Stage]:
     return stages
 
 
+def wrap_stages(source: Any, stages: list[Stage], wrappers: Mapping[str, Sequence[str]]
+                ) -> list[Stage]:
+    """``stages`` with each wrapper's stretch replaced by the wrapper built around it
+    (``STAGES.get(wrapper)(source, stretch)``). The stretch is the built stages named in the
+    wrapper's list (a stage the config turned off is simply not there); they must stand next to
+    each other in the chain, since the wrapper runs them in one place."""
+    for wrapper, names in wrappers.items():
+        at = [k for k, stage in enumerate(stages) if stage.name in names]
+        if not at:
+            continue
+        if at != list(range(at[0], at[-1] + 1)):
+            raise ValueError(f"the stages {wrapper} runs ({', '.join(names)}) must stand next "
+                             "to each other in the chain")
+        stretch = stages[at[0]:at[-1] + 1]
+        stages = [*stages[:at[0]], STAGES.get(wrapper)(source, stretch), *stages[at[-1] + 1:]]
+    return stages
+
+
 def summary_lines(stages: Sequence[Stage], totals: Mapping[str, Mapping[str, int]]
                   ) -> list[str]:
-    """Every stage's summary lines from the run's totals, in chain order."""
-    return [line for stage in stages for line in type(stage).summary_lines(
-        totals.get(stage.name, {}))]
+    """Every stage's summary lines from the run's totals, in chain order (a stage that runs
+    others inside it: theirs, then its own)."""
+    return [line for stage in stages for part in stage.parts()
+            for line in type(part).summary_lines(totals.get(part.name, {}))]
 
 
 STAGES.register("requests", "mmsynth.sources.coco_stages:RequestsStage")
 STAGES.register("llm", "mmsynth.sources.coco_stages:GenerateStage")
+STAGES.register("best_of_n", "mmsynth.sources.best_of_n:BestOfN")
 STAGES.register("parse", "mmsynth.sources.coco_stages:ParseStage")
 STAGES.register("annotation_qa", "mmsynth.sources.coco_stages:AnnotationQAStage")
 STAGES.register("grounding", "mmsynth.filters.grounding:stage_for")

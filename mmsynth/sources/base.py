@@ -22,6 +22,10 @@ class Source:
     name: ClassVar[str] = ""
     # The stages after the producer, by name (``mmsynth.stages.STAGES``), in order.
     chain: ClassVar[tuple[str, ...]] = ()
+    # Stages that run a stretch of the chain inside them: the wrapper's name (in STAGES, a
+    # factory ``(source, stages) → Stage``) → the names of the stages it runs, which stand next
+    # to each other in ``chain``. Coco's best_of_n runs the LLM and the checks that judge it.
+    wrappers: ClassVar[dict[str, tuple[str, ...]]] = {}
     # The producer's share of a shard's work, for progress (see ``mmsynth.stages``).
     producer_work: ClassVar[float] = 0.0
     options: ClassVar[dict[str, Option]] = {}
@@ -57,9 +61,9 @@ class Source:
     def stages(self) -> list[Stage]:
         """This source's chain, built once (a stage may hold a model, loaded lazily)."""
         if self._stages is None:
-            from mmsynth.stages import build_chain
+            from mmsynth.stages import build_chain, wrap_stages
 
-            self._stages = build_chain(self, self.chain)
+            self._stages = wrap_stages(self, build_chain(self, self.chain), self.wrappers)
         return self._stages
 
     @classmethod

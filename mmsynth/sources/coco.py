@@ -17,6 +17,10 @@ A sample index is an image position in the id-sorted COCO index. The chain
 6. ``grounding`` rejects samples that name objects the image does not have, or state counts the
    annotations contradict; ``claims`` those whose colours, genders, numbers or spatial relations
    the captions or boxes contradict; ``clip`` scores image–text alignment.
+
+Steps 3–6 but CLIP run inside ``best_of_n`` (:attr:`CocoSource.wrappers`): with
+``--llm_candidates N`` / ``--llm_retries R`` the LLM writes several candidates per request and
+these checks judge each; the first that passes is kept.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar
 
-from mmsynth.config import Option, non_negative, rate
+from mmsynth.config import Option, non_negative, positive, rate
 from mmsynth.errors import UsageError
 from mmsynth.filters.claims import CLAIM_OPTIONS
 from mmsynth.filters.clip import CLIP_OPTIONS
@@ -62,6 +66,20 @@ class CocoSource(Source):
         **LLM_OPTIONS,
         "llm_max_new_tokens": Option(0, "most tokens the LLM writes per answer (0: the prompt "
                                         "set's own budget)", check=non_negative),
+        # Best-of-N (mmsynth.sources.best_of_n). Neutral: at 1 and 0 the run is the plain
+        # chain's, byte for byte, and keeps the fingerprint of runs made before they existed.
+        "llm_candidates": Option(1, "candidate replies the LLM writes per request, each seeded "
+                                    "from (seed, image, type, k); the checks (parse, grounding, "
+                                    "claims; not CLIP) judge every candidate and the first in k "
+                                    "order that passes them all is kept (1: one reply per "
+                                    "request, as without best-of-N). All candidates of a shard "
+                                    "go to the backend in one batched call",
+                                 check=positive, neutral=True),
+        "llm_retries": Option(0, "retry rounds: each gives every request whose candidates were "
+                                 "all rejected one more candidate (the next k), until one passes; "
+                                 "a request then ends rejected, by its last candidate's reason, "
+                                 "after at most --llm_candidates + this many replies (0: none)",
+                              check=non_negative, neutral=True),
         "grounding": Option("reject", "answers naming absent objects or wrong counts: "
                                       "reject | drop_turn | off"),
         **CLAIM_OPTIONS,
@@ -85,6 +103,10 @@ class CocoSource(Source):
         if config["grounding"] not in GROUNDING_MODES:
             raise UsageError(f"--grounding {config['grounding']!r}: expected one of "
                              f"{', '.join(GROUNDING_MODES)}")
+        if ((config.get("llm_candidates", 1) > 1 or config.get("llm_retries", 0) > 0)
+                and config.get("llm_temperature") == 0):
+            raise UsageError("--llm_candidates / --llm_retries need sampling: with "
+                             "--llm_temperature 0 (greedy) every candidate is the same reply")
         self.types = parse_types(config["types"])
         self.prompt_sets = {t: load_prompt_set(t) for t in self.types}
         self.index = _load_index(config["coco_root"], config["instances"], config["captions"],
@@ -139,6 +161,10 @@ class CocoSource(Source):
     # The chain after the producer (names in mmsynth.stages.STAGES). Annotation QA comes before
     # the checks, so its samples are checked and counted like the LLM's.
     chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "claims", "clip")
+    # best_of_n runs the stretch from the LLM to the last check on every round of candidates
+    # (mmsynth.sources.best_of_n); CLIP scores what it keeps.
+    wrappers: ClassVar[dict[str, tuple[str, ...]]] = {
+        "best_of_n": ("llm", "parse", "annotation_qa", "grounding", "claims")}
 
     def produce(self, indices: range, progress=None):
         """The producer: a draft per photo that can be used (its JPEG, annotations, structured

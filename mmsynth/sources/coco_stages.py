@@ -63,13 +63,19 @@ class RequestsStage(Stage):
         from mmsynth.llm import params_from_config
 
         ps, c = self.source.prompt_sets[kind], self.source.config
-        # Each reply's random stream comes from (run seed, image, type) alone, never from what
-        # else shares its batch.
-        digest = hashlib.sha256(f"{c['seed']}/{index}/{kind}".encode()).digest()
         budget = c["llm_max_new_tokens"] or ps.max_new_tokens
         return params_from_config({**c, "llm_max_new_tokens": budget},
-                                  seed=int.from_bytes(digest[:8], "big") >> 1,
+                                  seed=candidate_seed(c["seed"], index, kind),
                                   stop=tuple(ps.stop))
+
+
+def candidate_seed(run_seed: int, index: int, kind: str, k: int = 0) -> int:
+    """The generation seed of candidate ``k`` of the request (image ``index``, type ``kind``):
+    each reply's random stream comes from (run seed, image, type, k) alone, never from what
+    else shares its batch. Candidate 0 is the request's one reply as it was before best-of-N
+    existed (its key has no k), so ``--llm_candidates 1`` is the old run."""
+    key = f"{run_seed}/{index}/{kind}" + (f"/{k}" if k else "")
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") >> 1
 
 
 class GenerateStage(Stage):
