@@ -149,6 +149,29 @@ def load_claim_words(path: str | None = None) -> ClaimWords:
     return _Reader(path, load_yaml(path)).claim_words()
 
 
+_PATTERN_PART = re.compile(r"\[([^\]]*)\]|\(([^)]*)\)|<([a-z]+)>|([^\s\[\](<]+)")
+
+
+def expand_pattern(pattern: str, slots: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every phrase a word-list pattern stands for: ``[a|b]`` optional (none, a or b), ``(a|b)``
+    one of them, ``<name>`` each word of ``slots[name]``, anything else itself; in order, each
+    once. ``"(closer|nearer) to the left [edge] of the <picture>"`` → "closer to the left of the
+    frame", "closer to the left edge of the frame", … Raises KeyError for an unknown slot."""
+    phrases = [""]
+    for optional, choice, slot, word in _PATTERN_PART.findall(pattern):
+        if word:
+            options = [word]
+        elif slot:
+            options = list(slots[slot])
+        else:
+            options = [phrase for o in (optional or choice).split("|")
+                       for phrase in expand_pattern(o.strip(), slots)]
+            if optional:
+                options = ["", *options]
+        phrases = [" ".join(filter(None, (p, o))) for p in phrases for o in options]
+    return list(dict.fromkeys(phrases))
+
+
 class _Reader:
     def __init__(self, path: str, data: Any):
         self.path = path
@@ -226,8 +249,8 @@ class _Reader:
         n = self.section(top["numbers"], "numbers", ("irregular_plurals", "not_counts",
                                                      "not_after"))
         r = self.section(top["relations"], "relations", (
-            "phrases", "links", "fillers", "verbs", "places", "every", "pronouns", "positions",
-            "groups"))
+            "phrases", "comparatives", "links", "fillers", "verbs", "places", "every",
+            "pronouns", "positions", "groups"))
         groups = {}
         if not isinstance(r["groups"], dict) or not r["groups"]:
             raise self.bad("relations.groups", "must be a mapping of word → categories")
@@ -239,6 +262,7 @@ class _Reader:
             groups[self.word(word, "relations.groups")] = tuple(sorted(cats))
         relations = {tuple(phrase.split()): spec
                      for phrase, spec in self.axes(r["phrases"], "relations.phrases").items()}
+        relations.update(self.comparatives(r["comparatives"], "relations.comparatives"))
         pronouns = self.mapping(r["pronouns"], "relations.pronouns")
         for word, number in pronouns.items():
             if number not in ("singular", "plural"):
@@ -319,6 +343,21 @@ class _Reader:
             for n in group:
                 similar[n] |= group
         return {k: frozenset(v) for k, v in similar.items()}
+
+    def comparatives(self, value: Any, key: str) -> dict[tuple[str, ...], tuple[str, int]]:
+        """The comparative phrases, each pattern expanded (see claims.yaml) into token tuples."""
+        c = self.section(value, key, ("pictures", "phrases"))
+        pictures = sorted(self.word_set(c["pictures"], f"{key}.pictures"))
+        if not isinstance(c["phrases"], dict) or not c["phrases"]:
+            raise self.bad(f"{key}.phrases", "must be a non-empty mapping")
+        out: dict[tuple[str, ...], tuple[str, int]] = {}
+        for pattern, spec in c["phrases"].items():
+            where = f"{key}.phrases.{pattern}"
+            axis = self.axes({"phrase": spec}, where)["phrase"]
+            for phrase in expand_pattern(str(pattern), {"picture": pictures}):
+                self.word(phrase, where)
+                out[tuple(phrase.split())] = axis
+        return out
 
     def axes(self, value: Any, key: str) -> dict[str, tuple[str, int]]:
         """A mapping of words → ``[x|y, -1|1]`` as (axis, sign)."""
@@ -1021,6 +1060,49 @@ def _subject_before(p: _Parsed, k: int, words: ClaimWords, ms: list[tuple[Mentio
     return m, a, b
 
 
+def _parenthetical_subject(p: _Parsed, k: int, other: tuple[Mention, int, int],
+                           words: ClaimWords, ms: list[tuple[Mention, int, int]]
+                           ) -> tuple[Mention, int, int] | None:
+    """The subject of a spatial phrase set off by commas right after it: "the tv, to the right
+    of the couch, sits on a low stand" places the tv. Only a claimed mention right before the
+    first comma, with a comma right after the phrase's object."""
+    toks = p.toks
+    if k < 2 or toks[k - 1].text != "," or other[2] + 1 >= len(toks) \
+            or toks[other[2] + 1].text != ",":
+        return None
+    before = [(m, a, b) for m, a, b in ms if b == k - 2]
+    return before[0] if before else None
+
+
+def _inverted_subject(p: _Parsed, k: int, other: tuple[Mention, int, int], words: ClaimWords,
+                      first_at: Mapping[int, tuple[Mention, int, int]]
+                      ) -> tuple[tuple[Mention, int, int] | None, int]:
+    """The subject of a sentence opened by the spatial phrase, after its verb: "To the left of
+    the truck sits the airplane", "Above the oven hangs the microwave" place the airplane and
+    the microwave. The phrase must open the sentence (or follow a comma), its object be followed
+    by one to three links or verbs and then, past at most three modifiers ("the fuel truck"), a
+    claimed mention. Returns it (or None) and its last token."""
+    toks = p.toks
+    if k > 0 and not toks[k - 1].punct:
+        return None, k
+    j = other[2] + 1
+    verbs = 0
+    while j < len(toks) and toks[j].text in words.links and verbs < 3:
+        j += 1
+        verbs += 1
+    if not verbs:
+        return None, k
+    fillers = 0
+    while (j < len(toks) and j not in first_at and not toks[j].punct
+           and toks[j].text not in words.links and fillers < 3):
+        j += 1
+        fillers += 1
+    if j not in first_at:
+        return None, k
+    subject = first_at[j]
+    return subject, subject[2]
+
+
 def _looks_plural(word: str) -> bool:
     return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
 
@@ -1101,9 +1183,14 @@ def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
                   and toks[j].text in ("it", "them") and subject is not None):
                 other = _referent(p, j, subject[0], words, ms)
                 note = f"{toks[j].text!r} read as the {other[0].word}" if other else ""
+            end = other[2] if other is not None and not note else j
+            if subject is None and other is not None and not note:
+                subject = _parenthetical_subject(p, k, other, words, ms)
+                if subject is None:
+                    subject, end = _inverted_subject(p, k, other, words, first_at)
             if subject is not None and other is not None:
-                end = other[2] if not note else j
-                claims.append(_relation_claim(p, subject, other, spec, end, words, note))
+                start = k if subject[1] > k else None  # inverted: the phrase comes first
+                claims.append(_relation_claim(p, subject, other, spec, end, words, note, start))
             if other is not None and not note:
                 object_axis[other[1]] = spec[0]
             k += n
@@ -1164,9 +1251,10 @@ _DEFINITE_WORDS = frozenset({"the", "this", "that", "its", "their", "his", "her"
 
 def _relation_claim(p: _Parsed, subject: tuple[Mention, int, int],
                     other: tuple[Mention, int, int], spec: tuple[str, int], end: int,
-                    words: ClaimWords, note: str) -> Claim:
+                    words: ClaimWords, note: str, start: int | None = None) -> Claim:
     (ma, a, _), (mb, b, _) = subject, other
-    return Claim("relation", (ma.category, mb.category), spec, p.words(a, end), (ma, mb),
+    return Claim("relation", (ma.category, mb.category), spec,
+                 p.words(a if start is None else start, end), (ma, mb),
                  every=(_every(p, a, words), _every(p, b, words)), note=note)
 
 

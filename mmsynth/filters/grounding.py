@@ -324,6 +324,50 @@ def question_hedge(question: str) -> str:
     return ""
 
 
+# A general question asks about a kind of thing, not about this photo: "How much grass does a
+# cow eat in a day?", "Why do surfers wax their boards?", "What does an umpire do?", "Why are
+# pigeons so common in city parks?". Its answer's indefinite objects are examples of the kind
+# ("a horse grazing the same pasture eats a quarter of that"), not things in the photo, unless it
+# points at them (Mention.shown: "there is a horse in the background"). The question opens with a
+# wh-word (and up to three words: "how much grass"), then one of _GENERAL_AUXILIARIES and a
+# subject that is no definite phrase and no pronoun but "you" or "one"; and it has none of the
+# words that point at the photo (_PHOTO_DEIXIS). "Why are the cows lying down?", "Why is a dog on
+# the couch?" and "What do you see here?" are about the photo.
+_WH_WORDS = frozenset({"what", "why", "how", "when", "where", "which", "who"})
+_GENERAL_AUXILIARIES = frozenset({"do", "does", "can", "are"})
+_PHOTO_DEIXIS = frozenset({"this", "these", "those", "here", "there", "picture", "photo",
+                           "photograph", "image", "scene", "shown", "visible", "see", "seen",
+                           "he", "she", "him", "her", "his", "it", "its", "they", "them", "now",
+                           "currently", "today"})
+_NOT_GENERAL_SUBJECTS = frozenset({"the", "that", "my", "our", "your", "i", "we", "there",
+                                   "their"}) | _PHOTO_DEIXIS
+
+
+def general_question(question: str) -> bool:
+    """Whether ``question`` asks about a kind of thing rather than this photo (see above)."""
+    words = _WORD_RE.findall((question or "").lower())
+    if not words or words[0] not in _WH_WORDS or _PHOTO_DEIXIS & set(words):
+        return False
+    k = 1
+    while k < len(words) and k <= 3 and words[k] not in _GENERAL_AUXILIARIES:
+        k += 1
+    if k + 1 >= len(words) or words[k] not in _GENERAL_AUXILIARIES:
+        return False
+    subject = words[k + 1]
+    if subject in _NOT_GENERAL_SUBJECTS or words[1] == "many":
+        return False  # "how many cows does the farmer have" counts these
+    if subject in NUMBER_WORDS or subject.isdigit():
+        return False  # "what do two dogs ...": these two
+    if subject in _STOPWORDS and subject not in ("a", "an", "you", "one"):
+        return False  # "what animals are in the field": the wh-phrase is the subject
+    if words[k] == "are":
+        # "Why are pigeons so common?" is about pigeons; "which cars are parked", "why are
+        # dogs lying on the couch?" and "what are some people doing?" about these ones.
+        return k == 1 and subject not in ("a", "an") and not any(
+            w.endswith(("ing", "ed")) for w in words[k + 1:])
+    return True
+
+
 # Content words an answer and its question must share with the captions to be about the image
 # when they name none of its objects (see _about_this_image).
 ABOUT_MIN_SHARED_WORDS = 2
@@ -341,6 +385,19 @@ def _about_this_image(text: str, question: str, evidence: Evidence) -> bool:
         return True
     shared = _content_words(f"{text} {question}") & evidence.caption_words
     return len(shared) >= ABOUT_MIN_SHARED_WORDS
+
+
+def _about_these_objects(text: str, question: str, evidence: Evidence) -> bool:
+    """Whether a general question or its answer is about a kind of object the image has: the
+    question names one (hedged or not: "Why do surfers wax their boards?" beside surfers), or
+    the answer claims one other than people (they are in most photos: "Why do cats like
+    sleeping on couches?" → "close to its people" is not about a fruit stall's vendor). Shared
+    caption words do not count: "What do elephants eat?" → "grass" is not about a farm's
+    grass."""
+    allowed = evidence.allowed
+    return any(not m.negated and any(c in allowed for c in m.grounding)
+               for m in mentions(question)) or any(
+        m.claim and any(c in allowed - {"person"} for c in m.grounding) for m in mentions(text))
 
 
 # A yes/no question (it opens with an auxiliary) asks whether its indefinite objects are there:
@@ -371,9 +428,12 @@ def check_text(text: str, evidence: Evidence, *, turn: int = 0, counts: bool = T
     asked = question_hedge(question) if excuse_hedges else ""
     if asked and not _about_this_image(text, question, evidence):
         asked = ""  # a generic answer to a hypothetical question about no object of the image
+    general = excuse_hedges and general_question(question) \
+        and _about_these_objects(text, question, evidence)
     for m in found:
         if m.negated or (m.hedge and excuse_hedges) or (asked and not m.definite
                                                            and not m.placed) \
+                or (general and not m.definite and not m.shown) \
                 or (yes_no and not m.definite):
             continue
         checked += 1
@@ -404,6 +464,9 @@ def _content_words(text: str) -> set[str]:
         for suffix in ("ing", "ed", "es", "s"):  # a crude stem: "sleeps"/"sleeping" → "sleep"
             if w.endswith(suffix) and len(w) - len(suffix) >= 3:
                 w = w[:-len(suffix)]
+                if suffix in ("ing", "ed") and len(w) > 3 and w[-1] == w[-2] \
+                        and w[-1] not in "lsz":
+                    w = w[:-1]  # "bedding" → "bed", "running" → "run"
                 break
         words.add(w)
     return words
@@ -422,6 +485,12 @@ def context_overlap(text: str, annotations: Mapping[str, Any] | None,
     words = _content_words(text)
     if not words:
         return 1.0, 0
+    # The answer's own words for the annotated objects are on topic too: "the aircraft" of an
+    # airplane, "the fridge" of a refrigerator.
+    # Not person words: "drivers", "pedestrians" would be on topic beside any photo of people.
+    categories = {o["category"] for o in annotations.get("objects") or ()} - {"person"}
+    context |= _content_words(" ".join(m.word for m in mentions(text)
+                                       if m.claim and categories & set(m.grounding)))
     asked = set()
     for question in questions:
         found = _content_words(question)
@@ -506,8 +575,11 @@ class GroundingCheck(Stage):
             pair_problems: list[Problem] = []
             question = _strip_image_token(turns[p].get("value", ""))
             if self.check_questions and not _EXISTENCE_QUESTION.search(question):
+                # A yes/no question asks whether its indefinite objects are there, a general
+                # one about such objects anywhere: neither claims them.
+                asks = bool(_YES_NO_QUESTION.match(question)) or general_question(question)
                 found, n = check_text(question, evidence, turn=p, counts=False, kind=kind,
-                                      yes_no=bool(_YES_NO_QUESTION.match(question)))
+                                      yes_no=asks)
                 pair_problems += found
                 checked += n
             if p + 1 < len(turns):

@@ -116,6 +116,10 @@ _PERSON_HEADS = _HEDGES["person_heads"]
 _GENERIC_OBJECT_PREPOSITIONS = _HEDGES["generic_object_prepositions"]
 _KIND_VERBS = _HEDGES["kind_verbs"]
 _COUNTERFACTUALS = tuple(tuple(c.split()) for c in _HEDGES["counterfactuals"])
+_IMPERATIVES = _HEDGES["imperatives"]
+_IMPERATIVE_OPENERS = _HEDGES["imperative_openers"]
+_ADDRESSEE = _HEDGES["addressee"]
+_KIND_EXAMPLES = _HEDGES["kind_examples"]
 # A copula or auxiliary before a hedging adverb: "its family is probably out".
 _AUXILIARIES = frozenset({"is", "are", "was", "were", "has", "have", "had"})
 # Hedges whose scope is a clause (a conditional, modal, adverb, inference, habit or purpose): an
@@ -162,6 +166,11 @@ class Mention:
     # Its sentence places it in the photo ("there is a dog", "a dog is sleeping on the couch",
     # "you can see a dog"; see :func:`_present`): no hypothetical question excuses it either.
     placed: bool = False
+    # Its sentence points at it in the photo: "there is a dog", "you can see a dog", "a dog in
+    # the background" (the cues of :func:`_present` before the mention or a picture place after
+    # it; not what it does). An answer to a general question ("How much grass does a cow eat?")
+    # may describe what such things do ("a horse grazing the same pasture") without showing one.
+    shown: bool = False
 
     @property
     def grounding(self) -> tuple[str, ...]:
@@ -257,6 +266,7 @@ def mentions(text: str) -> list[Mention]:
             definite=source in ("definite", "generic definite", "relational")
             or (source == "implied" and _reference(text, toks, i, term.plural) == "definite"),
             placed=_present(toks, i, i + n, counts=False),
+            shown=_present(toks, i, i + n, counts=False, after=False),
         )
         found.append(mention)
         hedged_by.append(source)
@@ -486,6 +496,8 @@ def _reference(text: str, toks: list[_Tok], i: int, plural: bool = False) -> str
         word = tok.text
         if word == "that" and _conjunction_that(toks, j, plural):
             break
+        if word in _ADDRESSEE:
+            return word  # "keep your phone in a drawer": the addressee's, hypothetical
         if word in _DEFINITE or _possessive(text, tok):
             return "definite"
         if skipped == 0 and plural and _looks_like_plural_noun(word):
@@ -608,7 +620,11 @@ def _reference_hedge(text: str, toks: list[_Tok], i: int, n: int, end: int, refe
     generic_object = term is not None and term.plural and _generic_object(toks, i)
     if generic_object:
         return generic_object, "generic"
-    before = _hedge_before(toks, i, mentions_ending, sources) or _stranded_for(toks, i)
+    kind = term is not None and term.plural and _phrase_at(toks, end, _KIND_EXAMPLES)
+    if kind:
+        return kind, "generic"  # "birds such as hawks"
+    before = (_hedge_before(toks, i, mentions_ending, sources) or _stranded_for(toks, i)
+              or _imperative(toks, i, end))
     if before:
         return before, "before"
     if _than_comparison(toks, i):
@@ -618,8 +634,68 @@ def _reference_hedge(text: str, toks: list[_Tok], i: int, n: int, end: int, refe
     after = _hedge_after(toks, end, generic=plural, agent=agent)
     if not after and term is not None and not term.plural and i > 0 \
             and toks[i - 1].text in ("a", "an"):
-        after = _phrase_at(toks, end, _KIND_VERBS)  # "a bus needs more room to stop"
+        # "a bus needs more room to stop", "an oven reheats them far better than a microwave"
+        after = _phrase_at(toks, end, _KIND_VERBS) or _comparative_kind(toks, i, end)
     return (after, "after") if after else ("", "indefinite")
+
+
+# Comparatives that are not formed with -er.
+_COMPARATIVES = frozenset({"more", "less", "better", "worse", "fewer", "further", "farther"})
+# After the subject, these make a comparison about this one ("a dog is bigger than the cat").
+_DESCRIPTIVE_VERBS = frozenset({"is", "are", "was", "were", "looks", "seems", "appears", "sits",
+                                "stands", "lies", "has", "looked", "seemed"})
+
+
+def _comparative_kind(toks: list[_Tok], i: int, end: int) -> str:
+    """"than" when the indefinite singular subject at ``toks[i - 1:end]`` (opening its clause)
+    does what its verb says better or worse than something else: "an oven reheats them far
+    better than a microwave" compares kinds of things. Not after a copula or a verb of posture
+    ("a dog is bigger than the cat", "a cup sits higher than the plate" are about this one)."""
+    if i > 1 and not toks[i - 2].punct and toks[i - 2].text not in ("and", "but", "so"):
+        return ""  # not the clause's subject
+    if end >= len(toks) or toks[end].punct or toks[end].text in _DESCRIPTIVE_VERBS \
+            or toks[end].text in _HEDGE_MODALS:
+        return ""
+    for k in range(end + 1, min(end + 8, len(toks) - 1)):
+        if toks[k].punct:
+            return ""
+        if toks[k + 1].text == "than" and (toks[k].text in _COMPARATIVES
+                                           or (toks[k].text.endswith("er")
+                                               and len(toks[k].text) > 4)):
+            return "than"
+    return ""
+
+
+def _imperative(toks: list[_Tok], i: int, end: int) -> str:
+    """"imperative" when the mention at ``toks[i:end]`` is in an advice sentence (the rules'
+    ``imperatives``: "Place a cup of water inside", "When nobody is home, lay a chair across the
+    cushions") that does not place it in the photo (:func:`_present`), else "". The verb opens
+    the sentence, after any ``imperative_openers``, or follows the sentence's first comma when
+    what comes before it has no imperative verb ("After that, wrap the slices")."""
+    start = i
+    while start > 0 and toks[start - 1].text not in _SENTENCE_ENDS and toks[start - 1].text != ":":
+        start -= 1
+    candidates = [start]
+    comma = next((k for k in range(start, i) if toks[k].text == ","), None)
+    if comma is not None and comma - start <= 8:
+        candidates.append(comma + 1)
+    for k in candidates:
+        while k < i and toks[k].text in _IMPERATIVE_OPENERS:
+            k += 1
+        if k < i and toks[k].text in _IMPERATIVES and not _noun_use(toks, k) \
+                and not _present(toks, i, end, counts=False):
+            return "imperative"
+    return ""
+
+
+def _noun_use(toks: list[_Tok], k: int) -> bool:
+    """Whether an imperative verb at token ``k`` is rather a noun or a subject's modifier
+    ("Place settings are …", "Use of the bench is free", "Wait times are long")."""
+    after = [t.text for t in toks[k + 1:k + 3]]
+    verbs = ("is", "are", "was", "were", "has", "have")
+    if after and (after[0] in (*verbs, "of") or (len(after) > 1 and after[1] in verbs)):
+        return True
+    return k > 0 and not toks[k - 1].punct and toks[k - 1].text in _DEFINITE
 
 
 def _than_comparison(toks: list[_Tok], i: int) -> bool:
@@ -905,7 +981,8 @@ def _implied_person(toks: list[_Tok], i: int, n: int) -> bool:
     return _relational(toks, i, n) or (n == 1 and toks[i].text in _AGENTS)
 
 
-def _present(toks: list[_Tok], i: int, end: int, counts: bool = True) -> bool:
+def _present(toks: list[_Tok], i: int, end: int, counts: bool = True,
+             after: bool = True) -> bool:
     """Whether the sentence places the person mentioned at ``toks[i:end]`` in the photo (the
     rules' ``presence``): a stated count; "there is" or a verb of showing or seeing before it
     in its clause ("the photo shows a vendor", "you can see a worker"); or right after it a
@@ -913,7 +990,8 @@ def _present(toks: list[_Tok], i: int, end: int, counts: bool = True) -> bool:
     maybe in a relative clause: "a family member who is standing by the oven"), a posture verb
     ("a waiter stands by the door"), a copula and a place ("the baker is behind the counter"),
     or a place in the picture ("a worker in the background"). Without ``counts`` a count is no
-    such cue ("bring two bottles of water" answers what to bring)."""
+    such cue ("bring two bottles of water" answers what to bring); without ``after`` only the
+    cues before it and a place in the picture count, not what it does."""
     if counts and _stated_count(toks, i) is not None:
         return True
     j, steps = i - 1, 0
@@ -929,6 +1007,8 @@ def _present(toks: list[_Tok], i: int, end: int, counts: bool = True) -> bool:
     k = end
     if any(tuple(t.text for t in toks[k:k + len(p)]) == p for p in _PICTURE_PLACES):
         return True
+    if not after:
+        return False
     while k < len(toks) and toks[k].text in _PRESENCE_FILLERS:
         k += 1
     if k < len(toks) and toks[k].text in ("and", "or"):

@@ -1012,3 +1012,58 @@ def test_right_hand_side_phrases_are_relations():
         ("relation", "contradicted")]
     assert verdicts("The remote is lying on the left-hand side of the couch.", room) == [
         ("relation", "supported")]
+
+
+def test_comparisons_of_place_are_relations():
+    station = ann(("clock", (450, 30, 70, 70)), ("bench", (430, 330, 170, 80)),
+                  ("train", (0, 100, 330, 330)))
+    assert relations("The bench sits lower in the frame than the clock.", station) == [
+        ("relation", "supported")]
+    assert relations("The clock hangs lower in the picture than the bench.", station) == [
+        ("relation", "contradicted")]
+    assert relations("The train is farther left than the bench.", station) == [
+        ("relation", "supported")]
+    assert relations("The bench stands closer to the left edge of the photo than the train.",
+                     station) == [("relation", "contradicted")]
+    # "Higher than" alone may say taller: no claim.
+    assert relations("The train is higher than the bench.", station) == []
+
+
+def test_expand_pattern_spells_out_optional_words_choices_and_slots():
+    from mmsynth.filters.attributes import expand_pattern
+    assert expand_pattern("(closer|nearer) to the top [edge] [of the <p>] than", {"p": ["frame"]}) \
+        == ["closer to the top than", "closer to the top of the frame than",
+            "closer to the top edge than", "closer to the top edge of the frame than",
+            "nearer to the top than", "nearer to the top of the frame than",
+            "nearer to the top edge than", "nearer to the top edge of the frame than"]
+
+
+def test_a_sentence_opened_by_the_phrase_places_the_subject_after_its_verb():
+    kitchen = ann(("microwave", (270, 90, 130, 80)), ("oven", (260, 260, 150, 200)))
+    assert relations("Above the oven hangs the microwave.", kitchen) == [
+        ("relation", "supported")]
+    assert relations("Above the microwave sits the oven, built into the cabinets.", kitchen) == [
+        ("relation", "contradicted")]
+    street = ann(("truck", (250, 280, 140, 90)), ("airplane", (20, 80, 300, 150)),
+                 ("airplane", (340, 90, 280, 140)))
+    assert relations("Above both airplanes drives the fuel truck.", street) == [
+        ("relation", "contradicted")]
+    # No verb after the object: not an inversion ("above the oven, the cabinets ...").
+    assert relations("Above the oven the microwave.", kitchen) == []
+
+
+def test_a_phrase_set_off_by_commas_places_the_noun_before_it():
+    room = ann(("tv", (30, 110, 200, 130)), ("couch", (300, 220, 320, 200)))
+    assert relations("The tv, to the right of the couch, sits on a low stand.", room) == [
+        ("relation", "contradicted")]
+    assert relations("The tv, to the left of the couch, sits on a low stand.", room) == [
+        ("relation", "supported")]
+
+
+def test_a_group_phrase_before_the_object_is_a_filler():
+    park = ann(("bench", (80, 120, 200, 90)), ("bird", (100, 320, 30, 25)),
+               ("bird", (170, 330, 30, 25)))
+    assert relations("The benches stand above the group of pigeons.", park) == [
+        ("relation", "supported")]
+    assert relations("The bench stands below the line of pigeons.", park) == [
+        ("relation", "contradicted")]

@@ -900,3 +900,75 @@ def test_an_on_topic_question_lets_its_answer_explain_with_the_reasoning_share()
     assert verdict("Is pizza a good choice for eating in front of a laptop?") == "kept"
     # A rambling question shares nothing with the captions: the answer needs the full share.
     assert verdict("What makes sunsets so beautiful?") == "off_topic"
+
+
+# ---- general questions, advice, the addressee's things ----------------------------------------
+
+@pytest.mark.parametrize("question, general", [
+    ("How much grass does a cow eat in a day?", True),
+    ("Why do surfers wax their boards?", True),
+    ("What does an umpire do?", True),
+    ("Why are pigeons so common in city parks?", True),
+    ("How do you clean a microwave?", True),
+    ("Why are the cows lying down?", False),       # definite: these cows
+    ("Why is a dog on the couch?", False),         # "is": about this one
+    ("What do you see here?", False),              # points at the photo
+    ("How many cows does the farmer have?", False),
+    ("What animals are in the field?", False),     # the wh-phrase is the subject
+    ("Why are dogs lying on the couch?", False),   # a progressive: these dogs
+    ("What do two dogs need?", False),             # a number: these two
+])
+def test_general_questions(question, general):
+    from mmsynth.filters.grounding import general_question
+    assert general_question(question) is general
+
+
+def test_a_general_questions_answer_may_name_examples_of_the_kind():
+    farm = annotations(("cow", 3), ("sheep", 4))
+    answer = "An adult cow eats about 80 pounds of grass a day; a horse grazing nearby eats less."
+    assert reasons(answer, farm, kind="conversation",
+                   question="How much grass does a cow eat in a day?") == []
+    # Not in a detail description, and not when the answer points at one in the photo.
+    assert reasons("There is a horse in the background, and a cow eats about 80 pounds.", farm,
+                   kind="conversation", question="How much grass does a cow eat in a day?") == [
+        "hallucinated_object:horse"]
+    # A question about a kind the image does not have excuses nothing ("What do elephants eat?"
+    # beside a farm, even though "grass" is in its captions).
+    farm_c = annotations(("cow", 3), captions=("Cows eat grass in a field.",))
+    assert reasons("Elephants eat grass, leaves and bark.", farm_c, kind="conversation",
+                   question="What do elephants eat?") == ["hallucinated_object:elephant"]
+
+
+@pytest.mark.parametrize("answer", [
+    "Place a cup of water inside and run it for three minutes.",
+    "When nobody is home, lay a chair across the cushions.",
+    "After that, wrap the slices and put them in a refrigerator.",
+    "Then also keep a bowl of water by the door.",
+])
+def test_advice_in_the_imperative_names_hypothetical_objects(answer):
+    room = annotations("couch", "dog", "microwave", "pizza")
+    assert reasons(answer, room, kind="reasoning") == []
+    assert reasons(answer, room, kind="detail") != []
+
+
+def test_advice_that_points_at_an_object_still_claims_it():
+    room = annotations("couch")
+    assert reasons("Keep away from a dog sleeping on the couch.", room, kind="reasoning") == [
+        "hallucinated_object:dog"]
+    # A noun use of an advice verb opens a description: "Place settings are ..." claims a fork.
+    assert reasons("Place settings are laid with a fork at each seat.", room,
+                   kind="reasoning") == ["hallucinated_object:fork"]
+
+
+def test_the_addressees_things_and_a_kind_with_examples_are_generic():
+    street = annotations("car", "bus")
+    assert hedge("Walk your bicycle across the intersection.", "bicycle") == "your"
+    assert reasons("Keep your phone in your pocket while crossing.", street) == []
+    assert hedge("Birds such as hawks hunt over open fields.", "birds") == "such as"
+
+
+def test_an_indefinite_subject_compared_with_another_kind_is_generic():
+    table = annotations("pizza")
+    assert reasons("An oven reheats them far better than a microwave.", table) == []
+    # A copula makes it a claim about this one.
+    assert reasons("A dog is bigger than the pizza.", table) == ["hallucinated_object:dog"]
