@@ -118,6 +118,7 @@ class ClaimWords:
     every: frozenset[str] = frozenset()
     pronouns: Mapping[str, str] = field(default_factory=dict)  # word → singular | plural
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # "flock" → categories
+    sizes: Mapping[str, int] = field(default_factory=dict)  # "baby" → -1 (small), "big" → 1
     position_prepositions: frozenset[str] = frozenset()
     sides: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     neutral_sides: frozenset[str] = frozenset()
@@ -250,7 +251,11 @@ class _Reader:
                                                      "not_after"))
         r = self.section(top["relations"], "relations", (
             "phrases", "comparatives", "links", "fillers", "verbs", "places", "every",
-            "pronouns", "positions", "groups"))
+            "pronouns", "positions", "groups", "sizes"))
+        sizes = self.mapping(r["sizes"], "relations.sizes")
+        for word, size in sizes.items():
+            if size not in ("small", "large"):
+                raise self.bad(f"relations.sizes.{word}", f"must be small or large, got {size!r}")
         groups = {}
         if not isinstance(r["groups"], dict) or not r["groups"]:
             raise self.bad("relations.groups", "must be a mapping of word → categories")
@@ -296,6 +301,7 @@ class _Reader:
             fillers=self.word_set(r["fillers"], "relations.fillers"),
             places=self.word_set(r["places"], "relations.places"),
             every=self.word_set(r["every"], "relations.every"), pronouns=pronouns,
+            sizes={w: -1 if v == "small" else 1 for w, v in sizes.items()},
             groups=groups,
             position_prepositions=self.word_set(pos["prepositions"],
                                                 "relations.positions.prepositions"),
@@ -425,6 +431,9 @@ class Claim:
     every: tuple[bool, ...] = ()
     # Relations: how a pronoun object was read ("'it' read as the oven"), for the verdict.
     note: str = field(default="", compare=False)
+    # Relations: per mention, -1 / 1 when a size word picks its smallest / largest box ("the
+    # baby elephant"), 0 otherwise.
+    sizes: tuple[int, ...] = ()
     # Gender: at least this many people of the gender ("two men": 2; 0 when no count) and the
     # words that say so; the places the gender's people are put, as (role preposition,
     # category, words) ("a man is sitting under the umbrella").
@@ -998,13 +1007,18 @@ def _position_at(p: _Parsed, k: int, words: ClaimWords
         return None
     while j < len(toks) and toks[j].text in words.position_parts:
         j += 1
+    of_scene = False
     if j < len(toks) and toks[j].text == "of":
         if (j + 2 < len(toks) and toks[j + 1].text == "the"
                 and toks[j + 2].text in words.scenes):
             j += 3
+            of_scene = True
         else:
             return None
-    if j < len(toks) and not toks[j].punct and toks[j].text not in _STOPWORDS:
+    # A noun right after makes the side words its modifiers ("on the left bench"); a verb
+    # after a whole position opens an inversion ("on the right of the picture stands a bus").
+    if j < len(toks) and not toks[j].punct and toks[j].text not in _STOPWORDS \
+            and not (of_scene and toks[j].text in words.links):
         return None
     return j - k, sorted(specs.items())
 
@@ -1022,6 +1036,33 @@ def _owner_side_at(toks: list[Token], k: int, words: ClaimWords
     if j < len(toks) and not toks[j].punct and toks[j].text not in _STOPWORDS:
         return None
     return j - k, words.sides[toks[k + 2].text], k + 1
+
+
+def _possessive_side_at(p: _Parsed, k: int, words: ClaimWords,
+                        first_at: Mapping[int, tuple[Mention, int, int]]
+                        ) -> tuple[int, tuple[str, int], tuple[Mention, int, int]] | None:
+    """"to the bus's left", "on the couch's right side": a side of the object named in the
+    possessive. Returns the phrase's length, the (axis, sign) and that object's mention."""
+    toks = p.toks
+    if k + 3 >= len(toks) or toks[k].text not in ("on", "to") or toks[k + 1].text != "the":
+        return None
+    j = k + 2
+    while j < len(toks) and j not in first_at and toks[j].text in words.fillers and j < k + 4:
+        j += 1
+    found = first_at.get(j)
+    if found is None:
+        return None
+    last = found[2]
+    raw = p.text[toks[last].start:toks[last].end].lower().replace("’", "'")
+    if not raw.endswith(("'s", "s'")) or last + 1 >= len(toks) \
+            or toks[last + 1].text not in words.sides:
+        return None
+    end = last + 2
+    while end < len(toks) and toks[end].text in words.position_parts:
+        end += 1
+    if end < len(toks) and not toks[end].punct and toks[end].text not in _STOPWORDS:
+        return None
+    return end - k, words.sides[toks[last + 1].text], found
 
 
 def _subject_before(p: _Parsed, k: int, words: ClaimWords, ms: list[tuple[Mention, int, int]]
@@ -1079,19 +1120,31 @@ def _inverted_subject(p: _Parsed, k: int, other: tuple[Mention, int, int], words
                       ) -> tuple[tuple[Mention, int, int] | None, int]:
     """The subject of a sentence opened by the spatial phrase, after its verb: "To the left of
     the truck sits the airplane", "Above the oven hangs the microwave" place the airplane and
-    the microwave. The phrase must open the sentence (or follow a comma), its object be followed
-    by one to three links or verbs and then, past at most three modifiers ("the fuel truck"), a
-    claimed mention. Returns it (or None) and its last token."""
+    the microwave (see :func:`_fronted_subject`)."""
+    return _fronted_subject(p, k, other[2] + 1, words, first_at)
+
+
+def _fronted_subject(p: _Parsed, k: int, after: int, words: ClaimWords,
+                     first_at: Mapping[int, tuple[Mention, int, int]]
+                     ) -> tuple[tuple[Mention, int, int] | None, int]:
+    """The subject a phrase at tokens ``k``..``after - 1`` places when it opens the sentence (or
+    follows a comma): after a comma ("To the left of the bus, two cars wait"; "On the left, a
+    red bus waits") or after one to three links or verbs ("Above the oven hangs the
+    microwave"; "On the right side of the picture stands a giraffe"), past at most three
+    modifiers ("the fuel truck"), a claimed mention. Returns it (or None) and its last token."""
     toks = p.toks
     if k > 0 and not toks[k - 1].punct:
         return None, k
-    j = other[2] + 1
+    j = after
     verbs = 0
-    while j < len(toks) and toks[j].text in words.links and verbs < 3:
+    if j < len(toks) and toks[j].text == ",":
         j += 1
-        verbs += 1
-    if not verbs:
-        return None, k
+    else:
+        while j < len(toks) and toks[j].text in words.links and verbs < 3:
+            j += 1
+            verbs += 1
+        if not verbs:
+            return None, k
     fillers = 0
     while (j < len(toks) and j not in first_at and not toks[j].punct
            and toks[j].text not in words.links and fillers < 3):
@@ -1173,7 +1226,8 @@ def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
             n, spec = found
             j = k + n
             while (j < len(toks) and j - (k + n) < 3
-                   and (toks[j].text in words.fillers or toks[j].text in words.every)):
+                   and (toks[j].text in words.fillers or toks[j].text in words.every
+                        or toks[j].text in words.sizes)):
                 j += 1
             subject = _subject_before(p, k, words, ms)
             other, note = None, ""
@@ -1195,6 +1249,14 @@ def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
                 object_axis[other[1]] = spec[0]
             k += n
             continue
+        side = _possessive_side_at(p, k, words, first_at)
+        if side is not None:
+            n, spec, other = side
+            subject = _subject_before(p, k, words, ms)
+            if subject is not None and subject is not other:
+                claims.append(_relation_claim(p, subject, other, spec, k + n - 1, words, ""))
+            k += n
+            continue
         owner = _owner_side_at(toks, k, words)
         if owner is not None:
             n, spec, pronoun = owner
@@ -1209,6 +1271,10 @@ def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
         if position is not None:
             n, specs = position
             subject = _subject_before(p, k, words, ms)
+            start, end = None, k + n - 1
+            if subject is None:
+                subject, last = _fronted_subject(p, k, k + n, words, first_at)
+                start, end = k, last  # "On the left, a red bus waits"
             if subject is not None:
                 m, a, _ = subject
                 # "a traffic light hangs above the cars near the top of the picture": a
@@ -1219,8 +1285,9 @@ def relation_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
                     if object_axis.get(a) == spec[0]:
                         continue
                     claims.append(Claim("relation", (m.category,), spec,
-                                        p.words(a, k + n - 1), (m,),
-                                        every=(_every(p, a, words),)))
+                                        p.words(a if start is None else start, end), (m,),
+                                        every=(_every(p, a, words),),
+                                        sizes=(_size_of(p, a, words),)))
             k += n
             continue
         k += 1
@@ -1255,7 +1322,20 @@ def _relation_claim(p: _Parsed, subject: tuple[Mention, int, int],
     (ma, a, _), (mb, b, _) = subject, other
     return Claim("relation", (ma.category, mb.category), spec,
                  p.words(a if start is None else start, end), (ma, mb),
-                 every=(_every(p, a, words), _every(p, b, words)), note=note)
+                 every=(_every(p, a, words), _every(p, b, words)), note=note,
+                 sizes=(_size_of(p, a, words), _size_of(p, b, words)))
+
+
+def _size_of(p: _Parsed, first: int, words: ClaimWords) -> int:
+    """-1 / 1 when a size word ("the baby elephant", "the large white bus") stands up to two
+    words before the mention starting at token ``first``, else 0."""
+    for j in range(first - 1, max(first - 3, -1), -1):
+        t = p.toks[j]
+        if t.punct:
+            return 0
+        if t.text in words.sizes:
+            return words.sizes[t.text]
+    return 0
 
 
 def time_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:
@@ -1422,6 +1502,24 @@ def resolve_subject_pronoun(text: str, context: Sequence[str] = ()) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # What the annotations say, and the verdicts.
+
+# How much smaller (larger) than every other box the box a size word picks must be.
+SIZE_RATIO = 1.5
+
+
+def _sized(boxes: tuple[tuple[float, float, float, float], ...], size: int
+           ) -> tuple[tuple[float, float, float, float], ...]:
+    """The one box a size word picks (-1: the smallest, 1: the largest by area) when it is
+    :data:`SIZE_RATIO` apart from every other; else all of ``boxes``."""
+    if len(boxes) < 2:
+        return boxes
+    ranked = sorted(boxes, key=lambda b: b[2] * b[3], reverse=size > 0)
+    pick, rest = ranked[0], ranked[1:]
+    area = pick[2] * pick[3]
+    apart = all((area >= SIZE_RATIO * b[2] * b[3]) if size > 0 else
+                (SIZE_RATIO * area <= b[2] * b[3]) for b in rest)
+    return (pick,) if apart else boxes
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -1677,7 +1775,12 @@ class Document:
         axis, sign = claim.value
         size = self.width if axis == "x" else self.height
         found = [self.instance_boxes(m) for m in claim.mentions]
-        if any(f is None for f in found) or (len(found) == 2 and found[0][0] == found[1][0]):
+        for i, picked in enumerate(claim.sizes):
+            if picked and found[i] is not None:
+                found[i] = (found[i][0], _sized(found[i][1], picked))
+        if any(f is None for f in found) or (len(found) == 2 and found[0][0] == found[1][0]
+                                             and (len(found[0][1]) != 1
+                                                  or found[0][1] == found[1][1])):
             return Verdict(claim, "unknown", "not objects with boxes of their own (none, a "
                                              "crowd, or one category for both)")
         if size <= 0:

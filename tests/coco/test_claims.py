@@ -1067,3 +1067,39 @@ def test_a_group_phrase_before_the_object_is_a_filler():
         ("relation", "supported")]
     assert relations("The bench stands below the line of pigeons.", park) == [
         ("relation", "contradicted")]
+
+
+def test_a_fronted_position_or_relation_places_the_subject_after_the_comma():
+    street = ann(("bus", (300, 100, 200, 200)), ("car", (20, 300, 100, 60)))
+    assert relations("On the left, a small car waits.", street) == [("relation", "supported")]
+    assert relations("On the right, the car waits.", street) == [("relation", "contradicted")]
+    assert relations("To the right of the bus, a car waits.", street) == [
+        ("relation", "contradicted")]
+    assert relations("On the left side of the frame sits the bus.", street) == [
+        ("relation", "contradicted")]
+    # Side words before a noun are its modifiers: no position.
+    assert relations("On the left bench sits a car.", street) == []
+
+
+def test_a_side_of_a_possessive_object_is_a_relation():
+    street = ann(("bus", (300, 100, 200, 200)), ("car", (20, 300, 100, 60)))
+    assert relations("The car is parked to the bus's left.", street) == [
+        ("relation", "supported")]
+    assert relations("The car sits on the bus's right side.", street) == [
+        ("relation", "contradicted")]
+
+
+def test_a_size_word_picks_the_smaller_or_larger_box():
+    # An adult on the left, a calf (a quarter of its area) on the right.
+    plain = ann(("elephant", (20, 80, 300, 280)), ("elephant", (430, 220, 130, 130)))
+    assert relations("The baby elephant is on the left.", plain) == [("relation", "contradicted")]
+    assert relations("The large elephant walks on the left side of the picture.", plain) == [
+        ("relation", "supported")]
+    assert relations("The smaller elephant stands to the left of the bigger elephant.",
+                     plain) == [("relation", "contradicted")]
+    # Without a size word either box may be meant: no contradiction.
+    assert relations("The elephant is on the left.", plain) != [("relation", "contradicted")]
+    # Boxes of about one size: the word picks none.
+    twins = ann(("elephant", (100, 80, 200, 200)), ("elephant", (400, 80, 190, 190)))
+    assert relations("The baby elephant is on the left.", twins) != [
+        ("relation", "contradicted")]
