@@ -120,6 +120,11 @@ _IMPERATIVES = _HEDGES["imperatives"]
 _IMPERATIVE_OPENERS = _HEDGES["imperative_openers"]
 _ADDRESSEE = _HEDGES["addressee"]
 _KIND_EXAMPLES = _HEDGES["kind_examples"]
+_KIND_FRAMES = tuple(tuple(f.split()) for f in _HEDGES["kind_frames"])
+# Words that open the relative clause of a kind frame.
+_FRAME_RELATIVES = frozenset({"where", "that", "which", "when", "whose", "who"})
+# Possessives that refer back to a person subject ("families bring their dogs").
+_PERSON_POSSESSIVES = frozenset({"their", "his", "her"})
 # A copula or auxiliary before a hedging adverb: "its family is probably out".
 _AUXILIARIES = frozenset({"is", "are", "was", "were", "has", "have", "had"})
 # Hedges whose scope is a clause (a conditional, modal, adverb, inference, habit or purpose): an
@@ -607,7 +612,13 @@ def _reference_hedge(text: str, toks: list[_Tok], i: int, n: int, end: int, refe
     """:func:`_hedge_of` for a mention whose noun phrase refers as ``reference`` says
     (:func:`_reference`), before the presence rule for implied people."""
     person = term is not None and term.category == "person"
+    frame = _kind_frame(toks, i)
+    if frame:
+        return frame, "generic"  # "the kind of park where families walk their dogs"
     if reference == "definite":
+        owner = _generic_owner(toks, i, mentions_ending)
+        if owner:
+            return owner, "generic definite"  # "local residents often walk their dogs"
         if _relational(toks, i, n):
             hedge = (_hedge_before(toks, i, mentions_ending, sources)
                      or _hedge_after(toks, end))
@@ -663,6 +674,50 @@ def _comparative_kind(toks: list[_Tok], i: int, end: int) -> str:
                                            or (toks[k].text.endswith("er")
                                                and len(toks[k].text) > 4)):
             return "than"
+    return ""
+
+
+def _kind_frame(toks: list[_Tok], i: int) -> str:
+    """The kind frame ("kind of", the rules' ``kind_frames``) whose relative clause the mention
+    at token ``i`` is in, or "": "the kind of park where a family brings a frisbee"."""
+    j, steps = i - 1, 0
+    while j > 0 and steps < 16 and toks[j].text not in _SENTENCE_ENDS:
+        if toks[j].text in _FRAME_RELATIVES:
+            for back in range(max(j - 5, 0), j):
+                for frame in _KIND_FRAMES:
+                    if tuple(t.text for t in toks[back:back + len(frame)]) == frame:
+                        return " ".join(frame)
+        j -= 1
+        steps += 1
+    return ""
+
+
+def _generic_owner(toks: list[_Tok], i: int,
+                   mentions_ending: Mapping[int, tuple[int, Mention]]) -> str:
+    """The hedge of a hedged person subject that a possessive right before the mention at
+    token ``i`` refers back to ("families bring their dogs here on weekends", "local residents
+    often walk their dogs"), or "": their things are as generic as they are. Only within the
+    clause, and only a person mention's hedge."""
+    before = [t.text for t in toks[max(i - 3, 0):i] if not t.punct]
+    if not _PERSON_POSSESSIVES & set(before):
+        return ""
+    frame = _generic_frame(toks, i)
+    if frame:
+        return frame  # "On weekends, families bring their dogs"
+    j = i - 1
+    while j > 0 and not toks[j - 1].punct and toks[j - 1].text not in _CLAUSE_BREAKS:
+        found = mentions_ending.get(j)
+        if found is not None and found[1].category == "person" and found[1].hedge \
+                and found[1].hedge != "no presence":
+            return found[1].hedge
+        j -= 1
+    # A bare plural subject with a habitual adverb: "local residents often walk their dogs".
+    clause = [t.text for t in toks[j:i]]
+    if clause and clause[0] not in _DEFINITE and clause[0] not in _DETERMINERS \
+            and _number(clause[0]) is None:
+        habit = next((w for w in clause if w in _HABITUAL_ADVERBS), "")
+        if habit and any(_looks_like_plural_noun(w) for w in clause[:clause.index(habit)]):
+            return habit
     return ""
 
 
@@ -814,6 +869,13 @@ def _purpose(toks: list[_Tok], j: int) -> str:
     what follows is what could be done there, not what is there."""
     if toks[j].text == "to" and j > 0 and toks[j - 1].text in _PURPOSE_BEFORE:
         return f"{toks[j - 1].text} to"
+    if toks[j].text == "to" and j > 1 and toks[j - 1].text in ("is", "was"):
+        # "a good idea (on a sunny day) is to bring a book"
+        for k in range(j - 2, max(j - 8, -1), -1):
+            if toks[k].punct:
+                break
+            if toks[k].text in _PURPOSE_BEFORE:
+                return f"{toks[k].text} to"
     return ""
 
 
@@ -886,10 +948,21 @@ def _generic_frame(toks: list[_Tok], i: int) -> str:
     """The generic frame the sentence of the mention at token ``i`` opens with, if the mention
     is in its first clause: a preposition, up to two modifiers and a bare plural ("at busy
     airports", "on busy beaches"), then an optional comma and the clause, with no other
-    punctuation and no clause break but "and"/"or" before the mention. "" otherwise."""
+    punctuation and no clause break but "and"/"or" before the mention. A clause after "and" or
+    "but" may open with one too ("…, and on weekends families bring their dogs"). "" otherwise."""
     s = i
     while s > 0 and toks[s - 1].text not in _SENTENCE_ENDS:
         s -= 1
+    starts = [k + 1 for k in range(i - 1, s - 1, -1) if toks[k].text in ("and", "but")] + [s]
+    for start in starts:
+        frame = _frame_at(toks, start, i)
+        if frame:
+            return frame
+    return ""
+
+
+def _frame_at(toks: list[_Tok], s: int, i: int) -> str:
+    """:func:`_generic_frame` for a clause starting at token ``s``."""
     if s >= i or toks[s].text not in _FRAME_PREPOSITIONS:
         return ""
     for e in range(s + 1, min(s + 4, i)):

@@ -972,3 +972,24 @@ def test_an_indefinite_subject_compared_with_another_kind_is_generic():
     assert reasons("An oven reheats them far better than a microwave.", table) == []
     # A copula makes it a claim about this one.
     assert reasons("A dog is bigger than the pizza.", table) == ["hallucinated_object:dog"]
+
+
+@pytest.mark.parametrize("answer", [
+    "It is the kind of park where a family brings a picnic basket and a frisbee.",
+    "It is the sort of spot where people stop with a cup of coffee.",
+    "On weekends, families bring their dogs and children here.",
+    "Local residents often walk their dogs along this path.",
+    "A good idea is to bring a blanket and a book.",
+    "Such parks are popular with joggers and dog walkers.",
+])
+def test_kinds_of_places_their_owners_things_and_advice_nouns_are_generic(answer):
+    park = annotations("bench", "bird")
+    assert reasons(answer, park) == []
+    assert reasons(answer, park, kind="detail") != [] or "walkers" in answer
+
+
+def test_a_possessive_of_a_subject_in_the_photo_is_still_a_claim():
+    park = annotations("bench", ("person", 2))
+    assert reasons("The man walks his dog along the path.", park) == ["hallucinated_object:dog"]
+    assert reasons("Two women sit with their dogs on the bench.", park) == [
+        "hallucinated_object:dog"]
