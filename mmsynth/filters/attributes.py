@@ -91,6 +91,9 @@ class ClaimWords:
 
     colours: Mapping[str, str]                 # word → colour name
     similar: Mapping[str, frozenset[str]]      # colour name → the names that support it
+    bare_tones: Mapping[str, str]              # "dark" → "dark": a tone before its noun
+    suffixed_tones: Mapping[str, str]          # "light" → "light" before "-coloured"
+    tone_suffixes: frozenset[str]
     joiners: frozenset[str]
     predicates: frozenset[str]
     predicate_fillers: frozenset[str]
@@ -213,12 +216,17 @@ class _Reader:
         top = self.section(self.data, "", ("colours", "gender", "numbers", "relations",
                                            "times", "properties", "weather"))
         c = self.section(top["colours"], "colours", (
-            "names", "similar", "joiners", "predicates", "predicate_fillers", "coatings",
-            "coverings", "owner_nouns", "monochrome", "unchecked_categories", "nouns"))
+            "names", "tones", "similar", "joiners", "predicates", "predicate_fillers",
+            "coatings", "coverings", "owner_nouns", "monochrome", "unchecked_categories",
+            "nouns"))
         mono = self.section(c["monochrome"], "colours.monochrome",
                             ("scenes", "achromatic", "words", "chromatic"))
         colours = self.mapping(c["names"], "colours.names")
-        similar = self.similar(c["similar"], set(colours.values()), "colours.similar", "colour")
+        tones = self.section(c["tones"], "colours.tones", ("bare", "suffixed", "suffixes"))
+        bare_tones = self.mapping(tones["bare"], "colours.tones.bare")
+        suffixed_tones = self.mapping(tones["suffixed"], "colours.tones.suffixed")
+        similar = self.similar(c["similar"], set(colours.values()) | set(bare_tones.values())
+                               | set(suffixed_tones.values()), "colours.similar", "colour")
         t = self.section(top["times"], "times", ("names", "similar", "hedges"))
         times = self.mapping(t["names"], "times.names")
         time_similar = self.similar(t["similar"], set(times.values()), "times.similar",
@@ -276,7 +284,9 @@ class _Reader:
         pos = self.section(r["positions"], "relations.positions", (
             "prepositions", "sides", "neutral", "modifiers", "parts", "scenes"))
         return ClaimWords(
-            colours=colours, similar=similar,
+            colours=colours, similar=similar, bare_tones=bare_tones,
+            suffixed_tones=suffixed_tones,
+            tone_suffixes=self.word_set(tones["suffixes"], "colours.tones.suffixes"),
             joiners=self.word_set(c["joiners"], "colours.joiners"),
             predicates=self.word_set(c["predicates"], "colours.predicates"),
             predicate_fillers=self.word_set(c["predicate_fillers"], "colours.predicate_fillers"),
@@ -285,7 +295,8 @@ class _Reader:
             colour_unchecked=unchecked, colour_nouns=nouns,
             owner_nouns=self.word_set(c["owner_nouns"], "colours.owner_nouns"),
             mono_scenes=self.word_set(mono["scenes"], "colours.monochrome.scenes"),
-            achromatic=self.colour_names(mono["achromatic"], colours,
+            achromatic=self.colour_names(mono["achromatic"],
+                                         {**colours, **bare_tones, **suffixed_tones},
                                          "colours.monochrome.achromatic"),
             mono_words=self.word_set(mono["words"], "colours.monochrome.words"),
             chromatic=self.word_set(mono["chromatic"], "colours.monochrome.chromatic"),
@@ -493,8 +504,12 @@ def _colours_before(p: _Parsed, first: int, words: ClaimWords, stop: set[int]
     j = first - 1
     while j >= 0:
         t = p.toks[j]
+        tone = _tone_at(p, j, words) if not found and j not in stop else None
         if t.text in words.colours and j not in stop:
             found.add(words.colours[t.text])
+            start = j
+        elif tone is not None:
+            found.add(tone)  # "a dark overcoat", "a light-coloured jacket"
             start = j
         elif t.text in words.joiners:
             nxt = p.toks[j + 1].text
@@ -511,6 +526,20 @@ def _colours_before(p: _Parsed, first: int, words: ClaimWords, stop: set[int]
                 break
         j -= 1
     return frozenset(found), start
+
+
+def _tone_at(p: _Parsed, j: int, words: ClaimWords) -> str | None:
+    """The tone token ``j`` names when no hue follows it (claims.yaml ``tones``): a bare tone
+    ("dark") or a suffixed one before "-coloured"/"-toned" ("light-coloured"); else None."""
+    word = p.toks[j].text
+    nxt = [t.text for t in p.toks[j + 1:j + 3]]
+    if word in words.suffixed_tones and len(nxt) == 2 and nxt[0] == "-" \
+            and nxt[1] in words.tone_suffixes:
+        return words.suffixed_tones[word]
+    if word in words.bare_tones and nxt and nxt[0] not in words.colours \
+            and nxt[0] not in words.joiners:
+        return words.bare_tones[word]
+    return None
 
 
 def _colours_after(p: _Parsed, last: int, words: ClaimWords) -> tuple[frozenset[str], int]:
@@ -1080,10 +1109,14 @@ def _subject_before(p: _Parsed, k: int, words: ClaimWords, ms: list[tuple[Mentio
         return None
     # A comma may only set off links, and some must follow the last one ("the plant,
     # meanwhile, has been placed", "it hangs high up, well to the left of"; not "a laptop is
-    # next to the cat, on its right", where the phrase after the comma is the laptop's): any
-    # other punctuation ends the subject's reach.
-    if any(t.punct and t.text != "," for t in gap) or (gap and gap[-1].text == ","):
+    # next to the cat, on its right", where the phrase after the comma is the laptop's), unless
+    # links or a place come before it ("it is positioned low, underneath the car", "the gull
+    # glides low over the sand, below the surfers"): any other punctuation ends the subject's
+    # reach.
+    if any(t.punct and t.text != "," for t in gap):
         return None
+    if gap and gap[-1].text == "," and len(gap) == 1:
+        return None  # "it is positioned low, underneath the car" keeps its subject
     gap = [t for t in gap if t.text != ","]
     j = 0
     while j < len(gap) and gap[j].text in words.links:
@@ -1093,10 +1126,14 @@ def _subject_before(p: _Parsed, k: int, words: ClaimWords, ms: list[tuple[Mentio
         while (j + place < len(gap) and place <= 3 and gap[j + place].text not in words.links
                and (gap[j + place].text in _DETERMINERS or gap[j + place].text not in _STOPWORDS)):
             place += 1
+        if (j + place + 2 < len(gap) and gap[j + place].text == "of"
+                and gap[j + place + 1].text in _DETERMINERS
+                and gap[j + place + 2].text not in _STOPWORDS):
+            place += 3  # "at the far end of the pasture"
         j += place
     while j < len(gap) and gap[j].text in words.links:
         j += 1
-    if j != len(gap) or sum(t.text in words.links for t in gap) > 4:
+    if j != len(gap) or sum(t.text in words.links for t in gap) > 5:
         return None
     return m, a, b
 
@@ -1377,11 +1414,28 @@ def find_claims(text: str, words: ClaimWords | None = None,
     words = words or load_claim_words()
     text = _resolve_clause_pronouns(resolve_subject_pronoun(text, context))
     p = _Parsed.of(text)
+    person = _person_pronoun(text)
+    placed = _Parsed.of(person) if person != text else p
     finders = {"colour": lambda p, words: colour_claims(p, words, context),
                "gender": gender_claims, "number": number_claims,
-               "relation": relation_claims, "time": time_claims, "property": property_claims,
-               "weather": weather_claims}
+               "relation": lambda p, words: relation_claims(placed, words),
+               "time": time_claims, "property": property_claims, "weather": weather_claims}
     return [c for kind in kinds for c in finders[kind](p, words)]
+
+
+_PERSON_PRONOUN = re.compile(r"^(\s*)(he|she)(['’]s)?\b", re.IGNORECASE)
+
+
+def _person_pronoun(text: str) -> str:
+    """``text`` with a leading "he"/"she" read as "the man"/"the woman", for relations only, so
+    that "He's standing on the pier above the white boat" places a person. (Gender is checked
+    on the pronoun itself; a "he" for an animal would make a person here, so only relations,
+    whose person mention then needs a person box, use it.)"""
+    found = _PERSON_PRONOUN.match(text)
+    if not found:
+        return text
+    noun = "the man" if found.group(2).lower() == "he" else "the woman"
+    return f"{found.group(1)}{noun}{' is' if found.group(3) else ''}{text[found.end():]}"
 
 
 def property_claims(p: _Parsed, words: ClaimWords) -> list[Claim]:

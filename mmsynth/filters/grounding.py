@@ -487,10 +487,11 @@ def context_overlap(text: str, annotations: Mapping[str, Any] | None,
         return 1.0, 0
     # The answer's own words for the annotated objects are on topic too: "the aircraft" of an
     # airplane, "the fridge" of a refrigerator.
-    # Not person words: "drivers", "pedestrians" would be on topic beside any photo of people.
+    # Hedged ones too ("boats pull in and out of harbours like this" is about the boats), but
+    # not person words: "drivers", "pedestrians" would be on topic beside any photo of people.
     categories = {o["category"] for o in annotations.get("objects") or ()} - {"person"}
     context |= _content_words(" ".join(m.word for m in mentions(text)
-                                       if m.claim and categories & set(m.grounding)))
+                                       if not m.negated and categories & set(m.grounding)))
     asked = set()
     for question in questions:
         found = _content_words(question)

@@ -257,13 +257,14 @@ def mentions(text: str) -> list[Mention]:
         mention = Mention(
             category=term.category,
             count=count,
-            negated=_negated(toks, i, starts) or _counterfactual(toks, i),
+            negated=_negated(toks, i, starts) or _counterfactual(toks, i)
+            or _said_absent(toks, i + n),
             span=(toks[i].start, toks[i + n - 1].end),
             word=text[toks[i].start:toks[i + n - 1].end],
             alternatives=term.alternatives,
             exact=term.exact,
             hedge=hedge,
-            implied_by=_RULES.roles.get(words, ()),
+            implied_by=_RULES.roles.get(words, ()) or _aboard(toks, i + n, term),
             photo_role=term.category == "person" and _photo_role(toks, i, n),
             partial=count is not None and _partial(toks, i),
             region=_region(toks, i + n) if count is not None else "",
@@ -401,6 +402,41 @@ def _negated(toks: list[_Tok], i: int, mentions_ending: dict[int, tuple[int, Men
     return False
 
 
+def _aboard(toks: list[_Tok], end: int, term: Term) -> tuple[str, ...]:
+    """The passenger categories when a person word is followed by an ``aboard`` phrase ("the
+    people aboard"), else ()."""
+    if term.category != "person":
+        return ()
+    words = tuple(t.text for t in toks[end:end + 2])
+    if any(words[:len(p)] == p for p in _RULES.aboard):
+        return _RULES.roles.get(("passenger",), ())
+    return ()
+
+
+_NEGATED_COPULAS = frozenset({"isn't", "aren't", "wasn't", "weren't"})
+
+
+def _said_absent(toks: list[_Tok], end: int) -> bool:
+    """Whether the subject ending before token ``end`` is said not to be in the photo: a
+    negated copula and a place in the picture or a word of presence right after it ("that
+    person isn't in the shot", "the owner is not visible"). "The dog isn't happy" presupposes
+    the dog."""
+    k = end
+    if k < len(toks) and toks[k].text in _NEGATED_COPULAS:
+        k += 1
+    elif k + 1 < len(toks) and toks[k].text in _COPULAS and toks[k + 1].text in ("not", "never"):
+        k += 2
+    else:
+        return False
+    while k < len(toks) and toks[k].text in _PRESENCE_FILLERS:
+        k += 1
+    if k < len(toks) and toks[k].text in _PLACED:
+        return True
+    words = tuple(t.text for t in toks[k:k + 3])
+    return any(words[:len(p)] == p for p in _PICTURE_PLACES) or words[:3] in (
+        ("in", "the", "shot"), ("in", "this", "shot"), ("in", "the", "frame"))
+
+
 def _counterfactual(toks: list[_Tok], i: int) -> bool:
     """Whether the mention at token ``i`` is in a clause opened by a counterfactual phrase
     ("as if", "as though": the rules' ``counterfactuals``), looking back up to ten words within
@@ -480,9 +516,14 @@ def _qualified(toks: list[_Tok], j: int, value: int) -> int | None:
 # Claims and references: which mentions say the object is there (the claim rules'
 # ``configs/grounding/rules.yaml`` holds the words).
 
+# Contractions of "is"/"has"/"us" that look like possessives.
+_CONTRACTIONS = frozenset({"that's", "it's", "there's", "here's", "what's", "who's", "he's",
+                           "she's", "let's", "where's", "how's", "this's"})
+
+
 def _possessive(text: str, tok: _Tok) -> bool:
     raw = text[tok.start:tok.end].lower().replace("’", "'")
-    return raw.endswith(("'s", "s'"))
+    return raw.endswith(("'s", "s'")) and raw not in _CONTRACTIONS
 
 
 def _reference(text: str, toks: list[_Tok], i: int, plural: bool = False) -> str:
@@ -642,7 +683,7 @@ def _reference_hedge(text: str, toks: list[_Tok], i: int, n: int, end: int, refe
         return "than", "generic"  # "more distance to stop than a car does"
     plural = term is not None and term.plural and _generic_plural(toks, i)
     agent = person and n == 1 and toks[i].text in _AGENTS
-    after = _hedge_after(toks, end, generic=plural, agent=agent)
+    after = _hedge_after(toks, end, generic=plural, agent=agent) or _listed_subject(toks, i, end)
     if not after and term is not None and not term.plural and i > 0 \
             and toks[i - 1].text in ("a", "an"):
         # "a bus needs more room to stop", "an oven reheats them far better than a microwave"
@@ -674,6 +715,47 @@ def _comparative_kind(toks: list[_Tok], i: int, end: int) -> str:
                                            or (toks[k].text.endswith("er")
                                                and len(toks[k].text) > 4)):
             return "than"
+    return ""
+
+
+def _listed_subject(toks: list[_Tok], i: int, end: int) -> str:
+    """The modal of a list of indefinite subjects the mention at ``toks[i:end]`` opens, each
+    with its own modifiers: "A dog bounding past, a cyclist on a path, or a kite drifting
+    across the sky could spoil a take" hedges the dog. Each further item starts with "a"/"an"
+    (after "or"/"and") within eight words, none holds a finite verb ("a dog sits on the couch,
+    a cat might ..." states the dog), and the last is followed by the modal."""
+    start = i - 1 if i > 0 and toks[i - 1].text in ("a", "an") else i
+    if start > 0 and not toks[start - 1].punct:
+        return ""
+    if end >= len(toks):
+        return ""
+    first = toks[end].text
+    # Right after the first noun: the list goes on, or a modifier starts (a participle or a
+    # preposition); anything else is its verb ("a dog sleeps and a cat might play").
+    if not (first in (",", "or", "and") or first.endswith(("ing", "ed"))
+            or first in _SUBJECT_PREPOSITIONS):
+        return ""
+    k, items, length = end, 1, 0
+    while k < len(toks) and length <= 8:
+        word = toks[k].text
+        if word == ",":
+            nxt = k + 1
+            if nxt < len(toks) and toks[nxt].text in ("or", "and"):
+                nxt += 1
+            if nxt >= len(toks) or toks[nxt].text not in ("a", "an"):
+                return ""
+            k, items, length = nxt + 1, items + 1, 0
+            continue
+        if word in ("or", "and") and k + 1 < len(toks) and toks[k + 1].text in ("a", "an"):
+            k, items, length = k + 2, items + 1, 0
+            continue
+        if word in _HEDGE_MODALS and _verb_use(toks, k):
+            return word if items > 1 and not _perceives(toks, k) else ""
+        if toks[k].punct or word in _CLAUSE_BREAKS or word in _COPULAS \
+                or word in _PRESENCE_VERBS or word in _SUBJECT_VERBS or _is_negation(word):
+            return ""
+        k += 1
+        length += 1
     return ""
 
 
@@ -1051,7 +1133,16 @@ def _implied_person(toks: list[_Tok], i: int, n: int) -> bool:
     """Whether the person mention at ``toks[i:i + n]`` names someone the scene implies rather
     than shows: a relational word ("the vendor", "customers") or an unspecified agent
     ("someone"). See :func:`_present` for when the sentence shows them after all."""
-    return _relational(toks, i, n) or (n == 1 and toks[i].text in _AGENTS)
+    return _relational(toks, i, n) or (n == 1 and toks[i].text in _AGENTS) or (
+        n == 1 and toks[i].text in _GENERIC_PERSONS and i + n < len(toks)
+        and toks[i + n].text in _RELATIVE_OPENERS)
+
+
+# Plain person words that a relative clause makes someone the scene implies: "the person it was
+# made for", "whoever … that person who ordered it". "A person who is standing" is placed by
+# the presence rule all the same.
+_GENERIC_PERSONS = frozenset({"person", "people"})
+_RELATIVE_OPENERS = frozenset({"who", "whom", "that", "it", "they", "he", "she", "we", "you"})
 
 
 def _present(toks: list[_Tok], i: int, end: int, counts: bool = True,

@@ -327,7 +327,7 @@ HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examp
 _RULE_SECTIONS = ("hedges", "roles", "relational", "presence", "photo_roles",
                   "photo_role_phrases", "attributive_before", "other_senses", "compound_heads",
                   "partial_before", "partial_counts", "partial_regions", "picture_nouns",
-                  "speculative_types")
+                  "speculative_types", "aboard")
 REGIONS = ("left", "right", "top", "bottom")
 PRESENCE_SETS = ("shown_by", "existential", "verbs", "places", "placed", "picture_places",
                  "not_participles")
@@ -362,6 +362,8 @@ class ClaimRules:
     picture_nouns: frozenset[str]
     speculative_types: frozenset[str]
     path: str
+    # Phrases (token tuples) after a person word that make them the passengers of a vehicle.
+    aboard: tuple[tuple[str, ...], ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -485,4 +487,5 @@ class _RulesReader(_Reader):
             picture_nouns=frozenset(self.phrases(data["picture_nouns"], "picture_nouns")),
             speculative_types=types,
             path=self.path,
+            aboard=tuple(tuple(p.split()) for p in self.phrases(data["aboard"], "aboard")),
         )

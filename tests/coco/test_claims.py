@@ -437,8 +437,9 @@ def test_groups_are_contradicted_only_when_every_box_is():
         "image"]
     assert relations("The two cows lie to the right of the sheep.", FARM) == [
         ("relation", "contradicted")]
+    # The phrase after the comma is the cows' too (a place before a comma keeps the subject).
     assert relations("The cows are on the left, to the left of the sheep.", FARM) == [
-        ("relation", "supported")]
+        ("relation", "supported"), ("relation", "supported")]
     # An ambiguous group: one car on each side of the bus.
     street = ann(("bus", (190, 140, 270, 230)), ("car", (20, 290, 150, 100)),
                  ("car", (480, 300, 140, 95)))
@@ -707,11 +708,12 @@ def test_the_gender_and_time_word_lists_are_checked(tmp_path):
     assert words.times["dusk"] == "evening" and "would" in words.time_hedges
     assert words.time_similar["evening"] == {"afternoon", "evening", "night"}
     assert "under" in words.role_prepositions and "his" in words.not_people
-    bad.write_text(text.replace("    achromatic: [black, white, gray, silver]",
+    bad.write_text(text.replace("    achromatic: [black, white, gray, silver, light, dark]",
                                 "    achromatic: [black, white, grey]"))
     with pytest.raises(UsageError, match=r"colours\.monochrome\.achromatic: not a colour name"):
         load_claim_words(str(bad))
-    assert words.achromatic == {"black", "white", "gray", "silver"} and "paint" in words.owner_nouns
+    assert words.achromatic == {"black", "white", "gray", "silver", "light", "dark"} \
+        and "paint" in words.owner_nouns
 
 
 # -- the LLM judge ------------------------------------------------------------------------------
@@ -891,7 +893,8 @@ def test_a_property_the_captions_give_the_object_otherwise_is_contradicted():
                       "A wooden bench."))
     assert verdicts("A small clock hangs over the platform.", a) == [
         ("property", "contradicted")]
-    assert verdicts("A large round clock hangs there.", a) == [("property", "supported")]
+    # Size and shape, both as the captions say.
+    assert verdicts("A large round clock hangs there.", a) == [("property", "supported")] * 2
     assert verdicts("The laptop next to the clock is closed.", a)[-1] == \
         ("property", "contradicted")
     assert verdicts("The bench is metal.", a) == [("property", "contradicted")]
@@ -1102,4 +1105,41 @@ def test_a_size_word_picks_the_smaller_or_larger_box():
     # Boxes of about one size: the word picks none.
     twins = ann(("elephant", (100, 80, 200, 200)), ("elephant", (400, 80, 190, 190)))
     assert relations("The baby elephant is on the left.", twins) != [
+        ("relation", "contradicted")]
+
+
+def test_shape_is_a_property():
+    wall = ann(("clock", (200, 100, 200, 200)), captions=("A round clock on a grey wall.",))
+    assert [v for v in verdicts("A square clock hangs on the wall.", wall)
+            if v[0] == "property"] == [("property", "contradicted")]
+    assert [v for v in verdicts("A circular clock hangs on the wall.", wall)
+            if v[0] == "property"] == [("property", "supported")]
+
+
+def test_tones_light_and_dark_are_colours_without_a_hue():
+    man = ann(("person", (200, 100, 100, 300)), captions=("A man in a dark overcoat.",))
+    assert [v for v in verdicts("He wears a light-coloured overcoat.", man)
+            if v[0] == "colour"] == [("colour", "contradicted")]
+    assert [v for v in verdicts("He wears a black overcoat.", man)
+            if v[0] == "colour"] == [("colour", "supported")]
+    # "a light jacket" is about weight, "a dark blue coat" is blue.
+    assert [c.value for c in find_claims("a man in a light jacket", kinds=("colour",))] == []
+    assert [c.value for c in find_claims("a dark blue coat", kinds=("colour",))] == [
+        frozenset({"blue"})]
+
+
+def test_a_leading_he_or_she_is_a_person_in_a_relation():
+    harbour = ann(("person", (300, 350, 60, 120)), ("boat", (250, 100, 200, 100)))
+    assert relations("He's standing on the pier above the white boat.", harbour) == [
+        ("relation", "contradicted")]
+    assert relations("He is standing below the boat.", harbour) == [("relation", "supported")]
+
+
+def test_a_place_before_a_comma_keeps_the_subject_of_the_phrase_after_it():
+    beach = ann(("bird", (290, 40, 60, 30)), ("person", (100, 200, 70, 200)),
+                ("person", (420, 210, 65, 190)))
+    assert relations("The gull seems to be gliding low over the sand, below the two surfers.",
+                     beach) == [("relation", "contradicted")]
+    kitchen = ann(("refrigerator", (10, 40, 160, 420)), ("oven", (260, 260, 150, 200)))
+    assert relations("The refrigerator is on the right side of the kitchen.", kitchen) == [
         ("relation", "contradicted")]

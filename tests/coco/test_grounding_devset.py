@@ -89,6 +89,30 @@ rules were tuned on both files' misses. On the grown set (600 items), measured t
 
 The code of stop 5 misses 41 items of the grown set, this round's 16, and every item it misses
 was missed before (no verdict got worse). The floors stay where they were.
+
+Fourth and fifth rounds (stop 7). Round 4: 38 items the lead wrote for phrasings earlier blind
+files had missed (general questions such as "How much grass does a cow eat?", advice in the
+imperative, "your X", comparisons of place such as "lower in the frame than", inverted and
+parenthetical relations, the kind of place where ...). Round 5: 180 items from two more blind
+writers (writer E: ``r5e_*`` and three photos; writer F: ``r5f_*`` and three photos), with the
+issue's mix of labels. As they came, before any rule was tuned on them, the code of stop 6 and
+this round's code before their misses were read gave the same verdicts: writer E 92.2% kept /
+84.6% caught, writer F 93.8% / 69.2%. Then rules were written from their misses (listed
+subjects before a modal, "that person isn't in the shot", people aboard, shape, tones such as
+"light-coloured", a leading he/she in relations, scenes such as "the kitchen"). On the grown set
+(818 items):
+
+    kind               items  code of stop 6   after
+    implied_people       101           97.0%  100.0%  kept
+    generic_reference    144           82.6%   95.1%  kept
+    wrong_attribute       89           93.3%   95.5%  caught for its reason
+    wrong_relation        93           72.0%   88.2%  caught for its reason
+    correct kept (500)                 94.2%   98.6%
+    wrong caught (318)                 90.2%   95.3%
+    precision                          90.8%   97.7%
+    shuffled-annotation test           93.8%   93.4% rejected
+
+The floors stay where they were and are met.
 """
 
 from __future__ import annotations

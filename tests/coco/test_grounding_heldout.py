@@ -36,6 +36,10 @@ generic_reference 47.1%, wrong_count 91.3% (for its reason, as since it landed),
 wrong_attribute 80.8%, wrong_relation 43.5%, correct kept 88.7%, wrong caught 79.0%,
 precision 87.2%, shuffled 90.7%. The floors below follow.
 
+After the fourth and fifth rounds (stop 7; read by this table only): generic_reference 52.9%,
+wrong_relation 52.2%, correct kept 89.7%, wrong caught 81.0%, precision 88.5%, shuffled 90.7%;
+the rest unchanged. Floors raised to follow: generic 0.50, relations 0.50, wrong caught 0.80.
+
 FLOORS are those rates rounded down to the nearest 0.05, so a regression fails. To keep the set
 honest, improve the rules from new dev-set items of the failing kinds, not from this file's
 misses, and read only its table (not ``--misses``) to measure.
@@ -56,14 +60,14 @@ DEVSET = Path(__file__).parent / "data" / "grounding_dev.yaml"
 FLOORS = {
     "correct": 1.00,
     "implied_people": 0.85,
-    "generic_reference": 0.45,
+    "generic_reference": 0.50,
     "subset_count": 1.00,
     "absent_object": 1.00,
     "wrong_count": 0.90,  # caught for its own reason (see above)
     "wrong_attribute": 0.80,
-    "wrong_relation": 0.40,
+    "wrong_relation": 0.50,
     "correct_kept": 0.85,
-    "wrong_caught": 0.75,
+    "wrong_caught": 0.80,
     "shuffled_rejected": 0.90,
     "rejection_precision": 0.85,
 }

@@ -993,3 +993,35 @@ def test_a_possessive_of_a_subject_in_the_photo_is_still_a_claim():
     assert reasons("The man walks his dog along the path.", park) == ["hallucinated_object:dog"]
     assert reasons("Two women sit with their dogs on the bench.", park) == [
         "hallucinated_object:dog"]
+
+
+def test_a_list_of_subjects_each_with_modifiers_shares_the_modal_after_it():
+    park = annotations("person", "bench")
+    answer = ("A dog bounding past, a cyclist on a path, or a kite drifting across the sky could "
+              "spoil a take.")
+    assert reasons(answer, park) == []
+    # A finite verb in the first item states it: "a dog sits on the couch".
+    assert hedge("A dog sits on the bench, a cat might come in.", "dog") == ""
+
+
+def test_a_subject_said_not_to_be_in_the_photo_is_negated():
+    table = annotations("cup")
+    assert reasons("It is ready for whoever ordered it, even though that person isn't in the "
+                   "shot.", table, kind="conversation") == []
+    assert reasons("The owner is not visible.", table, kind="detail") == []
+    # "The dog isn't happy" presupposes the dog.
+    assert reasons("The dog isn't happy.", table, kind="detail") == ["hallucinated_object:dog"]
+
+
+def test_people_aboard_are_passengers_of_a_boxed_vehicle():
+    lake = annotations(("boat", 5))
+    assert reasons("The people aboard are too far away to make out.", lake,
+                   kind="detail") == []
+    assert reasons("The people aboard are too far away to make out.", annotations("bench"),
+                   kind="detail") == ["hallucinated_object:person"]
+
+
+def test_a_contraction_is_no_possessive():
+    (m,) = [m for m in mentions("That's why farm dogs are trained carefully.")
+            if m.category == "dog"]
+    assert not m.definite
