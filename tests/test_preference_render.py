@@ -57,7 +57,7 @@ def render_run(request, tmp_path_factory):
 def _answer_of(text: str, truth: dict) -> str:
     """The answer a rejected turn states (after its rationale, when the truth has one)."""
     if truth.get("rationale"):
-        head, sep, answer = text.rpartition(" The answer is ")
+        _, sep, answer = text.rpartition(" The answer is ")
         assert sep and answer.endswith("."), text
         return answer[:-1]
     return text
@@ -78,7 +78,7 @@ def _tolerance(item) -> float:
 
 
 def test_every_rejected_answer_is_wrong_by_the_independent_checker(render_run):
-    source, records, summary = render_run
+    source, records, _ = render_run
     checkers = _geometry_checkers() if source == "geometry" else None
     pairs = 0
     for record in records:
@@ -128,12 +128,13 @@ def test_every_rejected_answer_is_wrong_by_the_independent_checker(render_run):
 def test_pairs_are_counted_in_the_summary_and_the_card(render_run):
     from mmsynth.shards import CARD_FILE
 
-    source, records, summary = render_run
+    _, records, summary = render_run
     pairs = sum(len(r.get("preference", [])) for r in records)
     stats = summary.stage_stats["preference"]
     assert stats["pairs"] == stats["pairs:perturbed_scene"] == pairs
     assert stats["samples"] == len(records)
-    line = next(x for x in summary.stage_lines if x.startswith("  preference: ") and "pairs on" in x)
+    line = next(x for x in summary.stage_lines
+                if x.startswith("  preference: ") and "pairs on" in x)
     assert f"{pairs} pairs on {pairs} of {len(records)} samples (perturbed_scene {pairs})" in line
     card = (summary.out / CARD_FILE).read_text()
     assert f"preference: {pairs} pairs on" in card

@@ -79,7 +79,7 @@ def _check_pairs(records) -> Counter:
 
 
 def test_every_pair_of_the_run_is_verified_by_the_real_checks(prefs_run):
-    records, plain, summary = prefs_run
+    records, _, summary = prefs_run
     kinds = _check_pairs(records)
     assert sum(kinds.values()) > 0
     assert {"injected_object", "wrong_count"} <= set(kinds), kinds
@@ -138,3 +138,15 @@ def test_off_by_default_and_out_of_the_fingerprint():
                                                           source_options))
     assert fingerprint_of(off) != fingerprint_of(resolve({**base, "preference_pairs": 2},
                                                           source_options))
+
+
+def test_the_coco_pairs_export_for_trl_and_llamafactory(prefs_run, tmp_path):
+    from mmsynth.export import export_dpo
+    from tests.test_export_dpo import check_llamafactory, check_trl
+
+    records, _, summary = prefs_run
+    pairs = summary.stage_stats["preference"]["pairs"]
+    export_dpo(str(summary.out), str(tmp_path / "trl"))
+    assert check_trl(tmp_path / "trl", records) == pairs
+    export_dpo(str(summary.out), str(tmp_path / "lf"), "llamafactory")
+    assert check_llamafactory(tmp_path / "lf", records) == pairs
