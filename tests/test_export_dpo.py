@@ -140,3 +140,21 @@ def test_a_run_without_pairs_and_a_bad_format_are_clear_errors(tmp_path, capsys)
     assert "expected one of trl, llamafactory" in capsys.readouterr().err
     # Never into a run folder.
     assert main(["dpo", str(plain), str(plain / "dpo")]) == 2
+
+
+def test_the_preview_shows_pairs_side_by_side_with_the_difference_marked(geometry_prefs,
+                                                                          tmp_path):
+    import html
+
+    from mmsynth.preview import write_preview
+
+    page = tmp_path / "p.html"
+    write_preview(str(geometry_prefs), str(page), n=40)
+    text = page.read_text()
+    records = [r for r in _records(geometry_prefs) if r.get("preference")]
+    assert text.count('<table class="pair">') == len(records)
+    pair = records[0]["preference"][0]
+    question = pair["prompt"][-1]["value"].split("\n")[-1]  # after the <image> line
+    assert html.escape(question, quote=False) in text
+    # Each side's changed words are marked: the rejected answer's wrong number among them.
+    assert '<mark class="rejected">' in text and '<mark class="chosen">' in text
