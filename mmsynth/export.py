@@ -5,6 +5,7 @@
     python -m mmsynth.export llava SHARDS_DIR out.json  --images IMG_DIR   # LLaVA's JSON list
     python -m mmsynth.export jsonl SHARDS_DIR out.jsonl --images IMG_DIR   # one record a line
     python -m mmsynth.export hf    OUT_DIR [DEST]                          # datasets save_to_disk
+    python -m mmsynth.export dpo   SHARDS_DIR OUT_DIR [--format trl|llamafactory]  # pairs
 
 ``llava`` writes the list LLaVA-style training code loads (``id``, ``image`` relative to the image
 folder, ``conversations``) and each image once into IMG_DIR under a stable name:
@@ -17,6 +18,17 @@ LLaMA-Factory's ShareGPT format wants) and ``meta``, one per line. ``hf`` writes
 ``to_parquet``): ``id``, ``image``, ``conversations``, ``caption``, and ``qa``, ``scene``,
 ``annotations``, ``meta`` as JSON text (exact). It needs the ``hf`` extra
 (``pip install mmsynth[hf]``).
+
+``dpo`` writes the preference pairs of a run made with ``--preference_pairs`` (one row a pair)
+into OUT_DIR, the images under ``OUT_DIR/images`` (paths in the rows are relative to OUT_DIR):
+``--format trl`` (default) ``dpo.jsonl`` in TRL's conversational preference format —
+``prompt`` (the turns before the answer, ``user``/``assistant`` messages whose content is a list
+of ``{"type": "image"}`` / ``{"type": "text", "text": …}`` parts), ``chosen`` and ``rejected``
+(one assistant message each), ``images`` (a one-element list of paths), plus ``id``, ``kind``
+and ``reason``; ``--format llamafactory`` ``dpo_llamafactory.json``, LLaMA-Factory's sharegpt
+preference rows (``conversations`` ending in a human turn, ``chosen`` / ``rejected`` gpt
+messages, ``images``) and a ``dataset_info.json`` holding the ``mmsynth_dpo`` entry
+(``formatting: sharegpt``, ``ranking: true``; other entries of an existing file are kept).
 
 Shards may come from anyone, so exports read them through mmsynth.shards' safe reader:
 malformed members and samples, and records whose ``meta.source`` is not a plain name or whose
@@ -215,6 +227,110 @@ def export_jsonl(shards_dir: str, out_jsonl: str, images: str | None = None) -> 
             "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
 
 
+DPO_FORMATS = ("trl", "llamafactory")
+LLAMAFACTORY_FILE = "dpo_llamafactory.json"
+LLAMAFACTORY_ENTRY = {
+    "file_name": LLAMAFACTORY_FILE, "formatting": "sharegpt", "ranking": True,
+    "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected",
+                "images": "images"},
+    "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
+             "assistant_tag": "gpt"},
+}
+
+
+def _trl_message(turn: dict[str, str]) -> dict[str, Any]:
+    """A LLaVA turn as a TRL conversational message with typed content parts (the image
+    placeholder becomes an ``{"type": "image"}`` part in front of the text)."""
+    from mmsynth.sample import IMAGE_TOKEN
+
+    role = "user" if turn["from"] == "human" else "assistant"
+    text = turn["value"]
+    parts: list[dict[str, Any]] = []
+    if IMAGE_TOKEN in text:
+        parts.append({"type": "image"})
+        text = text.replace(f"{IMAGE_TOKEN}\n", "").replace(IMAGE_TOKEN, "").strip()
+    parts.append({"type": "text", "text": text})
+    return {"role": role, "content": parts}
+
+
+def _dpo_rows(record: dict[str, Any], image: str, fmt: str) -> list[dict[str, Any]]:
+    rows = []
+    for k, pair in enumerate(record.get("preference") or []):
+        prompt = pair["prompt"]
+        row_id = f"{record['id']}-pair{k}"
+        if fmt == "trl":
+            rows.append({"id": row_id, "prompt": [_trl_message(t) for t in prompt],
+                         "chosen": [_trl_message({"from": "gpt", "value": pair["chosen"]})],
+                         "rejected": [_trl_message({"from": "gpt", "value": pair["rejected"]})],
+                         "images": [image], "kind": pair["kind"], "reason": pair["reason"]})
+        else:
+            rows.append({"id": row_id,
+                         "conversations": [{"from": t["from"], "value": t["value"]}
+                                           for t in prompt],
+                         "chosen": {"from": "gpt", "value": pair["chosen"]},
+                         "rejected": {"from": "gpt", "value": pair["rejected"]},
+                         "images": [image], "kind": pair["kind"], "reason": pair["reason"]})
+    return rows
+
+
+def export_dpo(shards_dir: str, out_dir: str, fmt: str = "trl", images: str | None = None
+               ) -> dict[str, Any]:
+    """Write the run's preference pairs for a DPO trainer into ``out_dir`` (see the module
+    docstring for the two formats) and the images under ``images`` (default
+    ``out_dir/images``; the rows name them relative to ``out_dir``). Returns counts: ``rows``,
+    ``samples`` (with pairs), ``by_kind``, the images, ``skipped`` by reason. UsageError for an
+    unknown format, an output inside a run folder, or a run without pairs."""
+    if fmt not in DPO_FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(DPO_FORMATS)}")
+    out = Path(out_dir)
+    images = images or str(out / "images")
+    check_outside_runs(out, "output folder", is_dir=True)
+    check_outside_runs(images, "--images folder", is_dir=True)
+    folder = ImageFolder(images)
+    rows: list[dict[str, Any]] = []
+    by_kind: dict[str, int] = {}
+    samples = 0
+    problems: dict[str, int] = {}
+    for record, data, ext in iter_samples(shards_dir, problems):
+        if not record.get("preference"):
+            continue
+        try:
+            relative = image_path(record, ext)
+        except ShardProblem as e:
+            problems[e.reason] = problems.get(e.reason, 0) + 1
+            continue
+        folder.put(relative, data)
+        where = Path(os.path.relpath(Path(images).resolve() / relative, out.resolve()))
+        new = _dpo_rows(record, where.as_posix(), fmt)
+        samples += 1
+        rows += new
+        for row in new:
+            by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
+    if not rows:
+        raise UsageError(f"{shards_dir} holds no preference pairs (generate with "
+                         "--preference_pairs N)" + (f"; {_skipped(problems)}" if problems else ""))
+    if fmt == "trl":
+        files = [out / "dpo.jsonl"]
+        _write(files[0], "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+                                 for r in rows))
+    else:
+        files = [out / LLAMAFACTORY_FILE, out / "dataset_info.json"]
+        _write(files[0], json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        info: dict[str, Any] = {}
+        if files[1].exists():
+            try:
+                info = json.loads(files[1].read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                raise UsageError(f"{files[1]} exists and is not JSON; not replacing it") from None
+            if not isinstance(info, dict):
+                raise UsageError(f"{files[1]} is not a mapping of dataset entries")
+        info["mmsynth_dpo"] = LLAMAFACTORY_ENTRY
+        _write(files[1], json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+    return {"rows": len(rows), "samples": samples, "by_kind": dict(sorted(by_kind.items())),
+            "files": [str(f) for f in files], "images_written": folder.written,
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
+
+
 def _write(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -357,12 +473,12 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``mmsynth export {llava,jsonl,hf} ...`` (also ``python -m mmsynth.export``; see the module
-    docstring)."""
+    """``mmsynth export {llava,jsonl,hf,dpo} ...`` (also ``python -m mmsynth.export``; see the
+    module docstring)."""
     from mmsynth.cli import ArgParser, parse, parse_text, positional, require
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = ArgParser(prog="mmsynth export", usage="%(prog)s {llava,jsonl,hf} ...",
+    parser = ArgParser(prog="mmsynth export", usage="%(prog)s {llava,jsonl,hf,dpo} ...",
                        description="Shards -> the files other training code reads. "
                                    "mmsynth export COMMAND --help shows a command's arguments.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
@@ -379,6 +495,19 @@ def main(argv: list[str] | None = None) -> int:
         positional(sub, target, "the file to write")
         sub.add_argument("-i", "--images", type=parse_text, metavar="DIR",
                          help=images_help.format(target.upper()))
+    summary = ("preference pairs (--preference_pairs) for DPO: TRL's conversational preference "
+               "format, or LLaMA-Factory's sharegpt ranking rows + dataset_info.json")
+    sub = commands.add_parser("dpo", prog="mmsynth export dpo", help=summary,
+                              description=summary,
+                              usage="%(prog)s SHARDS_DIR OUT_DIR [--format trl|llamafactory] "
+                                    "[--images DIR]")
+    positional(sub, "shards_dir", "a run's output directory (its --out)")
+    positional(sub, "out_dir", "the folder to write the pairs (and by default the images) to")
+    sub.add_argument("-f", "--format", dest="format", type=parse_text, default="trl",
+                     metavar="FORMAT", help="trl (dpo.jsonl; default) or llamafactory "
+                                            "(dpo_llamafactory.json + dataset_info.json)")
+    sub.add_argument("-i", "--images", type=parse_text, metavar="DIR",
+                     help="folder the images are written to (default: OUT_DIR/images)")
     summary = "a Hugging Face datasets Dataset with an Image feature, saved with save_to_disk"
     sub = commands.add_parser("hf", prog="mmsynth export hf", help=summary, description=summary,
                               usage="%(prog)s OUT_DIR [DEST] [--overwrite]")
@@ -394,7 +523,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parse(parser, argv)
         if args is None:  # --help was printed
             return 0
-        if args.command == "hf":
+        if args.command == "dpo":
+            require(commands.choices["dpo"], args, "shards_dir", "out_dir")
+            result = export_dpo(args.shards_dir, args.out_dir, str(args.format), args.images)
+            kinds = ", ".join(f"{k} {n}" for k, n in result["by_kind"].items())
+            print(f"wrote {', '.join(result['files'])}: {result['rows']} pairs ({kinds}) from "
+                  f"{result['samples']} samples; images in {result['images']}: "
+                  f"{result['images_written']} written, {result['images_unchanged']} already "
+                  "there")
+            if skipped := _skipped(result["skipped"]):
+                print(skipped)
+        elif args.command == "hf":
             require(commands.choices["hf"], args, "out_dir")
             result = export_hf(args.out_dir, getattr(args, "dest", None),
                                getattr(args, "overwrite", False))

@@ -2,7 +2,8 @@
 
 A shard member pair is ``{id}.png|jpg`` (the encoded image) and ``{id}.json`` (everything else).
 The JSON is LLaVA-compatible: ``id``, ``image`` and ``conversations`` are what LLaVA-style
-training code reads; ``qa``, ``scene``, ``annotations``, ``caption`` and ``meta`` ride along.
+training code reads; ``qa``, ``scene``, ``annotations``, ``caption``, ``preference`` (chosen /
+rejected pairs, only when asked for) and ``meta`` ride along.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class Sample:
     scene: dict[str, Any] | None = None
     annotations: dict[str, Any] | None = None
     caption: str | None = None
+    # Preference pairs (``mmsynth.preference``): each {kind, turn, prompt, chosen, rejected,
+    # reason, provenance}; the rejected texts never enter ``conversations``.
+    preference: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     # Working state between the stages of one shard (a draft's request, the LLM's reply, ...);
     # never written to a shard.
@@ -69,7 +73,7 @@ class Sample:
             "image": self.image_name,
             "conversations": self.conversations,
         }
-        for name in ("qa", "scene", "annotations", "caption"):
+        for name in ("qa", "scene", "annotations", "caption", "preference"):
             value = getattr(self, name)
             if value:
                 record[name] = value
@@ -99,6 +103,7 @@ class Sample:
             scene=data.get("scene"),
             annotations=data.get("annotations"),
             caption=data.get("caption"),
+            preference=data.get("preference", []),
             meta=data.get("meta", {}),
         )
 

@@ -176,3 +176,4 @@ STAGES.register("annotation_qa", "mmsynth.sources.coco_stages:AnnotationQAStage"
 STAGES.register("grounding", "mmsynth.filters.grounding:stage_for")
 STAGES.register("claims", "mmsynth.filters.claims:stage_for")
 STAGES.register("clip", "mmsynth.filters.clip:stage_for")
+STAGES.register("preference", "mmsynth.preference:stage_for")

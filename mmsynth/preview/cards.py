@@ -53,6 +53,39 @@ def _qa(value: Any, skipped: Skips) -> list[dict[str, str]]:
     return rows
 
 
+def _diff(chosen: str, rejected: str) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+    """Both texts as (segment, changed) runs of words, what differs between them marked."""
+    import difflib
+    import re
+
+    a, b = re.findall(r"\S+\s*", chosen), re.findall(r"\S+\s*", rejected)
+    left: list[tuple[str, bool]] = []
+    right: list[tuple[str, bool]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if i2 > i1:
+            left.append(("".join(a[i1:i2]), op != "equal"))
+        if j2 > j1:
+            right.append(("".join(b[j1:j2]), op != "equal"))
+    return left, right
+
+
+def _pairs(value: Any, skipped: Skips) -> list[dict[str, Any]]:
+    """Preference pairs side by side: the question they answer, chosen and rejected with what
+    differs marked, the kind and the check's reason."""
+    rows = []
+    for pair in _list_of_dicts(value, "preference", skipped):
+        prompt = pair.get("prompt")
+        question = prompt[-1].get("value", "") if isinstance(prompt, list) and prompt and \
+            isinstance(prompt[-1], dict) else ""
+        chosen = _text(pair.get("chosen", ""))
+        rejected = _text(pair.get("rejected", ""))
+        left, right = _diff(chosen, rejected)
+        rows.append({"kind": _text(pair.get("kind", ""), caps.MAX_LABEL),
+                     "reason": _text(pair.get("reason", ""), caps.MAX_LABEL),
+                     "question": _text(question), "chosen": left, "rejected": right})
+    return rows
+
+
 def _provenance(meta: dict[str, Any]) -> list[tuple[str, str]]:
     shown = {}
     for key in ("source", "generator", "generator_version", "type", "seed", "index",
@@ -90,6 +123,7 @@ def _details(record: dict[str, Any], skipped: Skips) -> dict[str, Any]:
         "caption": _text(caption) if caption else "",
         "turns": _turns(record.get("conversations"), skipped),
         "qa": _qa(record.get("qa"), skipped),
+        "pairs": _pairs(record.get("preference"), skipped),
         "scene": _json(record["scene"]) if record.get("scene") else "",
         "annotations": _json(ann) if ann else "",
         "n_boxes": len(objects) if isinstance(objects, list) else 0,

@@ -38,6 +38,9 @@ h1 { margin: 0 0 .3em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; 
 .noimage { padding: 2em; background: #eee; color: #777; text-align: center; }
 .turn { margin: 3px 0; padding: 4px 6px; border-radius: 4px; white-space: pre-wrap; }
 .turn.human { background: #eef3fb; } .turn.gpt { background: #f1f8ef; }
+table.pair { width: 100%; table-layout: fixed; } table.pair td { white-space: pre-wrap; }
+table.pair td.chosen { background: #f1f8ef; } table.pair td.rejected { background: #fbefef; }
+table.pair mark.chosen { background: #b8e0b0; } table.pair mark.rejected { background: #f2b8b8; }
 table.qa, table.meta { border-collapse: collapse; width: 100%; font-size: 12px; margin-top: 6px; }
 table.qa td, table.qa th, table.meta td { border: 1px solid #e3e3e3; padding: 2px 4px;
   vertical-align: top; }

@@ -92,8 +92,8 @@ class BestOfN(Stage):
 
     ``stretch`` is the chain's stages this one runs: the generator (``llm``) first, then the
     judges in chain order. Kept samples carry ``work["rejected_candidates"]`` (each failed
-    candidate's k, seed, reply text, reason and detail: the material for self-rejected
-    preference pairs; never written to a shard) and, when best-of-N is on,
+    candidate's k, seed, reply text, finish reason, reason and detail: the material for
+    self-rejected preference pairs; never written to a shard) and, when best-of-N is on,
     ``meta["llm"]["candidate"]`` (the kept candidate's k; its seed is in the params).
     """
 
@@ -268,7 +268,9 @@ class BestOfN(Stage):
             sample = chosen.sample
             sample.work["rejected_candidates"] = [
                 {"candidate": cand.k, "seed": cand.draft.work["params"].seed,
-                 "reply": cand.draft.work["reply"].text, "reason": cand.rejection.reason,
+                 "reply": cand.draft.work["reply"].text,
+                 "finish_reason": cand.draft.work["reply"].finish_reason,
+                 "reason": cand.rejection.reason,
                  "detail": cand.rejection.detail}
                 for cand in r.candidates if cand.sample is None]
             if self.on and isinstance(sample.meta.get("llm"), dict):

@@ -33,6 +33,7 @@ from mmsynth.errors import UsageError
 from mmsynth.filters.claims import CLAIM_OPTIONS
 from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.llm import LLM_OPTIONS
+from mmsynth.preference import PREFERENCE_OPTIONS
 from mmsynth.sample import Rejection, Sample
 from mmsynth.sources.base import Source
 
@@ -93,6 +94,7 @@ class CocoSource(Source):
                                 check=rate),
         "negative_rate": Option(0.3, "share of images given an 'Is there a …?' → 'No' question",
                                 check=rate),
+        **PREFERENCE_OPTIONS,
         **CLIP_OPTIONS,
     }
 
@@ -160,7 +162,8 @@ class CocoSource(Source):
 
     # The chain after the producer (names in mmsynth.stages.STAGES). Annotation QA comes before
     # the checks, so its samples are checked and counted like the LLM's.
-    chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "claims", "clip")
+    chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "claims", "preference",
+             "clip")
     # best_of_n runs the stretch from the LLM to the last check on every round of candidates
     # (mmsynth.sources.best_of_n); CLIP scores what it keeps.
     wrappers: ClassVar[dict[str, tuple[str, ...]]] = {

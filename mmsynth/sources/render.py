@@ -10,6 +10,7 @@ import numpy as np
 from mmsynth.config import Option
 from mmsynth.errors import UsageError
 from mmsynth.filters.clip import CLIP_OPTIONS
+from mmsynth.preference import PREFERENCE_OPTIONS
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
 from renderers.base import LabelsDoNotFit
@@ -41,7 +42,9 @@ def _canvas(size: int):
 class RenderSource(Source):
     """Samples from the registered renderer families of one kind (the source name)."""
 
-    chain = ("clip",)  # the alignment filter passes everything, counted, when off or skipped
+    # preference (only with --preference_pairs) pairs answers with ones from a misread scene;
+    # the alignment filter passes everything, counted, when off or skipped.
+    chain = ("preference", "clip")
     producer_work = 1.0
 
     options: ClassVar[dict[str, Option]] = {
@@ -50,6 +53,7 @@ class RenderSource(Source):
         "image_size": Option(448, "width and height of each image in pixels",
                              check=lambda v: None if isinstance(v, int) and 64 <= v <= 4096
                              else "must be an integer in [64, 4096]"),
+        **PREFERENCE_OPTIONS,
         **CLIP_OPTIONS,
     }
 
@@ -115,6 +119,9 @@ class RenderSource(Source):
                 scene = family.sample_scene(rng)
                 before = canvas.text_boxes  # ``begin`` replaces it: this scene's drawing started
                 image = family.render(scene, canvas)
+                # Where the questions' random stream starts: preference pairs ask them again
+                # of a changed scene (mmsynth.preference.render).
+                questions_rng = rng.bit_generator.state
                 qa = family.questions(scene, rng)
                 caption = family.caption(scene)
                 if not qa:
@@ -130,6 +137,7 @@ class RenderSource(Source):
                     conversations=conversations_from_qa(qa), qa=qa, scene=scene, caption=caption,
                     meta=self.provenance(index, generator=name, generator_version=family.version,
                                          license=RENDER_LICENSE),
+                    work={"questions_rng": questions_rng},
                 ))
             if progress and n % 32 == 0:
                 progress(n / len(indices))

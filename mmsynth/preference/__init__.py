@@ -1,0 +1,126 @@
+"""Preference pairs (issue 17): chosen/rejected answers whose rejected side is provably wrong.
+
+``--preference_pairs N`` adds up to N pairs per sample to the sample's ``preference`` list (the
+rejected texts never enter ``conversations``). Each pair is::
+
+    {"kind": "injected_object",            # how the rejected answer was made (below)
+     "turn": 1,                            # the gpt turn of ``conversations`` it answers for
+     "prompt": [{"from": "human", "value": "<image>\\n..."}, ...],  # the turns before it
+     "chosen": "...", "rejected": "...",
+     "reason": "hallucinated_object:dog",  # the check's verdict on the rejected answer
+     "provenance": {"method": ..., "seed": ..., ...}}   # how it was made, reproducibly
+
+Coco kinds (:mod:`mmsynth.preference.coco`): ``self_rejected``, ``injected_object``,
+``wrong_count``, ``wrong_relation``; render kinds (:mod:`mmsynth.preference.render`):
+``perturbed_scene``. Every coco pair is verified by the real checks (grounding, then claim
+support, both in ``reject`` mode): the chosen side must pass and the rejected side must fail
+with the intended reason, else the pair is dropped and counted by reason. Every render pair's
+rejected answer differs from the scene's true answer beyond the stated tolerance.
+
+The stage is in the chain only when N > 0 (``stage_for`` returns None at 0), so with the
+default every byte of a run is what it was before pairs existed (and the option is ``neutral``:
+at 0 it stays out of the fingerprint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mmsynth.config import Option, non_negative
+from mmsynth.sample import Rejection, Sample
+from mmsynth.stages import Stage
+
+PREFERENCE_OPTIONS: dict[str, Option] = {
+    "preference_pairs": Option(
+        0, "preference pairs (chosen / rejected answers, the rejected one provably wrong) per "
+           "sample, in the sample's 'preference' list; coco: self_rejected (needs "
+           "--llm_candidates > 1: a failed candidate of the same request), injected_object, "
+           "wrong_count, wrong_relation, each verified by the grounding and claim checks; "
+           "geometry / chart: perturbed_scene (the answer computed from a misread value). "
+           "0: off", check=non_negative, neutral=True),
+}
+
+
+def pair_seed(run_seed: int, index: int, kind: str) -> int:
+    """The seed of a sample's pairs: from (run seed, sample index, data type) alone."""
+    key = f"{run_seed}/{index}/{kind}/preference"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") >> 1
+
+
+def make_pair(kind: str, turn: int, prompt: list[dict[str, str]], chosen: str, rejected: str,
+              reason: str, provenance: dict[str, Any]) -> dict[str, Any]:
+    """One pair in the stored shape (keys in a fixed order, so shards are byte-stable)."""
+    return {"kind": kind, "turn": turn, "prompt": [dict(t) for t in prompt], "chosen": chosen,
+            "rejected": rejected, "reason": reason, "provenance": provenance}
+
+
+class PreferenceStage(Stage):
+    """Adds pairs to every sample the source's pair maker knows how to pair; never rejects.
+
+    ``maker(sample, n, counters)`` returns up to ``n`` pairs and counts what it dropped
+    (``dropped:<kind>:<why>``: made but failing verification), what it could not make
+    (``skipped:<kind>:<why>``: nothing in the answer to change) and changes it tried that made
+    no pair (``tries:<kind>:<why>``). Counters: ``samples``,
+    ``samples_with_pairs``, ``pairs``, ``pairs:<kind>``, and those."""
+
+    name = "preference"
+
+    def __init__(self, n: int, maker: Callable[[Sample, int, Counter], list[dict[str, Any]]]):
+        self.n = n
+        self.maker = maker
+
+    def process(self, samples: list[Sample], progress) -> tuple[list[Sample], list[Rejection]]:
+        c = self.counters
+        for name in ("samples", "samples_with_pairs", "pairs"):
+            c[name] += 0
+        for sample in samples:
+            pairs = self.maker(sample, self.n, c)
+            c["samples"] += 1
+            if pairs:
+                sample.preference = pairs
+                c["samples_with_pairs"] += 1
+                c["pairs"] += len(pairs)
+                for p in pairs:
+                    c[f"pairs:{p['kind']}"] += 1
+        return samples, []
+
+    @classmethod
+    def summary_lines(cls, totals: Mapping[str, int]) -> list[str]:
+        if not totals.get("samples"):
+            return []
+        t = Counter(totals)
+        kinds = _group(t, "pairs:")
+        dropped = _group(t, "dropped:")
+        skipped = _group(t, "skipped:")
+        tries = _group(t, "tries:")
+        lines = [f"  preference: {t['pairs']} pairs on {t['samples_with_pairs']} of "
+                 f"{t['samples']} samples ({kinds or 'none'})",
+                 f"  preference: dropped {sum(n for k, n in t.items() if k.startswith('dropped:'))}"
+                 f" pairs that failed verification ({dropped or 'none'}); not made, nothing to "
+                 f"change: {skipped or 'none'}"]
+        if tries:
+            lines.append(f"  preference: changes that made no pair: {tries}")
+        return lines
+
+
+def _group(totals: Mapping[str, int], prefix: str) -> str:
+    items = [(k[len(prefix):], n) for k, n in totals.items() if k.startswith(prefix) and n]
+    return ", ".join(f"{k} {n}" for k, n in sorted(items, key=lambda kn: (-kn[1], kn[0])))
+
+
+def stage_for(source: Any) -> PreferenceStage | None:
+    """The chain's ``preference`` stage, unless ``--preference_pairs`` is 0 (then the chain is
+    exactly what it was before pairs existed)."""
+    n = int(source.config.get("preference_pairs", 0))
+    if n <= 0:
+        return None
+    if source.name == "coco":
+        from mmsynth.preference.coco import CocoPairs
+
+        return PreferenceStage(n, CocoPairs(source))
+    from mmsynth.preference.render import RenderPairs
+
+    return PreferenceStage(n, RenderPairs(source))

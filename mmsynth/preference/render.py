@@ -1,0 +1,193 @@
+"""Render preference pairs: the true answer against one computed from a misread scene.
+
+``perturbed_scene``: one value the picture gives (a side length, an angle, a point's
+coordinate, a chart's data cell) is changed, and the family's own ``questions`` are asked again
+of the changed scene with the random stream they had (so the same questions are drawn where the
+change allows). A question whose answer there differs from the truth beyond its stated tolerance
+(its ``tolerance`` for a value read off a chart, else the stated rounding; names, yes/no and
+lists must differ) pairs: chosen is the sample's own answer turn, rejected the changed scene's
+answer with its rationale, written the same way. Exact by construction; the tests re-derive the
+truth by the independent checkers and compare.
+
+Which value: drawn from the pair seed among the scene's numbers (geometry: every number outside
+the style and layout keys; charts: the data table's cells), changed by a visible amount (charts:
+at least three read tolerances and a tenth of the axis; geometry: a quarter of the value, at
+least 1), each value at most once, up to :data:`ATTEMPTS` values until the sample has its pairs.
+A changed value that changes no answer (a vertex the question does not use) or that the
+questions cannot take is a *try* (counted ``tries:perturbed_scene:same_answer`` /
+``questions_fail``), not a dropped pair: no pair was made.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmsynth.preference import make_pair, pair_seed
+from mmsynth.sample import Sample
+
+if TYPE_CHECKING:
+    from mmsynth.sources.render import RenderSource
+
+ATTEMPTS = 24
+# Keys that style or lay out a figure: changing them changes no answer.
+LAYOUT_KEYS = frozenset({"style", "margin", "arc_px", "rotation", "mirrored", "decimals",
+                         "label_side", "label_prefix", "grid_color", "mark", "right_angle",
+                         "straight", "double_marks", "parallel_marks", "names_at_start",
+                         "tick_labels", "show_coords", "connect", "all_right_marks", "axis",
+                         "readout", "start_angle", "clockwise", "hole"})
+
+
+def answer_text(item: dict[str, Any]) -> str:
+    """A QA item's gpt turn, as :func:`mmsynth.sample.conversations_from_qa` writes it."""
+    rationale = item.get("rationale")
+    return f"{rationale} The answer is {item['answer']}." if rationale else item["answer"]
+
+
+def differs(truth: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether ``other``'s value is wrong for ``truth``'s question: numbers beyond the stated
+    tolerance (and beyond the stated rounding), anything else unequal."""
+    tolerance = truth.get("tolerance") or 0.0
+    if isinstance(tolerance, dict):  # a scatter table's per-column tolerances: the largest
+        tolerance = max(tolerance.values())
+    return _differs(truth.get("value"), other.get("value"), tolerance)
+
+
+def _differs(a: Any, b: Any, tolerance: float) -> bool:
+    if _number(a) and _number(b):
+        return abs(float(a) - float(b)) > tolerance + 1e-9
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() != b.keys() or any(_differs(a[k], b[k], tolerance) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) != len(b) or any(
+            _differs(x, y, tolerance) for x, y in zip(a, b, strict=True))
+    return json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def numeric_leaves(scene: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Paths of the numbers a perturbation may change, in a fixed order."""
+    if "table" in scene:
+        rows = scene["table"]["rows"]
+        return [("table", "rows", i, j) for i, row in enumerate(rows)
+                for j, v in enumerate(row) if _number(v)]
+    out: list[tuple[Any, ...]] = []
+
+    def walk(value: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(value, dict):
+            for k in value:
+                if k not in LAYOUT_KEYS:
+                    walk(value[k], (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*path, i))
+        elif _number(value):
+            out.append(path)
+
+    walk(scene, ())
+    return out
+
+
+def _get(scene: Any, path: tuple[Any, ...]) -> Any:
+    for k in path:
+        scene = scene[k]
+    return scene
+
+
+def _set(scene: Any, path: tuple[Any, ...], value: Any) -> None:
+    for k in path[:-1]:
+        scene = scene[k]
+    scene[path[-1]] = value
+
+
+class RenderPairs:
+    """The geometry / chart pair maker of :class:`mmsynth.preference.PreferenceStage`."""
+
+    def __init__(self, source: RenderSource):
+        self.source = source
+
+    def __call__(self, sample: Sample, n: int, counters: Counter) -> list[dict[str, Any]]:
+        state = sample.work.get("questions_rng")
+        if sample.scene is None or not sample.qa or state is None:
+            return []
+        family = self.source.families[sample.meta["generator"]]
+        seed = pair_seed(self.source.config["seed"], sample.meta["index"],
+                         sample.meta["generator"])
+        rng = np.random.default_rng(seed)
+        leaves = numeric_leaves(sample.scene)
+        if not leaves:
+            counters["skipped:perturbed_scene:no_value"] += 1
+            return []
+        pairs: list[dict[str, Any]] = []
+        paired: set[int] = set()
+        # Each value at most once, in an order drawn from the pair seed.
+        order = [leaves[k] for k in rng.permutation(len(leaves))[:ATTEMPTS]]
+        for attempt, path in enumerate(order):
+            if len(pairs) >= n:
+                break
+            old = _get(sample.scene, path)
+            new = self._changed(sample.scene, old, rng)
+            scene = copy.deepcopy(sample.scene)
+            _set(scene, path, new)
+            replay = np.random.default_rng()
+            replay.bit_generator.state = state
+            try:
+                asked = family.questions(scene, replay)
+            except Exception:  # the changed scene may not make sense to every question
+                counters["tries:perturbed_scene:questions_fail"] += 1
+                continue
+            made = False
+            for i, truth in enumerate(sample.qa):
+                if len(pairs) >= n or i in paired or i >= len(asked):
+                    continue
+                wrong = asked[i]
+                if wrong.get("type") != truth.get("type") or wrong.get("args") != truth.get("args"):
+                    continue
+                if not differs(truth, wrong) or answer_text(wrong) == answer_text(truth):
+                    continue
+                turn = 2 * i + 1
+                provenance = {"method": "perturbed_scene", "seed": seed, "attempt": attempt,
+                              "changed": {"path": list(path), "from": old, "to": new},
+                              "value": wrong.get("value"), "truth": truth.get("value")}
+                if truth.get("tolerance") is not None:
+                    provenance["tolerance"] = truth["tolerance"]
+                pairs.append(make_pair("perturbed_scene", turn, sample.conversations[:turn],
+                                       sample.conversations[turn]["value"], answer_text(wrong),
+                                       "differs_from_scene", provenance))
+                paired.add(i)
+                made = True
+            if not made:
+                counters["tries:perturbed_scene:same_answer"] += 1
+        if len(pairs) < n:
+            counters["skipped:perturbed_scene:fewer_than_asked"] += 1
+        return pairs
+
+    @staticmethod
+    def _changed(scene: dict[str, Any], old: float, rng: np.random.Generator) -> float:
+        """``old`` changed by a visible amount, with its type (an int stays an int)."""
+        sign = 1 if rng.random() < 0.5 else -1
+        if "table" in scene:
+            axes = [a for a in (scene.get("axis"), scene.get("x_axis"), scene.get("y_axis")) if a]
+            # A scatter's cell may be on either axis: the wider span, so the change is visible.
+            span = max((float(a["max"] - a["min"]) for a in axes), default=abs(old))
+            tolerance = (scene.get("readout") or {}).get("tolerance") or 0
+            tolerance = max(tolerance) if isinstance(tolerance, list) else float(tolerance)
+            step = max(3 * tolerance, 0.1 * span, 0.2 * abs(old), 1e-3)
+            if old > 0 and old - step <= 0:
+                sign = 1  # a count, share or size stays positive
+        else:
+            step = max(0.25 * abs(old), 1.0)
+            if old > 0 and old - step <= 0:
+                sign = 1
+        new = old + sign * step * float(rng.uniform(1.0, 1.5))
+        if isinstance(old, int):
+            return int(math.copysign(math.ceil(abs(new - old)), new - old)) + old
+        return round(new, 6)
