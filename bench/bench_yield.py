@@ -182,13 +182,18 @@ def figures(stages: Stages) -> dict[str, float | None]:
     b = Counter(stages.get("best_of_n", {}))
     g = summarize(Counter(stages.get("grounding", {})))
     requests, candidates, tokens = b["requests"], b["candidates"], b["tokens"]
+    repetitive = reasons(stages)["repetitive"]  # the reason is repetitive:<type>
     return {
         "requests": requests,
         "candidates": candidates,
         "kept/request": b["kept"] / requests if requests else None,
-        "repetitive %": 100 * b["candidate_rejected:repetitive"] / candidates
-        if candidates else None,
+        "repetitive %": 100 * repetitive / candidates if candidates else None,
+        # grounding's own CHAIR_s: over the candidates that reached it (parsed), before it acts
         "CHAIR_s %": 100 * g["hallucination_rate"] if g["samples_checked"] else None,
+        # the same hallucinated answers over every candidate: a denominator that does not grow
+        # when fewer candidates die at the parser (repetitive) before grounding sees them
+        "halluc/cand %": 100 * g["samples_with_hallucination"] / candidates
+        if candidates else None,
         "wrong count %": 100 * g["wrong_count_rate"] if g["samples_checked"] else None,
         "reply tokens": tokens,
         "kept/1k tok": 1000 * b["kept"] / tokens if tokens else None,
@@ -207,7 +212,8 @@ def reasons(stages: Stages, prefix: str = "candidate_rejected:") -> Counter[str]
 
 
 COLUMNS = ("requests", "candidates", "kept/request", "repetitive %", "CHAIR_s %",
-           "wrong count %", "reply tokens", "kept/1k tok", "rejected tok %", "s/image")
+           "halluc/cand %", "wrong count %", "reply tokens", "kept/1k tok", "rejected tok %",
+           "s/image")
 FORMATS = {"requests": "{:.0f}", "candidates": "{:.0f}", "reply tokens": "{:.0f}",
            "kept/request": "{:.2f}", "kept/1k tok": "{:.2f}", "s/image": "{:.1f}"}
 

@@ -24,7 +24,7 @@ def stages(requests, candidates, kept, repetitive, tokens, tokens_rejected, chec
         "best_of_n": {"requests": requests, "candidates": candidates, "kept": kept,
                       "passed": kept, "tokens": tokens, "tokens_kept": tokens - tokens_rejected,
                       "tokens_rejected": tokens_rejected,
-                      "candidate_rejected:repetitive": repetitive,
+                      "candidate_rejected:repetitive:detail": repetitive,
                       "candidate_rejected:hallucinated_object:dog": candidates - kept - repetitive,
                       "ended_rejected:repetitive": requests - kept},
         "grounding": {"samples": checked, "samples_with_hallucination": with_h,
@@ -38,6 +38,7 @@ def test_figures_come_from_the_counters(bench):
     assert f["kept/request"] == pytest.approx(0.8)
     assert f["repetitive %"] == pytest.approx(25.0)  # of candidates, not of requests
     assert f["CHAIR_s %"] == pytest.approx(20.0)  # grounding's own rate, before the check
+    assert f["halluc/cand %"] == pytest.approx(15.0)  # the same answers over every candidate
     assert f["kept/1k tok"] == pytest.approx(2.0)
     assert f["rejected tok %"] == pytest.approx(62.5)
     assert bench.reasons(stages(10, 20, 8, 5, 4000, 2500, 15, 3)) == {
