@@ -1,10 +1,11 @@
-"""Yield of the coco job (issue 16) for a list of settings against today's defaults: how many
+"""Yield of the coco job (issue 16) for a list of settings against the baseline: how many
 requests end as kept LLM samples, what is rejected and why, what the rejected replies cost in
 tokens, how often the model names an absent object before the check, and the wall time per
 image — on the shipped sample and on the labelled yield set (``tests/coco/data/yield_set``).
 
 Each setting is a string of ``mmsynth generate`` flags (``"--llm_candidates 2 --llm_retries
-1"``); the first setting is always the baseline, today's defaults (``""``). Every figure comes
+1"``); the first setting is always the baseline, the job before issue 16 (one reply per request,
+no repetition control: :data:`BASELINE`), the second today's defaults (``""``). Every figure comes
 from the run's own stage counters (``best_of_n``, ``grounding``; the same ones the run summary
 prints), and each is also shown as a ratio to the baseline's on the same set and type.
 
@@ -34,7 +35,7 @@ its weights are not cached). The results (every run's raw counters) are kept in 
 (JSON); a later call adds the (set, setting) runs that file lacks and prints the tables for all
 it holds, so a campaign can be run one job at a time.
 
-    python bench/bench_yield.py --sets shipped --time shipped               # baseline only
+    python bench/bench_yield.py --sets shipped --time shipped     # baseline and the defaults
     python bench/bench_yield.py --setting "--llm_repetition_penalty 1.1" \\
         --setting "--llm_candidates 2 --llm_retries 1"       # adds two settings to the file
     python bench/bench_yield.py --report_only                               # print the tables
@@ -61,7 +62,9 @@ sys.path.insert(0, str(REPO))
 OUT = REPO / "bench" / "out" / "yield"  # ignored by git
 
 TYPES = ("conversation", "detail", "reasoning")
-BASELINE = ""
+# The job before issue 16 chose its defaults: one reply per request, no repetition penalty.
+BASELINE = "--llm_repetition_penalty 1 --llm_candidates 1 --llm_retries 0"
+DEFAULTS = ""
 SETS = ("shipped", "yield")
 
 Stages = Mapping[str, Mapping[str, int]]  # stage name → counters, as a run's stats hold them
@@ -111,7 +114,7 @@ def yield_runs(set_name: str, root: Path | None, setting: str, args) -> dict[str
             "llm_cache": "readwrite", "llm_cache_path": args.cache_path,
             "counting_rate": 0.0, "negative_rate": 0.0, **setting_flags(setting)})
         llm = stages.get("llm", {})
-        print(f"  yield run {set_name:7s} {kind:12s} [{setting or 'baseline'}]: {wall:6.1f} s, "
+        print(f"  yield run {set_name:7s} {kind:12s} [{label(setting)}]: {wall:6.1f} s, "
               f"{llm.get('sent', 0)} replies generated, {llm.get('cache_hits', 0)} from the "
               f"cache; load average {os.getloadavg()[0]:.2f}", flush=True)
         out[kind] = stages
@@ -134,7 +137,7 @@ def timed_run(set_name: str, root: Path | None, setting: str, args) -> dict[str,
         if hits:
             raise RuntimeError(f"a timed run got {hits} replies from its new cache")
         added = merge_cache(cache, Path(args.cache_path))
-    print(f"  timed run {set_name:7s} [{setting or 'baseline'}]: {wall:6.1f} s for {images} "
+    print(f"  timed run {set_name:7s} [{label(setting)}]: {wall:6.1f} s for {images} "
           f"images (the run's own clock {seconds:.1f} s), {added} new replies for the shared "
           f"cache; load average {load:.2f} → {os.getloadavg()[0]:.2f}", flush=True)
     return {"stages": stages, "images": images, "seconds": seconds, "wall": wall,
@@ -250,7 +253,9 @@ def rows_for(results: Mapping[str, Any], set_name: str, settings: Sequence[str]
 
 def label(setting: str) -> str:
     """A setting as the tables show it: ``--llm_candidates 2`` → ``candidates 2``."""
-    return setting.replace("--llm_", "").replace("--", "") if setting else "baseline"
+    if setting == BASELINE:
+        return "baseline (before)"
+    return setting.replace("--llm_", "").replace("--", "") if setting else "defaults"
 
 
 def _table(rows: Mapping[str, Mapping[str, float | None]], width: int) -> list[str]:
@@ -343,7 +348,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setting", action="append", default=[],
                         help="generate flags of a setting to measure (repeatable); the baseline "
-                             "(today's defaults) is always measured first")
+                             "(the job before issue 16) and today's defaults are always "
+                             "measured first")
     parser.add_argument("--sets", default=",".join(SETS), help="shipped, yield, or both")
     parser.add_argument("--time", default="",
                         help="sets whose settings also get a timed run (no cached reply)")
@@ -360,7 +366,8 @@ def main() -> None:
                         help="print the tables from --results, run nothing")
     args = parser.parse_args()
 
-    settings = [BASELINE, *[s.strip() for s in args.setting if s.strip()]]
+    settings = list(dict.fromkeys([BASELINE, DEFAULTS,
+                                   *[s.strip() for s in args.setting if s.strip()]]))
     path = Path(args.results)
     path.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}

@@ -22,21 +22,34 @@ from typing import Any
 from mmsynth import __version__
 from mmsynth.errors import UsageError
 
+_DEFAULT = object()  # Option.off not given: the default is the off value
+
 
 @dataclass(frozen=True)
 class Option:
     """A documented option. ``content`` options shape the samples and enter the fingerprint;
     ``layout`` options shape the shard files; the rest only change how the run executes.
 
-    ``neutral``: a content option added after outputs exist whose default changes nothing (a
-    control that is off): at its default it is left out of the fingerprint, so a run started
-    before it existed still resumes; any other value enters it as usual."""
+    ``neutral``: a content option added after outputs exist, with a value that changes nothing
+    (a control that is off): at that value it is left out of the fingerprint, so a run started
+    before the option existed still resumes; any other value enters it as usual. The off value
+    is ``off`` when given, else the default. A default that is not the off value (a control
+    turned on by measurement) is then fingerprinted: resuming a run made before it needs the
+    off value passed (the refusal names it)."""
 
     default: Any
     help: str
     kind: str = "content"  # "content" | "layout" | "run"
     check: Callable[[Any], str | None] | None = None  # returns a problem, or None
     neutral: bool = False
+    off: Any = _DEFAULT
+    # How a value from YAML or a flag becomes the option's own (else: the default's type).
+    coerce: Callable[[str, Any], Any] | None = None
+
+    @property
+    def off_value(self) -> Any:
+        """The value of a ``neutral`` option that changes nothing."""
+        return self.default if self.off is _DEFAULT else self.off
 
 
 # The plan must stay answerable in seconds: shard names have six digits, and beyond a billion
@@ -234,7 +247,7 @@ def resolve(flags: Mapping[str, Any], source_options: Callable[[str], dict[str, 
         config.update(values)
     config["source"] = source
     for name, opt in options.items():
-        config[name] = _coerce(name, config[name], opt.default)
+        config[name] = (opt.coerce or _coerce_to(opt.default))(name, config[name])
         problem = opt.check(config[name]) if opt.check else None
         if problem:
             raise UsageError(f"--{name} {shown(config[name])}: {problem}")
@@ -244,6 +257,24 @@ def resolve(flags: Mapping[str, Any], source_options: Callable[[str], dict[str, 
                          f"{config['shard_size']} makes {shards:_} shards; at most {MAX_SHARDS:_} "
                          "(shard names have six digits): raise --shard_size")
     return config
+
+
+def _coerce_to(default: Any) -> Callable[[str, Any], Any]:
+    return lambda name, value: _coerce(name, value, default)
+
+
+def auto_or_number(name: str, value: Any) -> Any:
+    """``auto``, or a number (from YAML, or a flag's text): an :attr:`Option.coerce` for
+    numeric options whose default depends on another option."""
+    if value is None or value == "auto":
+        return value
+    wrong = UsageError(f"--{name} expects auto or a number, got {shown(value)}")
+    if isinstance(value, bool):
+        raise wrong
+    try:
+        return float(value)  # 2, "2" and 2.0 are one value, one fingerprint
+    except (TypeError, ValueError):
+        raise wrong from None
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
@@ -292,7 +323,7 @@ def fingerprint(config: Mapping[str, Any], options: Mapping[str, Option],
     """Hash of the content-shaping options, the package version and ``extra`` (what else shapes
     the samples: renderer versions, prompt files), 16 hex digits."""
     content = {k: config[k] for k, opt in options.items() if opt.kind == "content"
-               and not (opt.neutral and config[k] == opt.default)}
+               and not (opt.neutral and config[k] == opt.off_value)}
     blob = json.dumps({"mmsynth": __version__, "config": content, "extra": extra or {}},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mmsynth.config import shown
 from mmsynth.errors import UsageError
 from mmsynth.hashing import file_sha256
 from mmsynth.sample import Sample
@@ -389,6 +390,25 @@ def check_creatable(path: Path, what: str, must_exist: bool = False) -> None:
                          "a read-only filesystem)")
 
 
+def _differences(old: dict[str, Any], new: dict[str, Any], key: str, most: int = 6) -> str:
+    """The recorded options that differ between two run records, as "; differs: --name old →
+    new": what a user passes to resume the old run (an option the old run did not record
+    shows as absent). Empty when the records name none (code or renderer versions differ)."""
+    before, after = (r.get("config" if key == "fingerprint" else "layout") for r in (old, new))
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return ""
+    missing = object()
+    names = sorted(n for n in set(before) | set(after)
+                   if before.get(n, missing) != after.get(n, missing)
+                   and n not in ("out", "num_items"))  # num_items: what num_samples makes
+    if not names:
+        return ""
+    shown_ = [f"--{n} {shown(before[n], 40) if n in before else '(absent)'} → "
+              f"{shown(after[n], 40) if n in after else '(absent)'}" for n in names[:most]]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return "; differs: " + ", ".join(shown_) + more
+
+
 def prepare_output(out: Path, run_record: dict[str, Any], overwrite: bool) -> None:
     """Compare ``out`` with an earlier run there, clean leftovers, record this run.
 
@@ -410,7 +430,8 @@ def prepare_output(out: Path, run_record: dict[str, Any], overwrite: bool) -> No
             if old.get(key) != run_record[key]:
                 raise UsageError(
                     f"{out} holds a run with a different {what} ({key} {old.get(key)} ≠ "
-                    f"{run_record[key]}); use another --out, or --overwrite to replace it"
+                    f"{run_record[key]}{_differences(old, run_record, key)}); use another "
+                    f"--out, or --overwrite to replace it"
                 )
     elif any(_SHARD_FILE.fullmatch(p.name) for p in out.glob("shard-*.tar")):
         raise UsageError(f"{out} holds shards but no {RUN_FILE}; pass --overwrite to replace them")

@@ -51,17 +51,17 @@ def test_all_is_the_sum_of_the_types_and_ratios_are_to_the_baseline(bench):
             "reasoning": stages(3, 3, 3, 0, 300, 0, 3, 0), "images": 3}
     better = {kind: stages(3, 6, 3, 1, 600, 300, 5, 1) for kind in bench.TYPES}
     results = {"job": {"seed": 0, "images": 0, "common": ""},
-               "shipped": {"": {"yield": base},
+               "shipped": {bench.BASELINE: {"yield": base},
                            "--llm_candidates 2": {"yield": {**better, "images": 3},
                                                   "timed": {"wall": 30.0, "images": 3,
                                                             "seconds": 29.0, "load": [1, 1],
                                                             "stages": {"best_of_n": {}}}}}}
-    rows = bench.rows_for(results, "shipped", ["", "--llm_candidates 2"])
-    assert rows["all"][""]["requests"] == 9
-    assert rows["all"][""]["kept/request"] == pytest.approx(6 / 9)
+    rows = bench.rows_for(results, "shipped", [bench.BASELINE, "--llm_candidates 2"])
+    assert rows["all"][bench.BASELINE]["requests"] == 9
+    assert rows["all"][bench.BASELINE]["kept/request"] == pytest.approx(6 / 9)
     assert rows["all"]["--llm_candidates 2"]["s/image"] == pytest.approx(10.0)
-    assert rows["all"][""]["s/image"] is None  # never timed: no wall time is made up
-    text = bench.render(results, ["", "--llm_candidates 2"])
+    assert rows["all"][bench.BASELINE]["s/image"] is None  # never timed: no wall time is made up
+    text = bench.render(results, [bench.BASELINE, "--llm_candidates 2"])
     all_table = text.split("[shipped / all]")[1]
     ratios = all_table.split("ratio to baseline")[1].splitlines()[1].split()
     assert ratios[:3] == ["candidates", "2", "1.00×"]  # requests

@@ -149,3 +149,36 @@ def test_a_neutral_content_option_at_its_default_leaves_the_fingerprint_as_befor
     coco = {**RUN_OPTIONS, **SOURCES.get("coco").options}
     for name in ("llm_repetition_penalty", "llm_no_repeat_ngram_size", "llm_frequency_penalty"):
         assert coco[name].neutral and coco[name].kind == "content"
+
+
+def test_a_neutral_option_whose_default_is_on_is_fingerprinted_at_its_default():
+    """A control turned on by measurement (the repetition penalty, retries) must not resume a run
+    made before it: its default enters the fingerprint; its off value still does not."""
+    from mmsynth.config import Option
+
+    opts = {"seed": Option(0, "seed"), "retries": Option(3, "r", neutral=True, off=0)}
+    before = fingerprint({"seed": 0}, {"seed": opts["seed"]})
+    assert opts["retries"].off_value == 0
+    assert fingerprint({"seed": 0, "retries": 0}, opts) == before
+    assert fingerprint({"seed": 0, "retries": 3}, opts) != before
+
+
+def test_the_repetition_penalty_is_auto_or_a_number_and_auto_depends_on_the_backend():
+    from mmsynth.llm import repetition_penalty
+
+    def resolved(**flags):
+        return resolve({"source": "coco", "out": "unused", **flags}, source_options)
+
+    assert resolved()["llm_repetition_penalty"] == "auto"
+    assert repetition_penalty(resolved()) == 1.1  # the transformers backend: measured
+    assert repetition_penalty(resolved(llm_backend="openai")) == 1.0  # a server: none sent
+    assert repetition_penalty(resolved(llm_backend="openai", llm_repetition_penalty="1.2")) == 1.2
+    # a flag's text, an int and a float are one value and one fingerprint
+    values = [resolved(llm_repetition_penalty=v) for v in ("2", 2, 2.0)]
+    assert [c["llm_repetition_penalty"] for c in values] == [2.0, 2.0, 2.0]
+    assert len({fingerprint(c, {**RUN_OPTIONS, **SOURCES.get("coco").options})
+                for c in values}) == 1
+    for bad, why in (("x", "expects auto or a number"), (0, "must be a number in"),
+                     (True, "expects auto or a number")):
+        with pytest.raises(UsageError, match=why):
+            resolved(llm_repetition_penalty=bad)

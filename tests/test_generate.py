@@ -91,9 +91,11 @@ def test_different_config_in_same_out_is_refused_unless_overwrite(tmp_path):
     proc = cli(*base, "--seed", "2", check=False)
     assert proc.returncode == 2
     assert "different config" in proc.stderr and "--overwrite" in proc.stderr
+    assert "differs: --seed 1 → 2" in proc.stderr  # what to pass to resume the old run
     assert "Traceback" not in proc.stderr
     proc = cli(*base, "--seed", "1", "--num_samples", "30", check=False)
     assert proc.returncode == 2 and "different shard layout" in proc.stderr
+    assert "differs: --num_samples 20 → 30)" in proc.stderr
     cli(*base, "--seed", "2", "--overwrite")
     assert {json.loads(m["json"])["meta"]["seed"] for m in read_shards(tmp_path).values()} == {2}
 

@@ -39,16 +39,23 @@ def content_digest(out: Path) -> str:
     return digest.hexdigest()
 
 
+BEFORE_ISSUE_16 = ["--llm_repetition_penalty", "1", "--llm_candidates", "1", "--llm_retries", "0"]
+
 CASES = {
     "geometry": ["--source", "geometry", "--num_samples", "60", "--shard_size", "25",
                   "--seed", "3"],
     "chart": ["--source", "chart", "--num_samples", "40", "--shard_size", "20", "--seed", "5"],
     # The embedded model, greedy and sampled; two photos, two types, short replies, so the model
-    # load dominates.
+    # load dominates. The first two pin the job as it was before issue 16's defaults (no
+    # repetition penalty, one reply per request, no retries): those flags reproduce it byte for
+    # byte. The third is today's defaults.
     "coco_greedy": ["--source", "coco", "--num_samples", "2", "--types", "detail,conversation",
                      "--llm_temperature", "0", "--llm_max_new_tokens", "40", "--llm_cache", "off",
-                     "--clip_mode", "off"],
+                     "--clip_mode", "off", *BEFORE_ISSUE_16],
     "coco_sampled": ["--source", "coco", "--num_samples", "2", "--types", "detail,conversation",
+                      "--seed", "11", "--llm_max_new_tokens", "40", "--llm_cache", "off",
+                      "--clip_mode", "off", *BEFORE_ISSUE_16],
+    "coco_defaults": ["--source", "coco", "--num_samples", "2", "--types", "detail,conversation",
                       "--seed", "11", "--llm_max_new_tokens", "40", "--llm_cache", "off",
                       "--clip_mode", "off"],
 }
@@ -58,6 +65,7 @@ PINS = {
     "chart": "37f4b54d69accd74bc9b01ae01ae25fb51022a5f104cfad2cc0053b4479a65d5",
     "coco_greedy": "fc391225c26600fd8c416f3f8fdef708bf6542f8a366bceff50225ef3369cff2",
     "coco_sampled": "904042fa7514f4779a25a8ec9bd90e0442a231898e76ac6a5de4f3cda3282e57",
+    "coco_defaults": "538cfcf2dceadd6d32bd64af5e18447d47baecee1def1d07f600f81cf2b1a30d",
 }
 
 

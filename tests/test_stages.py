@@ -89,18 +89,21 @@ def test_a_render_shard_reports_progress_as_it_renders(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_coco_shard_reports_progress_as_the_llm_replies(tmp_path):
+@pytest.mark.parametrize("retries", [0, 3])
+def test_a_coco_shard_reports_progress_as_the_llm_replies(tmp_path, retries):
     """One shard of nine photos: the bar moves with each reply, not once when the shard is
-    published (it used to sit at 0% for minutes on a CPU)."""
+    published (it used to sit at 0% for minutes on a CPU), and retry rounds (the canned reply
+    fails the checks of some requests every time) do not take it past the shard's images."""
     told: list[int] = []
     with FaultServer() as server:
         job = _job({"source": "coco", "types": "detail,conversation", "clip_mode": "off",
                     "llm_backend": "openai", "llm_model": "canned-model", "llm_concurrency": 1,
-                    "llm_base_url": server.url, "llm_max_retries": 0, "llm_cache": "off"},
-                   tmp_path / "coco")
+                    "llm_base_url": server.url, "llm_max_retries": 0, "llm_cache": "off",
+                    "llm_retries": retries}, tmp_path / "coco")
         stats = build_shard(job, 0, told.append)
         replies = len(server.chat_requests)
-    assert replies == 18
+    retried = stats["stages"]["best_of_n"]["retries"]
+    assert replies == 18 + retried and (retried > 0) == (retries > 0)
     assert sum(told) == job.num_items == 9
     assert len(told) >= 5, told  # moved many times inside the one shard
     assert stats["shard"] == 0 and stats["kept"] + stats["rejected"] >= 9

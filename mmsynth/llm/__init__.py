@@ -21,7 +21,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmsynth.config import Option, device, non_negative, number_in, one_of, positive
+from mmsynth.config import (
+    Option,
+    auto_or_number,
+    device,
+    non_negative,
+    number_in,
+    one_of,
+    positive,
+)
 from mmsynth.errors import UsageError
 from mmsynth.llm.base import (
     BACKENDS,
@@ -43,8 +51,16 @@ __all__ = [
     "BACKENDS", "DEFAULT_MODEL", "EMBEDDED_MODELS", "LLM_OPTIONS", "Generation",
     "GenerationParams", "LLMBackend", "Message", "Messages", "backend_from_config",
     "check_messages", "llm_meta", "make_backend", "params_from_config", "per_request",
-    "request_seed",
+    "repetition_penalty", "request_seed",
 ]
+
+# ``--llm_repetition_penalty auto`` with the transformers backend (issue 16's measurement).
+AUTO_REPETITION_PENALTY = 1.1
+
+
+def _auto_or(check):
+    """``check``, with ``auto`` also accepted."""
+    return lambda value: None if value == "auto" else check(value)
 
 
 LLM_OPTIONS: dict[str, Option] = {
@@ -88,18 +104,24 @@ LLM_OPTIONS: dict[str, Option] = {
                               number_in(0, 10)),
     "llm_top_p": Option(0.9, "LLM nucleus sampling: keep the most likely tokens up to this "
                         "probability", "content", number_in(0, 1, low_open=True)),
-    # Repetition control over the reply's own tokens (never the prompt's: see GenerationParams),
-    # off by default until defaults are chosen by measurement (issue 16). Neutral: off, they
-    # leave the fingerprint as before they existed, so earlier coco runs still resume.
-    "llm_repetition_penalty": Option(1.0, "LLM repetition penalty over the reply's own tokens "
-                                     "(1: off; above 1 discourages repeats): a token already in "
-                                     "the reply has its logit divided by this (multiplied when "
-                                     "negative), as transformers' repetition_penalty; the prompt "
-                                     "is not counted. openai backend: sent as the "
-                                     "repetition_penalty field that vLLM and SGLang accept (vLLM "
-                                     "counts the prompt's tokens too; OpenAI's API and "
-                                     "transformers serve refuse it)",
-                                     "content", number_in(0, 10, low_open=True), neutral=True),
+    # Repetition control over the reply's own tokens (never the prompt's: see GenerationParams).
+    # The penalty's default (auto: 1.1 with the transformers backend) is chosen by measurement
+    # (issue 16, bench/bench_yield.py: with the embedded model it takes `repetitive` from 26-33%
+    # of replies to 0-0.4% on the shipped sample and the yield set; with --llm_retries 3 kept
+    # LLM samples per request go from 0.48-0.50 to 0.86-0.93). A server gets none by default:
+    # OpenAI's API refuses the field, and a server's model was not measured. Neutral: off
+    # (1, 0, 0) they leave the fingerprint as before they existed, so a run made before them
+    # resumes with --llm_repetition_penalty 1.
+    "llm_repetition_penalty": Option(
+        "auto", "LLM repetition penalty over the reply's own tokens (1: off; above 1 "
+        "discourages repeats): a token already in the reply has its logit divided by this "
+        "(multiplied when negative), as transformers' repetition_penalty; the prompt is not "
+        f"counted. auto: {AUTO_REPETITION_PENALTY} with the transformers backend (measured on "
+        "the embedded model: it ends its loops), off with openai. openai backend: a value is "
+        "sent as the repetition_penalty field that vLLM and SGLang accept (vLLM counts the "
+        "prompt's tokens too; OpenAI's API and transformers serve refuse it)", "content",
+        _auto_or(number_in(0, 10, low_open=True)), neutral=True, off=1.0,
+        coerce=auto_or_number),
     "llm_no_repeat_ngram_size": Option(0, "LLM: never repeat within a reply an n-gram of this "
                                        "many tokens (0: off), as transformers' "
                                        "no_repeat_ngram_size; a small n bans the reply "
@@ -192,6 +214,15 @@ def cache_path(config: Mapping[str, Any]) -> Path:
                 Path(config.get("out", ".")) / "llm_cache" / CACHE_FILE)
 
 
+def repetition_penalty(config: Mapping[str, Any]) -> float:
+    """The repetition penalty a resolved config asks for (``auto`` resolved by the backend)."""
+    value = config.get("llm_repetition_penalty", "auto")
+    if value == "auto":
+        return AUTO_REPETITION_PENALTY if config.get("llm_backend", "transformers") == \
+            "transformers" else 1.0
+    return float(value)
+
+
 def params_from_config(config: Mapping[str, Any], seed: int | None = None,
                        **changes: Any) -> GenerationParams:
     """Generation parameters from a resolved config; ``seed`` (e.g. derived from the run seed and
@@ -200,7 +231,7 @@ def params_from_config(config: Mapping[str, Any], seed: int | None = None,
                               temperature=config.get("llm_temperature", 0.6),
                               top_p=config.get("llm_top_p", 0.9),
                               seed=config.get("seed", 0) if seed is None else seed,
-                              repetition_penalty=config.get("llm_repetition_penalty", 1.0),
+                              repetition_penalty=repetition_penalty(config),
                               no_repeat_ngram_size=config.get("llm_no_repeat_ngram_size", 0),
                               frequency_penalty=config.get("llm_frequency_penalty", 0.0))
     return params.replace(**changes) if changes else params

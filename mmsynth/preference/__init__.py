@@ -36,8 +36,8 @@ from mmsynth.stages import Stage
 PREFERENCE_OPTIONS: dict[str, Option] = {
     "preference_pairs": Option(
         0, "preference pairs (chosen / rejected answers, the rejected one provably wrong) per "
-           "sample, in the sample's 'preference' list; coco: self_rejected (needs "
-           "--llm_candidates > 1: a failed candidate of the same request), injected_object, "
+           "sample, in the sample's 'preference' list; coco: self_rejected (a failed "
+           "candidate of the same request: best-of-N or a retry made one), injected_object, "
            "wrong_count, wrong_relation, each verified by the grounding and claim checks; "
            "geometry / chart: perturbed_scene (the answer computed from a misread value). "
            "0: off", check=non_negative, neutral=True),

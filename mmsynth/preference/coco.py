@@ -4,7 +4,8 @@ Kinds, tried per sample in an order drawn from the pair seed, until ``--preferen
 made:
 
 * ``self_rejected``: a candidate reply of the same request that best-of-N's checks rejected
-  (``work["rejected_candidates"]``; needs ``--llm_candidates`` > 1). Paired when it answers the
+  (``work["rejected_candidates"]``: a request kept by a later candidate, with
+  ``--llm_candidates`` > 1 or a retry, the default's three). Paired when it answers the
   same first question (a ``detail`` request's question is drawn per image, so its candidates
   always do; a conversation's or reasoning's candidates write their own questions and pair only
   when the first one is the same). A reply the parser refused (truncated, repetitive, …) pairs

@@ -106,7 +106,9 @@ class BestOfN(Stage):
         self.generator, self.judges = stretch[0], list(stretch[1:])
         config = source.config
         self.n = int(config.get("llm_candidates", 1))
-        self.rounds = int(config.get("llm_retries", 0))
+        # Greedy decoding ignores the seed: a retry would be the same reply, so there is none.
+        greedy = config.get("llm_temperature", 0.6) == 0
+        self.rounds = 0 if greedy else int(config.get("llm_retries", 0))
         # Off (1 candidate, no retries): the samples are exactly those of the plain chain.
         self.on = self.n > 1 or self.rounds > 0
         self.work = sum(stage.work for stage in stretch)

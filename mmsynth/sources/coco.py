@@ -69,6 +69,10 @@ class CocoSource(Source):
                                         "set's own budget)", check=non_negative),
         # Best-of-N (mmsynth.sources.best_of_n). Neutral: at 1 and 0 the run is the plain
         # chain's, byte for byte, and keeps the fingerprint of runs made before they existed.
+        # Three retries by default, chosen by measurement (issue 16, bench/bench_yield.py): with
+        # the repetition penalty they take kept LLM samples per request from 0.63 / 0.53 (shipped
+        # sample / yield set) to 0.93 / 0.86 for 1.17x the reply tokens of one reply each,
+        # where 2 candidates + 1 retry give 0.85 / 0.81 for 1.5x / 1.4x.
         "llm_candidates": Option(1, "candidate replies the LLM writes per request, each seeded "
                                     "from (seed, image, type, k); the checks (parse, grounding, "
                                     "claims; not CLIP) judge every candidate and the first in k "
@@ -76,11 +80,13 @@ class CocoSource(Source):
                                     "request, as without best-of-N). All candidates of a shard "
                                     "go to the backend in one batched call",
                                  check=positive, neutral=True),
-        "llm_retries": Option(0, "retry rounds: each gives every request whose candidates were "
+        "llm_retries": Option(3, "retry rounds: each gives every request whose candidates were "
                                  "all rejected one more candidate (the next k), until one passes; "
                                  "a request then ends rejected, by its last candidate's reason, "
-                                 "after at most --llm_candidates + this many replies (0: none)",
-                              check=non_negative, neutral=True),
+                                 "after at most --llm_candidates + this many replies (0: none; "
+                                 "with --llm_temperature 0 there are none either: a greedy "
+                                 "retry would be the same reply)",
+                              check=non_negative, neutral=True, off=0),
         "grounding": Option("reject", "answers naming absent objects or wrong counts: "
                                       "reject | drop_turn | off"),
         **CLAIM_OPTIONS,
@@ -105,10 +111,9 @@ class CocoSource(Source):
         if config["grounding"] not in GROUNDING_MODES:
             raise UsageError(f"--grounding {config['grounding']!r}: expected one of "
                              f"{', '.join(GROUNDING_MODES)}")
-        if ((config.get("llm_candidates", 1) > 1 or config.get("llm_retries", 0) > 0)
-                and config.get("llm_temperature") == 0):
-            raise UsageError("--llm_candidates / --llm_retries need sampling: with "
-                             "--llm_temperature 0 (greedy) every candidate is the same reply")
+        if config.get("llm_candidates", 1) > 1 and config.get("llm_temperature") == 0:
+            raise UsageError("--llm_candidates needs sampling: with --llm_temperature 0 "
+                             "(greedy) every candidate is the same reply")
         self.types = parse_types(config["types"])
         self.prompt_sets = {t: load_prompt_set(t) for t in self.types}
         self.index = _load_index(config["coco_root"], config["instances"], config["captions"],

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from mmsynth.config import resolve
+from mmsynth.config import RUN_OPTIONS, fingerprint, resolve
 from mmsynth.errors import UsageError
 from mmsynth.llm import Generation, LLMBackend, per_request
 from mmsynth.pipeline import Job, build_shard, fingerprint_of, source_for
@@ -205,8 +205,10 @@ def test_retries_keep_what_the_same_candidates_up_front_keep(tmp_path, monkeypat
 
 
 def test_one_candidate_no_retries_is_the_plain_chain(tmp_path, monkeypatch):
-    """At the defaults the stage adds nothing to a sample and asks the backend once."""
-    stats, kept, backend, _ = _shard(tmp_path, monkeypatch, lambda i, k: ABSENT if i else GOOD[0])
+    """Off (one candidate, no retries) the stage adds nothing to a sample and asks the backend
+    once."""
+    stats, kept, backend, _ = _shard(tmp_path, monkeypatch, lambda i, k: ABSENT if i else GOOD[0],
+                                     llm_candidates=1, llm_retries=0)
     assert backend.calls == [[(0, 0), (1, 0)]]
     assert "candidate" not in kept[0]["meta"]["llm"]
     assert stats["rejections"] == {"hallucinated_object:giraffe": 1}
@@ -214,22 +216,34 @@ def test_one_candidate_no_retries_is_the_plain_chain(tmp_path, monkeypatch):
     assert (b["candidates"], b["kept"], b["rejected"], b["retries"]) == (2, 1, 1, 0)
 
 
-def test_greedy_best_of_n_is_a_usage_error():
+def test_greedy_best_of_n_is_a_usage_error_and_greedy_has_no_retries():
     config = resolve({"source": "coco", "llm_candidates": 2, "llm_temperature": 0,
                       "out": "unused"}, source_options)
-    with pytest.raises(UsageError, match="need sampling"):
+    with pytest.raises(UsageError, match="needs sampling"):
         SOURCES.get("coco")(config, "fp")
+    # the default retries with greedy decoding: none (a retry would be the same reply)
+    greedy = resolve({"source": "coco", "llm_temperature": 0, "out": "unused"}, source_options)
+    assert greedy["llm_retries"] == 3
+    stage = next(s for s in SOURCES.get("coco")(greedy, "fp").stages()
+                 if isinstance(s, BestOfN))
+    assert (stage.n, stage.rounds, stage.on) == (1, 0, False)
 
 
 def test_the_options_are_neutral_content_options_with_true_help(tmp_path):
-    options = SOURCES.get("coco").options
-    for name, default in (("llm_candidates", 1), ("llm_retries", 0)):
+    cls = SOURCES.get("coco")
+    options = cls.options
+    for name, default, off in (("llm_candidates", 1, 1), ("llm_retries", 3, 0)):
         assert options[name].kind == "content" and options[name].neutral
-        assert options[name].default == default
+        assert (options[name].default, options[name].off_value) == (default, off)
     base = {"source": "coco", "out": str(tmp_path)}
     fp = fingerprint_of(resolve(base, source_options))
-    assert fingerprint_of(resolve({**base, "llm_candidates": 1, "llm_retries": 0},
-                                  source_options)) == fp
+    off = resolve({**base, "llm_candidates": 1, "llm_retries": 0, "llm_repetition_penalty": 1},
+                  source_options)
+    # At their off values the neutral options leave the fingerprint of a run made before
+    # they existed; today's defaults (three retries, the repetition penalty) are another run.
+    existing = {k: o for k, o in {**RUN_OPTIONS, **options}.items() if not o.neutral}
+    assert fingerprint_of(off) == fingerprint(off, existing, cls.fingerprint_extra(off))
+    assert fingerprint_of(off) != fp
     assert fingerprint_of(resolve({**base, "llm_candidates": 3}, source_options)) != fp
     assert fingerprint_of(resolve({**base, "llm_retries": 1}, source_options)) != fp
     text = cli("--help", "--source", "coco", timeout=120).stdout
@@ -279,7 +293,8 @@ def test_candidates_have_their_own_cache_entries_and_candidate_0_hits_the_old_on
     for n, out in ((1, "one"), (3, "three")):
         config = resolve({"source": "coco", "num_samples": 2, "types": "detail", "seed": SEED,
                           "clip_mode": "off", "counting_rate": 0, "negative_rate": 0,
-                          "llm_candidates": n, "out": str(tmp_path / out)}, source_options)
+                          "llm_candidates": n, "llm_retries": 0, "out": str(tmp_path / out)},
+                         source_options)
         (tmp_path / out).mkdir()
         stats = build_shard(Job(config, fingerprint_of(config), 2, str(tmp_path / out)), 0)
     # The first run stored candidate 0 of both requests; the second found them and sent only

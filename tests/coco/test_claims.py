@@ -817,9 +817,10 @@ def test_llm_mode_end_to_end_through_a_server_and_the_cache(tmp_path):
     from tests.llm.fault_server import CANNED, FaultServer
 
     out = tmp_path / "out"
+    # No retries: the canned writer's reply is the same for every seed.
     args = ("--source", "coco", "--types", "detail", "--progress", "false", "--num_samples",
-            "2", "--llm_backend", "openai", "--llm_model", "canned-model", "--grounding", "off",
-            "--claim_check", "llm", "--clip_mode", "off", "--out", str(out))
+            "2", "--llm_backend", "openai", "--llm_retries", "0", "--llm_model", "canned-model",
+            "--grounding", "off", "--claim_check", "llm", "--clip_mode", "off", "--out", str(out))
     # One reply for the writer and the judge: a paragraph that opens with a verdict.
     with FaultServer(reply=f"Contradicted. {CANNED}") as server:
         first = cli(*args, "--llm_base_url", server.url)

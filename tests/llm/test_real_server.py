@@ -63,6 +63,8 @@ def test_coco_through_the_real_server_then_a_rerun_from_the_cache(server, tmp_pa
     assert len(written) + stats["rejections"].get("truncated:detail", 0) \
         + sum(n for k, n in stats["rejections"].items() if k != "truncated:detail") >= 2
     for r in written:
-        assert r["meta"]["llm"] == {"backend": "openai", "model": model,
+        # candidate 0: retries are on by default, and both requests passed at the first reply
+        assert r["meta"]["llm"] == {"backend": "openai", "model": model, "candidate": 0,
                                     "params": r["meta"]["llm"]["params"]}
+        assert "repetition_penalty" not in r["meta"]["llm"]["params"]  # auto: none to a server
         assert r["conversations"][1]["value"].strip()

@@ -270,7 +270,10 @@ def test_the_options_reach_the_params():
     params = params_from_config(config, seed=3)
     assert (params.repetition_penalty, params.no_repeat_ngram_size,
             params.frequency_penalty) == (1.1, 5, 0.25)
-    assert not params_from_config({}, seed=3).controls_repetition
+    assert not params_from_config({"llm_repetition_penalty": 1}, seed=3).controls_repetition
+    # auto (the default): the measured 1.1 for the model run here, nothing for a server
+    assert params_from_config({}, seed=3).repetition_controls() == {"repetition_penalty": 1.1}
+    assert not params_from_config({"llm_backend": "openai"}, seed=3).controls_repetition
 
 
 @pytest.mark.parametrize("change", [{"repetition_penalty": 0}, {"repetition_penalty": -1.0},
@@ -303,8 +306,13 @@ def test_coco_requests_carry_the_options_into_their_params_and_meta():
     recorded = source.sample(0, "detail", [], params).meta["llm"]["params"]
     assert (recorded["repetition_penalty"], recorded["no_repeat_ngram_size"]) == (1.1, 6)
     assert "frequency_penalty" not in recorded  # off: absent, as in every older sample
-    plain = SOURCES.get("coco")(coco_config(), "test")
+    plain = SOURCES.get("coco")(coco_config(llm_repetition_penalty=1), "test")
     assert not RequestsStage(plain).params("detail", 0, None).controls_repetition
+    default = SOURCES.get("coco")(coco_config(), "test")
+    params = RequestsStage(default).params("detail", 0, None)
+    assert params.repetition_controls() == {"repetition_penalty": 1.1}
+    assert default.sample(0, "detail", [], params).meta["llm"]["params"][
+        "repetition_penalty"] == 1.1
 
 
 @pytest.mark.parametrize("flag, value", [("llm_repetition_penalty", 0),

