@@ -279,7 +279,8 @@ class Problem:
 
 _EXISTENCE_QUESTION = re.compile(
     r"^\s*(is|are) (there|any)\b|\b(do|can|could) you (see|spot|find|notice)\b"
-    r"|\b(does|do) (the|this) (image|picture|photo|scene)\b|\bvisible\b|\bpresent\b",
+    # "Does the photo show a dog?" asks; "What does this scene suggest about the dog?" claims
+    r"|^\s*(does|do) (the|this) (image|picture|photo|scene)\b|\bvisible\b|\bpresent\b",
     re.IGNORECASE,
 )
 

@@ -8,8 +8,9 @@ passes every check is kept.
       → llm                       every candidate of the shard in one batched backend call
       → parse → annotation_qa → grounding → claims
                                   the chain's own stages, run on each candidate as in the chain
-      then up to R retry rounds: one more candidate (k = N, N+1, …) for each request whose
-      every candidate so far was rejected, generated together and judged the same way.
+      then retry rounds, up to candidate N + R - 1: the next candidate (k = N, N+1, …; with
+      --llm_retry_fill, the next several) for each request whose every candidate so far was
+      rejected, generated together and judged the same way.
 
 :class:`BestOfN` is built around that stretch of the chain (``CocoSource.wrappers``), so there
 is one place for each check: the judges are the very stage objects the chain would run, and
@@ -18,11 +19,17 @@ their counters, summed over every candidate of the shard, are reported under the
 the rounds did, and the run's rejections are the requests that still ended rejected, by their
 last candidate's reason.
 
-Why one candidate per retry round (not N): a retry is then exactly the next candidate N would
-have generated up front, so ``--llm_candidates 1 --llm_retries 2`` keeps the same reply as
-``--llm_candidates 3`` wherever one of the three passes, at a cost of only the candidates that
-were needed; a request costs at most N + R replies; and the rounds stop as soon as every request
-has a passing reply.
+Why a retry is the next k (not N new ones): it is then exactly the candidate N would have
+generated up front, so ``--llm_candidates 1 --llm_retries 2`` keeps the same reply as
+``--llm_candidates 3`` wherever one of the three passes; a request costs at most N + R replies;
+and the rounds stop as soon as every request has a passing reply. One candidate per request and
+round costs only the candidates that were needed, but a round of a few failing requests decodes
+a batch of a few rows, which on a GPU takes nearly as long as a full one: with
+``--llm_retry_fill on`` a round gives each failing request
+its next several candidates, as many as fill one ``--llm_batch_size`` batch, and the kept reply
+is still the first passing one in k order; the candidates after it were not needed (counted as
+tokens on candidates not kept, never paired as ``self_rejected``). The samples are the same
+either way; only the counters and the time differ.
 
 Why CLIP does not judge: its quantile mode ranks a shard's samples against each other, so a
 candidate's verdict would depend on which other candidates share the shard, and the kept reply
@@ -111,6 +118,8 @@ class BestOfN(Stage):
         self.rounds = 0 if greedy else int(config.get("llm_retries", 0))
         # Off (1 candidate, no retries): the samples are exactly those of the plain chain.
         self.on = self.n > 1 or self.rounds > 0
+        # Retry rounds filled up to this many candidates (0: one per request and round).
+        self.fill = retry_fill(config)
         self.work = sum(stage.work for stage in stretch)
 
     def parts(self) -> list[Stage]:
@@ -132,16 +141,22 @@ class BestOfN(Stage):
         # photo drafts that annotation_qa turns into samples), as in the plain chain; the other
         # candidates are judged a k at a time, so a request is never twice in one judge call.
         groups = [samples] + [[self._candidate(r, k) for r in requests] for k in range(1, self.n)]
-        others_kept, others_rejected = self._round(groups, requests, next(spans))
-        for k in range(self.n, self.n + self.rounds):
+        others_kept, others_rejected = self._round(groups, requests, spans(self.n))
+        k, end = self.n, self.n + self.rounds  # the next candidate; candidates stop before end
+        while k < end:
             failing = [r for r in requests if r.kept is None]
             if not failing:
                 break
-            group = [self._candidate(r, k) for r in failing]
-            self.counters["retries"] += len(group)
+            # Filled, a round gives each failing request as many of its next candidates as
+            # fit in one batch: the kept reply is still the first passing one in k order (a
+            # candidate's reply depends only on its request and seed), in fewer rounds.
+            width = min(end - k, max(1, self.fill // len(failing))) if self.fill else 1
+            group = [[self._candidate(r, k + j) for r in failing] for j in range(width)]
+            self.counters["retries"] += len(failing) * width
             if k == self.n:  # later rounds retry some of these same requests again
                 self.counters["retried"] = len(failing)
-            self._round([group], failing, next(spans))
+            self._round(group, failing, spans(width))
+            k += width
         progress(1.0)
         return self._finish(requests, others_kept, others_rejected)
 
@@ -225,18 +240,22 @@ class BestOfN(Stage):
             by_key[key].candidates.append(verdict)
         return other_kept, other_rejected + anonymous
 
-    def _spans(self, progress: Progress):
-        """Per round, the progress callbacks of its generation and of its judging: round 0 has
-        N of the N + R candidate-rounds' share, each retry round one."""
+    def _spans(self, progress: Progress) -> Callable[[int], tuple[Progress, Progress]]:
+        """``spans(width)``: the next round's progress callbacks, of its generation and of its
+        judging, for a round of ``width`` of the N + R candidate-rounds (round 0 is N of them)."""
         total = self.n + self.rounds
-        start, share = 0.0, self.n / total
         generate_share = self.generator.work / self.work if self.work else 1.0
-        while True:
-            a, b = start, start + share
+        done = 0
+
+        def spans(width: int) -> tuple[Progress, Progress]:
+            nonlocal done
+            a, b = done / total, (done + width) / total
+            done += width
             middle = a + (b - a) * generate_share
-            yield ((lambda f, a=a, m=middle: progress(a + (m - a) * f)),
-                   (lambda f, m=middle, b=b: progress(m + (b - m) * f)))
-            start, share = b, 1 / total
+            return ((lambda f: progress(a + (middle - a) * f)),
+                    (lambda f: progress(middle + (b - middle) * f)))
+
+        return spans
 
     # -- the outcome ----------------------------------------------------------------------------
 
@@ -254,8 +273,9 @@ class BestOfN(Stage):
                 if cand.sample is not None:
                     c["passed"] += 1
                 else:
-                    c["tokens_rejected"] += cand.tokens
                     c[f"candidate_rejected:{cand.rejection.reason}"] += 1
+                    if chosen is None or cand.k < chosen.k:  # else a filled round's extra
+                        c["tokens_rejected"] += cand.tokens
             if chosen is None:
                 last = r.candidates[-1]
                 c["rejected"] += 1
@@ -274,7 +294,7 @@ class BestOfN(Stage):
                  "finish_reason": cand.draft.work["reply"].finish_reason,
                  "reason": cand.rejection.reason,
                  "detail": cand.rejection.detail}
-                for cand in r.candidates if cand.sample is None]
+                for cand in r.candidates if cand.sample is None and cand.k < chosen.k]
             if self.on and isinstance(sample.meta.get("llm"), dict):
                 sample.meta["llm"]["candidate"] = chosen.k
             kept.append(sample)
@@ -317,10 +337,16 @@ class BestOfN(Stage):
             unused = tokens - t["tokens_kept"] - t["tokens_rejected"]
             cost += (f"; {tokens:,} reply tokens: {1000 * t['kept'] / tokens:.2f} kept samples "
                      f"per 1,000, {100 * t['tokens_rejected'] / tokens:.1f}% of them spent on "
-                     f"rejected candidates, {100 * unused / tokens:.1f}% on passing candidates "
-                     "not kept")
+                     f"rejected candidates, {100 * unused / tokens:.1f}% on candidates after "
+                     "the kept one (passing ones not kept, filled retries not needed)")
         lines.append(cost)
         return lines
+
+
+def retry_fill(config: Mapping[str, object]) -> int:
+    """How many candidates a retry round may hold (``--llm_retry_fill``): one batch when on, 0
+    (one candidate per request and round: the fewest tokens) when off."""
+    return int(config.get("llm_batch_size", 32)) if config.get("llm_retry_fill") == "on" else 0
 
 
 def _by_reason(totals: Mapping[str, int], prefix: str) -> str:

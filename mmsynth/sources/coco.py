@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar
 
-from mmsynth.config import Option, non_negative, positive, rate
+from mmsynth.config import Option, non_negative, one_of, positive, rate
 from mmsynth.errors import UsageError
 from mmsynth.filters.claims import CLAIM_OPTIONS
 from mmsynth.filters.clip import CLIP_OPTIONS
@@ -87,6 +87,17 @@ class CocoSource(Source):
                                  "with --llm_temperature 0 there are none either: a greedy "
                                  "retry would be the same reply)",
                               check=non_negative, neutral=True, off=0),
+        # Off by default: on a 2-core CPU a filled round costs what its rows cost (the shipped
+        # sample: 241 s filled, 219 s not); a GPU, where a few rows waste a decode step, was not
+        # measured.
+        "llm_retry_fill": Option("off", "retry rounds filled: on gives each request still "
+                                        "without a passing reply as many of its next "
+                                        "candidates as fit in one --llm_batch_size batch, so "
+                                        "the retries take fewer rounds (the same kept replies; "
+                                        "more tokens, spent on candidates not needed: for a "
+                                        "device where a batch of a few rows is as slow as a "
+                                        "full one); off: one candidate per request and round, "
+                                        "the fewest tokens", "run", one_of("on", "off")),
         "grounding": Option("reject", "answers naming absent objects or wrong counts: "
                                       "reject | drop_turn | off"),
         **CLAIM_OPTIONS,

@@ -158,7 +158,7 @@ def test_retries_only_for_all_failed_requests_and_stop_after_r(tmp_path, monkeyp
         return SHORT if k == 0 else GOOD[1]
 
     stats, kept, backend, _ = _shard(tmp_path, monkeypatch, script, llm_candidates=1,
-                                     llm_retries=3)
+                                     llm_retries=3, llm_retry_fill="off")
     # Round 0 asks both; retry 1 both (both failed); retries 2 and 3 only image 0.
     assert backend.calls == [[(0, 0), (1, 0)], [(0, 1), (1, 1)], [(0, 2)], [(0, 3)]]
     assert list(kept) == [1] and kept[1]["meta"]["llm"]["candidate"] == 1
@@ -184,8 +184,59 @@ def test_retries_only_for_all_failed_requests_and_stop_after_r(tmp_path, monkeyp
     assert lines[1] == (
         "  best_of_n: candidates rejected: hallucinated_object 4, unparseable 1; "
         f"{b['tokens']:,} reply tokens: {1000 / b['tokens']:.2f} kept samples per 1,000, "
-        f"{share:.1f}% of them spent on rejected candidates, 0.0% on passing candidates not "
-        "kept")
+        f"{share:.1f}% of them spent on rejected candidates, 0.0% on candidates after the "
+        "kept one (passing ones not kept, filled retries not needed)")
+
+
+@pytest.mark.parametrize("batch, calls", [
+    (32, [[(0, 0), (1, 0)], [(0, 1), (1, 1), (0, 2), (1, 2), (0, 3), (1, 3)]]),
+    (4, [[(0, 0), (1, 0)], [(0, 1), (1, 1), (0, 2), (1, 2)], [(0, 3)]])])
+def test_filled_retry_rounds_keep_the_same_samples_in_fewer_rounds(tmp_path, monkeypatch, batch,
+                                                                   calls):
+    """With --llm_retry_fill on a round holds each failing request's next candidates, as many as
+    fit one batch: the kept sample, its self_rejected material and the run's rejections are
+    those of one candidate per round; only the counters and the rounds differ."""
+    def script(i, k):  # image 0: every candidate names a giraffe; image 1: k=1 passes
+        return ABSENT if i == 0 or k == 0 else GOOD[1]
+
+    runs = {}
+    for fill in ("off", "on"):
+        runs[fill] = _shard(tmp_path / fill, monkeypatch, script, llm_retries=3,
+                            llm_retry_fill=fill, llm_batch_size=batch)
+    (s_off, kept_off, _, stage_off), (s_on, kept_on, backend, stage_on) = runs["off"], runs["on"]
+    assert (stage_off.fill, stage_on.fill) == (0, batch)
+    assert backend.calls == calls
+    assert kept_on == kept_off and list(kept_on) == [1]
+    assert kept_on[1]["meta"]["llm"]["candidate"] == 1
+    assert s_on["rejections"] == s_off["rejections"] == {"hallucinated_object:giraffe": 1}
+    b = s_on["stages"]["best_of_n"]
+    generated = sum(map(len, calls))
+    assert (b["candidates"], b["retries"], b["kept"], b["rejected"]) == \
+        (generated, generated - 2, 1, 1)
+    # image 1's candidates after the kept k=1 passed too, but were not needed
+    assert b["passed"] == 1 + sum((i, k) in ((1, 2), (1, 3)) for c in calls for i, k in c)
+    assert "0.0% on candidates after the kept one" not in BestOfN.summary_lines(b)[1]
+
+
+def test_filled_rounds_pair_only_the_candidates_before_the_kept_one(monkeypatch):
+    """A filled round also judges candidates after the kept one; those failing are not material
+    for self_rejected pairs (one candidate per round would never have made them)."""
+    from mmsynth.sample import Sample
+
+    backend = ScriptedBackend(lambda i, k: GOOD[i] if k == 2 else ABSENT)  # k=3 fails again
+    monkeypatch.setattr("mmsynth.llm.backend_from_config", lambda config: backend)
+    config = resolve({"source": "coco", "num_samples": 2, "types": "detail", "seed": SEED,
+                      "clip_mode": "off", "counting_rate": 0, "negative_rate": 0,
+                      "llm_retries": 3, "llm_retry_fill": "on", "out": "unused"}, source_options)
+    source = SOURCES.get("coco")(config, "fp")
+    samples, _ = source.produce(range(2))
+    for stage in source.stages()[:2]:  # requests, best_of_n
+        samples, rejected = stage(samples)
+    assert rejected == [] and len(backend.calls) == 2  # round 0, then one filled round
+    llm = [s for s in samples if isinstance(s, Sample) and s.meta.get("type") == "detail"]
+    assert [s.meta["llm"]["candidate"] for s in llm] == [2, 2]
+    for s in llm:
+        assert [c["candidate"] for c in s.work["rejected_candidates"]] == [0, 1]
 
 
 def test_retries_keep_what_the_same_candidates_up_front_keep(tmp_path, monkeypatch):

@@ -261,6 +261,13 @@ def test_questions_that_presuppose_absent_objects_are_rejected_but_existence_que
     assert kept == [existence]
     assert rejected[0].reason == "hallucinated_object:dog"
     assert GroundingCheck(check_questions=False)([presupposes])[0]
+    # "does this scene" inside a wh-question does not make it an existence question (the
+    # embedded model copies the reasoning few-shot's question onto photos without a dog)
+    copied = sample([("What does this scene suggest about the cat and the dog?",
+                      "The cat is resting.")], ann)
+    asks = sample([("Does the photo show a dog?", "No, only a cat.")], ann)
+    kept, rejected = GroundingCheck()([copied, asks])
+    assert kept == [asks] and rejected[0].reason == "hallucinated_object:dog"
 
 
 def test_drop_turn_mode_removes_only_the_offending_pair():
