@@ -108,7 +108,7 @@ LLM_OPTIONS: dict[str, Option] = {
     # The penalty's default (auto: 1.1 with the transformers backend) is chosen by measurement
     # (issue 16, bench/bench_yield.py: with the embedded model it takes `repetitive` from 26-33%
     # of replies to 0-0.4% on the shipped sample and the yield set; with --llm_retries 3 kept
-    # LLM samples per request go from 0.48-0.50 to 0.86-0.93). A server gets none by default:
+    # LLM samples per request go from 0.48-0.50 to 0.85-0.93). A server gets none by default:
     # OpenAI's API refuses the field, and a server's model was not measured. Neutral: off
     # (1, 0, 0) they leave the fingerprint as before they existed, so a run made before them
     # resumes with --llm_repetition_penalty 1.
