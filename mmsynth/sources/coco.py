@@ -71,7 +71,7 @@ class CocoSource(Source):
         # chain's, byte for byte, and keeps the fingerprint of runs made before they existed.
         # Three retries by default, chosen by measurement (issue 16, bench/bench_yield.py): with
         # the repetition penalty they take kept LLM samples per request from 0.63 / 0.53 (shipped
-        # sample / yield set) to 0.93 / 0.85 for 1.24x / 1.18x the reply tokens of one reply each,
+        # sample / yield set) to 0.93 / 0.85 for 1.24x / 1.18x the reply tokens of the job without either,
         # where 2 candidates + 1 retry give 0.85 / 0.81 for 1.5x / 1.4x.
         "llm_candidates": Option(1, "candidate replies the LLM writes per request, each seeded "
                                     "from (seed, image, type, k); the checks (parse, grounding, "
