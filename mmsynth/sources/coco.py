@@ -19,8 +19,8 @@ A sample index is an image position in the id-sorted COCO index. The chain
    the captions or boxes contradict; ``clip`` scores image–text alignment.
 
 Steps 3–6 but CLIP run inside ``best_of_n`` (:attr:`CocoSource.wrappers`): with
-``--llm_candidates N`` / ``--llm_retries R`` the LLM writes several candidates per request and
-these checks judge each; the first that passes is kept.
+``--llm_candidates N`` / ``--llm_retries R`` (1 and 3 by default) the LLM writes candidates
+per request until one passes these checks, which judge each; the first that passes is kept.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ class CocoSource(Source):
         # chain's, byte for byte, and keeps the fingerprint of runs made before they existed.
         # Three retries by default, chosen by measurement (issue 16, bench/bench_yield.py): with
         # the repetition penalty they take kept LLM samples per request from 0.63 / 0.53 (shipped
-        # sample / yield set) to 0.93 / 0.85 for 1.24x / 1.18x the reply tokens of the job without either,
-        # where 2 candidates + 1 retry give 0.85 / 0.81 for 1.5x / 1.4x.
+        # sample / yield set) to 0.93 / 0.85, for 1.24x / 1.18x the reply tokens of the job with
+        # neither; 2 candidates + 1 retry give 0.85 / 0.81 for 1.5x / 1.4x.
         "llm_candidates": Option(1, "candidate replies the LLM writes per request, each seeded "
                                     "from (seed, image, type, k); the checks (parse, grounding, "
                                     "claims; not CLIP) judge every candidate and the first in k "
@@ -80,12 +80,13 @@ class CocoSource(Source):
                                     "request, as without best-of-N). All candidates of a shard "
                                     "go to the backend in one batched call",
                                  check=positive, neutral=True),
-        "llm_retries": Option(3, "retry rounds: each gives every request whose candidates were "
-                                 "all rejected one more candidate (the next k), until one passes; "
-                                 "a request then ends rejected, by its last candidate's reason, "
-                                 "after at most --llm_candidates + this many replies (0: none; "
-                                 "with --llm_temperature 0 there are none either: a greedy "
-                                 "retry would be the same reply)",
+        "llm_retries": Option(3, "retries: a request whose candidates were all rejected gets "
+                                 "its next candidate (the next k; one per round, or several with "
+                                 "--llm_retry_fill on) until one passes, at most this many; it "
+                                 "then ends rejected, by its last candidate's reason, after at "
+                                 "most --llm_candidates + this many replies (0: none; with "
+                                 "--llm_temperature 0 there are none either: a greedy retry "
+                                 "would be the same reply)",
                               check=non_negative, neutral=True, off=0),
         # Off by default: on a 2-core CPU a filled round costs what its rows cost (the shipped
         # sample: 241 s filled, 219 s not); a GPU, where a few rows waste a decode step, was not
