@@ -48,7 +48,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -77,6 +77,24 @@ def iter_samples(shards_dir: str | Path, problems: dict[str, int] | None = None
 def _safe_stem(stem: str) -> bool:
     return (0 < len(stem) <= 200 and not stem.startswith(".")
             and not any(ord(c) < 32 or c in '\x7f/\\:' for c in stem))
+
+
+def _placed(shards_dir: str | Path, folder: ImageFolder, problems: dict[str, int],
+            keep: Callable[[dict[str, Any]], bool] = lambda record: True
+            ) -> Iterator[tuple[dict[str, Any], str]]:
+    """The shards' records that ``keep`` takes, each with its image written into ``folder``:
+    (record, the image's path relative to the folder). A record whose image cannot be named
+    safely is counted in ``problems`` by its reason and skipped."""
+    for record, data, ext in iter_samples(shards_dir, problems):
+        if not keep(record):
+            continue
+        try:
+            relative = image_path(record, ext)
+        except ShardProblem as e:
+            problems[e.reason] = problems.get(e.reason, 0) + 1
+            continue
+        folder.put(relative, data)
+        yield record, relative
 
 
 def image_path(record: dict[str, Any], ext: str) -> str:
@@ -191,13 +209,7 @@ def _records(shards_dir: str, out_file: str, images: str | None, with_meta: bool
     folder = ImageFolder(images)
     rows = []
     problems: dict[str, int] = {}
-    for record, data, ext in iter_samples(shards_dir, problems):
-        try:
-            relative = image_path(record, ext)
-        except ShardProblem as e:
-            problems[e.reason] = problems.get(e.reason, 0) + 1
-            continue
-        folder.put(relative, data)
+    for record, relative in _placed(shards_dir, folder, problems):
         row = {"id": record["id"], "image": relative, "conversations": record["conversations"]}
         if with_meta:
             row["images"] = [relative]
@@ -291,15 +303,8 @@ def export_dpo(shards_dir: str, out_dir: str, fmt: str = "trl", images: str | No
     by_kind: dict[str, int] = {}
     samples = 0
     problems: dict[str, int] = {}
-    for record, data, ext in iter_samples(shards_dir, problems):
-        if not record.get("preference"):
-            continue
-        try:
-            relative = image_path(record, ext)
-        except ShardProblem as e:
-            problems[e.reason] = problems.get(e.reason, 0) + 1
-            continue
-        folder.put(relative, data)
+    for record, relative in _placed(shards_dir, folder, problems,
+                                    keep=lambda record: bool(record.get("preference"))):
         where = Path(os.path.relpath(Path(images).resolve() / relative, out.resolve()))
         new = _dpo_rows(record, where.as_posix(), fmt)
         samples += 1
