@@ -1059,12 +1059,21 @@ def _owner_side_at(toks: list[Token], k: int, words: ClaimWords
     if (k + 2 >= len(toks) or toks[k].text not in ("on", "to")
             or toks[k + 1].text not in words.pronouns or toks[k + 2].text not in words.sides):
         return None
-    j = k + 3
+    j = _side_end(toks, k + 3, words)
+    if j is None:
+        return None
+    return j - k, words.sides[toks[k + 2].text], k + 1
+
+
+def _side_end(toks: list[Token], j: int, words: ClaimWords) -> int | None:
+    """Where a side phrase ends that continues at ``j`` ("… left side", "… right-hand part"):
+    past its position words, at punctuation, a stopword or the end; None when another word
+    follows."""
     while j < len(toks) and toks[j].text in words.position_parts:
         j += 1
     if j < len(toks) and not toks[j].punct and toks[j].text not in _STOPWORDS:
         return None
-    return j - k, words.sides[toks[k + 2].text], k + 1
+    return j
 
 
 def _possessive_side_at(p: _Parsed, k: int, words: ClaimWords,
@@ -1086,10 +1095,8 @@ def _possessive_side_at(p: _Parsed, k: int, words: ClaimWords,
     if not raw.endswith(("'s", "s'")) or last + 1 >= len(toks) \
             or toks[last + 1].text not in words.sides:
         return None
-    end = last + 2
-    while end < len(toks) and toks[end].text in words.position_parts:
-        end += 1
-    if end < len(toks) and not toks[end].punct and toks[end].text not in _STOPWORDS:
+    end = _side_end(toks, last + 2, words)
+    if end is None:
         return None
     return end - k, words.sides[toks[last + 1].text], found
 
