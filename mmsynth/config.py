@@ -247,7 +247,8 @@ def resolve(flags: Mapping[str, Any], source_options: Callable[[str], dict[str, 
         config.update(values)
     config["source"] = source
     for name, opt in options.items():
-        config[name] = (opt.coerce or _coerce_to(opt.default))(name, config[name])
+        value = config[name]
+        config[name] = opt.coerce(name, value) if opt.coerce else _coerce(name, value, opt.default)
         problem = opt.check(config[name]) if opt.check else None
         if problem:
             raise UsageError(f"--{name} {shown(config[name])}: {problem}")
@@ -257,10 +258,6 @@ def resolve(flags: Mapping[str, Any], source_options: Callable[[str], dict[str, 
                          f"{config['shard_size']} makes {shards:_} shards; at most {MAX_SHARDS:_} "
                          "(shard names have six digits): raise --shard_size")
     return config
-
-
-def _coerce_to(default: Any) -> Callable[[str, Any], Any]:
-    return lambda name, value: _coerce(name, value, default)
 
 
 def auto_or_number(name: str, value: Any) -> Any:
