@@ -128,6 +128,8 @@ class ClaimWords:
     position_modifiers: frozenset[str] = frozenset()
     position_parts: frozenset[str] = frozenset()
     scenes: frozenset[str] = frozenset()
+    heights: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # "low" → ("y", 1)
+    pictures: frozenset[str] = frozenset()     # "frame", "picture", …
     times: Mapping[str, str] = field(default_factory=dict)  # word → part of the day
     time_similar: Mapping[str, frozenset[str]] = field(default_factory=dict)
     time_hedges: frozenset[str] = frozenset()
@@ -282,7 +284,7 @@ class _Reader:
                 raise self.bad(f"relations.pronouns.{word}",
                                f"must be singular or plural, got {number!r}")
         pos = self.section(r["positions"], "relations.positions", (
-            "prepositions", "sides", "neutral", "modifiers", "parts", "scenes"))
+            "prepositions", "sides", "neutral", "modifiers", "parts", "scenes", "heights"))
         return ClaimWords(
             colours=colours, similar=similar, bare_tones=bare_tones,
             suffixed_tones=suffixed_tones,
@@ -321,6 +323,9 @@ class _Reader:
             position_modifiers=self.word_set(pos["modifiers"], "relations.positions.modifiers"),
             position_parts=self.word_set(pos["parts"], "relations.positions.parts"),
             scenes=self.word_set(pos["scenes"], "relations.positions.scenes"),
+            heights=self.axes(pos["heights"], "relations.positions.heights"),
+            pictures=self.word_set(r["comparatives"]["pictures"],
+                                   "relations.comparatives.pictures"),
             times=times, time_similar=time_similar,
             time_hedges=self.word_set(t["hedges"], "times.hedges"),
             weathers=weathers, weather_similar=weather_similar,
@@ -1016,6 +1021,9 @@ def _position_at(p: _Parsed, k: int, words: ClaimWords
     side word, two sides on one axis, "of" something that is not the picture's ("the right
     side of the bus" is a relation), or a noun right after ("on the left bench")."""
     toks = p.toks
+    height = _height_at(toks, k, words)
+    if height is not None:
+        return height
     if (k + 2 >= len(toks) or toks[k].text not in words.position_prepositions
             or toks[k + 1].text != "the"):
         return None
@@ -1050,6 +1058,25 @@ def _position_at(p: _Parsed, k: int, words: ClaimWords
             and not (of_scene and toks[j].text in words.links):
         return None
     return j - k, sorted(specs.items())
+
+
+_HEIGHT_FILLERS = frozenset({"up", "down"})
+
+
+def _height_at(toks: list[Token], k: int, words: ClaimWords
+               ) -> tuple[int, list[tuple[str, int]]] | None:
+    """A height in the picture starting at token ``k``: "low in the frame", "high up in the
+    picture" (the positions' ``heights`` before "in the" and one of the comparatives'
+    ``pictures``). "High in the sky" is no position in the picture."""
+    if k >= len(toks) or toks[k].text not in words.heights:
+        return None
+    j = k + 1
+    if j < len(toks) and toks[j].text in _HEIGHT_FILLERS:
+        j += 1
+    if [t.text for t in toks[j:j + 2]] != ["in", "the"] or j + 2 >= len(toks) \
+            or toks[j + 2].text not in words.pictures:
+        return None
+    return j + 3 - k, [words.heights[toks[k].text]]
 
 
 def _owner_side_at(toks: list[Token], k: int, words: ClaimWords

@@ -121,6 +121,11 @@ _IMPERATIVE_OPENERS = _HEDGES["imperative_openers"]
 _ADDRESSEE = _HEDGES["addressee"]
 _KIND_EXAMPLES = _HEDGES["kind_examples"]
 _KIND_FRAMES = tuple(tuple(f.split()) for f in _HEDGES["kind_frames"])
+_COMPARISONS = _HEDGES["comparisons"]
+_COMPARISON_FRAMES = tuple(sorted((tuple(c.split()) for c in _HEDGES["comparisons"]),
+                                  key=len, reverse=True))
+_INVERTED_CONDITIONALS = _HEDGES["inverted_conditionals"]
+_ADVICE_FRAMES = _HEDGES["advice_frames"]
 # Words that open the relative clause of a kind frame.
 _FRAME_RELATIVES = frozenset({"where", "that", "which", "when", "whose", "who"})
 # Possessives that refer back to a person subject ("families bring their dogs").
@@ -656,6 +661,9 @@ def _reference_hedge(text: str, toks: list[_Tok], i: int, n: int, end: int, refe
     frame = _kind_frame(toks, i)
     if frame:
         return frame, "generic"  # "the kind of park where families walk their dogs"
+    comparison = _comparison_frame(toks, i)
+    if comparison:
+        return comparison, "generic"  # "Unlike piers crowded with families and their dogs, …"
     if reference == "definite":
         owner = _generic_owner(toks, i, mentions_ending)
         if owner:
@@ -683,7 +691,8 @@ def _reference_hedge(text: str, toks: list[_Tok], i: int, n: int, end: int, refe
         return "than", "generic"  # "more distance to stop than a car does"
     plural = term is not None and term.plural and _generic_plural(toks, i)
     agent = person and n == 1 and toks[i].text in _AGENTS
-    after = _hedge_after(toks, end, generic=plural, agent=agent) or _listed_subject(toks, i, end)
+    after = (_hedge_after(toks, end, generic=plural, agent=agent) or _listed_subject(toks, i, end)
+             or (term is not None and term.plural and _most_generic(toks, i, end)))
     if not after and term is not None and not term.plural and i > 0 \
             and toks[i - 1].text in ("a", "an"):
         # "a bus needs more room to stop", "an oven reheats them far better than a microwave"
@@ -722,11 +731,15 @@ def _listed_subject(toks: list[_Tok], i: int, end: int) -> str:
     """The modal of a list of indefinite subjects the mention at ``toks[i:end]`` opens, each
     with its own modifiers: "A dog bounding past, a cyclist on a path, or a kite drifting
     across the sky could spoil a take" hedges the dog. Each further item starts with "a"/"an"
-    (after "or"/"and") within eight words, none holds a finite verb ("a dog sits on the couch,
+    (after "or"/"and"; or, in a list opened by a bare plural, with a bare plural) within eight
+    words, none holds a finite verb ("a dog sits on the couch,
     a cat might ..." states the dog), and the last is followed by the modal."""
     start = i - 1 if i > 0 and toks[i - 1].text in ("a", "an") else i
     if start > 0 and not toks[start - 1].punct:
         return ""
+    # A list of bare plurals ("Dogs running loose, kids chasing a frisbee or a cyclist crossing
+    # the frame can all spoil a take") may go on with bare plurals.
+    bare = start == i and _looks_like_plural_noun(toks[i].text)
     if end >= len(toks):
         return ""
     first = toks[end].text
@@ -742,6 +755,9 @@ def _listed_subject(toks: list[_Tok], i: int, end: int) -> str:
             nxt = k + 1
             if nxt < len(toks) and toks[nxt].text in ("or", "and"):
                 nxt += 1
+            if nxt < len(toks) and bare and _looks_like_plural_noun(toks[nxt].text):
+                k, items, length = nxt + 1, items + 1, 0  # "dogs running loose, kids …"
+                continue
             if nxt >= len(toks) or toks[nxt].text not in ("a", "an"):
                 return ""
             k, items, length = nxt + 1, items + 1, 0
@@ -757,6 +773,27 @@ def _listed_subject(toks: list[_Tok], i: int, end: int) -> str:
         k += 1
         length += 1
     return ""
+
+
+# Between "most <plural>" and its verb: adverbs that leave the statement generic.
+_MOST_FILLERS = frozenset({"simply", "just", "also", "still", "actually", "really", "even",
+                           "never", "rarely", "only"})
+
+
+def _most_generic(toks: list[_Tok], i: int, end: int) -> str:
+    """``"most"`` when the plural mention at ``toks[i:end]`` is the subject of a generic
+    statement opened by "most" and a verb in the simple present: "Instead of forks, most people
+    simply eat pizza with their hands". Not "the most …", not before a copula, an auxiliary, a
+    participle or a preposition ("most people in the crowd are wearing hats", "most cars here
+    are red"), and not after a word that points at the photo (see _SUBJECT_FILLERS' "here")."""
+    if i == 0 or toks[i - 1].text != "most" or (i > 1 and toks[i - 2].text in _DEFINITE):
+        return ""
+    k = end
+    while k < len(toks) and toks[k].text in _MOST_FILLERS:
+        k += 1
+    if k >= len(toks) or toks[k].punct:
+        return ""
+    return "most" if _simple_present_verb(toks[k].text) else ""
 
 
 def _kind_frame(toks: list[_Tok], i: int) -> str:
@@ -884,7 +921,8 @@ def _hedge_before(toks: list[_Tok], i: int,
     a verb phrase coordinated after ", and"/", or" ("you could sit on the couch, or read a
     book"), or "and" joining noun or verb phrases ("fruit like bananas and apples", "to sit and
     read a book"); see :func:`_continues`."""
-    frame = _generic_frame(toks, i)
+    frame = _generic_frame(toks, i) or _inverted_conditional(toks, i) \
+        or _quantified_statement(toks, i)
     if frame:
         return frame
     j = i - 1
@@ -912,7 +950,8 @@ def _hedge_before(toks: list[_Tok], i: int,
             continue
         if _is_negation(word):
             return ""
-        if word in _CONDITIONALS or word in _HEDGE_ADVERBS or word in _INFERENCES:
+        if word in _CONDITIONALS or word in _HEDGE_ADVERBS or word in _INFERENCES \
+                or _advice(toks, j):
             return word
         if word in _HEDGE_MODALS and _verb_use(toks, j):
             return "" if _perceives(toks, j) else word
@@ -939,11 +978,112 @@ def _subordinate_hedge(toks: list[_Tok], j: int) -> str:
         tok = toks[k]
         if tok.punct or tok.text in _CLAUSE_BREAKS or _is_negation(tok.text):
             return ""
-        if tok.text in _CONDITIONALS:
+        if tok.text in _CONDITIONALS or _advice(toks, k):
             return tok.text
         if tok.text in _HEDGE_MODALS and _verb_use(toks, k):
             return "" if _perceives(toks, k) else tok.text
     return ""
+
+
+def _advice(toks: list[_Tok], j: int) -> bool:
+    """Whether token ``j`` is an advice frame before a gerund ("it's worth checking that the
+    room has a desk before unpacking a laptop"): what follows is what one could do."""
+    return toks[j].text in _ADVICE_FRAMES and j + 1 < len(toks) \
+        and toks[j + 1].text.endswith("ing") and len(toks[j + 1].text) > 4
+
+
+def _sentence_start(toks: list[_Tok], i: int) -> int:
+    s = i
+    while s > 0 and toks[s - 1].text not in _SENTENCE_ENDS:
+        s -= 1
+    return s
+
+
+def _first_clause_end(toks: list[_Tok], s: int, i: int) -> int | None:
+    """The comma that ends a sentence's opening phrase or clause (from token ``s``) after the
+    mention at ``i``, with no other punctuation from ``s`` to the mention; None when there is
+    none before the sentence ends."""
+    if any(t.punct for t in toks[s:i]):
+        return None
+    for k in range(i, len(toks)):
+        if toks[k].text == ",":
+            return k
+        if toks[k].text in _SENTENCE_ENDS:
+            return None
+    return None
+
+
+def _comparison_frame(toks: list[_Tok], i: int) -> str:
+    """The comparison a sentence opens with, if the mention at token ``i`` is inside it, up to
+    its comma: "Unlike summer piers crowded with families and their dogs, this one is quiet",
+    "Instead of a car, he rode here" (the rules' ``comparisons``). What it compares with is not
+    in the photo, definite words too. "" otherwise."""
+    s = _sentence_start(toks, i)
+    for frame in _COMPARISON_FRAMES:
+        n = len(frame)
+        if s + n <= i and tuple(t.text for t in toks[s:s + n]) == frame \
+                and _first_clause_end(toks, s, i) is not None:
+            return " ".join(frame)
+    return ""
+
+
+def _quantified_statement(toks: list[_Tok], i: int) -> str:
+    """The quantifier of a generic statement the sentence opens with, if the mention at token
+    ``i`` is an object in its first clause: "many" or "most", a plural subject of at most two
+    words that names no object (a kind of place or people: "bakeries", "cafés", "owners"),
+    maybe an adverb, and a verb in the simple present ("Many bakeries also put small price cards
+    or a bowl of free samples at the front"). Not after an object ("many cows graze near a
+    fence" may be the photo's cows), and not before a copula, an auxiliary, a
+    modal, a participle, a preposition or a word that points at the photo ("many people here
+    are holding umbrellas", "most cars in the lot have a dent"). "" otherwise."""
+    s = _sentence_start(toks, i)
+    if s + 2 >= i or toks[s].text not in ("many", "most"):
+        return ""
+    k = s + 1
+    if not _looks_like_plural_noun(toks[k].text):
+        k += 1  # one modifier: "many small bakeries"
+        if k >= i or not _looks_like_plural_noun(toks[k].text):
+            return ""
+    if any(_match(toks, j, vocabulary(), _LONGEST) is not None for j in range(s + 1, k + 1)):
+        return ""  # "many cows graze near the fence" may describe the photo's cows
+    k += 1
+    while k < i and toks[k].text in _MOST_FILLERS:
+        k += 1
+    if k >= i or not _simple_present_verb(toks[k].text):
+        return ""
+    if any(t.punct or t.text in _CLAUSE_BREAKS for t in toks[k + 1:i]):
+        return ""
+    return toks[s].text
+
+
+def _simple_present_verb(word: str) -> bool:
+    """Whether ``word``, right after a generic subject, can be its verb in the simple present
+    (not a copula, auxiliary, modal, participle, preposition or photo pointer)."""
+    return not (word in _AUXILIARIES or word in _COPULAS or word in _SUBJECT_VERBS
+                or word in _SUBJECT_PREPOSITIONS or word in _SUBJECT_FILLERS
+                or word in _HEDGE_MODALS or word.endswith(("ing", "ed")) or _is_negation(word)
+                or word in _DETERMINERS)
+
+
+def _inverted_conditional(toks: list[_Tok], i: int) -> str:
+    """The inverted conditional a sentence opens with, if the mention at token ``i`` is in it:
+    "Had she taken a city bus, she would …", "Were a dog to run onto the court, …", "Should it
+    rain, …" (the rules' ``inverted_conditionals`` before a pronoun or a determiner, the clause
+    ended by a comma, the sentence not a question). "" otherwise."""
+    s = _sentence_start(toks, i)
+    if s + 1 >= i or toks[s].text not in _INVERTED_CONDITIONALS:
+        return ""
+    subject = toks[s + 1].text
+    if subject not in _CLAUSE_SUBJECTS and subject not in _DETERMINERS \
+            and subject not in _DEFINITE:
+        return ""
+    comma = _first_clause_end(toks, s, i)
+    if comma is None:
+        return ""
+    k = comma
+    while k < len(toks) and toks[k].text not in _SENTENCE_ENDS:
+        k += 1
+    return "" if k < len(toks) and toks[k].text == "?" else toks[s].text
 
 
 def _purpose(toks: list[_Tok], j: int) -> str:
@@ -1279,6 +1419,8 @@ def _listed_after(toks: list[_Tok], j: int,
                 and _match(toks, after, vocabulary(), _LONGEST) is None):
             return None  # ", or read a book": a verb phrase, not a list (see _continues)
         hedge = mentions_ending[comma - 1][1].hedge
+        if hedge in _COMPARISONS:
+            return ""  # its phrase ends at the comma: "Unlike a cat, the woman holds a dog"
         return hedge if hedge in _GENERIC_DETERMINERS or hedge in _EXAMPLES else ""
     return None
 
@@ -1303,7 +1445,8 @@ def _example_list(toks: list[_Tok], j: int) -> str:
     """The example phrase that opens the list whose comma is token ``j``: "service vehicles,
     like baggage carts, catering trucks and buses" (the trucks are examples although the first
     item is no mention). Walks back over items of up to four words separated by commas; ""
-    when the list opens with none."""
+    when the list opens with none, or with a comparison ("unlike", "instead of"), whose phrase
+    the comma ends."""
     k = j - 1
     words = 0
     while k >= 0 and words <= 4:
@@ -1315,7 +1458,9 @@ def _example_list(toks: list[_Tok], j: int) -> str:
         else:
             example = _example_ending(toks, k)
             if example:
-                return example
+                # A comparison's phrase ends at its comma: "Unlike a cat, the woman holds a
+                # dog" holds one.
+                return "" if example in _COMPARISONS else example
             words += 1
         k -= 1
     return ""

@@ -323,7 +323,8 @@ HEDGE_SETS = ("conditionals", "modals", "adverbs", "generic_determiners", "examp
               "subject_comparisons", "agents", "agent_aspects", "frame_prepositions",
               "subordinators", "comparisons", "like_verbs", "subject_verbs", "person_heads",
               "generic_object_prepositions", "kind_verbs", "counterfactuals", "imperatives",
-              "imperative_openers", "addressee", "kind_examples", "kind_frames")
+              "imperative_openers", "addressee", "kind_examples", "kind_frames",
+              "inverted_conditionals", "advice_frames")
 _RULE_SECTIONS = ("hedges", "roles", "relational", "presence", "photo_roles",
                   "photo_role_phrases", "attributive_before", "other_senses", "compound_heads",
                   "partial_before", "partial_counts", "partial_regions", "picture_nouns",

@@ -399,6 +399,18 @@ def test_a_corner_is_one_claim_per_axis_and_middle_claims_nothing():
     assert relations("The clock hangs in the lower middle.", a) == [("relation", "contradicted")]
 
 
+def test_a_height_in_the_picture_is_a_position_on_the_vertical_axis():
+    a = ann(("traffic light", (400, 40, 40, 100)), ("person", (40, 300, 90, 240)),
+            width=480, height=640)  # the light's centre is at 14% of the height
+    assert relations("The traffic light sits low in the frame.", a) == [
+        ("relation", "contradicted")]
+    assert relations("The traffic light hangs high up in the picture.", a) == [
+        ("relation", "supported")]
+    # High in the sky, low on the wall: no position in the picture.
+    assert relations("The traffic light hangs high in the sky.", a) == []
+    assert relations("The traffic light is low on its pole.", a) == []
+
+
 def test_what_is_no_position_in_the_picture():
     a = ann(("bird", (600, 300, 30, 25)), ("bench", (360, 125, 200, 90)), ("cup", (50, 50, 40, 40)))
     # A side of an object is a relation to it; a side of something else is no claim.

@@ -1025,3 +1025,91 @@ def test_a_contraction_is_no_possessive():
     (m,) = [m for m in mentions("That's why farm dogs are trained carefully.")
             if m.category == "dog"]
     assert not m.definite
+
+
+# ---- stop 9: comparison frames, inverted conditionals, advice, listed bare plurals, "most" ------
+
+@pytest.mark.parametrize("text, word, marker", [
+    # A sentence opening with a comparison: what it compares with, up to its comma, definite too.
+    ("Unlike summer piers crowded with families and their dogs, this one is quiet.", "dogs",
+     "unlike"),
+    ("Instead of a car, he rode a bike here.", "car", "instead of"),
+    # An inverted conditional opening a sentence.
+    ("Had she taken a city bus, she would have had to drag the case.", "city bus", "had"),
+    ("Were a dog to run onto the court, the game would stop.", "dog", "were"),
+    # Advice before a gerund, and a subordinate clause that depends on it.
+    ("It's worth checking that the room has a desk before unpacking a laptop.", "laptop",
+     "worth"),
+    # A list of bare plurals with their modifiers before a modal.
+    ("Dogs running loose, kids chasing a frisbee or a cyclist crossing the frame can all spoil "
+     "a take.", "dogs", "can"),
+    # "Most" and a verb in the simple present: a generic statement.
+    ("Instead of forks, most people simply eat pizza with their hands.", "people", "most"),
+])
+def test_stop9_frames_hedge_what_they_open(text, word, marker):
+    assert hedge(text, word) == marker
+
+
+@pytest.mark.parametrize("text, word", [
+    # The comparison ends at its comma: what follows is a claim.
+    ("Unlike a cat, the woman holds a dog.", "dog"),
+    ("Unlike the man, the woman holds a dog.", "dog"),
+    # A sentence that opens with "had" as a verb, or a question, is no conditional.
+    ("Had the dog eaten, it would sleep?", "dog"),
+    ("She had a dog with her, and it slept.", "dog"),
+    # "Worth" without a gerund is no advice.
+    ("The bike is worth a lot, and a dog guards it.", "dog"),
+    # Items that hold a finite verb are no list of subjects.
+    ("Dogs run loose, kids chase a frisbee and it can get noisy.", "dogs"),
+    # "Most" before a copula, an auxiliary or a preposition describes these ones.
+    ("Most dogs here look happy.", "dogs"),
+    ("Most cars are parked along the curb.", "cars"),
+    ("Most cars in the lot are red.", "cars"),
+    ("The most famous dogs eat meat.", "dogs"),
+])
+def test_stop9_frames_leave_claims_alone(text, word):
+    assert hedge(text, word) == ""
+
+
+def test_a_comparison_frame_keeps_an_answer_and_a_claim_after_it_is_still_caught():
+    ann = annotations("bench", "person", "bird")
+    kept = ("He seems to be, with only a seagull for company. Unlike summer piers crowded with "
+            "families and their dogs, this one is quiet on a grey morning.")
+    assert reasons(kept, ann, "conversation", "Is he fishing alone?") == []
+    caught = "Unlike the seagull, a dog lies by the bench."
+    assert reasons(caught, ann, "conversation", "Is he fishing alone?") == [
+        "hallucinated_object:dog"]
+
+
+@pytest.mark.parametrize("text, word, marker", [
+    # A generic statement opened by "many"/"most" and a subject that names no object.
+    ("Many bakeries also put a bowl of free samples at the front.", "bowl", "many"),
+    ("Many owners keep a dog for company.", "dog", "many"),
+    # Verbs of opinion after a generic plural.
+    ("People say a cat brings luck to a shop.", "people", "say"),
+])
+def test_generic_statements_of_kinds_and_opinions(text, word, marker):
+    assert hedge(text, word) == marker
+
+
+@pytest.mark.parametrize("text, word", [
+    ("Many cows graze near a dog.", "dog"),  # the subject may be the photo's cows
+    ("Many people here are holding umbrellas.", "umbrellas"),
+    ("Most bakeries are closed, but a dog waits outside.", "dog"),
+    ("Cows find shade under the tree.", "cows"),
+])
+def test_statements_about_these_ones_are_still_claims(text, word):
+    assert hedge(text, word) == ""
+
+
+@pytest.mark.parametrize("text", [
+    "Her peaked cap bears a gold emblem.",  # the verb
+    "He will face the goalkeeper in orange.",  # the colour
+])
+def test_other_senses_of_bears_and_orange_are_no_objects(text):
+    assert mentions(text) == []
+
+
+def test_the_animal_and_the_fruit_are_still_objects():
+    assert [m.category for m in mentions("A bear is in the river, and he peels an orange.")] == [
+        "bear", "orange"]
