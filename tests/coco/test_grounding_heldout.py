@@ -40,6 +40,11 @@ After the fourth and fifth rounds (stop 7; read by this table only): generic_ref
 wrong_relation 52.2%, correct kept 89.7%, wrong caught 81.0%, precision 88.5%, shuffled 90.7%;
 the rest unchanged. Floors raised to follow: generic 0.50, relations 0.50, wrong caught 0.80.
 
+After the sixth round (stop 9; read by this table only): generic_reference 58.8%, correct kept
+90.7%, precision 89.5%; the rest unchanged. Floors raised to follow: generic 0.55, correct kept
+0.90. (One item's text was seen while diffing verdicts between two versions of the code: item 71,
+a keep answer the new rules now keep; no rule was written from it.)
+
 FLOORS are those rates rounded down to the nearest 0.05, so a regression fails. To keep the set
 honest, improve the rules from new dev-set items of the failing kinds, not from this file's
 misses, and read only its table (not ``--misses``) to measure.
@@ -60,13 +65,13 @@ DEVSET = Path(__file__).parent / "data" / "grounding_dev.yaml"
 FLOORS = {
     "correct": 1.00,
     "implied_people": 0.85,
-    "generic_reference": 0.50,
+    "generic_reference": 0.55,
     "subset_count": 1.00,
     "absent_object": 1.00,
     "wrong_count": 0.90,  # caught for its own reason (see above)
     "wrong_attribute": 0.80,
     "wrong_relation": 0.50,
-    "correct_kept": 0.85,
+    "correct_kept": 0.90,
     "wrong_caught": 0.80,
     "shuffled_rejected": 0.90,
     "rejection_precision": 0.85,
