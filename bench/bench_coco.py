@@ -73,6 +73,7 @@ def job_config(args, out: str) -> dict:
                     "llm_max_new_tokens": args.max_new_tokens,
                     "llm_batch_size": args.batch_size, "llm_threads": args.threads,
                     "llm_cache": "off", "llm_weights_cache": args.weights_cache,
+                    "llm_quantize": args.quantize,
                     # as the quickstart runs where no CLIP weights are cached (skipped there)
                     "clip_mode": "off",
                     "out": out}, source_options)
@@ -256,7 +257,13 @@ class Shape:
     vocab: int
 
     @classmethod
-    def of(cls, model) -> Shape:
+    def of(cls, backend) -> Shape:
+        """The model's shape, read off its float32 weights (an int8 model's layers hold
+        buffers, not parameters: the float32 load of the same weights is read instead)."""
+        from mmsynth.llm.models import load_model
+
+        loaded = load_model(backend.source, "cpu", "float32", None, True, backend.weights_cache)
+        model = loaded.model
         text = model.config.get_text_config()
         layer = model.model.layers[0]
         block = sum(p.numel() for p in layer.parameters() if p.dim() == 2)
@@ -318,15 +325,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights_cache", default="on", choices=("on", "off"))
+    parser.add_argument("--quantize", default="off", choices=("off", "int8"),
+                        help="--llm_quantize of the job (and of the baseline, same model)")
+    parser.add_argument("--compare_quantize", action="store_true",
+                        help="also run the job with --llm_quantize int8 (after the job and "
+                             "the baseline, same process) and compare it with the job")
     parser.add_argument("--no_baseline", action="store_true")
     args = parser.parse_args()
+    if args.compare_quantize and args.quantize != "off":
+        parser.error("--compare_quantize compares int8 with the job's float32: leave --quantize")
     print(f"load average {os.getloadavg()} at start")
 
     with tempfile.TemporaryDirectory(prefix="bench_coco_") as out:
         job = run_job(job_config(args, out))
     import torch
 
-    loaded = job.backend._ensure_loaded()
     n_req = len(job.requests)
     completion = sum(g.completion_tokens for g in job.replies)
     total = sum(job.phases.values())
@@ -378,14 +391,45 @@ def main() -> None:
             "decode tok/s (rows computed / decode)": base.decoded_rows / base.decode,
         }
 
-    shape = Shape.of(loaded.model)
+    shape = Shape.of(job.backend)
     report_limit(job, shape, completion, rows_per_step)
     print(f"\n{'figure':40s} {'job':>9s} {'baseline':>9s} {'ratio':>7s}")
     for name, value in figures.items():
         base_value = baseline.get(name)
         print(f"{name:40s} {value:9.2f} "
               + (f"{base_value:9.2f} {value / base_value:6.2f}×" if base_value else ""))
+    if args.compare_quantize:
+        compare_quantized(args, job, figures)
     print(f"load average {os.getloadavg()} at end")
+
+
+def compare_quantized(args, job: JobRun, figures: dict[str, float]) -> None:
+    """The same job with ``--llm_quantize int8``: its figures against the float32 job's, and how
+    many replies and samples came out the same."""
+    args.quantize = "int8"
+    with tempfile.TemporaryDirectory(prefix="bench_coco_int8_") as out:
+        quick = run_job(job_config(args, out))
+    args.quantize = "off"
+    work = sum(quick.phases.values()) - quick.phases["model load"]
+    written = sum(g.completion_tokens for g in quick.replies)
+    same = sum(a.text == b.text for a, b in zip(job.replies, quick.replies, strict=True))
+    prefill_s, decode_s = quick.llm.get("prefill", 0.0), quick.llm.get("decode", 0.0)
+    int8 = {
+        "images/s (job without the load)": quick.images / work,
+        "requests/s (llm stage)": len(quick.requests) / quick.phases["llm"],
+        "prefill tok/s (through the model)": quick.prefilled_tokens / prefill_s,
+        "prefill tok/s (request prompts)": quick.prompt_tokens / prefill_s,
+        "decode tok/s (written / decode)": written / decode_s,
+        "decode tok/s (rows computed / decode)": quick.decoded_rows / decode_s,
+    }
+    print(f"\n--llm_quantize int8, same requests: load {quick.phases['model load']:.2f} s "
+          f"({quick.load_origin}), llm {quick.phases['llm']:.2f} s (prefill {prefill_s:.2f}, "
+          f"decode {decode_s:.2f} in {quick.decode_steps} steps); kept {quick.kept} samples, "
+          f"rejected {quick.rejected} (float32: {job.kept}, {job.rejected}); {written} tokens "
+          f"written; replies equal to float32's: {same} of {len(job.replies)}")
+    print(f"{'figure':40s} {'float32':>9s} {'int8':>9s} {'ratio':>7s}")
+    for name, value in figures.items():
+        print(f"{name:40s} {value:9.2f} {int8[name]:9.2f} {int8[name] / value:6.2f}×")
 
 
 def report_limit(job: JobRun, shape: Shape, completion: int, rows_per_step: float) -> None:

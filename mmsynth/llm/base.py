@@ -248,6 +248,12 @@ class LLMBackend(ABC):
         return {"backend": self.name, "model": self.model_id}
 
     @property
+    def numerics(self) -> str:
+        """A numeric path that changes replies for the same model and request (a quantisation),
+        part of the reply cache's key; empty for the model as loaded."""
+        return ""
+
+    @property
     def stats(self) -> Counter[str]:
         """What this backend counted (requests, cache_hits, sent, failed) in this process. A bare
         backend counts nothing: the response cache, which wraps it unless ``--llm_cache off``,

@@ -33,9 +33,16 @@ CACHE_FILE = "responses.sqlite"
 _SCHEMA = 1
 
 
-def cache_key(backend: str, model: str, messages: Messages, params: GenerationParams) -> str:
-    blob = json.dumps({"backend": backend, "model": model, "messages": [dict(m) for m in messages],
-                       "params": params.to_dict()}, sort_keys=True, ensure_ascii=False)
+def cache_key(backend: str, model: str, messages: Messages, params: GenerationParams,
+              numerics: str = "") -> str:
+    """The key of a reply: everything that decides it (``numerics``: the backend's
+    :attr:`~mmsynth.llm.base.LLMBackend.numerics`, left out when empty so that keys written
+    before it existed still match)."""
+    fields = {"backend": backend, "model": model, "messages": [dict(m) for m in messages],
+              "params": params.to_dict()}
+    if numerics:
+        fields["numerics"] = numerics
+    blob = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -137,6 +144,10 @@ class CachedBackend(LLMBackend):
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
 
+    @property
+    def numerics(self) -> str:
+        return self.inner.numerics
+
     def load(self) -> None:
         self.inner.load()
 
@@ -178,6 +189,6 @@ def _key_or_none(backend: LLMBackend, messages: Messages, params: GenerationPara
     if params.seed is None and not params.greedy:
         return None
     try:
-        return cache_key(backend.name, backend.model_id, messages, params)
+        return cache_key(backend.name, backend.model_id, messages, params, backend.numerics)
     except (TypeError, AttributeError, ValueError):
         return None

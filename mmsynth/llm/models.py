@@ -34,6 +34,7 @@ from mmsynth.llm.weights_cache import WeightsCache, WeightsKey
 log = logging.getLogger(__name__)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZE = ("off", "int8")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
@@ -222,27 +223,47 @@ def _cached_gguf_name_maps() -> Iterator[None]:
         gguf.get_tensor_name_map = original
 
 
+def check_quantize(quantize: str, device: Any, dtype: Any) -> None:
+    """UsageError unless ``quantize`` can run on the resolved ``device`` and ``dtype``."""
+    import torch
+
+    if quantize not in QUANTIZE:
+        raise UsageError(f"unknown LLM quantisation {quantize!r}; expected one of "
+                         f"{', '.join(QUANTIZE)}")
+    if quantize == "int8" and (device.type != "cpu" or dtype != torch.float32):
+        raise UsageError(f"--llm_quantize int8 is a CPU path for float32 weights (here: "
+                         f"{device.type}, {str(dtype).removeprefix('torch.')}); on a GPU use "
+                         "--llm_dtype bfloat16 instead, or give --llm_device cpu")
+
+
 def load_model(source: ModelSource, device_name: str, dtype_name: str, threads: int | None,
-               local_files_only: bool, weights_cache: WeightsCache | None = None
-               ) -> LoadedModel:
-    """The tokenizer and model for ``source`` on a device and dtype, loaded on the first call in
+               local_files_only: bool, weights_cache: WeightsCache | None = None,
+               quantize: str = "off") -> LoadedModel:
+    """The tokenizer and model for ``source`` on a device and dtype (``quantize`` int8: its
+    linear layers then quantised, see :mod:`mmsynth.llm.quantize`), loaded on the first call in
     this process and shared after; a GGUF model through ``weights_cache`` when given (see
     :func:`read_model`). UsageError when the model cannot be loaded or has no chat template."""
     import torch
 
     device = resolve_device(device_name)
     dtype = resolve_dtype(dtype_name, device)
+    check_quantize(quantize, device, dtype)
     if threads and device.type == "cpu":
         torch.set_num_threads(threads)
     # The cache gives the same tensors as dequantising (checked by the tests), so it is not
     # part of the key
-    key = (source.location, source.gguf_file, str(device), str(dtype))
+    key = (source.location, source.gguf_file, str(device), str(dtype), quantize)
     with _LOAD_LOCK:
         if key in _LOADED:
             return _LOADED[key]
         started = time.perf_counter()
         tokenizer, model, origin = read_model(source, dtype, local_files_only, weights_cache)
         model.to(device).eval().requires_grad_(False)
+        if quantize == "int8":
+            from mmsynth.llm.quantize import quantize_linear_int8
+
+            replaced = quantize_linear_int8(model)
+            origin += f", int8 ({replaced} linear layers)"
         if not getattr(tokenizer, "chat_template", None):
             raise UsageError(f"model {source.model_id!r} has no chat template (a base model?); "
                              "give an instruction-tuned model")

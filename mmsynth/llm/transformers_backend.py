@@ -47,6 +47,7 @@ from mmsynth.llm.decode import Decoder, Item
 from mmsynth.llm.models import (
     DEVICE_PATTERN,
     DTYPES,
+    QUANTIZE,
     LoadedModel,
     ModelSource,
     load_model,
@@ -76,6 +77,9 @@ class TransformersBackend(LLMBackend):
     head (system message + few-shot examples) across requests. ``weights_cache``: load a GGUF
     model's dequantised copy from ``weights_cache_dir`` (None: the default,
     :func:`~mmsynth.llm.weights_cache.default_cache_dir`), writing it on the first load.
+    ``quantize``: off, or int8 (CPU, float32: the linear layers dynamically quantised, see
+    :func:`~mmsynth.llm.models.quantize_linear_int8`; faster, and different text: it is part of
+    the samples' ``llm`` meta and of the reply cache's key).
     """
 
     name: ClassVar[str] = "transformers"
@@ -83,7 +87,8 @@ class TransformersBackend(LLMBackend):
     def __init__(self, model: str | os.PathLike | None = DEFAULT_MODEL, batch_size: int = 32,
                  device: str = "auto", dtype: str = "auto", threads: int | None = None,
                  local_files_only: bool = False, prefix_cache: bool = True,
-                 weights_cache: bool = True, weights_cache_dir: str | os.PathLike | None = None):
+                 weights_cache: bool = True, weights_cache_dir: str | os.PathLike | None = None,
+                 quantize: str = "off"):
         self.source = resolve_model(model)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UsageError(f"LLM batch size must be a positive integer, got {batch_size!r}")
@@ -93,12 +98,17 @@ class TransformersBackend(LLMBackend):
         dtype = str(dtype or "auto").strip().lower()
         if dtype not in DTYPES:
             raise UsageError(f"unknown LLM dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+        quantize = str(quantize or "off").strip().lower()
+        if quantize not in QUANTIZE:
+            raise UsageError(f"unknown LLM quantisation {quantize!r}; expected one of "
+                             f"{', '.join(QUANTIZE)}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or threads < 1):
             raise UsageError(f"LLM threads must be a positive integer or None, got {threads!r}")
         self.batch_size = batch_size
         self.device = device
         self.dtype = dtype
+        self.quantize = quantize
         self.threads = threads
         self.local_files_only = local_files_only
         self.prefix_cache = bool(prefix_cache)
@@ -125,8 +135,15 @@ class TransformersBackend(LLMBackend):
         else:
             device = resolve_device(self.device)
             dtype = resolve_dtype(self.dtype, device)
-        return {"backend": self.name, "model": self.model_id,
-                "dtype": str(dtype).removeprefix("torch."), "device": device.type}
+        described = {"backend": self.name, "model": self.model_id,
+                     "dtype": str(dtype).removeprefix("torch."), "device": device.type}
+        if self.quantize != "off":  # absent when off: the meta of earlier runs stays as it was
+            described["quantize"] = self.quantize
+        return described
+
+    @property
+    def numerics(self) -> str:
+        return "" if self.quantize == "off" else f"quantize={self.quantize}"
 
     # -- loading -------------------------------------------------------------------------
 
@@ -136,7 +153,8 @@ class TransformersBackend(LLMBackend):
     def _ensure_loaded(self) -> LoadedModel:
         if self._loaded is None:
             self._loaded = load_model(self.source, self.device, self.dtype, self.threads,
-                                      self.local_files_only, self.weights_cache)
+                                      self.local_files_only, self.weights_cache,
+                                      self.quantize)
         return self._loaded
 
     @property
