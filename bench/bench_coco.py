@@ -1,8 +1,10 @@
 """The coco job on the shipped sample, timed phase by phase, against plain ``model.generate`` on
 the same requests and against this machine's own arithmetic limit, all in one run.
 
-1. **The job** (greedy, so that replies can be compared): the coco source's own steps, as
-   ``pipeline.build_shard`` runs them on one shard — model load, the producer (image decoding),
+1. **The job** (greedy and without the repetition penalty by default, so that replies can be
+   compared with the baseline's; ``--repetition_penalty 1.1`` for the job's own default): the
+   coco source's own steps, as ``pipeline.build_shard`` runs them on one shard — model load,
+   the producer (image decoding),
    each stage of the chain (requests, llm, parse, annotation_qa, grounding, claims, clip) and the
    shard write — each timed; inside the llm stage, the decoder's own sums: chat template +
    tokenising, prefill (the model on prompts and shared prefixes), decode (the model on one new
@@ -74,6 +76,7 @@ def job_config(args, out: str) -> dict:
                     "llm_batch_size": args.batch_size, "llm_threads": args.threads,
                     "llm_cache": "off", "llm_weights_cache": args.weights_cache,
                     "llm_quantize": args.quantize,
+                    "llm_repetition_penalty": args.repetition_penalty,
                     # as the quickstart runs where no CLIP weights are cached (skipped there)
                     "clip_mode": "off",
                     "out": out}, source_options)
@@ -325,6 +328,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights_cache", default="on", choices=("on", "off"))
+    parser.add_argument("--repetition_penalty", type=float, default=1.0,
+                        help="the job's --llm_repetition_penalty; 1 (off, not the job's auto "
+                             "1.1) so that the baseline's replies can equal the job's: "
+                             "generate's penalty also counts the prompt's tokens, the job's "
+                             "only the reply's")
     parser.add_argument("--quantize", default="off", choices=("off", "int8"),
                         help="--llm_quantize of the job (and of the baseline, same model)")
     parser.add_argument("--compare_quantize", action="store_true",

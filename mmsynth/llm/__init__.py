@@ -81,10 +81,10 @@ LLM_OPTIONS: dict[str, Option] = {
                         one_of("auto", "float32", "bfloat16", "float16")),
     "llm_quantize": Option("off", "transformers backend on a CPU, float32 weights: int8 quantises "
                            "the model's linear layers dynamically (int8 weights per channel, "
-                           "activations per call): ~2x the job's speed here, and different "
-                           "text from the same seed (a model setting of its own: in the "
-                           "fingerprint, the samples' llm meta and the reply cache's key); off: "
-                           "the weights as loaded", "content", one_of("off", "int8"),
+                           "activations per token): ~1.4x the coco job's speed on a CPU here, "
+                           "and different text from the same seed (a model setting of its own: "
+                           "in the fingerprint, the samples' llm meta and the reply cache's "
+                           "key); off: the weights as loaded", "content", one_of("off", "int8"),
                            neutral=True),
     "llm_threads": Option(1, "torch CPU threads per worker for the LLM (use --workers for more "
                           "cores); 0: cores / workers, faster with few workers, but the BLAS then "
