@@ -143,7 +143,13 @@ class TransformersBackend(LLMBackend):
 
     @property
     def numerics(self) -> str:
-        return "" if self.quantize == "off" else f"quantize={self.quantize}"
+        """The dtype when it is not float32 (the CPU default: keys written before this existed
+        are float32 replies) and the quantisation when on, e.g. ``dtype=bfloat16``."""
+        dtype = self.describe()["dtype"]
+        parts = [] if dtype == "float32" else [f"dtype={dtype}"]
+        if self.quantize != "off":
+            parts.append(f"quantize={self.quantize}")
+        return ",".join(parts)
 
     # -- loading -------------------------------------------------------------------------
 

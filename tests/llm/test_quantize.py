@@ -88,6 +88,11 @@ def test_int8_is_in_the_meta_the_cache_key_and_the_fingerprint(int8):
     assert cached.numerics == "quantize=int8" and plain.numerics == ""
     key = _key_or_none(cached, chat("hi"), params)
     assert key and key != _key_or_none(plain, chat("hi"), params)
+    # another dtype is another numeric path too (float32 keys stay as they were)
+    bf16 = make_backend("transformers", device="cpu", dtype="bfloat16")
+    assert bf16.numerics == "dtype=bfloat16"
+    assert _key_or_none(bf16, chat("hi"), params) not in (key, _key_or_none(plain, chat("hi"),
+                                                                            params))
 
     base = {"source": "coco", "num_samples": 2}
     off = resolve(base, source_options)
