@@ -18,14 +18,15 @@ from a library:
 
 Per-token scales make each row's result independent of the batch: integer products are exact,
 whatever the kernel's blocking, and the rescaling is elementwise. Measured at one thread on this
-machine's shapes: 2.7× float32 at 12 rows, 3.3–4× at 512 (``bench/bench_coco.py
---llm_quantize int8`` for the job).
+machine's shapes: 2.7× float32 at 12 rows, 3.3–4× at 512; the whole coco job ~1.4×
+(``bench/bench_coco.py --compare_quantize``).
 
 torch is imported when these run, not when this module is.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from mmsynth.errors import UsageError
@@ -33,7 +34,9 @@ from mmsynth.errors import UsageError
 _TINY = 1.1754943508222875e-38  # torch.finfo(torch.float32).tiny: a zero row's scale
 
 
+@functools.cache
 def _int8_linear_class() -> type:
+    """The module class, defined on first use (it subclasses a torch class)."""
     import torch
 
     class Int8Linear(torch.nn.Module):
