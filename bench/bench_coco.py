@@ -368,16 +368,8 @@ def main() -> None:
           f"(shared prefixes {job.prefix_tokens}), through the model {job.prefilled_tokens}, "
           f"written {completion}")
 
-    prefill_s, decode_s = job.llm.get("prefill", 0.0), job.llm.get("decode", 0.0)
     rows_per_step = job.decoded_rows / max(1, job.decode_steps)
-    figures = {
-        "images/s (job without the load)": job.images / work,
-        "requests/s (llm stage)": n_req / job.phases["llm"],
-        "prefill tok/s (through the model)": job.prefilled_tokens / prefill_s,
-        "prefill tok/s (request prompts)": job.prompt_tokens / prefill_s,
-        "decode tok/s (written / decode)": completion / decode_s,
-        "decode tok/s (rows computed / decode)": job.decoded_rows / decode_s,
-    }
+    figures = job_figures(job)
     baseline: dict[str, float] = {}
     if not args.no_baseline:
         base = plain_generate(job.backend, job.requests, args.batch_size)
@@ -411,25 +403,31 @@ def main() -> None:
     print(f"load average {os.getloadavg()} at end")
 
 
+def job_figures(job: JobRun) -> dict[str, float]:
+    """The job's rates, by the names the tables print."""
+    work = sum(job.phases.values()) - job.phases["model load"]
+    prefill_s, decode_s = job.llm.get("prefill", 0.0), job.llm.get("decode", 0.0)
+    return {
+        "images/s (job without the load)": job.images / work,
+        "requests/s (llm stage)": len(job.requests) / job.phases["llm"],
+        "prefill tok/s (through the model)": job.prefilled_tokens / prefill_s,
+        "prefill tok/s (request prompts)": job.prompt_tokens / prefill_s,
+        "decode tok/s (written / decode)": sum(g.completion_tokens for g in job.replies)
+        / decode_s,
+        "decode tok/s (rows computed / decode)": job.decoded_rows / decode_s,
+    }
+
+
 def compare_quantized(args, job: JobRun, figures: dict[str, float]) -> None:
     """The same job with ``--llm_quantize int8``: its figures against the float32 job's, and how
     many replies and samples came out the same."""
-    args.quantize = "int8"
     with tempfile.TemporaryDirectory(prefix="bench_coco_int8_") as out:
-        quick = run_job(job_config(args, out))
-    args.quantize = "off"
-    work = sum(quick.phases.values()) - quick.phases["model load"]
+        quick = run_job(job_config(argparse.Namespace(**{**vars(args), "quantize": "int8"}),
+                                   out))
     written = sum(g.completion_tokens for g in quick.replies)
     same = sum(a.text == b.text for a, b in zip(job.replies, quick.replies, strict=True))
     prefill_s, decode_s = quick.llm.get("prefill", 0.0), quick.llm.get("decode", 0.0)
-    int8 = {
-        "images/s (job without the load)": quick.images / work,
-        "requests/s (llm stage)": len(quick.requests) / quick.phases["llm"],
-        "prefill tok/s (through the model)": quick.prefilled_tokens / prefill_s,
-        "prefill tok/s (request prompts)": quick.prompt_tokens / prefill_s,
-        "decode tok/s (written / decode)": written / decode_s,
-        "decode tok/s (rows computed / decode)": quick.decoded_rows / decode_s,
-    }
+    int8 = job_figures(quick)
     print(f"\n--llm_quantize int8, same requests: load {quick.phases['model load']:.2f} s "
           f"({quick.load_origin}), llm {quick.phases['llm']:.2f} s (prefill {prefill_s:.2f}, "
           f"decode {decode_s:.2f} in {quick.decode_steps} steps); kept {quick.kept} samples, "

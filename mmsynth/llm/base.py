@@ -249,8 +249,8 @@ class LLMBackend(ABC):
 
     @property
     def numerics(self) -> str:
-        """A numeric path that changes replies for the same model and request (a quantisation),
-        part of the reply cache's key; empty for the model as loaded."""
+        """A numeric path that changes replies for the same model and request (a dtype other
+        than the default's, a quantisation), part of the reply cache's key; empty for none."""
         return ""
 
     @property

@@ -224,12 +224,10 @@ def _cached_gguf_name_maps() -> Iterator[None]:
 
 
 def check_quantize(quantize: str, device: Any, dtype: Any) -> None:
-    """UsageError unless ``quantize`` can run on the resolved ``device`` and ``dtype``."""
+    """UsageError unless ``quantize`` (one of :data:`QUANTIZE`, as the backend checked) can run
+    on the resolved ``device`` and ``dtype``."""
     import torch
 
-    if quantize not in QUANTIZE:
-        raise UsageError(f"unknown LLM quantisation {quantize!r}; expected one of "
-                         f"{', '.join(QUANTIZE)}")
     if quantize == "int8" and (device.type != "cpu" or dtype != torch.float32):
         raise UsageError(f"--llm_quantize int8 is a CPU path for float32 weights (here: "
                          f"{device.type}, {str(dtype).removeprefix('torch.')}); on a GPU use "

@@ -25,6 +25,7 @@ torch and transformers are imported when the model is loaded, not when this modu
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -78,7 +79,7 @@ class TransformersBackend(LLMBackend):
     model's dequantised copy from ``weights_cache_dir`` (None: the default,
     :func:`~mmsynth.llm.weights_cache.default_cache_dir`), writing it on the first load.
     ``quantize``: off, or int8 (CPU, float32: the linear layers dynamically quantised, see
-    :func:`~mmsynth.llm.models.quantize_linear_int8`; faster, and different text: it is part of
+    :mod:`mmsynth.llm.quantize`; faster, and different text: it is part of
     the samples' ``llm`` meta and of the reply cache's key).
     """
 
@@ -129,14 +130,21 @@ class TransformersBackend(LLMBackend):
     def model_id(self) -> str:
         return self.source.model_id
 
-    def describe(self) -> dict[str, Any]:
+    @functools.cached_property
+    def _resolved(self) -> tuple[str, str]:
+        """(device type, dtype name) this backend runs with, resolved once: describe() and
+        numerics are asked for every sample and every reply cache key."""
         if self._loaded is not None:
             device, dtype = self._loaded.device, self._loaded.dtype
         else:
             device = resolve_device(self.device)
             dtype = resolve_dtype(self.dtype, device)
-        described = {"backend": self.name, "model": self.model_id,
-                     "dtype": str(dtype).removeprefix("torch."), "device": device.type}
+        return device.type, str(dtype).removeprefix("torch.")
+
+    def describe(self) -> dict[str, Any]:
+        device, dtype = self._resolved
+        described = {"backend": self.name, "model": self.model_id, "dtype": dtype,
+                     "device": device}
         if self.quantize != "off":  # absent when off: the meta of earlier runs stays as it was
             described["quantize"] = self.quantize
         return described
@@ -145,7 +153,7 @@ class TransformersBackend(LLMBackend):
     def numerics(self) -> str:
         """The dtype when it is not float32 (the CPU default: keys written before this existed
         are float32 replies) and the quantisation when on, e.g. ``dtype=bfloat16``."""
-        dtype = self.describe()["dtype"]
+        dtype = self._resolved[1]
         parts = [] if dtype == "float32" else [f"dtype={dtype}"]
         if self.quantize != "off":
             parts.append(f"quantize={self.quantize}")
