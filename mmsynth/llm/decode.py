@@ -9,10 +9,13 @@ A plain loop rather than ``model.generate``, so that its semantics are exactly
   attention mask and explicit position ids (so padding changes nothing but the shape of the
   arithmetic);
 * a request whose first ids are a shared prefix (``Item.prefix``, see :mod:`mmsynth.llm.prefix`)
-  starts from a copy of that prefix's KV cache, computed once per decoder store: its row is laid
-  out ``[pad][prefix][pad][suffix]``, with an attention mask of 0 on both pads and position ids
-  from the mask's cumsum, so each real token sees the same tokens at the same positions as when
-  the whole prompt is prefilled, and only the suffix is;
+  starts after that prefix's KV cache, computed once per decoder store, and only its suffix is
+  prefilled. Where the model runs :mod:`mmsynth.llm.shared_attention` (the CPU), the batch's
+  cache holds only the rows' own tokens and every row attends to its prefix's one stored copy,
+  read once per group of rows; elsewhere the row starts from a copy of the prefix, laid out
+  ``[pad][prefix][pad][suffix]`` with an attention mask of 0 on both pads. Either way position
+  ids count the row's real tokens, so each one sees the same tokens at the same positions as
+  when the whole prompt is prefilled;
 * a row finishes at an end-of-sequence token, a stop string or ``max_new_tokens`` and leaves the
   batch at once (its cache rows too); when a quarter of the slots are free, waiting requests are
   prefilled and merged into the running batch, so the batch stays full although answers differ
@@ -40,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from mmsynth.llm import hf_internals as hf
 from mmsynth.llm.base import Generation, GenerationParams
 from mmsynth.llm.repetition import RepetitionControl
+from mmsynth.llm.shared_attention import RowPrefixes
 
 if TYPE_CHECKING:
     from mmsynth.llm.models import LoadedModel
@@ -83,6 +87,8 @@ class Batch:
     attention: Any  # [rows, cached + 1], 0 = left padding
     next_ids: Any  # [rows, 1]
     positions: Any  # [rows, 1]
+    # the shared prefixes the rows attend to before their cached tokens (None: none)
+    prefixes: RowPrefixes | None = None
 
 
 class Decoder:
@@ -94,9 +100,10 @@ class Decoder:
     a new batch starts only when the last one is done.
 
     With ``prefixes`` (a :class:`~mmsynth.llm.prefix.PrefixCaches`), items with a ``prefix``
-    start from a copy of their prefix's cache (computed on first use and kept there, never
-    changed by a request); without it, or for a model whose cache cannot be merged, every prompt
-    is prefilled whole.
+    start after their prefix's cache (computed on first use and kept there, never changed by a
+    request): attended to in place by every row that shares it when ``shared_attention`` and the
+    model runs :mod:`mmsynth.llm.shared_attention`, else copied into each row; without a store,
+    or for a model whose cache cannot be merged, every prompt is prefilled whole.
 
     A failing step fails no request: the rows in play are decoded again one at a time, and only
     a request that fails alone gets an error.
@@ -108,11 +115,12 @@ class Decoder:
 
     def __init__(self, loaded: LoadedModel, batch_size: int,
                  on_done: Callable[[int], None] | None = None,
-                 prefixes: PrefixCaches | None = None):
+                 prefixes: PrefixCaches | None = None, shared_attention: bool = True):
         self.loaded = loaded
         self.batch_size = batch_size
         self.on_done = on_done
         self.prefixes = prefixes
+        self.shared_attention = shared_attention and loaded.lm.shared_prefix_attention
         self.prefilled_tokens = 0  # prompt tokens run through the model (prefixes included)
         self.seconds: Counter[str] = Counter()
         self.decode_steps = 0
@@ -157,7 +165,8 @@ class Decoder:
                         retry.extend(self.in_play.values())
                     self.in_play.clear()
         for item in sorted(retry, key=lambda it: it.index):
-            single = Decoder(self.loaded, 1, prefixes=self.prefixes)
+            single = Decoder(self.loaded, 1, prefixes=self.prefixes,
+                             shared_attention=self.shared_attention)
             self.results.update(single.run([item]))
             self.prefilled_tokens += single.prefilled_tokens
             self.seconds.update(single.seconds)
@@ -184,13 +193,25 @@ class Decoder:
         return self._start(items, ids, mask, None)
 
     def _prefill_after_prefixes(self, items: list[Item], prefixes: list[Any]) -> Batch:
-        """Prefill only the suffixes, after a copy of each row's prefix cache: rows laid out
-        ``[pad][prefix][pad][suffix]`` (a row without a prefix cache: all of its prompt is
-        suffix), the mask 0 on the pads, positions counting the row's real tokens."""
+        """Prefill only the suffixes (a row without a prefix cache: all of its prompt is
+        suffix), positions counting the row's real tokens: attending to the shared prefixes
+        where the model can, else after a copy of each row's prefix cache, rows laid out
+        ``[pad][prefix][pad][suffix]`` with the mask 0 on the pads."""
         import torch
 
         cut = [item.prefix if p is not None else 0 for item, p in zip(items, prefixes,
                                                                       strict=True)]
+        if self.prefixes is not None:
+            self.prefixes.reused_tokens += sum(cut)
+        if self.shared_attention:
+            width = max(len(item.ids) - n for item, n in zip(items, cut, strict=True))
+            ids = torch.full((len(items), width), self.loaded.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(items), width), dtype=torch.long)
+            for row, (item, n) in enumerate(zip(items, cut, strict=True)):
+                ids[row, width - (len(item.ids) - n):] = torch.tensor(item.ids[n:],
+                                                                     dtype=torch.long)
+                mask[row, width - (len(item.ids) - n):] = 1
+            return self._start(items, ids, mask, None, RowPrefixes.of(prefixes))
         head = max(cut)
         width = max(len(item.ids) - n for item, n in zip(items, cut, strict=True))
         ids = torch.full((len(items), width), self.loaded.pad_id, dtype=torch.long)
@@ -201,28 +222,30 @@ class Decoder:
             mask[row, head - n:head] = 1
             mask[row, head + width - len(suffix):] = 1
         cache = hf.stack_prefixes(prefixes, head)
-        if self.prefixes is not None:
-            self.prefixes.reused_tokens += sum(cut)
         return self._start(items, ids, mask, cache)
 
-    def _start(self, items: list[Item], ids: Any, mask: Any, cache: Any) -> Batch:
+    def _start(self, items: list[Item], ids: Any, mask: Any, cache: Any,
+               prefixes: RowPrefixes | None = None) -> Batch:
         """Run the prompt ids ``ids`` (the last ``ids.shape[1]`` columns of ``mask``) after
-        ``cache`` and pick each row's first token."""
+        ``cache`` (and ``prefixes``, shared: positions then start after each row's) and pick
+        each row's first token."""
         import torch
 
         device = self.loaded.device
         positions = (mask.cumsum(-1) - 1).clamp_(min=0)[:, mask.shape[1] - ids.shape[1]:]
+        if prefixes is not None:
+            positions += torch.tensor(prefixes.lengths(), dtype=torch.long).view(-1, 1)
         mask, positions = mask.to(device), positions.to(device)
         self.prefilled_tokens += ids.numel()
         started = time.perf_counter()
-        logits, cache = self.loaded.lm.forward(ids.to(device), mask, positions, cache)
+        logits, cache = self.loaded.lm.forward(ids.to(device), mask, positions, cache, prefixes)
         self.seconds["prefill"] += time.perf_counter() - started
         tokenizer = self.loaded.tokenizer
         rows = [Row(item, None if item.seed is None else torch.Generator().manual_seed(item.seed),
                     StopChecker(tokenizer, item.params.stop) if item.params.stop else None,
                     RepetitionControl(item.params) if item.params.controls_repetition else None)
                 for item in items]
-        batch = Batch(rows, cache, mask, None, positions[:, -1:])
+        batch = Batch(rows, cache, mask, None, positions[:, -1:], prefixes)
         self._advance(batch, logits)
         return batch
 
@@ -251,7 +274,8 @@ class Decoder:
     def _step(self, batch: Batch) -> None:
         started = time.perf_counter()
         logits, batch.cache = self.loaded.lm.forward(batch.next_ids, batch.attention,
-                                                     batch.positions, batch.cache)
+                                                     batch.positions, batch.cache,
+                                                     batch.prefixes)
         self.seconds["decode"] += time.perf_counter() - started
         self.decode_steps += 1
         self.decoded_rows += len(batch.rows)
@@ -296,6 +320,8 @@ class Decoder:
             hf.select_rows(batch.cache, index)
             next_ids, positions, attention = next_ids[index], positions[index], attention[index]
             batch.rows = [batch.rows[j] for j in keep]
+            if batch.prefixes is not None:
+                batch.prefixes = batch.prefixes.select(keep)
         batch.next_ids, batch.positions = next_ids, positions
         batch.attention = torch.cat([attention, attention.new_ones((len(batch.rows), 1))], dim=1)
         if _mergeable(batch):
@@ -361,6 +387,9 @@ class Decoder:
                                      hf.left_pad(new.attention, width, 1)])
         batch.next_ids = torch.cat([batch.next_ids, new.next_ids])
         batch.positions = torch.cat([batch.positions, new.positions])
+        if batch.prefixes is not None or new.prefixes is not None:
+            mine = batch.prefixes or RowPrefixes.of([None] * len(batch.rows))
+            batch.prefixes = mine.concat(new.prefixes, len(new.rows))
         batch.rows = batch.rows + new.rows
         return batch
 

@@ -18,23 +18,38 @@ from typing import Any
 
 class CausalLM:
     """A causal LM called the way this transformers version expects: ``forward`` returns the
-    float32 logits of each row's last position and the updated cache."""
+    float32 logits of each row's last position and the updated cache.
 
-    def __init__(self, model: Any):
+    ``shared_prefix_attention``: whether the model runs :mod:`mmsynth.llm.shared_attention`
+    (switched on here where it can, off with ``shared_prefix_attention=False``), so that
+    ``forward`` may be given the rows' shared prefixes instead of copies of them in ``cache``."""
+
+    def __init__(self, model: Any, shared_prefix_attention: bool = True):
         self.model = model
         parameters = set(inspect.signature(model.forward).parameters)
         # transformers renamed past_key_values to cache in some models; logits_to_keep spares
         # computing the logits of every prompt position at prefill
         self.cache_kw = "cache" if "cache" in parameters else "past_key_values"
         self.logits_to_keep = "logits_to_keep" in parameters
+        self.shared_prefix_attention = False
+        if shared_prefix_attention:
+            from mmsynth.llm import shared_attention
 
-    def forward(self, ids: Any, attention: Any, positions: Any, cache: Any) -> tuple[Any, Any]:
+            self.shared_prefix_attention = shared_attention.enable(model)
+
+    def forward(self, ids: Any, attention: Any, positions: Any, cache: Any,
+                prefixes: Any = None) -> tuple[Any, Any]:
+        """``prefixes``: a :class:`~mmsynth.llm.shared_attention.RowPrefixes` each row attends
+        to before its cached tokens (only with ``shared_prefix_attention``); ``attention`` and
+        ``cache`` then cover the rows' own tokens only."""
         inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": attention,
                                   "position_ids": positions, "use_cache": True}
         if cache is not None:
             inputs[self.cache_kw] = cache
         if self.logits_to_keep:
             inputs["logits_to_keep"] = 1
+        if prefixes is not None:
+            inputs["shared_prefix"] = prefixes.for_forward(ids.device)
         out = self.model(**inputs)
         cache = getattr(out, "cache", None)
         if cache is None:

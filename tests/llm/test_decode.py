@@ -167,8 +167,9 @@ def test_a_stop_the_window_cannot_see_is_found_by_the_full_check_at_the_end(capl
 
     class Scripted:  # an LM that answers the script, whatever its input
         calls = 0
+        shared_prefix_attention = False
 
-        def forward(self, ids, attention, positions, cache):
+        def forward(self, ids, attention, positions, cache, prefixes=None):
             logits = torch.zeros((ids.shape[0], 10))
             logits[:, script[Scripted.calls]] = 1.0
             Scripted.calls += 1
