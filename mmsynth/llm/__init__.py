@@ -92,8 +92,10 @@ LLM_OPTIONS: dict[str, Option] = {
                           "run", non_negative),
     "llm_prefix_cache": Option("on", "transformers backend: compute the KV cache of each prompt "
                                "set's shared head (system message + few-shot examples) once and "
-                               "start every request from a copy (on), or prefill every prompt "
-                               "whole (off)", "run", one_of("on", "off")),
+                               "have every request attend to it (on: on the CPU all rows read "
+                               "its one copy, elsewhere each row starts from a copy), always "
+                               "copy it into each row (copy), or prefill every prompt whole "
+                               "(off)", "run", one_of("on", "copy", "off")),
     "llm_weights_cache": Option("on", "transformers backend, GGUF models: keep the dequantised "
                                 "weights on disk after the first load and load that copy after "
                                 "(on; in --llm_weights_cache_dir), or dequantise the GGUF file "
@@ -184,7 +186,7 @@ def backend_from_config(config: Mapping[str, Any]) -> LLMBackend:
                                "device": config.get("llm_device", "auto"),
                                "dtype": config.get("llm_dtype", "auto"),
                                "quantize": config.get("llm_quantize", "off"),
-                               "prefix_cache": config.get("llm_prefix_cache", "on") == "on",
+                               "prefix_cache": config.get("llm_prefix_cache", "on"),
                                "weights_cache": config.get("llm_weights_cache", "on") == "on",
                                "weights_cache_dir": config.get("llm_weights_cache_dir"),
                                "base_url": config.get("llm_base_url"),

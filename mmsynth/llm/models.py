@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 QUANTIZE = ("off", "int8")
+# how a prompt's shared prefix is reused: in place where the model can, copied, not at all
+PREFIX_CACHE = ("on", "copy", "off")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 

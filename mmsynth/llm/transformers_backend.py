@@ -16,9 +16,12 @@ here). bfloat16/float16 widen that gap by orders of magnitude.
 
 Every request of a prompt set begins with the same system message and few-shot examples: with
 ``prefix_cache`` (the default) their KV cache is computed once per backend and each request's
-prefill starts from a copy of it (:mod:`mmsynth.llm.prefix`). The prefix is the prompt's head
-(every message but the last) rendered and tokenised alone, cut to the ids it shares with the whole
-prompt's. Reuse changes the arithmetic's shapes only, like the batch does (see above).
+prefill starts after it (:mod:`mmsynth.llm.prefix`): on the CPU the rows of a batch attend to
+that one stored copy, read once per step for all of them (:mod:`mmsynth.llm.shared_attention`);
+elsewhere, or with ``prefix_cache="copy"``, each row starts from a copy of it. The prefix is the
+prompt's head (every message but the last) rendered and tokenised alone, cut to the ids it shares
+with the whole prompt's. Reuse changes the order of the arithmetic only, like the batch does (see
+above).
 
 torch and transformers are imported when the model is loaded, not when this module is.
 """
@@ -48,6 +51,7 @@ from mmsynth.llm.decode import Decoder, Item
 from mmsynth.llm.models import (
     DEVICE_PATTERN,
     DTYPES,
+    PREFIX_CACHE,
     QUANTIZE,
     LoadedModel,
     ModelSource,
@@ -75,7 +79,9 @@ class TransformersBackend(LLMBackend):
     torch's default, one per core; give at most cores / workers when several workers share a
     machine: a busy core stalls every multi-threaded step). ``local_files_only``: never ask the
     hub (local models never do). ``prefix_cache``: reuse the KV cache of each prompt's shared
-    head (system message + few-shot examples) across requests. ``weights_cache``: load a GGUF
+    head (system message + few-shot examples) across requests: ``"on"`` (or True; attended to
+    in place where the model can, else copied into each row), ``"copy"`` (always copied), ``"off"``
+    (or False). ``weights_cache``: load a GGUF
     model's dequantised copy from ``weights_cache_dir`` (None: the default,
     :func:`~mmsynth.llm.weights_cache.default_cache_dir`), writing it on the first load.
     ``quantize``: off, or int8 (CPU, float32: the linear layers dynamically quantised, see
@@ -87,7 +93,7 @@ class TransformersBackend(LLMBackend):
 
     def __init__(self, model: str | os.PathLike | None = DEFAULT_MODEL, batch_size: int = 32,
                  device: str = "auto", dtype: str = "auto", threads: int | None = None,
-                 local_files_only: bool = False, prefix_cache: bool = True,
+                 local_files_only: bool = False, prefix_cache: bool | str = "on",
                  weights_cache: bool = True, weights_cache_dir: str | os.PathLike | None = None,
                  quantize: str = "off"):
         self.source = resolve_model(model)
@@ -112,7 +118,14 @@ class TransformersBackend(LLMBackend):
         self.quantize = quantize
         self.threads = threads
         self.local_files_only = local_files_only
-        self.prefix_cache = bool(prefix_cache)
+        if isinstance(prefix_cache, bool):
+            prefix_cache = "on" if prefix_cache else "off"
+        prefix_cache = str(prefix_cache).strip().lower()
+        if prefix_cache not in PREFIX_CACHE:
+            raise UsageError(f"unknown prefix cache mode {prefix_cache!r}; expected one of "
+                             f"{', '.join(PREFIX_CACHE)}")
+        self.prefix_mode = prefix_cache
+        self.prefix_cache = prefix_cache != "off"
         self.prefixes = PrefixCaches() if self.prefix_cache else None
         self.weights_cache = WeightsCache(weights_cache_dir) if weights_cache else None
         self._heads: dict[str, list[int]] = {}  # a head's rendered text → its ids
@@ -252,7 +265,8 @@ class TransformersBackend(LLMBackend):
             self.seconds["encode"] += time.perf_counter() - started
             if on_done and results:  # the requests refused before decoding are done too
                 on_done(len(results))
-            decoder = Decoder(loaded, self.batch_size, on_done, self.prefixes)
+            decoder = Decoder(loaded, self.batch_size, on_done, self.prefixes,
+                              shared_attention=self.prefix_mode == "on")
             results.update(decoder.run(items))
             self.prefilled_tokens += decoder.prefilled_tokens
             self.seconds.update(decoder.seconds)

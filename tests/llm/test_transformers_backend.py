@@ -261,6 +261,10 @@ def test_backend_and_params_from_a_resolved_config():
     plain = backend_from_config({**defaults, "llm_prefix_cache": "off", "llm_cache": "off"})
     assert not plain.prefix_cache and plain.prefixes is None
     assert "expected one of" in LLM_OPTIONS["llm_prefix_cache"].check("yes")
+    copying = backend_from_config({**defaults, "llm_prefix_cache": "copy", "llm_cache": "off"})
+    assert copying.prefix_cache and copying.prefix_mode == "copy"
+    with pytest.raises(UsageError, match="prefix cache mode"):
+        make_backend("transformers", prefix_cache="sometimes")
     assert LLM_OPTIONS["llm_device"].check("cuda:1") is None
     assert "expected one of" in LLM_OPTIONS["llm_device"].check("gpu")
     assert LLM_OPTIONS["llm_top_p"].check(0) and LLM_OPTIONS["llm_top_p"].check(1) is None
@@ -291,18 +295,21 @@ def coco_requests(num_samples: int, temperature: float, max_new_tokens: int):
     return [d.work["messages"] for d in drafts], [d.work["params"] for d in drafts]
 
 
+@pytest.mark.parametrize("mode", ["on", "copy"])
 @pytest.mark.parametrize("temperature", [0.0, 0.6])
-def test_shared_prefix_reuse_gives_the_replies_of_whole_prompts(llm, temperature):
+def test_shared_prefix_reuse_gives_the_replies_of_whole_prompts(llm, temperature, mode):
     """Real coco requests, greedy and sampled: with the prefix cache (one per prompt set, the
-    requests' suffixes prefilled after a copy of it, merged into a running batch of 4) the
-    replies are those of the whole prompts prefilled."""
+    requests' suffixes prefilled after it — attended to in place (on, the CPU default) or a copy
+    of it in each row (copy) —, merged into a running batch of 4) the replies are those of the
+    whole prompts prefilled."""
     requests, params = coco_requests(2, temperature, 24)
     off = make_backend("transformers", batch_size=4, device="cpu", prefix_cache=False)
-    on = make_backend("transformers", batch_size=4, device="cpu")
+    on = make_backend("transformers", batch_size=4, device="cpu", prefix_cache=mode)
     heads = [on.prefix_length(m, on.encode(m)) for m in requests]
     assert all(n > 400 for n in heads) and len(set(heads)) == 3  # one head per prompt set
     expected = off.generate(requests, params)
     assert all(g.ok for g in expected)
     assert on.generate(requests, params) == expected
+    assert on._loaded.lm.shared_prefix_attention  # the embedded model on the CPU can
     assert on.prefixes.misses == 3 and on.prefixes.reused_tokens == sum(heads)
     assert on.prefilled_tokens < off.prefilled_tokens
