@@ -11,7 +11,8 @@ rejected texts never enter ``conversations``). Each pair is::
      "provenance": {"method": ..., "seed": ..., ...}}   # how it was made, reproducibly
 
 Coco kinds (:mod:`mmsynth.preference.coco`): ``self_rejected``, ``injected_object``,
-``wrong_count``, ``wrong_relation``; render kinds (:mod:`mmsynth.preference.render`):
+``wrong_count``, ``wrong_relation``, ``misleading_context`` (the only one that asks the LLM: a
+second request for a sample that reaches it); render kinds (:mod:`mmsynth.preference.render`):
 ``perturbed_scene``. Every coco pair is verified by the real checks (grounding, then claim
 support, both in ``reject`` mode): the chosen side must pass and the rejected side must fail
 with the intended reason, else the pair is dropped and counted by reason. Every render pair's
@@ -38,7 +39,9 @@ PREFERENCE_OPTIONS: dict[str, Option] = {
         0, "preference pairs (chosen / rejected answers, the rejected one provably wrong) per "
            "sample, in the sample's 'preference' list; coco: self_rejected (a failed "
            "candidate of the same request: best-of-N or a retry made one), injected_object, "
-           "wrong_count, wrong_relation, each verified by the grounding and claim checks; "
+           "wrong_count, wrong_relation, misleading_context (the LLM's answer from another "
+           "photo's context or one with an object added: one more LLM request per sample "
+           "that reaches it), each verified by the grounding and claim checks; "
            "geometry / chart: perturbed_scene (the answer computed from a misread value). "
            "0: off", check=non_negative, neutral=True),
 }
@@ -60,24 +63,30 @@ def make_pair(kind: str, turn: int, prompt: list[dict[str, str]], chosen: str, r
 class PreferenceStage(Stage):
     """Adds pairs to every sample the source's pair maker knows how to pair; never rejects.
 
-    ``maker(sample, n, counters)`` returns up to ``n`` pairs and counts what it dropped
+    ``maker(sample, n, counters)`` returns up to ``n`` pairs (a maker that batches work over
+    the shard, as coco's LLM requests, has ``pairs_of_shard(samples, n, counters, progress)``
+    returning each sample's, and a ``work`` share for progress) and counts what it dropped
     (``dropped:<kind>:<why>``: made but failing verification), what it could not make
     (``skipped:<kind>:<why>``: nothing in the answer to change) and changes it tried that made
     no pair (``tries:<kind>:<why>``). Counters: ``samples``,
-    ``samples_with_pairs``, ``pairs``, ``pairs:<kind>``, and those."""
+    ``samples_with_pairs``, ``pairs``, ``pairs:<kind>``, and those (coco's also
+    ``llm_requests``, ``llm_failed``, ``llm_tokens``)."""
 
     name = "preference"
 
     def __init__(self, n: int, maker: Callable[[Sample, int, Counter], list[dict[str, Any]]]):
         self.n = n
         self.maker = maker
+        self.work = float(getattr(maker, "work", 0.0))
 
     def process(self, samples: list[Sample], progress) -> tuple[list[Sample], list[Rejection]]:
         c = self.counters
         for name in ("samples", "samples_with_pairs", "pairs"):
             c[name] += 0
-        for sample in samples:
-            pairs = self.maker(sample, self.n, c)
+        batched = getattr(self.maker, "pairs_of_shard", None)
+        made = (batched(samples, self.n, c, progress) if batched is not None
+                else [self.maker(sample, self.n, c) for sample in samples])
+        for sample, pairs in zip(samples, made, strict=True):
             c["samples"] += 1
             if pairs:
                 sample.preference = pairs
@@ -103,6 +112,9 @@ class PreferenceStage(Stage):
                  f"change: {skipped or 'none'}"]
         if tries:
             lines.append(f"  preference: changes that made no pair: {tries}")
+        if t["llm_requests"]:
+            lines.append(f"  preference: {t['llm_requests']} misleading-context requests to the "
+                         f"LLM ({t['llm_tokens']:,} reply tokens, {t['llm_failed']} failed)")
         return lines
 
 

@@ -21,12 +21,23 @@ made:
   to the chosen answer and its swapped form to the rejected one; when no two objects settle a
   relation, a lone object's side of the picture ("The person is on the left side of the
   picture.", its centre :data:`POSITION_GAP` from the middle) is appended the same way.
+* ``misleading_context`` (STIC's idea, on the text side): the LLM answers again from a
+  corrupted context, and its answer is the rejected one. The context is another photo's
+  (its captions and boxes: ``other_context``; the rejected answer must name one of the objects
+  that photo has and this one lacks) or this photo's with an absent COCO category added as a
+  box and a caption (``added_object``; it must name that object). A ``detail`` sample asks its
+  own prompt set again (its human turn is drawn from the seed, so the question is the same);
+  a conversation or reasoning turn asks :data:`~mmsynth.prompts.llava.ANSWER_PROMPT`, the
+  turn's own question answered from the context. One LLM request per sample that reaches this
+  kind, seeded from (seed, image, type); all of a shard's go to the backend in one batched
+  call (:meth:`CocoPairs.pairs_of_shard`), the reply cache included.
 
 Verification: the prompt's turns plus the answer go through the grounding check, then claim
 support, both in ``reject`` mode (whatever ``--grounding`` / ``--claim_check`` say, so a pair's
 verdict is the rules', not a flag's): the chosen side must pass and the rejected side must be
 rejected with the intended reason (``hallucinated_object:<category>``,
-``wrong_count:<category>``, ``unsupported_claim:relation``, the candidate's own reason).
+``wrong_count:<category>``, ``unsupported_claim:relation``, the candidate's own reason,
+``hallucinated_object:<an object the corruption brought in>``).
 Otherwise the pair is dropped, counted as ``dropped:<kind>:chosen_fails`` /
 ``not_caught`` / ``other_reason``.
 """
@@ -35,6 +46,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,7 +63,13 @@ from mmsynth.stages import no_progress
 if TYPE_CHECKING:
     from mmsynth.sources.coco import CocoSource
 
-KINDS = ("self_rejected", "injected_object", "wrong_count", "wrong_relation")
+KINDS = ("self_rejected", "injected_object", "wrong_count", "wrong_relation",
+         "misleading_context")
+# How a misleading_context request's context is corrupted (tried in an order the seed draws).
+CORRUPTIONS = ("other_context", "added_object")
+# Photos drawn for other_context before giving up on it for a sample (one with an object this
+# photo lacks is nearly always among them).
+OTHER_DRAWS = 16
 # Objects whose presence is implied by roles and photos ("the photographer"): inserting one
 # proves nothing.
 NOT_INJECTED = frozenset({"person"})
@@ -71,6 +90,25 @@ _NUMBER_RE = re.compile(r"\b(\d+|" + "|".join(sorted(map(re.escape, NUMBER_WORDS
 
 def article(noun: str) -> str:
     return f"an {noun}" if noun[0].lower() in "aeiou" else f"a {noun}"
+
+
+@dataclass
+class MisleadingRequest:
+    """A ``misleading_context`` request waiting for its reply: what to send, and what the
+    reply must be to make a pair."""
+
+    messages: list[dict[str, str]]
+    params: Any  # GenerationParams
+    prompt_set: Any  # PromptSet: how the reply is parsed
+    turn: int  # the gpt turn it answers for
+    question: str  # that turn's question, as asked
+    intended: frozenset[str]  # the verdicts that make the rejected answer provably wrong
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+# A pair maker's plan for one sample: yields the LLM requests it needs, is sent each reply,
+# returns the sample's pairs.
+Plan = Generator[MisleadingRequest, Any, list[dict[str, Any]]]
 
 
 class CocoPairs:
@@ -98,21 +136,58 @@ class CocoPairs:
         return rejected[0].reason if rejected else None
 
     def verified(self, sample: Sample, kind: str, turn: int, chosen: str, rejected: str,
-                 intended: str, provenance: dict[str, Any], counters: Counter,
+                 intended: str | frozenset[str], provenance: dict[str, Any], counters: Counter,
                  prompt: list[dict[str, str]] | None = None) -> dict[str, Any] | None:
+        """The pair, when ``chosen`` passes the checks and ``rejected`` fails them with the
+        ``intended`` reason (or one of them); else None, counted as dropped."""
         prompt = sample.conversations[:turn] if prompt is None else prompt
         if self.verdict(sample, [*prompt, {"from": "gpt", "value": chosen}]) is not None:
             counters[f"dropped:{kind}:chosen_fails"] += 1
             return None
         reason = self.verdict(sample, [*prompt, {"from": "gpt", "value": rejected}])
-        if reason != intended:
+        if reason not in ((intended,) if isinstance(intended, str) else intended):
             counters[f"dropped:{kind}:{'not_caught' if reason is None else 'other_reason'}"] += 1
             return None
         return make_pair(kind, turn, prompt, chosen, rejected, reason, provenance)
 
     # -- the maker ------------------------------------------------------------------------------
 
+    # Share of a shard's work (progress): the misleading_context requests, at most one per
+    # sample and shorter than the chain's, against the LLM stage's 1.0.
+    work = 0.3
+
     def __call__(self, sample: Sample, n: int, counters: Counter) -> list[dict[str, Any]]:
+        return self.pairs_of_shard([sample], n, counters)[0]
+
+    def pairs_of_shard(self, samples: list[Sample], n: int, counters: Counter,
+                       progress: Callable[[float], None] = no_progress
+                       ) -> list[list[dict[str, Any]]]:
+        """Each sample's pairs. Every sample's :meth:`plan` runs until it needs an LLM reply;
+        the requests of all of them go to the backend in one call; the plans go on with their
+        replies (until none needs another)."""
+        plans = [self.plan(sample, n, counters) for sample in samples]
+        pairs: list[list[dict[str, Any]]] = [[] for _ in samples]
+        waiting: dict[int, MisleadingRequest] = {}
+
+        def advance(i: int, reply: Any) -> None:
+            try:
+                waiting[i] = plans[i].send(reply)
+            except StopIteration as done:
+                pairs[i] = done.value
+
+        for i in range(len(plans)):
+            advance(i, None)
+        while waiting:
+            order = sorted(waiting)
+            replies = self._ask([waiting.pop(i) for i in order], counters, progress)
+            for i, reply in zip(order, replies, strict=True):
+                advance(i, reply)
+        progress(1.0)
+        return pairs
+
+    def plan(self, sample: Sample, n: int, counters: Counter) -> Plan:
+        """Up to ``n`` pairs for ``sample``, its kinds tried in an order drawn from its pair
+        seed; yields a :class:`MisleadingRequest` where it needs the LLM and is sent the reply."""
         if sample.annotations is None or len(sample.conversations) < 2:
             return []
         kind = sample.meta.get("type")
@@ -124,10 +199,34 @@ class CocoPairs:
         for name in order:
             if len(pairs) >= n:
                 break
-            pair = getattr(self, name)(sample, rng, seed, counters)
+            if name == "misleading_context":
+                request = self.misleading_request(sample, rng, seed, counters)
+                pair = None
+                if request is not None:
+                    reply = yield request
+                    pair = self.misleading_pair(sample, request, reply, counters)
+            else:
+                pair = getattr(self, name)(sample, rng, seed, counters)
             if pair is not None:
                 pairs.append(pair)
         return pairs
+
+    def _ask(self, requests: list[MisleadingRequest], counters: Counter,
+             progress: Callable[[float], None]) -> list[Any]:
+        """The replies to ``requests``, in one backend call (cached like the chain's)."""
+        done = 0
+
+        def replied(k: int) -> None:
+            nonlocal done
+            done += k
+            progress(done / len(requests))
+
+        replies = self.source.backend.generate([r.messages for r in requests],
+                                               [r.params for r in requests], replied)
+        counters["llm_requests"] += len(requests)
+        counters["llm_failed"] += sum(not r.ok for r in replies)
+        counters["llm_tokens"] += sum(r.completion_tokens for r in replies)
+        return replies
 
     @staticmethod
     def _gpt_turns(sample: Sample, rng: np.random.Generator) -> list[int]:
@@ -268,6 +367,120 @@ class CocoPairs:
         return self.verified(sample, "wrong_relation", turn, f"{answer} {true}",
                              f"{answer} {false}", "unsupported_claim:relation", provenance,
                              counters)
+
+    def misleading_request(self, sample, rng, seed, counters) -> MisleadingRequest | None:
+        """The request that asks the LLM the sample's question from a corrupted context, or
+        None (counted) when no corruption can be made."""
+        from mmsynth.llm import params_from_config
+        from mmsynth.prompts.llava import ANSWER_PROMPT, build_messages, load_prompt_set
+        from mmsynth.sources.coco_context import context_of
+
+        kind, index = sample.meta["type"], sample.meta["index"]
+        record = self.source.index.record(index)
+        allowed = Evidence.from_annotations(sample.annotations).allowed
+        corrupted = None
+        for method in (CORRUPTIONS[i] for i in rng.permutation(len(CORRUPTIONS))):
+            corrupted = getattr(self, f"_{method}")(index, context_of(record), allowed, rng)
+            if corrupted is not None:
+                break
+        if corrupted is None:
+            counters["skipped:misleading_context:no_corruption"] += 1
+            return None
+        context, intended, provenance = corrupted
+        if kind == "detail":  # its own prompt again: the same drawn question, the same style
+            prompt_set, turn = self.source.prompt_sets[kind], 1
+            question = _strip(sample.conversations[0]["value"])
+            messages = build_messages(kind, context)
+        else:
+            prompt_set, turn = load_prompt_set(ANSWER_PROMPT), self._gpt_turns(sample, rng)[0]
+            question = _strip(sample.conversations[turn - 1]["value"])
+            messages = build_messages(ANSWER_PROMPT, context, question=question)
+        config = self.source.config
+        params = params_from_config(
+            {**config, "llm_max_new_tokens": config["llm_max_new_tokens"]
+             or prompt_set.max_new_tokens},
+            seed=pair_seed(config["seed"], index, f"{kind}/misleading_context"),
+            stop=tuple(prompt_set.stop))
+        provenance = {"method": provenance.pop("method"), "seed": seed,
+                      "llm_seed": params.seed, "prompt": prompt_set.provenance(), **provenance}
+        return MisleadingRequest(messages, params, prompt_set, turn, question, intended,
+                                 provenance)
+
+    def misleading_pair(self, sample, request: MisleadingRequest, reply, counters
+                        ) -> dict[str, Any] | None:
+        """The pair of the sample's answer against the LLM's misled one, verified."""
+        from mmsynth.prompts.llava import ParseError, parse_with
+
+        if not reply.ok:
+            counters["dropped:misleading_context:llm_error"] += 1
+            return None
+        try:
+            turns = parse_with(request.prompt_set, reply.text,
+                               hit_limit=reply.finish_reason == "length",
+                               rng=[self.source.config["seed"], sample.meta["index"]])
+        except ParseError as e:
+            counters[f"dropped:misleading_context:unreadable_reply:{e.key}"] += 1
+            return None
+        if not request.prompt_set.asks_question and _strip(turns[0]["value"]) != request.question:
+            counters["dropped:misleading_context:other_question"] += 1
+            return None
+        return self.verified(sample, "misleading_context", request.turn,
+                             sample.conversations[request.turn]["value"], turns[1]["value"],
+                             request.intended, request.provenance, counters)
+
+    # -- the corruptions: (context, the intended verdicts, provenance) or None ------------------
+
+    def _other_context(self, index: int, context, allowed: frozenset[str],
+                       rng: np.random.Generator):
+        """Another photo's captions and boxes, one that has objects this photo lacks."""
+        from mmsynth.sources.coco_context import context_of, sample_annotations
+
+        photos = self.source.index
+        for _ in range(OTHER_DRAWS if len(photos) > 1 else 0):
+            j = int(rng.integers(len(photos)))
+            other = photos.record(j)
+            if j == index or not other.has_context:
+                continue
+            brought = sorted(Evidence.from_annotations(sample_annotations(other)).allowed
+                             - allowed)
+            if brought:
+                return (context_of(other),
+                        frozenset(f"hallucinated_object:{c}" for c in brought),
+                        {"method": "other_context", "other_image_id": other.id,
+                         "objects": brought})
+        return None
+
+    def _added_object(self, index: int, context, allowed: frozenset[str],
+                      rng: np.random.Generator):
+        """This photo's context with an absent COCO category added: a box, and a caption that
+        puts it next to the photo's most annotated object (the conversation prompt shows
+        captions only)."""
+        from mmsynth.prompts.llava import Context
+
+        absent = [c for c in COCO_CATEGORIES if c not in allowed and c not in NOT_INJECTED]
+        category = absent[int(rng.integers(len(absent)))]
+        w, h = (float(v) for v in rng.uniform(0.15, 0.35, 2))
+        x, y = float(rng.uniform(0, 1 - w)), float(rng.uniform(0, 1 - h))
+        box = tuple(round(v, 3) for v in (x, y, x + w, y + h))
+        common = Counter(c for c, _ in context.objects).most_common(1)
+        place = PLACES[int(rng.integers(len(PLACES)))]
+        caption = (f"{article(category).capitalize()} {place} the {common[0][0]}." if common
+                   else f"There is {article(category)} in the picture.")
+        captions = list(context.captions)
+        captions.insert(int(rng.integers(len(captions) + 1)), caption)
+        return (Context(tuple(captions), (*context.objects, (category, box))),
+                frozenset({f"hallucinated_object:{category}"}),
+                {"method": "added_object", "object": category, "box": list(box),
+                 "caption": caption})
+
+
+def fingerprint_extra() -> dict[str, Any]:
+    """What decides the coco pairs beyond the options: the kinds (a run made before a kind
+    existed is not resumed into) and the prompt misleading_context asks with."""
+    from mmsynth.prompts.llava import ANSWER_PROMPT, load_prompt_set
+
+    return {"preference_kinds": list(KINDS),
+            "preference_answer_prompt": load_prompt_set(ANSWER_PROMPT).fingerprint}
 
 
 def _strip(text: str) -> str:

@@ -11,8 +11,10 @@ A prompt set is data in ``configs/prompts/<type>.yaml``::
     parse: {min_pairs, max_pairs, min_answer_words, min_words, max_repetition, max_paragraphs}
     requests: [str, ...]          # prose only: phrasings of the human turn
     system: str
-    template: str                 # the user turn; "{context}" is replaced by the context
-    few_shot: [{captions: [...], objects: ["cat: [0.100, ...]", ...], response: str}, ...]
+    template: str                 # the user turn; "{context}" is replaced by the context (and
+                                  # "{question}", where it appears, by a question asked)
+    few_shot: [{captions: [...], objects: ["cat: [0.100, ...]", ...], response: str,
+                question: str (only with "{question}" in the template)}, ...]
 
 :func:`build_messages` makes ``[system, (user, assistant) × few-shot, user]`` chat messages;
 :func:`parse` turns a reply into LLaVA ``conversations`` with the reply parser of
@@ -47,9 +49,10 @@ from mmsynth.registry import Registry
 from mmsynth.resources import config_path
 
 __all__ = [
-    "BOX_LINE", "PROMPT_DIR", "PROMPT_SETS", "PROMPT_TYPES", "REASONS", "Context", "FewShot",
-    "ParseError", "ParseRules", "PromptSet", "build_messages", "clean", "cut_loop", "format_box",
-    "load_prompt_set", "parse", "parse_box_line", "parse_types", "parse_with", "repetition_ratio",
+    "ANSWER_PROMPT", "BOX_LINE", "PROMPT_DIR", "PROMPT_SETS", "PROMPT_TYPES", "REASONS", "Context",
+    "FewShot", "ParseError", "ParseRules", "PromptSet", "build_messages", "clean", "cut_loop",
+    "format_box", "load_prompt_set", "parse", "parse_box_line", "parse_types", "parse_with",
+    "repetition_ratio",
 ]
 
 PROMPT_DIR = config_path("prompts")
@@ -148,6 +151,7 @@ def parse_box_line(line: str) -> tuple[str, tuple[float, float, float, float]]:
 class FewShot:
     context: Context
     response: str
+    question: str = ""  # for a template that asks one ("{question}")
 
 
 @dataclass(frozen=True)
@@ -168,18 +172,30 @@ class PromptSet:
     path: str = ""
     fingerprint: str = ""
 
-    def request(self, context: Context | str) -> str:
+    @property
+    def asks_question(self) -> bool:
+        """Whether the user turn asks a given question (``{question}`` in the template)."""
+        return "{question}" in self.template
+
+    def request(self, context: Context | str, question: str | None = None) -> str:
         """The user turn for ``context`` (a Context, or text that :meth:`Context.from_text`
-        reads), rendered the way the few-shot examples are: boxes only if ``uses_objects``."""
+        reads), rendered the way the few-shot examples are: boxes only if ``uses_objects``;
+        ``question`` fills a template that asks one."""
         if isinstance(context, str):
             context = Context.from_text(context)
-        return self.template.replace("{context}", context.render(self.uses_objects))
+        if self.asks_question and not question:
+            raise ValueError(f"prompt set {self.type!r} asks a question: give one")
+        text = self.template.replace("{context}", context.render(self.uses_objects))
+        return text.replace("{question}", " ".join(question.split())) if question else text
 
     def provenance(self) -> dict[str, str]:
         """What goes into a sample's meta: type, version and a hash of the prompt's content."""
         return {"prompt_type": self.type, "prompt_version": self.prompt_version,
                 "prompt_fingerprint": self.fingerprint}
 
+
+# The misleading_context pairs' prompt (mmsynth.preference.coco): loaded by path, not a --types.
+ANSWER_PROMPT = PROMPT_DIR / "answer.yaml"
 
 _KEYS = {"type", "prompt_version", "format", "uses_objects", "system", "template", "few_shot",
          "parse", "requests", "max_new_tokens", "stop"}
@@ -230,8 +246,12 @@ def _load(path: str) -> PromptSet:
             raise bad(f"few_shot[{i}].objects", str(e)) from None
         if not shot.get("captions") or not shot.get("response"):
             raise bad(f"few_shot[{i}]", "needs captions and a response")
+        question = str(shot.get("question") or "").strip()
+        if ("{question}" in data["template"]) != bool(question):
+            raise bad(f"few_shot[{i}].question", "needed exactly when the template asks one "
+                                                 "({question})")
         shots.append(FewShot(Context(tuple(shot["captions"]), objects),
-                             shot["response"].strip()))
+                             shot["response"].strip(), question))
     fingerprint = hashlib.sha256(
         json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
     prompt_set = PromptSet(
@@ -261,17 +281,19 @@ def parse_types(value: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def build_messages(kind: str, context: Context | str, *,
-                   shots: int | None = None) -> list[dict[str, str]]:
+def build_messages(kind: str | Path, context: Context | str, *, shots: int | None = None,
+                   question: str | None = None) -> list[dict[str, str]]:
     """Chat messages for one request: the system message, each few-shot example as a user
     turn (its context) and an assistant turn (its response), then the user turn for
-    ``context``. ``shots`` limits the number of examples (default: all)."""
+    ``context`` (and ``question``, for a set that asks one). ``kind``: a registered type or a
+    prompt set's path. ``shots`` limits the number of examples (default: all)."""
     ps = load_prompt_set(kind)
     messages = [{"role": "system", "content": ps.system}]
     for shot in ps.few_shot[:shots]:
-        messages.append({"role": "user", "content": ps.request(shot.context)})
+        messages.append({"role": "user",
+                         "content": ps.request(shot.context, shot.question or None)})
         messages.append({"role": "assistant", "content": shot.response})
-    messages.append({"role": "user", "content": ps.request(context)})
+    messages.append({"role": "user", "content": ps.request(context, question)})
     return messages
 
 

@@ -152,8 +152,9 @@ class CocoSource(Source):
 
     @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """The prompt files' content (editing a prompt must not be resumed into old shards) and
-        the resolved CLIP setup (filtered shards never mix with unfiltered ones)."""
+        """The prompt files' content (editing a prompt must not be resumed into old shards),
+        the resolved CLIP setup (filtered shards never mix with unfiltered ones) and, with
+        preference pairs, their kinds and the misleading_context prompt."""
         from mmsynth.filters.clip import announce, clip_plan
         from mmsynth.prompts.llava import load_prompt_set, parse_types
 
@@ -161,8 +162,13 @@ class CocoSource(Source):
         announce(plan)
         from mmsynth.filters.claims import fingerprint_extra as claims_fingerprint
 
-        return {**{t: load_prompt_set(t).fingerprint for t in parse_types(config["types"])},
-                **plan.fingerprint(), **claims_fingerprint(config)}
+        extra = {**{t: load_prompt_set(t).fingerprint for t in parse_types(config["types"])},
+                 **plan.fingerprint(), **claims_fingerprint(config)}
+        if config.get("preference_pairs", 0) > 0:
+            from mmsynth.preference.coco import fingerprint_extra as pairs_fingerprint
+
+            extra.update(pairs_fingerprint())
+        return extra
 
     # -- the model ------------------------------------------------------------------------------
 

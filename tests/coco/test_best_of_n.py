@@ -46,15 +46,24 @@ SHORT = "A photo."
 
 class ScriptedBackend(LLMBackend):
     """Replies by candidate: ``script(index, k)`` is the text of candidate k of image index's
-    detail request (recognised by its seed). Records every call's candidates."""
+    detail request (recognised by its seed). Records every call's candidates. The preference
+    stage's misleading_context requests (their own seeds) get ``misled(messages)`` (a str or a
+    Generation; without it, a failed request), their calls recorded in ``misleading_calls``."""
 
     name = "scripted"
 
-    def __init__(self, script: Callable[[int, int], str], images: int = 2):
+    def __init__(self, script: Callable[[int, int], str], images: int = 2,
+                 misled: Callable[[list], str | Generation] | None = None):
+        from mmsynth.preference import pair_seed
+
         self.script = script
         self.by_seed = {candidate_seed(SEED, i, "detail", k): (i, k)
                         for i in range(images) for k in range(12)}
         self.calls: list[list[tuple[int, int]]] = []
+        self.misled = misled
+        self.misleading = {pair_seed(SEED, i, "detail/misleading_context"): i
+                           for i in range(images)}
+        self.misleading_calls: list[list[int]] = []
 
     @property
     def model_id(self) -> str:
@@ -62,6 +71,8 @@ class ScriptedBackend(LLMBackend):
 
     def generate(self, requests, params=None, on_done=None):
         params = per_request(params, len(requests))
+        if any(p.seed in self.misleading for p in params):
+            return self._misleading(requests, params, on_done)
         call = [self.by_seed[p.seed] for p in params]
         self.calls.append(call)
         replies = [Generation(text=self.script(i, k), completion_tokens=len(
@@ -70,11 +81,20 @@ class ScriptedBackend(LLMBackend):
             on_done(len(replies))
         return replies
 
+    def _misleading(self, requests, params, on_done):
+        self.misleading_calls.append([self.misleading[p.seed] for p in params])
+        replies = [self.misled(m) if self.misled else Generation(error="scripted: no reply")
+                   for m in requests]
+        if on_done:
+            on_done(len(replies))
+        return [r if isinstance(r, Generation) else Generation(text=r, completion_tokens=9)
+                for r in replies]
 
-def _shard(tmp_path, monkeypatch, script, **flags):
-    """Build shard 0 of a 2-image detail run through ``ScriptedBackend(script)``; return its
-    stats, kept samples (by image index), the backend and the best_of_n stage."""
-    backend = ScriptedBackend(script)
+
+def _shard(tmp_path, monkeypatch, script, misled=None, **flags):
+    """Build shard 0 of a 2-image detail run through ``ScriptedBackend(script, misled=misled)``;
+    return its stats, kept samples (by image index), the backend and the best_of_n stage."""
+    backend = ScriptedBackend(script, misled=misled)
     monkeypatch.setattr("mmsynth.llm.backend_from_config", lambda config: backend)
     out = tmp_path / "out"
     out.mkdir(parents=True)

@@ -4,7 +4,9 @@ best-of-N shard whose failed candidate becomes a ``self_rejected`` pair.
 
 Every pair of the whole output is judged here by the real checks, run afresh (a grounding check
 and a claim check built in this file, not the pair maker's): the chosen answer passes both, the
-rejected one is refused with the pair's intended reason.
+rejected one is refused with the pair's intended reason. ``misleading_context`` pairs ask the
+LLM again (the embedded model in the session run; a scripted one that answers from whatever
+context it is shown in the unit tests).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from tests.coco.conftest import FAST
 from tests.conftest import read_shards
 
 INTENDED = {"injected_object": "hallucinated_object:", "wrong_count": "wrong_count:",
-            "wrong_relation": "unsupported_claim:relation"}
+            "wrong_relation": "unsupported_claim:relation",
+            "misleading_context": "hallucinated_object:"}
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +78,40 @@ def _check_pairs(records) -> Counter:
                 assert reason.startswith(INTENDED[pair["kind"]]), pair
             if pair["kind"] == "injected_object":
                 assert reason == f"hallucinated_object:{pair['provenance']['object']}"
+            if pair["kind"] == "misleading_context":
+                _check_misleading(record, pair, reason)
     return kinds
+
+
+def _check_misleading(record, pair, reason) -> None:
+    """The misled answer names an object the corruption brought in, absent from this photo."""
+    provenance = pair["provenance"]
+    named = reason.split(":", 1)[1]
+    present = {o["category"] for o in record["annotations"]["objects"]}
+    assert named not in present
+    if provenance["method"] == "added_object":
+        assert named == provenance["object"]
+        assert provenance["caption"].lower().count(named) == 1
+    else:
+        assert provenance["method"] == "other_context"
+        assert named in provenance["objects"]
+        assert provenance["other_image_id"] != record["meta"]["image_id"]
+    assert provenance["prompt"]["prompt_type"] == ("detail" if record["meta"]["type"] == "detail"
+                                                   else "answer")
 
 
 def test_every_pair_of_the_run_is_verified_by_the_real_checks(prefs_run):
     records, _, summary = prefs_run
     kinds = _check_pairs(records)
     assert sum(kinds.values()) > 0
-    assert {"injected_object", "wrong_count"} <= set(kinds), kinds
+    assert {"injected_object", "wrong_count", "misleading_context"} <= set(kinds), kinds
     stats = summary.stage_stats["preference"]
+    # The misleading answers were written by the embedded model, one request each, in one call
+    # per shard; a pair or a counted reason for every one of them.
+    assert stats["llm_requests"] > 0 and stats["llm_failed"] == 0
+    misled = sum(n for k, n in stats.items() if k.startswith("dropped:misleading_context:"))
+    assert stats["llm_requests"] == kinds["misleading_context"] + misled
+    assert any("misleading-context requests" in line for line in summary.stage_lines)
     assert stats["pairs"] == sum(kinds.values())
     assert {k: stats[f"pairs:{k}"] for k in kinds} == dict(kinds)
     # Without failed candidates (one candidate per request) there is no self-rejected pair,
@@ -150,3 +178,62 @@ def test_the_coco_pairs_export_for_trl_and_llamafactory(prefs_run, tmp_path):
     assert check_trl(tmp_path / "trl", records) == pairs
     export_dpo(str(summary.out), str(tmp_path / "lf"), "llamafactory")
     assert check_llamafactory(tmp_path / "lf", records) == pairs
+
+
+# -- misleading_context with a scripted LLM ---------------------------------------------------
+
+def _misled(messages) -> str:
+    """A reply that believes its context: a detail paragraph naming every object listed."""
+    from mmsynth.prompts.llava import BOX_LINE
+
+    lines = messages[-1]["content"].splitlines()
+    named = list(dict.fromkeys(m["category"] for m in map(BOX_LINE.match, lines) if m))
+    return (f"The picture shows {', '.join(article(c) for c in named)} in one scene. The light "
+            "is soft and everything in the picture is easy to see. The scene is calm and quiet, "
+            "and nothing moves in it. It looks like an ordinary day.")
+
+
+def article(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def _misleading_shard(tmp_path, monkeypatch, misled):
+    """Shard 0 of a 2-image detail run with every pair kind tried, the backend replying
+    ``misled(messages)`` to the misleading_context requests."""
+    from tests.coco import test_best_of_n as bon
+
+    stats, kept, backend, _ = bon._shard(tmp_path, monkeypatch, lambda i, k: bon.GOOD[i],
+                                         misled=misled, preference_pairs=5)
+    return stats, kept, backend.misleading_calls
+
+
+def test_misleading_context_pairs_a_misled_answer_that_the_checks_refuse(tmp_path, monkeypatch):
+    stats, kept, calls = _misleading_shard(tmp_path, monkeypatch, _misled)
+    assert calls == [[0, 1]]  # both samples' requests, in one backend call
+    pairs = {i: [p for p in r["preference"] if p["kind"] == "misleading_context"]
+             for i, r in kept.items()}
+    assert all(len(p) == 1 for p in pairs.values()), pairs
+    for i, (pair,) in pairs.items():
+        assert pair["chosen"] == kept[i]["conversations"][1]["value"]
+        assert pair["prompt"] == kept[i]["conversations"][:1]
+        assert pair["provenance"]["llm_seed"] != kept[i]["meta"]["llm"]["params"]["seed"]
+    _check_pairs(list(kept.values()))
+    p = stats["stages"]["preference"]
+    assert (p["llm_requests"], p["llm_failed"], p["pairs:misleading_context"]) == (2, 0, 2)
+    assert p["llm_tokens"] == 18
+
+
+def test_a_misleading_answer_the_checks_pass_makes_no_pair(tmp_path, monkeypatch):
+    from mmsynth.llm import Generation
+    from tests.coco.test_best_of_n import GOOD
+
+    # The model was not misled (it wrote the photo's own good description) for image 0, and its
+    # request failed for image 1: no pair, each counted.
+    replies = iter([GOOD[0], Generation(error="timeout: no reply")])
+    stats, kept, _ = _misleading_shard(tmp_path, monkeypatch, lambda messages: next(replies))
+    assert not [p for r in kept.values() for p in r.get("preference", [])
+                if p["kind"] == "misleading_context"]
+    p = stats["stages"]["preference"]
+    assert p["dropped:misleading_context:not_caught"] == 1
+    assert p["dropped:misleading_context:llm_error"] == 1
+    assert (p["llm_requests"], p["llm_failed"]) == (2, 1)
