@@ -160,6 +160,11 @@ few_shot:
     (lambda s: s.replace("0.100, 0.100", "0.1, 0.1"), "few_shot[0].objects"),
     (lambda s: s.replace("Question: What animal is it?\\nAnswer: ", ""), "few_shot[0].response"),
     (lambda s: s.replace("format: qa", "format: prose"), "requests"),
+    # a template that asks a question needs each example's question, and only then
+    (lambda s: s.replace('"{context}\\nAsk."', '"{context}\\nQ: {question}"'),
+     "few_shot[0].question"),
+    (lambda s: s.replace("    response:", "    question: Why?\n    response:"),
+     "few_shot[0].question"),
 ])
 def test_malformed_prompt_sets_name_the_key(tmp_path, edit, where):
     good = tmp_path / "good.yaml"
@@ -170,6 +175,25 @@ def test_malformed_prompt_sets_name_the_key(tmp_path, edit, where):
     with pytest.raises(UsageError) as e:
         load_prompt_set(bad)
     assert "bad.yaml" in str(e.value) and where in str(e.value)
+
+
+def test_the_answer_prompt_asks_the_question_it_is_given():
+    from mmsynth.prompts.llava import ANSWER_PROMPT, build_messages
+
+    ps = load_prompt_set(ANSWER_PROMPT)
+    assert ps.asks_question and ps.format == "prose"
+    assert all(shot.question for shot in ps.few_shot)
+    context = Context(("A dog on a red sofa.",), (("dog", (0.1, 0.2, 0.5, 0.6)),))
+    messages = build_messages(ANSWER_PROMPT, context, question="What is\n the dog doing?")
+    assert len(messages) == 2 + 2 * len(ps.few_shot)
+    assert messages[-1]["content"].endswith("Question: What is the dog doing?\n"
+                                            "Answer the question about this photo.")
+    assert "dog: [0.100, 0.200, 0.500, 0.600]" in messages[-1]["content"]
+    assert f"Question: {ps.few_shot[0].question}" in messages[1]["content"]
+    with pytest.raises(ValueError, match="asks a question"):
+        ps.request(context)
+    # the data types' sets ask none
+    assert not load_prompt_set("detail").asks_question
 
 
 # ---- parsing: formats ------------------------------------------------------------------------
