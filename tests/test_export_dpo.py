@@ -9,6 +9,10 @@ installable here): the ``dataset_info.json`` entry names the row's columns, mess
 user / assistant tags from the first, a ranking prompt has an odd number of messages, chosen and
 rejected are assistant messages, and the ``<image>`` tokens match the images, which exist
 relative to the dataset folder.
+
+And one real DPO step: TRL's ``DPOTrainer`` trains a tiny randomly initialised LLaVA (a CLIP
+vision tower, a Llama decoder, built offline from configs, with a ``LlavaProcessor``) on the
+export as it is, images included.
 """
 
 from __future__ import annotations
@@ -80,6 +84,96 @@ def check_trl(out: Path, records: list[dict]) -> int:
     return len(ds)
 
 
+def dpo_step(out: Path, steps: int = 1) -> dict:
+    """``steps`` DPO steps of TRL's ``DPOTrainer`` on the TRL export in ``out``, unchanged but for
+    its image paths made absolute (TRL's vision DPO loads them with ``datasets``' Image), on a
+    tiny LLaVA built here; returns what the step showed."""
+    import copy
+
+    import torch
+    from datasets import Image, List, load_dataset
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+    from trl import DPOConfig, DPOTrainer
+
+    ds = load_dataset("json", data_files=str(out / "dpo.jsonl"), split="train")
+    words = pre_tokenizers.Whitespace()
+    vocab = {t: i for i, t in enumerate(["[UNK]", "[PAD]", "<image>", "<|end|>", "<|user|>",
+                                         "<|assistant|>", "<|system|>"])}
+    for row in ds:
+        for m in row["prompt"] + row["chosen"] + row["rejected"]:
+            for part in m["content"]:
+                for word, _ in words.pre_tokenize_str(part.get("text") or ""):
+                    vocab.setdefault(word, len(vocab))
+    tokens = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokens.pre_tokenizer = words
+    template = ("{% for m in messages %}<|{{ m['role'] }}|> {% for p in m['content'] %}"
+                "{% if p['type'] == 'image' %}<image> {% else %}{{ p['text'] }} {% endif %}"
+                "{% endfor %}<|end|> {% endfor %}"
+                "{% if add_generation_prompt %}<|assistant|> {% endif %}")
+    tok = PreTrainedTokenizerFast(tokenizer_object=tokens, unk_token="[UNK]", pad_token="[PAD]",
+                                  eos_token="<|end|>", chat_template=template,
+                                  extra_special_tokens={"image_token": "<image>"})
+    # 32-pixel images in 16-pixel patches: 4 image tokens per picture (the CLS feature dropped)
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                           crop_size={"height": 32, "width": 32}),
+        tokenizer=tok, patch_size=16, vision_feature_select_strategy="default",
+        num_additional_image_tokens=1, chat_template=template)
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                       num_attention_heads=2, image_size=32, patch_size=16),
+        text_config=LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                                num_hidden_layers=1, num_attention_heads=2,
+                                num_key_value_heads=1, pad_token_id=1, eos_token_id=3),
+        image_token_index=vocab["<image>"], vision_feature_select_strategy="default")
+    torch.manual_seed(0)
+    model = LlavaForConditionalGeneration(config)
+    before = {n: t.detach().clone() for n, t in model.named_parameters()}
+    ds = ds.map(lambda row: {"images": [str(out / p) for p in row["images"]]})
+    ds = ds.cast_column("images", List(Image())).select_columns(
+        ["prompt", "chosen", "rejected", "images"])
+    args = DPOConfig(output_dir=str(out / "dpo-run"), max_steps=steps,
+                     per_device_train_batch_size=2, learning_rate=1e-3, use_cpu=True,
+                     report_to=[], logging_steps=1, save_strategy="no", max_length=None,
+                     dataloader_num_workers=0, seed=0)
+    trainer = DPOTrainer(model=model, ref_model=copy.deepcopy(model).eval(), args=args,
+                         train_dataset=ds, processing_class=processor)
+    batch = trainer.data_collator([ds[0], ds[1]])
+    trainer.train()
+    changed = {n.split(".")[1] if n.startswith("model.") else n.split(".")[0]
+               for n, t in model.named_parameters() if not torch.equal(before[n], t)}
+    return {"log": trainer.state.log_history[0], "batch": batch, "changed": changed,
+            "image_token": vocab["<image>"]}
+
+
+def check_dpo_step(out: Path) -> None:
+    """One DPO step on the export: the collator fed the pictures to the model, the loss was
+    DPO's at its start (policy = reference: ln 2), and every part of the model learned,
+    the vision tower and its projector too (the gradient went through the images)."""
+    import math
+
+    step = dpo_step(out)
+    batch, log = step["batch"], step["log"]
+    # chosen and rejected rows of 2 pairs, each with its picture's 4 image tokens
+    assert batch["pixel_values"].shape == (4, 3, 32, 32)
+    assert ((batch["input_ids"] == step["image_token"]).sum(dim=1) == 4).all()
+    assert batch["completion_mask"].sum(dim=1).min() > 0
+    assert math.isclose(log["loss"], math.log(2), rel_tol=1e-4)
+    assert log["grad_norm"] > 0 and math.isfinite(log["grad_norm"])
+    assert log["logps/chosen"] != log["logps/rejected"]
+    assert {"vision_tower", "multi_modal_projector", "language_model", "lm_head"} <= \
+        step["changed"], step["changed"]
+
+
 def check_llamafactory(out: Path, records: list[dict]) -> int:
     """LLaMA-Factory's sharegpt converter's rules for a ranking dataset over the export."""
     info = json.loads((out / "dataset_info.json").read_text())
@@ -117,6 +211,11 @@ def test_trl_export_passes_trl_s_preparation(geometry_prefs, tmp_path):
     records = _records(geometry_prefs)
     assert result["rows"] == check_trl(tmp_path / "trl", records) > 20
     assert result["by_kind"] == {"perturbed_scene": result["rows"]}
+
+
+def test_trl_s_dpo_trainer_takes_a_step_on_the_export(geometry_prefs, tmp_path):
+    export_dpo(str(geometry_prefs), str(tmp_path / "trl"))
+    check_dpo_step(tmp_path / "trl")
 
 
 def test_llamafactory_export_passes_its_sharegpt_converter_rules(geometry_prefs, tmp_path):

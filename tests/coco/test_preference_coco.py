@@ -170,12 +170,13 @@ def test_off_by_default_and_out_of_the_fingerprint():
 
 def test_the_coco_pairs_export_for_trl_and_llamafactory(prefs_run, tmp_path):
     from mmsynth.export import export_dpo
-    from tests.test_export_dpo import check_llamafactory, check_trl
+    from tests.test_export_dpo import check_dpo_step, check_llamafactory, check_trl
 
     records, _, summary = prefs_run
     pairs = summary.stage_stats["preference"]["pairs"]
     export_dpo(str(summary.out), str(tmp_path / "trl"))
     assert check_trl(tmp_path / "trl", records) == pairs
+    check_dpo_step(tmp_path / "trl")  # the photos through TRL's DPOTrainer, one step
     export_dpo(str(summary.out), str(tmp_path / "lf"), "llamafactory")
     assert check_llamafactory(tmp_path / "lf", records) == pairs
 
