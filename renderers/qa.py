@@ -90,11 +90,13 @@ def numeric_qa(
     decimals: int | None = None,
     rationale: str | None = None,
     tolerance: float | None = None,
+    steps: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A QA item with a numeric answer. When ``value`` is not integral, ``decimals`` must be given
     and the question is extended with the rounding it expects. With ``tolerance`` (an answer
     estimated from a picture) the question also states how close an answer must be, and the
-    item stores it."""
+    item stores it. ``steps``: the worked solution (:mod:`renderers.solution`), stored as the
+    item's ``steps`` and, in words, as its ``rationale``."""
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"answer to {question!r} is not finite: {value}")
@@ -120,19 +122,33 @@ def numeric_qa(
     item["exact"] = exact
     if tolerance is not None:
         item["tolerance"] = tolerance
-    if rationale:
-        item["rationale"] = rationale
+    _worked(item, rationale, steps)
     return item
 
 
 def text_qa(question: str, answer: str, *, type: str, value: Any = None,
-            rationale: str | None = None) -> dict[str, Any]:
-    """A QA item whose answer is text (a name, a fraction, a point, yes/no)."""
+            rationale: str | None = None,
+            steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A QA item whose answer is text (a name, a fraction, a point, yes/no); ``steps`` as for
+    :func:`numeric_qa`."""
     item: dict[str, Any] = {"question": question, "answer": answer, "type": type,
                             "value": answer if value is None else value}
+    _worked(item, rationale, steps)
+    return item
+
+
+def _worked(item: dict[str, Any], rationale: str | None,
+            steps: list[dict[str, Any]] | None) -> None:
+    from renderers.solution import rationale as in_words
+
+    if steps:
+        if rationale is not None:
+            raise ValueError("give the steps or the rationale, not both: the steps' words are it")
+        rationale = in_words(steps)
     if rationale:
         item["rationale"] = rationale
-    return item
+    if steps:
+        item["steps"] = [dict(s) for s in steps]
 
 
 def pick(rng: np.random.Generator, options: list | tuple):

@@ -61,7 +61,7 @@ CASES = {
 }
 
 PINS = {
-    "geometry": "5c2cba55b80dbb609a813984705c94a3fbfb9b04dc32f003a102e3040b68ec96",
+    "geometry": "c321c9f85e1e1f20794d77425bb199830723109714dd742fc736117ac345ed7a",
     "chart": "37f4b54d69accd74bc9b01ae01ae25fb51022a5f104cfad2cc0053b4479a65d5",
     "coco_greedy": "fc391225c26600fd8c416f3f8fdef708bf6542f8a366bceff50225ef3369cff2",
     "coco_sampled": "904042fa7514f4779a25a8ec9bd90e0442a231898e76ac6a5de4f3cda3282e57",

@@ -15,6 +15,7 @@ from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
 from renderers.qa import numeric_qa, pick
+from renderers.solution import number, step
 from renderers.style import sample_style
 
 TASKS = ("straight_line", "around_point", "vertical", "linear_pair", "complementary",
@@ -51,7 +52,7 @@ def _linear(rng, angle: int, x: int, avoid: int | None = None) -> tuple[int, int
 
 @register("geometry", "angles")
 class Angles(Renderer):
-    version = "1"
+    version = "2"  # 2: worked solutions as steps (qa[].steps)
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)
@@ -204,17 +205,19 @@ class Angles(Renderer):
             if task == "straight_line_algebra":
                 setup = f"({e1}) + ({e2}) = 180, so {expression(a1 + a2, b1 + b2)} = 180"
                 rule = "Angles on a straight line add up to 180°"
+                solve = f"(180 - ({number(b1)} + {number(b2)})) / ({number(a1)} + {number(a2)})"
             else:
                 # Collect x on the side with the larger coefficient.
                 (ah, bh), (al, bl) = sorted([(a1, b1), (a2, b2)], reverse=True)
                 setup = f"{e1} = {e2}, so {expression(ah - al, 0)} = {bl - bh}"
                 rule = "Vertical angles are equal"
+                solve = f"({number(bl)} - {number(bh)}) / ({number(ah)} - {number(al)})"
             q = pick(rng, [f"{line}Find the value of x.",
                            f"{line}What is x?",
                            f"{line}The two marked angles are given in terms of x. Solve for x.",
                            f"{line}Using the labelled angles, find x."])
-            why = f"{rule}: {setup}, so x = {x}."
-            return [numeric_qa(q, x, type=f"angles_{task}", rationale=why)]
+            steps = [step(f"{rule}: {setup}, so x = {x}.", solve, x)]
+            return [numeric_qa(q, x, type=f"angles_{task}", steps=steps)]
         (ask,) = [a for a in angles if a["unknown"]]
         known = [a for a in angles if not a["unknown"]]
         answer = ask["degrees"]
@@ -229,24 +232,31 @@ class Angles(Renderer):
                                "Find the size of the angle marked “?”.",
                                f"How large is {angle_name(ask)}, marked with a question mark?"])
         terms = "".join(f" − {a['degrees']}°" for a in known)
+        minus = "".join(f" - {number(a['degrees'])}" for a in known)
         setup = line
         if task == "straight_line":
-            why = f"Angles on a straight line add up to 180°, so {target} = 180°{terms}"
+            why, expr = (f"Angles on a straight line add up to 180°, so {target} = 180°{terms}",
+                         f"180{minus}")
         elif task == "around_point":
-            why = f"Angles around a point add up to 360°, so {target} = 360°{terms}"
+            why, expr = (f"Angles around a point add up to 360°, so {target} = 360°{terms}",
+                         f"360{minus}")
             setup = pick(rng, ["", f"Several rays meet at point {o}. "])
         elif task == "vertical":
-            why = f"Vertical angles are equal, so {target} = {answer}°."
+            (opposite,) = known
+            why, expr = (f"Vertical angles are equal, so {target} = {answer}°.",
+                         number(opposite["degrees"]))
         elif task == "linear_pair":
-            why = f"Adjacent angles on a straight line add up to 180°, so {target} = 180°{terms}"
+            why, expr = (f"Adjacent angles on a straight line add up to 180°, so {target} = "
+                         f"180°{terms}", f"180{minus}")
         else:
-            why = f"The two parts of a right angle add up to 90°, so {target} = 90°{terms}"
+            why, expr = (f"The two parts of a right angle add up to 90°, so {target} = "
+                         f"90°{terms}", f"90{minus}")
             i, j = scene["right_angle"]
             setup = f"∠{names[i]}{o}{names[j]} is a right angle. "
         if task != "vertical":
             why += f" = {answer}°."
         return [numeric_qa(f"{setup}{ask_q}", answer, type=f"angles_{task}", unit="°",
-                           rationale=why)]
+                           steps=[step(why, expr, answer)])]
 
     def caption(self, scene):
         what = {

@@ -13,6 +13,7 @@ from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
 from renderers.qa import area_unit, format_number, numeric_qa, pick, text_qa, with_unit
+from renderers.solution import number, step
 from renderers.style import sample_style
 
 # Rounded answers use the exact π; say so, or 3.14 would be a second "right" answer.
@@ -32,7 +33,7 @@ def pi_answer(coefficient: float, unit: str) -> str:
 
 @register("geometry", "circle")
 class Circle(Renderer):
-    version = "1"
+    version = "2"  # 2: worked solutions as steps (qa[].steps)
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)
@@ -167,9 +168,10 @@ class Circle(Renderer):
                 f"Find the diameter of the circle centred at {o}.",
                 f"How wide is the circle across its centre {o}?",
             ])
-            why = f"The diameter is twice the radius: 2 × {length} = {2 * length}."
+            steps = [step(f"The diameter is twice the radius: 2 × {length} = {2 * length}.",
+                          f"2 * {number(length)}", 2 * length)]
             return [numeric_qa(q, 2 * length, type="circle_diameter", unit=unit,
-                               rationale=why)]
+                               steps=steps)]
         if task == "radius":
             q = pick(rng, [
                 f"What is the radius of {circle}?",
@@ -178,17 +180,19 @@ class Circle(Renderer):
                 f"Find the radius of the circle centred at {o}.",
                 f"How long is a radius of {circle}?",
             ])
-            why = (f"The radius is half the diameter: {length} ÷ 2 = "
-                   f"{format_number(length / 2, 1)}.")
+            steps = [step(f"The radius is half the diameter: {length} ÷ 2 = "
+                          f"{format_number(length / 2, 1)}.", f"{number(length)} / 2",
+                          length / 2)]
             return [numeric_qa(q, length / 2, type="circle_radius", unit=unit, decimals=1,
-                               rationale=why)]
+                               steps=steps)]
         given = ("radius" if scene["shown"] == "radius" else "diameter")
         if task == "circumference":
             coefficient = 2 * r
             if scene["shown"] == "radius":
-                how = f"C = 2πr = 2 × π × {length} = {format_number(coefficient)}π"
+                how = [step(f"C = 2πr = 2 × π × {length} = {format_number(coefficient)}π",
+                            f"2 * {number(length)}", coefficient)]
             else:
-                how = f"C = πd = π × {length} = {length}π"
+                how = [step(f"C = πd = π × {length} = {length}π", number(length), coefficient)]
             q = pick(rng, [
                 f"What is the circumference of {circle}?",
                 f"The {given} of the circle is labelled. Find its circumference.",
@@ -199,10 +203,14 @@ class Circle(Renderer):
         if task == "area":
             coefficient = r * r
             if scene["shown"] == "radius":
-                how = f"A = πr² = π × {length}² = {format_number(coefficient)}π"
+                how = [step(f"A = πr² = π × {length}² = {format_number(coefficient)}π",
+                            f"{number(length)} ** 2", coefficient)]
             else:
-                how = (f"r = {length} ÷ 2 = {format_number(r, 1)}, so A = πr² = "
-                       f"π × {format_number(r, 1)}² = {format_number(coefficient, 2)}π")
+                how = [step(f"r = {length} ÷ 2 = {format_number(r, 1)},",
+                            f"{number(length)} / 2", r),
+                       step(f"so A = πr² = π × {format_number(r, 1)}² = "
+                            f"{format_number(coefficient, 2)}π", f"{number(r)} ** 2",
+                            coefficient)]
             q = pick(rng, [
                 f"What is the area of {circle}?",
                 f"The {given} of the circle is labelled. Find the area of the circle.",
@@ -220,10 +228,11 @@ class Circle(Renderer):
                 f"Find the length of arc {a}{b} of {circle}.",
                 f"How long is the arc {a}{b} cut off by the marked central angle?",
             ])
-            why = (f"Arc length = (θ ÷ 360°) × 2πr = ({angle} ÷ 360) × 2 × π × {length} "
-                   f"≈ {format_number(value, dec)}.")
+            steps = [step(f"Arc length = (θ ÷ 360°) × 2πr = ({angle} ÷ 360) × 2 × π × {length} "
+                          f"≈ {format_number(value, dec)}.",
+                          f"{number(angle)} / 360 * 2 * pi * {number(length)}", value)]
             return [numeric_qa(f"{q} {EXACT_PI}", value, type="circle_arc_length", unit=unit,
-                               decimals=dec, rationale=why)]
+                               decimals=dec, steps=steps)]
         value = angle / 360 * math.pi * r * r
         q = pick(rng, [
             f"What is the area of the shaded sector {a}{o}{b}?",
@@ -231,22 +240,27 @@ class Circle(Renderer):
             f"How much area does the shaded sector of {circle} cover?",
             f"Find the area of the shaded sector of the circle centred at {o}.",
         ])
-        why = (f"Sector area = (θ ÷ 360°) × πr² = ({angle} ÷ 360) × π × {length}² "
-               f"≈ {format_number(value, dec)}.")
+        steps = [step(f"Sector area = (θ ÷ 360°) × πr² = ({angle} ÷ 360) × π × {length}² "
+                      f"≈ {format_number(value, dec)}.",
+                      f"{number(angle)} / 360 * pi * {number(length)} ** 2", value)]
         return [numeric_qa(f"{q} {EXACT_PI}", value, type="circle_sector_area",
-                           unit=area_unit(unit), decimals=dec, rationale=why)]
+                           unit=area_unit(unit), decimals=dec, steps=steps)]
 
     @staticmethod
     def _answer(question, coefficient, how, scene, unit, kind):
-        """A rounded decimal answer, or the exact multiple of π (``value`` = the coefficient)."""
+        """A rounded decimal answer, or the exact multiple of π (``value`` = the coefficient);
+        ``how``: the steps that find the coefficient."""
         if scene["form"] == "pi":
+            *before, last = how
             return text_qa(f"{question} Give the exact answer in terms of π.",
                            pi_answer(coefficient, unit), type=f"{kind}_pi",
-                           value=int(round(coefficient)), rationale=f"{how}.")
+                           value=int(round(coefficient)),
+                           steps=[*before, {**last, "text": f"{last['text']}."}])
         value = coefficient * math.pi
-        why = f"{how} ≈ {format_number(value, scene['decimals'])}."
+        steps = [*how, step(f"≈ {format_number(value, scene['decimals'])}.",
+                            f"{number(coefficient)} * pi", value)]
         return numeric_qa(f"{question} {EXACT_PI}", value, type=kind, unit=unit,
-                          decimals=scene["decimals"], rationale=why)
+                          decimals=scene["decimals"], steps=steps)
 
     def caption(self, scene):
         o, unit, length = scene["center_name"], scene["unit"], scene["length"]

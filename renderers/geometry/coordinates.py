@@ -19,6 +19,7 @@ from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
 from renderers.qa import format_fraction, format_number, numeric_qa, pick, round_value, text_qa
+from renderers.solution import number, step
 from renderers.style import sample_style
 
 TASKS = ("distance", "midpoint", "slope", "quadrant", "read")
@@ -83,7 +84,7 @@ def _sample_points(rng, count, xs, ys, task, want_whole):
 
 @register("geometry", "coordinates")
 class Coordinates(Renderer):
-    version = "1"
+    version = "2"  # 2: worked solutions as steps (qa[].steps)
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)
@@ -300,10 +301,12 @@ class Coordinates(Renderer):
                                f"Where is point {name}? Answer with its coordinates."])
                 side = "right of" if x > 0 else "left of"
                 level = "above" if y > 0 else "below"
-                why = (f"Point {name} is {_units(abs(x))} {side} the y-axis and "
-                       f"{_units(abs(y))} {level} the x-axis, so {name} = {point_text(x, y)}.")
+                steps = [step(f"Point {name} is {_units(abs(x))} {side} the y-axis", number(x),
+                              x),
+                         step(f"and {_units(abs(y))} {level} the x-axis, so {name} = "
+                              f"{point_text(x, y)}.", number(y), y)]
                 return text_qa(q, point_text(x, y), type="coordinates_read", value=[x, y],
-                               rationale=why)
+                               steps=steps)
             quadrant = QUADRANTS[(1 if x > 0 else -1, 1 if y > 0 else -1)]
             q = pick(rng, [f"In which quadrant does point {name} lie?",
                            f"Which quadrant contains point {name}?",
@@ -327,9 +330,11 @@ class Coordinates(Renderer):
             root = math.isqrt(squared)
             value = (f"√{squared} = {root}" if root * root == squared
                      else f"√{squared} ≈ {format_number(dist, ask['decimals'])}")
-            why = (f"The distance is √(Δx² + Δy²) = √({_term(dx)}² + {_term(dy)}²) = {value}.")
+            steps = [step(f"The distance is √(Δx² + Δy²) = √({_term(dx)}² + {_term(dy)}²) = "
+                          f"{value}.", f"sqrt(({number(x2)} - {number(x1)}) ** 2 + "
+                          f"({number(y2)} - {number(y1)}) ** 2)", dist)]
             return numeric_qa(q, dist, type="coordinates_distance", decimals=ask["decimals"],
-                              rationale=why)
+                              steps=steps)
         if task == "midpoint":
             mx, my = (x1 + x2) / 2, (y1 + y2) / 2
             q = pick(rng, [f"What are the coordinates of the midpoint of segment {a}{b}?",
@@ -337,10 +342,14 @@ class Coordinates(Renderer):
                            f"M is the midpoint of {a}{b}. What are the coordinates of M?",
                            f"Which point lies exactly halfway between {a} and {b}? "
                            "Give its coordinates."])
-            why = (f"The midpoint averages the coordinates: (({_coord(x1)} + {_term(x2)})/2, "
-                   f"({_coord(y1)} + {_term(y2)})/2) = {point_text(mx, my)}.")
+            steps = [step(f"The midpoint averages the coordinates: x = ({_coord(x1)} + "
+                          f"{_term(x2)})/2 = {_coord(mx)}", f"({number(x1)} + {number(x2)}) / 2",
+                          mx),
+                     step(f"and y = ({_coord(y1)} + {_term(y2)})/2 = {_coord(my)}, so the "
+                          f"midpoint is {point_text(mx, my)}.",
+                          f"({number(y1)} + {number(y2)}) / 2", my)]
             return text_qa(q, point_text(mx, my), type="coordinates_midpoint",
-                           value=[round_value(mx, 1), round_value(my, 1)], rationale=why)
+                           value=[round_value(mx, 1), round_value(my, 1)], steps=steps)
         slope = Fraction(dy, dx)
         q = pick(rng, [f"What is the slope of the line through {a} and {b}?",
                        f"Find the slope of line {a}{b}.",
@@ -350,10 +359,12 @@ class Coordinates(Renderer):
             q += " Give it as a fraction in lowest terms."
         ratio = f"{_coord(dy)}/{_term(dx)}"
         result = format_fraction(slope)
-        why = (f"Slope = Δy / Δx = ({_coord(y2)} − {_term(y1)}) / ({_coord(x2)} − {_term(x1)})"
-               f" = {ratio}{'' if ratio == result else f' = {result}'}.")
+        steps = [step(f"Slope = Δy / Δx = ({_coord(y2)} − {_term(y1)}) / ({_coord(x2)} − "
+                      f"{_term(x1)}) = {ratio}{'' if ratio == result else f' = {result}'}.",
+                      f"({number(y2)} - {number(y1)}) / ({number(x2)} - {number(x1)})",
+                      float(slope))]
         return text_qa(q, format_fraction(slope), type="coordinates_slope",
-                       value=format_fraction(slope), rationale=why)
+                       value=format_fraction(slope), steps=steps)
 
     def caption(self, scene):
         names = [p["name"] for p in scene["points"]]

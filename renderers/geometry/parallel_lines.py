@@ -20,6 +20,7 @@ from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
 from renderers.qa import numeric_qa, pick
+from renderers.solution import number, step
 from renderers.style import sample_style
 
 RELATIONS = ("corresponding", "alternate_interior", "alternate_exterior", "co_interior",
@@ -96,7 +97,7 @@ def _pts(array: np.ndarray) -> list:
 
 @register("geometry", "parallel_lines")
 class ParallelLines(Renderer):
-    version = "1"
+    version = "2"  # 2: worked solutions as steps (qa[].steps)
 
     def sample_scene(self, rng):
         relation = pick(rng, RELATIONS)
@@ -244,9 +245,10 @@ class ParallelLines(Renderer):
             f"{parallel}The {given}° angle is marked. {ask}",
         ])
         value = f"{answer}°" if equal else f"180° − {given}° = {answer}°"
-        why = f"{RULES[relation]}, so {target} = {value}."
+        steps = [step(f"{RULES[relation]}, so {target} = {value}.",
+                      number(given) if equal else f"180 - {number(given)}", answer)]
         return [numeric_qa(q.strip(), answer, type=f"parallel_{relation}", unit="°",
-                           rationale=why)]
+                           steps=steps)]
 
     def caption(self, scene):
         l1, l2 = scene["line_names"]

@@ -15,6 +15,7 @@ from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
 from renderers.qa import area_unit, format_number, numeric_qa, pick
+from renderers.solution import number, step
 from renderers.style import sample_style
 
 SHAPES = ("regular", "regular", "rectangle", "parallelogram", "trapezoid")
@@ -192,7 +193,7 @@ def _place(scene: dict, rng: np.random.Generator) -> None:
 
 @register("geometry", "polygon")
 class PolygonFamily(Renderer):
-    version = "1"
+    version = "2"  # 2: worked solutions as steps (qa[].steps)
 
     def sample_scene(self, rng):
         shape = pick(rng, SHAPES)
@@ -310,8 +311,9 @@ class PolygonFamily(Renderer):
                 f"All sides of this regular {shape} are equal. Find its perimeter.",
                 "Find the perimeter of the regular polygon shown.",
             ])
-            why = f"A regular {shape} has {n} equal sides, so the perimeter is {n} × {s} = {n * s}."
-            return numeric_qa(q, n * s, type="polygon_perimeter", unit=unit, rationale=why)
+            steps = [step(f"A regular {shape} has {n} equal sides, so the perimeter is "
+                          f"{n} × {s} = {n * s}.", f"{n} * {number(s)}", n * s)]
+            return numeric_qa(q, n * s, type="polygon_perimeter", unit=unit, steps=steps)
         total = (n - 2) * 180
         if task == "angle_sum":
             q = pick(rng, [
@@ -320,9 +322,9 @@ class PolygonFamily(Renderer):
                 f"What do the interior angles of the {called} add up to?",
                 "How many degrees do the interior angles of the polygon shown add up to?",
             ])
-            why = (f"The polygon has {n} sides, so its interior angles add up to "
-                   f"({n} − 2) × 180° = {total}°.")
-            return numeric_qa(q, total, type="polygon_angle_sum", unit="°", rationale=why)
+            steps = [step(f"The polygon has {n} sides, so its interior angles add up to "
+                          f"({n} − 2) × 180° = {total}°.", f"({n} - 2) * 180", total)]
+            return numeric_qa(q, total, type="polygon_angle_sum", unit="°", steps=steps)
         dec = scene["decimals"]
         if task == "interior_angle":
             value = total / n
@@ -334,11 +336,12 @@ class PolygonFamily(Renderer):
                 f"Find the size of one interior angle of this regular {shape}.",
                 "How large is each interior angle of the regular polygon shown?",
             ])
-            why = (f"A regular {shape} has {n} equal interior angles adding up to "
-                   f"({n} − 2) × 180° = {total}°, so each is {total}° ÷ {n}"
-                   f"{_eq(value, dec)}°.")
+            steps = [step(f"A regular {shape} has {n} equal interior angles adding up to "
+                          f"({n} − 2) × 180° = {total}°,", f"({n} - 2) * 180", total),
+                     step(f"so each is {total}° ÷ {n}{_eq(value, dec)}°.", f"{total} / {n}",
+                          value)]
             return numeric_qa(q, value, type="polygon_interior_angle", unit="°", decimals=dec,
-                              rationale=why)
+                              steps=steps)
         value = 360 / n
         q = pick(rng, [
             f"One side of this regular {shape} is extended. What is the exterior angle marked with "
@@ -348,10 +351,11 @@ class PolygonFamily(Renderer):
             "A side of the regular polygon shown is extended. How large is the marked exterior "
             "angle?",
         ])
-        why = (f"The exterior angles of a polygon add up to 360°; a regular {shape} has {n} equal "
-               f"ones, so each is 360° ÷ {n}{_eq(value, dec)}°.")
+        steps = [step(f"The exterior angles of a polygon add up to 360°; a regular {shape} has "
+                      f"{n} equal ones, so each is 360° ÷ {n}{_eq(value, dec)}°.", f"360 / {n}",
+                      value)]
         return numeric_qa(q, value, type="polygon_exterior_angle", unit="°", decimals=dec,
-                          rationale=why)
+                          steps=steps)
 
     @staticmethod
     def _quad_question(scene, rng):
@@ -368,14 +372,16 @@ class PolygonFamily(Renderer):
             ])
             if shape == "trapezoid":
                 total = sum(lengths)
-                why = (f"The perimeter is the sum of the four sides: "
-                       f"{' + '.join(map(str, lengths))} = {total}.")
+                steps = [step(f"The perimeter is the sum of the four sides: "
+                              f"{' + '.join(map(str, lengths))} = {total}.",
+                              " + ".join(map(number, lengths)), total)]
             else:
                 a, b = lengths[0], lengths[1]
                 total = 2 * (a + b)
-                why = (f"Opposite sides of a {shape} are equal, so the perimeter is "
-                       f"2 × ({a} + {b}) = {total}.")
-            return numeric_qa(q, total, type=kind, unit=unit, rationale=why)
+                steps = [step(f"Opposite sides of a {shape} are equal, so the perimeter is "
+                              f"2 × ({a} + {b}) = {total}.", f"2 * ({number(a)} + {number(b)})",
+                              total)]
+            return numeric_qa(q, total, type=kind, unit=unit, steps=steps)
         q = pick(rng, [
             f"What is the area of {shape} {quad}?",
             f"Find the area of the {shape} {quad}.",
@@ -385,18 +391,21 @@ class PolygonFamily(Renderer):
         sq_unit = area_unit(unit)
         if shape == "rectangle":
             w, h = lengths
-            why = f"Area = length × width = {w} × {h} = {w * h}."
-            return numeric_qa(q, w * h, type=kind, unit=sq_unit, rationale=why)
+            steps = [step(f"Area = length × width = {w} × {h} = {w * h}.",
+                          f"{number(w)} * {number(h)}", w * h)]
+            return numeric_qa(q, w * h, type=kind, unit=sq_unit, steps=steps)
         h = scene["height"]["length"]
         if shape == "parallelogram":
             base = lengths[0]
-            why = f"Area = base × height = {base} × {h} = {base * h}."
-            return numeric_qa(q, base * h, type=kind, unit=sq_unit, rationale=why)
+            steps = [step(f"Area = base × height = {base} × {h} = {base * h}.",
+                          f"{number(base)} * {number(h)}", base * h)]
+            return numeric_qa(q, base * h, type=kind, unit=sq_unit, steps=steps)
         a, b = lengths
         area = (a + b) * h / 2
-        why = (f"The parallel sides are {a} and {b}, so area = ½ × ({a} + {b}) × {h} = "
-               f"{format_number(area, 1)}.")
-        return numeric_qa(q, area, type=kind, unit=sq_unit, decimals=1, rationale=why)
+        steps = [step(f"The parallel sides are {a} and {b}, so area = ½ × ({a} + {b}) × {h} = "
+                      f"{format_number(area, 1)}.",
+                      f"1 / 2 * ({number(a)} + {number(b)}) * {number(h)}", area)]
+        return numeric_qa(q, area, type=kind, unit=sq_unit, decimals=1, steps=steps)
 
     def caption(self, scene):
         unit = scene["unit"]

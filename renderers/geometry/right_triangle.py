@@ -14,6 +14,7 @@ from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
 from renderers.qa import area_unit, format_number, numeric_qa, pick
+from renderers.solution import number, step
 from renderers.style import sample_style
 
 TASKS = ("hypotenuse", "leg", "area")
@@ -64,7 +65,7 @@ def _side(names: list[str], i: int, j: int) -> str:
 
 @register("geometry", "right_triangle")
 class RightTriangle(Renderer):
-    version = "1"
+    version = "2"  # 2: worked solutions as steps (qa[].steps)
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)
@@ -158,11 +159,13 @@ class RightTriangle(Renderer):
                 f"Using the Pythagorean theorem, find the length of {hyp}.",
                 f"The legs of right triangle {tri} are labelled. How long is its hypotenuse?",
             ])
-            why = (f"By the Pythagorean theorem, {hyp}² = {l1}² + {l2}² = {a}² + {b}² = "
-                   f"{a * a} + {b * b} = {total}, so {hyp} = √{total}"
-                   f"{_approx(value, dec)}.")
+            steps = [step(f"By the Pythagorean theorem, {hyp}² = {l1}² + {l2}² = {a}² + {b}² = "
+                          f"{a * a} + {b * b} = {total},", f"{number(a)} ** 2 + {number(b)} ** 2",
+                          total),
+                     step(f"so {hyp} = √{total}{_approx(value, dec)}.", f"sqrt({number(total)})",
+                          value)]
             return [numeric_qa(q, value, type="right_triangle_hypotenuse", unit=unit,
-                               decimals=dec, rationale=why)]
+                               decimals=dec, steps=steps)]
         if scene["task"] == "leg":
             c = sides[hyp]
             (leg, a), = ((k, v) for k, v in sides.items() if k != hyp)
@@ -177,11 +180,13 @@ class RightTriangle(Renderer):
                 f"How long is the other leg, {unknown}?",
                 f"Using the Pythagorean theorem, find the length of {unknown}.",
             ])
-            why = (f"By the Pythagorean theorem, {hyp}² = {leg}² + {unknown}², so {unknown}² = "
-                   f"{c}² − {a}² = {c * c} − {a * a} = {total}, and {unknown} = √{total}"
-                   f"{_approx(value, dec)}.")
+            steps = [step(f"By the Pythagorean theorem, {hyp}² = {leg}² + {unknown}², so "
+                          f"{unknown}² = {c}² − {a}² = {c * c} − {a * a} = {total},",
+                          f"{number(c)} ** 2 - {number(a)} ** 2", total),
+                     step(f"and {unknown} = √{total}{_approx(value, dec)}.",
+                          f"sqrt({number(total)})", value)]
             return [numeric_qa(q, value, type="right_triangle_leg", unit=unit, decimals=dec,
-                               rationale=why)]
+                               steps=steps)]
         (l1, l2) = scene["legs"]
         a, b = sides[l1], sides[l2]
         area = a * b / 2
@@ -191,10 +196,11 @@ class RightTriangle(Renderer):
             f"The legs of right triangle {tri} are labelled. What is its area?",
             f"How much area does triangle {tri} enclose?",
         ])
-        why = (f"The legs {l1} and {l2} are perpendicular, so they are a base and its height: "
-               f"area = ½ × {a} × {b} = {format_number(area, 1)}.")
+        steps = [step(f"The legs {l1} and {l2} are perpendicular, so they are a base and its "
+                      f"height: area = ½ × {a} × {b} = {format_number(area, 1)}.",
+                      f"1 / 2 * {number(a)} * {number(b)}", area)]
         return [numeric_qa(q, area, type="right_triangle_area", unit=area_unit(unit), decimals=1,
-                           rationale=why)]
+                           steps=steps)]
 
     def caption(self, scene):
         tri = "".join(scene["names"])

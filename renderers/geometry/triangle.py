@@ -10,6 +10,7 @@ from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
 from renderers.qa import area_unit, numeric_qa, pick
+from renderers.solution import number, step
 from renderers.style import sample_style
 
 TASKS = ("angle", "perimeter", "area")
@@ -25,7 +26,7 @@ def _place(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @register("geometry", "triangle")
 class Triangle(Renderer):
-    version = "1"
+    version = "2"  # 2: worked solutions as steps (qa[].steps)
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)
@@ -146,9 +147,10 @@ class Triangle(Renderer):
                 f"How large is angle {n3}?",
                 f"What is the size of the unknown angle at {n3}, in degrees?",
             ])
-            why = (f"The angles of a triangle add up to 180°, so angle {n3} = "
-                   f"180° − {a1}° − {a2}° = {answer}°.")
-            return [numeric_qa(q, answer, type="triangle_angle_sum", unit="°", rationale=why)]
+            steps = [step(f"The angles of a triangle add up to 180°, so angle {n3} = "
+                          f"180° − {a1}° − {a2}° = {answer}°.",
+                          f"180 - {number(a1)} - {number(a2)}", answer)]
+            return [numeric_qa(q, answer, type="triangle_angle_sum", unit="°", steps=steps)]
         if scene["task"] == "perimeter":
             sides = list(given["sides"].values())
             total = sum(sides)
@@ -158,8 +160,10 @@ class Triangle(Renderer):
                 f"How long is the boundary of triangle {tri} in total?",
                 f"The side lengths of triangle {tri} are marked. What is its perimeter in {unit}?",
             ])
-            why = f"The perimeter is the sum of the sides: {' + '.join(map(str, sides))} = {total}."
-            return [numeric_qa(q, total, type="triangle_perimeter", unit=unit, rationale=why)]
+            steps = [step(f"The perimeter is the sum of the sides: "
+                          f"{' + '.join(map(str, sides))} = {total}.",
+                          " + ".join(map(number, sides)), total)]
+            return [numeric_qa(q, total, type="triangle_perimeter", unit=unit, steps=steps)]
         base, height = given["base"], given["height"]
         area = base * height / 2
         q = pick(rng, [
@@ -169,10 +173,10 @@ class Triangle(Renderer):
             f"Using the marked base and height, compute the area of triangle {tri}.",
             f"How much area does triangle {tri} enclose?",
         ])
-        why = (f"Area = ½ × base × height = ½ × {base} × {height} = "
-               f"{area:g}.")
+        steps = [step(f"Area = ½ × base × height = ½ × {base} × {height} = {area:g}.",
+                      f"1 / 2 * {number(base)} * {number(height)}", area)]
         return [numeric_qa(q, area, type="triangle_area", unit=area_unit(unit), decimals=1,
-                           rationale=why)]
+                           steps=steps)]
 
     def caption(self, scene):
         tri = "".join(scene["names"])

@@ -105,7 +105,7 @@ def _scenes(seed, count):
 
 def test_registered():
     assert RENDERERS["geometry"].get("circle") is Circle
-    assert Circle.version == "1"
+    assert Circle.version == "2"
 
 
 def test_every_answer_matches_an_independent_derivation():

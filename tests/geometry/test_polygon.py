@@ -168,7 +168,7 @@ def _scenes(seed, count):
 
 def test_registered():
     assert RENDERERS["geometry"].get("polygon") is PolygonFamily
-    assert PolygonFamily.version == "1"
+    assert PolygonFamily.version == "2"
 
 
 def test_every_answer_matches_an_independent_derivation():

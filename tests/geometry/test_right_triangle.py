@@ -78,7 +78,7 @@ def _scenes(seed, count):
 
 def test_registered():
     assert RENDERERS["geometry"].get("right_triangle") is RightTriangle
-    assert RightTriangle.version == "1"
+    assert RightTriangle.version == "2"
 
 
 def test_every_answer_matches_an_independent_derivation():

@@ -1,0 +1,145 @@
+"""Worked solutions (issue 18, item 1): every geometry question's rationale is the solver's own
+trace, and each step is re-derived here, independently of the renderer.
+
+Each step's ``expr`` is evaluated by the small arithmetic evaluator below (its own walk of
+Python's syntax tree, not ``eval``, not :mod:`renderers.solution`) and must give the step's
+``value``; each number it uses must be one the scene holds, an earlier step's value or a
+constant of a formula; the step's words must state its value; the steps' words joined are the
+rationale; and the last step's value is the answer before rounding. The answers themselves are
+re-derived from the drawn figures by each family's own checker (``test_<family>.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import math
+import operator
+from fractions import Fraction
+
+import pytest
+
+from renderers import get_renderer, renderer_names
+from renderers.qa import format_number
+from tests.geometry.common import scenes
+
+N = 400
+# Constants of the formulas: ½, doubling, the degrees of a right angle, a straight line, a turn.
+CONSTANTS = {1, 2, 90, 180, 360}
+# Questions without arithmetic: the answer is read, and the rationale says why.
+NO_STEPS = {"coordinates_quadrant"}
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow}
+
+
+def evaluate(expr: str) -> tuple[float, list[float]]:
+    """The value of ``expr`` (numbers, + - * / **, unary minus, parentheses, sqrt, pi) and the
+    number literals it uses; anything else is refused."""
+    literals: list[float] = []
+
+    def walk(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            literals.append(node.value)
+            return float(node.value)
+        if isinstance(node, ast.Name) and node.id == "pi":
+            return math.pi
+        if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+                and isinstance(node.operand, ast.Constant)):  # a negative number: one literal
+            literals.append(-node.operand.value)
+            return -float(node.operand.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -walk(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return _BINARY[type(node.op)](walk(node.left), walk(node.right))
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "sqrt" and len(node.args) == 1 and not node.keywords):
+            return math.sqrt(walk(node.args[0]))
+        raise AssertionError(f"not plain arithmetic: {ast.dump(node)} in {expr!r}")
+
+    return walk(ast.parse(expr, mode="eval")), literals
+
+
+def scene_numbers(value) -> set[float]:
+    if isinstance(value, dict):
+        return set().union(*(scene_numbers(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(scene_numbers(v) for v in value)) if value else set()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {float(value)}
+    return set()
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _states(text: str, value: float) -> bool:
+    """The step's words write its value (in full, or rounded as the answer is; a coordinate
+    as a distance from an axis; a ratio as a fraction)."""
+    forms = set()
+    for v in (value, abs(value)):
+        for decimals in (None, 1, 2):
+            with contextlib.suppress(ValueError):  # not integral: only rounded forms
+                forms.add(format_number(v, decimals))
+    ratio = Fraction(value).limit_denominator(1000)  # a slope, as the text writes it
+    if math.isclose(float(ratio), value, rel_tol=1e-12):
+        forms.add(f"{ratio.numerator}/{ratio.denominator}")
+    return any(f in text for f in forms)
+
+
+def check_steps(scene, item) -> None:
+    steps = item.get("steps")
+    if item["type"] in NO_STEPS:
+        assert steps is None and item["rationale"], item
+        return
+    assert steps, item
+    assert item["rationale"] == " ".join(s["text"] for s in steps)
+    known = scene_numbers(scene) | CONSTANTS
+    for s in steps:
+        assert set(s) == {"text", "expr", "value"}, s
+        value, literals = evaluate(s["expr"])
+        assert _close(value, s["value"]), (s, value)
+        for literal in literals:
+            assert any(_close(literal, k) for k in known), (literal, s, item)
+        assert _states(s["text"], s["value"]), s
+        known.add(float(s["value"]))
+    answer = item["value"]
+    if isinstance(answer, list):  # a point: one step per coordinate, the last ones
+        found = [s["value"] for s in steps[-len(answer):]]
+        assert all(_close(round(f, 1), a) for f, a in zip(found, answer, strict=True)), item
+    elif isinstance(answer, str):  # a slope, as a fraction in lowest terms
+        assert _close(float(Fraction(answer)), steps[-1]["value"]), item
+    else:
+        last = steps[-1]["value"]
+        assert _close(round(last, item.get("decimals") or 0), answer), item
+
+
+@pytest.mark.parametrize("name", renderer_names("geometry"))
+def test_every_step_of_every_rationale_is_re_derived(name):
+    family = get_renderer("geometry", name)
+    seen = set()
+    for _, scene, questions in scenes(family, seed=18, count=N):
+        for item in questions:
+            check_steps(scene, item)
+            seen.add(item["type"])
+    assert seen  # the family asked its questions
+
+
+def test_the_checker_refuses_what_is_not_arithmetic_or_is_wrong():
+    assert evaluate("1 / 2 * (3 + 5) * 4") == (16.0, [1, 2, 3, 5, 4])
+    assert evaluate("sqrt(3 ** 2 + 4 ** 2)")[0] == 5.0
+    with pytest.raises(AssertionError, match="not plain arithmetic"):
+        evaluate("__import__('os')")
+    scene = {"given": {"base": 8, "height": 9}}
+    good = {"type": "triangle_area", "value": 36, "rationale": "Area = ½ × 8 × 9 = 36.",
+            "steps": [{"text": "Area = ½ × 8 × 9 = 36.", "expr": "1 / 2 * 8 * 9", "value": 36}]}
+    check_steps(scene, good)
+    for bad in ({"expr": "8 * 9"},  # the arithmetic does not give the value
+                {"expr": "1 / 2 * 8 * 7"},  # 7 is not in the scene
+                {"text": "Area = ½ × 8 × 9."}):  # the words do not state the value
+        step = {**good["steps"][0], **bad}
+        with pytest.raises(AssertionError):
+            check_steps(scene, {**good, "rationale": step["text"], "steps": [step]})
