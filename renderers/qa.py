@@ -91,12 +91,17 @@ def numeric_qa(
     rationale: str | None = None,
     tolerance: float | None = None,
     steps: list[dict[str, Any]] | None = None,
+    mistakes: list[tuple[str, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
     """A QA item with a numeric answer. When ``value`` is not integral, ``decimals`` must be given
     and the question is extended with the rounding it expects. With ``tolerance`` (an answer
     estimated from a picture) the question also states how close an answer must be, and the
     item stores it. ``steps``: the worked solution (:mod:`renderers.solution`), stored as the
-    item's ``steps`` and, in words, as its ``rationale``."""
+    item's ``steps`` and, in words, as its ``rationale``. ``mistakes``: ``(name, steps)`` of
+    worked solutions with one classic wrong step (a formula misremembered: the ½ of a triangle's
+    area forgotten), their last step the wrong answer; kept under ``mistakes`` (for preference
+    pairs, never in a shard: :func:`without_mistakes`) when that answer is written at the
+    item's rounding and differs from the truth there."""
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"answer to {question!r} is not finite: {value}")
@@ -123,7 +128,24 @@ def numeric_qa(
     if tolerance is not None:
         item["tolerance"] = tolerance
     _worked(item, rationale, steps)
+    wrong = []
+    for name, wrong_steps in mistakes or ():
+        v = float(wrong_steps[-1]["value"])
+        if (not math.isfinite(v) or (not is_integral(v) and decimals is None)
+                or round_value(v, decimals) == item["value"]):
+            continue  # not writable as this question's answers are, or not wrong here
+        wrong.append({"name": name, "steps": [dict(s) for s in wrong_steps],
+                      "value": round_value(v, decimals),
+                      "answer": with_unit(format_number(v, decimals), unit)})
+    if wrong:
+        item["mistakes"] = wrong
     return item
+
+
+def without_mistakes(item: dict[str, Any]) -> dict[str, Any]:
+    """A QA item as it is stored: its worked mistakes left out (they are material for
+    preference pairs, not data to learn from)."""
+    return {k: v for k, v in item.items() if k != "mistakes"}
 
 
 def text_qa(question: str, answer: str, *, type: str, value: Any = None,

@@ -18,6 +18,7 @@ export as it is, images included.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -210,7 +211,9 @@ def test_trl_export_passes_trl_s_preparation(geometry_prefs, tmp_path):
     result = export_dpo(str(geometry_prefs), str(tmp_path / "trl"))
     records = _records(geometry_prefs)
     assert result["rows"] == check_trl(tmp_path / "trl", records) > 20
-    assert result["by_kind"] == {"perturbed_scene": result["rows"]}
+    kinds = Counter(p["kind"] for r in records for p in r.get("preference", []))
+    assert result["by_kind"] == dict(sorted(kinds.items())), result
+    assert set(kinds) == {"perturbed_scene", "wrong_step"} and sum(kinds.values()) == result["rows"]
 
 
 def test_trl_s_dpo_trainer_takes_a_step_on_the_export(geometry_prefs, tmp_path):

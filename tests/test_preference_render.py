@@ -1,7 +1,9 @@
 """Render preference pairs (issue 17): 500 geometry and 500 chart samples with
 ``--preference_pairs 1``; every rejected answer is wrong by the independent checkers of
 tests/geometry and tests/charts (they re-derive the truth from the drawn scene), and differs from
-the truth beyond the stated tolerance.
+the truth beyond the stated tolerance. Geometry's pairs are of both kinds, ``perturbed_scene``
+and ``wrong_step`` (the worked mistakes' arithmetic is re-derived in
+tests/geometry/test_solution_steps.py).
 
 The rejected value is read back from the rejected *text* (not from the pair's provenance), and
 the checker is given the sample's QA with that one answer replaced: it must refuse it, while it
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 import pytest
 
@@ -80,7 +83,7 @@ def _tolerance(item) -> float:
 def test_every_rejected_answer_is_wrong_by_the_independent_checker(render_run):
     source, records, _ = render_run
     checkers = _geometry_checkers() if source == "geometry" else None
-    pairs = 0
+    pairs, kinds = 0, Counter()
     for record in records:
         scene, qa = record["scene"], record["qa"]
         check = (checkers[record["meta"]["generator"]] if checkers else _chart_checker)
@@ -93,7 +96,7 @@ def test_every_rejected_answer_is_wrong_by_the_independent_checker(render_run):
             turn = pair["turn"]
             i = (turn - 1) // 2
             truth = qa[i]
-            assert pair["kind"] == "perturbed_scene"
+            kinds[pair["kind"]] += 1
             assert pair["prompt"] == record["conversations"][:turn]
             assert pair["chosen"] == record["conversations"][turn]["value"]
             # (another question's answer may read the same: "0.6")
@@ -110,12 +113,18 @@ def test_every_rejected_answer_is_wrong_by_the_independent_checker(render_run):
                 assert answer != truth["answer"] and value != truth["value"], pair
                 if isinstance(value, (int, float)):
                     assert abs(value - truth["value"]) > _tolerance(truth), pair
-            # The changed value is one of the scene's, and the checker refuses the answer.
-            changed = pair["provenance"]["changed"]
-            at = scene
-            for key in changed["path"]:
-                at = at[key]
-            assert at == changed["from"] != changed["to"]
+            if pair["kind"] == "perturbed_scene":  # the changed value is one of the scene's
+                changed = pair["provenance"]["changed"]
+                at = scene
+                for key in changed["path"]:
+                    at = at[key]
+                assert at == changed["from"] != changed["to"]
+            else:  # a wrong step: a worked solution of its own, not the truth's
+                assert pair["kind"] == "wrong_step" and source == "geometry", pair
+                assert pair["provenance"]["mistake"], pair
+                reasoning = pair["rejected"].rpartition(" The answer is ")[0]
+                assert reasoning and reasoning != truth["rationale"], pair
+            # and the checker refuses the answer.
             wrong = [dict(q) for q in qa]
             wrong[i].update(value=value, answer=answer)
             with pytest.raises(AssertionError):
@@ -123,6 +132,10 @@ def test_every_rejected_answer_is_wrong_by_the_independent_checker(render_run):
     # Most samples get their pair (a chart's data cells or a figure's given values change some
     # answer); the rest are counted.
     assert pairs >= (0.75 if source == "geometry" else 0.9) * len(records), pairs
+    if source == "geometry":  # both kinds, in about equal shares (a coin per sample)
+        assert min(kinds["perturbed_scene"], kinds["wrong_step"]) >= 0.3 * pairs, kinds
+    else:
+        assert set(kinds) == {"perturbed_scene"}, kinds
 
 
 def test_pairs_are_counted_in_the_summary_and_the_card(render_run):
@@ -130,11 +143,15 @@ def test_pairs_are_counted_in_the_summary_and_the_card(render_run):
 
     _, records, summary = render_run
     pairs = sum(len(r.get("preference", [])) for r in records)
+    kinds = Counter(p["kind"] for r in records for p in r.get("preference", []))
     stats = summary.stage_stats["preference"]
-    assert stats["pairs"] == stats["pairs:perturbed_scene"] == pairs
+    assert stats["pairs"] == pairs == sum(kinds.values())
+    assert all(stats[f"pairs:{kind}"] == n for kind, n in kinds.items()), (stats, kinds)
     assert stats["samples"] == len(records)
     line = next(x for x in summary.stage_lines
                 if x.startswith("  preference: ") and "pairs on" in x)
-    assert f"{pairs} pairs on {pairs} of {len(records)} samples (perturbed_scene {pairs})" in line
+    by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(),
+                                                       key=lambda kn: (-kn[1], kn[0])))
+    assert f"{pairs} pairs on {pairs} of {len(records)} samples ({by_kind})" in line
     card = (summary.out / CARD_FILE).read_text()
     assert f"preference: {pairs} pairs on" in card

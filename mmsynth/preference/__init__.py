@@ -13,10 +13,11 @@ rejected texts never enter ``conversations``). Each pair is::
 Coco kinds (:mod:`mmsynth.preference.coco`): ``self_rejected``, ``injected_object``,
 ``wrong_count``, ``wrong_relation``, ``misleading_context`` (the only one that asks the LLM: a
 second request for a sample that reaches it); render kinds (:mod:`mmsynth.preference.render`):
-``perturbed_scene``. Every coco pair is verified by the real checks (grounding, then claim
-support, both in ``reject`` mode): the chosen side must pass and the rejected side must fail
-with the intended reason, else the pair is dropped and counted by reason. Every render pair's
-rejected answer differs from the scene's true answer beyond the stated tolerance.
+``perturbed_scene``, ``wrong_step``. Every coco pair is verified by the real checks
+(grounding, then claim support, both in ``reject`` mode): the chosen side must pass and the
+rejected side must fail with the intended reason, else the pair is dropped and counted by
+reason. Every render pair's rejected answer differs from the scene's true answer beyond the
+stated tolerance.
 
 The stage is in the chain only when N > 0 (``stage_for`` returns None at 0), so with the
 default every byte of a run is what it was before pairs existed (and the option is ``neutral``:
@@ -42,7 +43,8 @@ PREFERENCE_OPTIONS: dict[str, Option] = {
            "wrong_count, wrong_relation, misleading_context (the LLM's answer from another "
            "photo's context or one with an object added: one more LLM request per sample "
            "that reaches it), each verified by the grounding and claim checks; "
-           "geometry / chart: perturbed_scene (the answer computed from a misread value). "
+           "geometry / chart: perturbed_scene (the answer computed from a misread value), "
+           "geometry: wrong_step (the worked solution with one classic wrong formula step). "
            "0: off", check=non_negative, neutral=True),
 }
 

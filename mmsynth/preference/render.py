@@ -1,4 +1,5 @@
-"""Render preference pairs: the true answer against one computed from a misread scene.
+"""Render preference pairs: the true answer against one computed from a misread scene
+(``perturbed_scene``) or with a wrong formula step (``wrong_step``).
 
 ``perturbed_scene``: one value the picture gives (a side length, an angle, a point's
 coordinate, a chart's data cell) is changed, and the family's own ``questions`` are asked again
@@ -16,6 +17,17 @@ least 1), each value at most once, up to :data:`ATTEMPTS` values until the sampl
 A changed value that changes no answer (a vertex the question does not use) or that the
 questions cannot take is a *try* (counted ``tries:perturbed_scene:same_answer`` /
 ``questions_fail``), not a dropped pair: no pair was made.
+
+``wrong_step`` (geometry): the family's worked solution with one classic mistake — the ½ of a
+triangle's area forgotten, the square root of the Pythagorean sum forgotten, the squares added
+for a leg, a polygon's angle sum without the ``- 2``, 360° for a triangle's angles, a diameter
+used as the radius, alternate angles taken as supplementary… Each family writes its mistakes
+beside the solution (:func:`renderers.qa.numeric_qa`'s ``mistakes``), as steps whose arithmetic
+is right and whose numbers are the scene's: only the rule is wrong, so the rejected answer reads
+like a real student's solution. A mistake is offered only when its answer, at the question's
+rounding, is not the truth; the pair is made only when it differs beyond tolerance. The tests
+re-derive every step (tests/geometry/test_solution_steps.py) and have the family checkers refuse
+the answer. Charts have no worked mistakes yet (their questions carry no steps).
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import numpy as np
 
 from mmsynth.preference import make_pair, pair_seed
 from mmsynth.sample import Sample
+from renderers.solution import rationale
 
 if TYPE_CHECKING:
     from mmsynth.sources.render import RenderSource
@@ -109,7 +122,11 @@ def _set(scene: Any, path: tuple[Any, ...], value: Any) -> None:
 
 
 class RenderPairs:
-    """The geometry / chart pair maker of :class:`mmsynth.preference.PreferenceStage`."""
+    """The geometry / chart pair maker of :class:`mmsynth.preference.PreferenceStage`.
+
+    Two kinds, tried in an order drawn per sample (from a seed of its own, so each kind's
+    random stream is the same whichever goes first): ``perturbed_scene`` and ``wrong_step``.
+    Each kind pairs a question at most once; the second kind fills what the first left."""
 
     def __init__(self, source: RenderSource):
         self.source = source
@@ -119,8 +136,63 @@ class RenderPairs:
         if sample.scene is None or not sample.qa or state is None:
             return []
         family = self.source.families[sample.meta["generator"]]
-        seed = pair_seed(self.source.config["seed"], sample.meta["index"],
-                         sample.meta["generator"])
+        seeds = {kind: pair_seed(self.source.config["seed"], sample.meta["index"],
+                                 sample.meta["generator"] + suffix)
+                 for kind, suffix in (("perturbed_scene", ""), ("wrong_step", "/wrong_step"))}
+        makers = [("perturbed_scene", self._perturbed_scene), ("wrong_step", self._wrong_step)]
+        if np.random.default_rng(seeds["wrong_step"]).random() < 0.5:
+            makers.reverse()
+        pairs: list[dict[str, Any]] = []
+        for kind, make in makers:
+            if len(pairs) < n:
+                pairs += make(sample, family, state, n - len(pairs), seeds[kind], counters)
+        if len(pairs) < n:
+            counters["skipped:fewer_than_asked"] += 1
+        return pairs
+
+    @staticmethod
+    def _replay(family: Any, scene: dict[str, Any], state: dict[str, Any]) -> list[dict]:
+        """The family's questions of ``scene`` drawn with the sample's own random stream."""
+        replay = np.random.default_rng()
+        replay.bit_generator.state = state
+        return family.questions(scene, replay)
+
+    def _wrong_step(self, sample: Sample, family: Any, state: dict[str, Any], n: int,
+                    seed: int, counters: Counter) -> list[dict[str, Any]]:
+        """``wrong_step``: the worked solution with one classic wrong step (a formula
+        misremembered, a rule misapplied: :func:`renderers.qa.numeric_qa`'s ``mistakes``), its
+        words and arithmetic otherwise honest, ending in the answer that step gives."""
+        asked = self._replay(family, sample.scene, state)
+        rng = np.random.default_rng(seed)
+        pairs: list[dict[str, Any]] = []
+        offered = False
+        for i in rng.permutation(min(len(asked), len(sample.qa))):
+            truth, item = sample.qa[int(i)], asked[int(i)]
+            mistakes = item.get("mistakes")
+            if len(pairs) >= n or not mistakes:
+                continue
+            offered = True
+            if item.get("type") != truth.get("type") or item.get("value") != truth.get("value"):
+                counters["dropped:wrong_step:replay_differs"] += 1  # the stream did not replay
+                continue
+            mistake = mistakes[int(rng.integers(len(mistakes)))]
+            rejected = f"{rationale(mistake['steps'])} The answer is {mistake['answer']}."
+            turn = 2 * int(i) + 1
+            chosen = sample.conversations[turn]["value"]
+            if not differs(truth, mistake) or rejected == chosen:
+                counters["dropped:wrong_step:not_wrong"] += 1
+                continue
+            provenance = {"method": "wrong_step", "seed": seed, "mistake": mistake["name"],
+                          "value": mistake["value"], "truth": truth.get("value")}
+            pairs.append(make_pair("wrong_step", turn, sample.conversations[:turn], chosen,
+                                   rejected, "wrong_step", provenance))
+        if not offered and any(item.get("steps") for item in asked):
+            # a worked solution whose formula has no classic slip (a chart's has no steps)
+            counters["skipped:wrong_step:no_mistake"] += 1
+        return pairs
+
+    def _perturbed_scene(self, sample: Sample, family: Any, state: dict[str, Any], n: int,
+                         seed: int, counters: Counter) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
         leaves = numeric_leaves(sample.scene)
         if not leaves:
@@ -137,10 +209,8 @@ class RenderPairs:
             new = self._changed(sample.scene, old, rng)
             scene = copy.deepcopy(sample.scene)
             _set(scene, path, new)
-            replay = np.random.default_rng()
-            replay.bit_generator.state = state
             try:
-                asked = family.questions(scene, replay)
+                asked = self._replay(family, scene, state)
             except Exception:  # the changed scene may not make sense to every question
                 counters["tries:perturbed_scene:questions_fail"] += 1
                 continue
@@ -166,8 +236,6 @@ class RenderPairs:
                 made = True
             if not made:
                 counters["tries:perturbed_scene:same_answer"] += 1
-        if len(pairs) < n:
-            counters["skipped:perturbed_scene:fewer_than_asked"] += 1
         return pairs
 
     @staticmethod

@@ -14,6 +14,7 @@ from mmsynth.preference import PREFERENCE_OPTIONS
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
 from renderers.base import LabelsDoNotFit
+from renderers.qa import without_mistakes
 
 # Rendered images are made by this tool from random parameters: no third-party rights.
 RENDER_LICENSE = "CC0-1.0"
@@ -122,7 +123,7 @@ class RenderSource(Source):
                 # Where the questions' random stream starts: preference pairs ask them again
                 # of a changed scene (mmsynth.preference.render).
                 questions_rng = rng.bit_generator.state
-                qa = family.questions(scene, rng)
+                qa = [without_mistakes(item) for item in family.questions(scene, rng)]
                 caption = family.caption(scene)
                 if not qa:
                     raise ValueError("the family asked no question about this scene")

@@ -256,7 +256,8 @@ class Angles(Renderer):
         if task != "vertical":
             why += f" = {answer}°."
         return [numeric_qa(f"{setup}{ask_q}", answer, type=f"angles_{task}", unit="°",
-                           steps=[step(why, expr, answer)])]
+                           steps=[step(why, expr, answer)],
+                           mistakes=_mistakes(task, target, known, terms, minus))]
 
     def caption(self, scene):
         what = {
@@ -327,3 +328,27 @@ def _ray_hits(box, direction, length: float = 4000.0) -> bool:
         a, b = lo / delta, hi / delta
         t_lo, t_hi = max(t_lo, min(a, b)), min(t_hi, max(a, b))
     return t_lo <= t_hi
+
+
+# The classic wrong rule for each angle task: the whole the angles add up to (name, its degrees).
+_WRONG_WHOLE = {"straight_line": ("angles_around_a_point", 360),
+                "linear_pair": ("angles_around_a_point", 360),
+                "around_point": ("straight_line_rule", 180),
+                "complementary": ("straight_line_rule", 180)}
+
+
+def _mistakes(task, target, known, terms, minus):
+    """A worked mistake for an angle question: the wrong whole (360° for a straight line, 180°
+    around a point or for a right angle), or, for vertical angles, taking them as adjacent."""
+    if task == "vertical":
+        (opposite,) = known
+        wrong = 180 - opposite["degrees"]
+        return [("supplementary_not_equal", [step(
+            f"Vertical angles add up to 180°, so {target} = 180° − {opposite['degrees']}° = "
+            f"{wrong}°.", f"180 - {number(opposite['degrees'])}", wrong)])]
+    name, whole = _WRONG_WHOLE[task]
+    wrong = whole - sum(a["degrees"] for a in known)
+    if wrong <= 0:
+        return None
+    return [(name, [step(f"The angles add up to {whole}°, so {target} = {whole}°{terms} = "
+                         f"{wrong}°.", f"{whole}{minus}", wrong)])]

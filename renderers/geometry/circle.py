@@ -191,21 +191,37 @@ class Circle(Renderer):
             if scene["shown"] == "radius":
                 how = [step(f"C = 2πr = 2 × π × {length} = {format_number(coefficient)}π",
                             f"2 * {number(length)}", coefficient)]
+                # the 2 of 2πr forgotten
+                wrong = ("two_forgotten", [step(f"C = πr = π × {length} = {length}π",
+                                                number(length), length)])
             else:
                 how = [step(f"C = πd = π × {length} = {length}π", number(length), coefficient)]
+                # the diameter taken for the radius
+                wrong = ("diameter_as_radius", [step(
+                    f"C = 2πr = 2 × π × {length} = {2 * length}π", f"2 * {number(length)}",
+                    2 * length)])
             q = pick(rng, [
                 f"What is the circumference of {circle}?",
                 f"The {given} of the circle is labelled. Find its circumference.",
                 f"How long is the circle centred at {o} all the way round?",
                 f"Find the circumference of the circle centred at {o}.",
             ])
-            return [self._answer(q, coefficient, how, scene, unit, "circle_circumference")]
+            return [self._answer(q, coefficient, how, scene, unit, "circle_circumference",
+                                 wrong)]
         if task == "area":
             coefficient = r * r
             if scene["shown"] == "radius":
                 how = [step(f"A = πr² = π × {length}² = {format_number(coefficient)}π",
                             f"{number(length)} ** 2", coefficient)]
+                # the circumference's formula used for the area
+                wrong = ("circumference_formula", [step(
+                    f"A = 2πr = 2 × π × {length} = {2 * length}π", f"2 * {number(length)}",
+                    2 * length)])
             else:
+                # the diameter taken for the radius
+                wrong = ("diameter_as_radius", [step(
+                    f"A = πr² = π × {length}² = {length * length}π", f"{number(length)} ** 2",
+                    length * length)])
                 how = [step(f"r = {length} ÷ 2 = {format_number(r, 1)},",
                             f"{number(length)} / 2", r),
                        step(f"so A = πr² = π × {format_number(r, 1)}² = "
@@ -217,7 +233,8 @@ class Circle(Renderer):
                 f"How much area does the circle centred at {o} enclose?",
                 f"Find the area of the disc bounded by {circle}.",
             ])
-            return [self._answer(q, coefficient, how, scene, area_unit(unit), "circle_area")]
+            return [self._answer(q, coefficient, how, scene, area_unit(unit), "circle_area",
+                                 wrong)]
         angle = scene["central_angle"]
         a, b = names
         if task == "arc_length":
@@ -231,8 +248,13 @@ class Circle(Renderer):
             steps = [step(f"Arc length = (θ ÷ 360°) × 2πr = ({angle} ÷ 360) × 2 × π × {length} "
                           f"≈ {format_number(value, dec)}.",
                           f"{number(angle)} / 360 * 2 * pi * {number(length)}", value)]
+            half = angle / 360 * math.pi * r
+            mistakes = [("two_forgotten", [step(
+                f"Arc length = (θ ÷ 360°) × πr = ({angle} ÷ 360) × π × {length} "
+                f"≈ {format_number(half, dec)}.", f"{number(angle)} / 360 * pi * {number(length)}",
+                half)])]
             return [numeric_qa(f"{q} {EXACT_PI}", value, type="circle_arc_length", unit=unit,
-                               decimals=dec, steps=steps)]
+                               decimals=dec, steps=steps, mistakes=mistakes)]
         value = angle / 360 * math.pi * r * r
         q = pick(rng, [
             f"What is the area of the shaded sector {a}{o}{b}?",
@@ -243,24 +265,36 @@ class Circle(Renderer):
         steps = [step(f"Sector area = (θ ÷ 360°) × πr² = ({angle} ÷ 360) × π × {length}² "
                       f"≈ {format_number(value, dec)}.",
                       f"{number(angle)} / 360 * pi * {number(length)} ** 2", value)]
+        arc = angle / 360 * 2 * math.pi * r
+        mistakes = [("arc_formula", [step(
+            f"Sector area = (θ ÷ 360°) × 2πr = ({angle} ÷ 360) × 2 × π × {length} "
+            f"≈ {format_number(arc, dec)}.", f"{number(angle)} / 360 * 2 * pi * {number(length)}",
+            arc)])]
         return [numeric_qa(f"{q} {EXACT_PI}", value, type="circle_sector_area",
-                           unit=area_unit(unit), decimals=dec, steps=steps)]
+                           unit=area_unit(unit), decimals=dec, steps=steps, mistakes=mistakes)]
 
     @staticmethod
-    def _answer(question, coefficient, how, scene, unit, kind):
+    def _answer(question, coefficient, how, scene, unit, kind, wrong):
         """A rounded decimal answer, or the exact multiple of π (``value`` = the coefficient);
-        ``how``: the steps that find the coefficient."""
+        ``how``: the steps that find the coefficient; ``wrong``: (name, steps) of a mistaken
+        coefficient (a decimal answer's worked mistake)."""
         if scene["form"] == "pi":
             *before, last = how
             return text_qa(f"{question} Give the exact answer in terms of π.",
                            pi_answer(coefficient, unit), type=f"{kind}_pi",
                            value=int(round(coefficient)),
                            steps=[*before, {**last, "text": f"{last['text']}."}])
-        value = coefficient * math.pi
-        steps = [*how, step(f"≈ {format_number(value, scene['decimals'])}.",
-                            f"{number(coefficient)} * pi", value)]
-        return numeric_qa(f"{question} {EXACT_PI}", value, type=kind, unit=unit,
-                          decimals=scene["decimals"], steps=steps)
+        dec = scene["decimals"]
+
+        def times_pi(found):
+            coefficient = found[-1]["value"]
+            return [*found, step(f"≈ {format_number(coefficient * math.pi, dec)}.",
+                                 f"{number(coefficient)} * pi", coefficient * math.pi)]
+
+        name, wrong_how = wrong
+        return numeric_qa(f"{question} {EXACT_PI}", coefficient * math.pi, type=kind, unit=unit,
+                          decimals=dec, steps=times_pi(how),
+                          mistakes=[(name, times_pi(wrong_how))])
 
     def caption(self, scene):
         o, unit, length = scene["center_name"], scene["unit"], scene["length"]

@@ -333,8 +333,13 @@ class Coordinates(Renderer):
             steps = [step(f"The distance is √(Δx² + Δy²) = √({_term(dx)}² + {_term(dy)}²) = "
                           f"{value}.", f"sqrt(({number(x2)} - {number(x1)}) ** 2 + "
                           f"({number(y2)} - {number(y1)}) ** 2)", dist)]
+            # the square root forgotten
+            mistakes = [("root_forgotten", [step(
+                f"The distance is Δx² + Δy² = {_term(dx)}² + {_term(dy)}² = {squared}.",
+                f"({number(x2)} - {number(x1)}) ** 2 + ({number(y2)} - {number(y1)}) ** 2",
+                squared)])]
             return numeric_qa(q, dist, type="coordinates_distance", decimals=ask["decimals"],
-                              steps=steps)
+                              steps=steps, mistakes=mistakes)
         if task == "midpoint":
             mx, my = (x1 + x2) / 2, (y1 + y2) / 2
             q = pick(rng, [f"What are the coordinates of the midpoint of segment {a}{b}?",

@@ -247,8 +247,16 @@ class ParallelLines(Renderer):
         value = f"{answer}°" if equal else f"180° − {given}° = {answer}°"
         steps = [step(f"{RULES[relation]}, so {target} = {value}.",
                       number(given) if equal else f"180 - {number(given)}", answer)]
+        # equal angles taken for supplementary ones, or the other way round
+        if equal:
+            mistake = ("taken_as_supplementary", [step(
+                f"The two angles add up to 180°, so {target} = 180° − {given}° = {180 - given}°.",
+                f"180 - {number(given)}", 180 - given)])
+        else:
+            mistake = ("taken_as_equal", [step(f"The two angles are equal, so {target} = "
+                                               f"{given}°.", number(given), given)])
         return [numeric_qa(q.strip(), answer, type=f"parallel_{relation}", unit="°",
-                           steps=steps)]
+                           steps=steps, mistakes=[mistake])]
 
     def caption(self, scene):
         l1, l2 = scene["line_names"]

@@ -324,7 +324,11 @@ class PolygonFamily(Renderer):
             ])
             steps = [step(f"The polygon has {n} sides, so its interior angles add up to "
                           f"({n} − 2) × 180° = {total}°.", f"({n} - 2) * 180", total)]
-            return numeric_qa(q, total, type="polygon_angle_sum", unit="°", steps=steps)
+            mistakes = [("two_not_subtracted", [step(
+                f"The polygon has {n} sides, so its interior angles add up to "
+                f"{n} × 180° = {n * 180}°.", f"{n} * 180", n * 180)])]
+            return numeric_qa(q, total, type="polygon_angle_sum", unit="°", steps=steps,
+                              mistakes=mistakes)
         dec = scene["decimals"]
         if task == "interior_angle":
             value = total / n
@@ -340,8 +344,12 @@ class PolygonFamily(Renderer):
                           f"({n} − 2) × 180° = {total}°,", f"({n} - 2) * 180", total),
                      step(f"so each is {total}° ÷ {n}{_eq(value, dec)}°.", f"{total} / {n}",
                           value)]
+            # the exterior angle's rule used for the interior angle
+            mistakes = [("exterior_rule", [step(
+                f"A regular {shape} has {n} equal angles adding up to 360°, so each is "
+                f"360° ÷ {n}{_eq(360 / n, dec)}°.", f"360 / {n}", 360 / n)])]
             return numeric_qa(q, value, type="polygon_interior_angle", unit="°", decimals=dec,
-                              steps=steps)
+                              steps=steps, mistakes=mistakes)
         value = 360 / n
         q = pick(rng, [
             f"One side of this regular {shape} is extended. What is the exterior angle marked with "
@@ -354,8 +362,15 @@ class PolygonFamily(Renderer):
         steps = [step(f"The exterior angles of a polygon add up to 360°; a regular {shape} has "
                       f"{n} equal ones, so each is 360° ÷ {n}{_eq(value, dec)}°.", f"360 / {n}",
                       value)]
+        # the interior angle computed instead
+        inner = (n - 2) * 180
+        mistakes = [("interior_rule", [
+            step(f"The angles of a {shape} add up to ({n} − 2) × 180° = {inner}°,",
+                 f"({n} - 2) * 180", inner),
+            step(f"so each is {inner}° ÷ {n}{_eq(inner / n, dec)}°.", f"{inner} / {n}",
+                 inner / n)])]
         return numeric_qa(q, value, type="polygon_exterior_angle", unit="°", decimals=dec,
-                          steps=steps)
+                          steps=steps, mistakes=mistakes)
 
     @staticmethod
     def _quad_question(scene, rng):
@@ -375,13 +390,17 @@ class PolygonFamily(Renderer):
                 steps = [step(f"The perimeter is the sum of the four sides: "
                               f"{' + '.join(map(str, lengths))} = {total}.",
                               " + ".join(map(number, lengths)), total)]
+                mistakes = None
             else:
                 a, b = lengths[0], lengths[1]
                 total = 2 * (a + b)
                 steps = [step(f"Opposite sides of a {shape} are equal, so the perimeter is "
                               f"2 × ({a} + {b}) = {total}.", f"2 * ({number(a)} + {number(b)})",
                               total)]
-            return numeric_qa(q, total, type=kind, unit=unit, steps=steps)
+                mistakes = [("labelled_sides_only", [step(
+                    f"The perimeter is the sum of the sides: {a} + {b} = {a + b}.",
+                    f"{number(a)} + {number(b)}", a + b)])]
+            return numeric_qa(q, total, type=kind, unit=unit, steps=steps, mistakes=mistakes)
         q = pick(rng, [
             f"What is the area of {shape} {quad}?",
             f"Find the area of the {shape} {quad}.",
@@ -393,7 +412,11 @@ class PolygonFamily(Renderer):
             w, h = lengths
             steps = [step(f"Area = length × width = {w} × {h} = {w * h}.",
                           f"{number(w)} * {number(h)}", w * h)]
-            return numeric_qa(q, w * h, type=kind, unit=sq_unit, steps=steps)
+            # the perimeter's formula used for the area
+            mistakes = [("perimeter_formula", [step(
+                f"Area = 2 × (length + width) = 2 × ({w} + {h}) = {2 * (w + h)}.",
+                f"2 * ({number(w)} + {number(h)})", 2 * (w + h))])]
+            return numeric_qa(q, w * h, type=kind, unit=sq_unit, steps=steps, mistakes=mistakes)
         h = scene["height"]["length"]
         if shape == "parallelogram":
             base = lengths[0]
@@ -405,7 +428,12 @@ class PolygonFamily(Renderer):
         steps = [step(f"The parallel sides are {a} and {b}, so area = ½ × ({a} + {b}) × {h} = "
                       f"{format_number(area, 1)}.",
                       f"1 / 2 * ({number(a)} + {number(b)}) * {number(h)}", area)]
-        return numeric_qa(q, area, type=kind, unit=sq_unit, decimals=1, steps=steps)
+        mistakes = [("half_forgotten", [step(
+            f"The parallel sides are {a} and {b}, so area = ({a} + {b}) × {h} = "
+            f"{format_number((a + b) * h, 1)}.", f"({number(a)} + {number(b)}) * {number(h)}",
+            (a + b) * h)])]
+        return numeric_qa(q, area, type=kind, unit=sq_unit, decimals=1, steps=steps,
+                          mistakes=mistakes)
 
     def caption(self, scene):
         unit = scene["unit"]

@@ -13,7 +13,7 @@ import numpy as np
 from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
-from renderers.qa import area_unit, format_number, numeric_qa, pick
+from renderers.qa import area_unit, format_number, is_integral, numeric_qa, pick
 from renderers.solution import number, step
 from renderers.style import sample_style
 
@@ -164,8 +164,11 @@ class RightTriangle(Renderer):
                           total),
                      step(f"so {hyp} = √{total}{_approx(value, dec)}.", f"sqrt({number(total)})",
                           value)]
+            # the square root forgotten: the sum of the squares taken for the side
+            mistakes = [("root_forgotten", [steps[0], step(f"so {hyp} = {total}.",
+                                                            number(total), total)])]
             return [numeric_qa(q, value, type="right_triangle_hypotenuse", unit=unit,
-                               decimals=dec, steps=steps)]
+                               decimals=dec, steps=steps, mistakes=mistakes)]
         if scene["task"] == "leg":
             c = sides[hyp]
             (leg, a), = ((k, v) for k, v in sides.items() if k != hyp)
@@ -185,8 +188,16 @@ class RightTriangle(Renderer):
                           f"{number(c)} ** 2 - {number(a)} ** 2", total),
                      step(f"and {unknown} = √{total}{_approx(value, dec)}.",
                           f"sqrt({number(total)})", value)]
+            # the squares added, as for a hypotenuse
+            added = c * c + a * a
+            wrong = math.sqrt(added)
+            mistakes = [] if dec is None and not is_integral(wrong) else [("squares_added", [
+                step(f"By the Pythagorean theorem, {unknown}² = {c}² + {a}² = {c * c} + {a * a} "
+                     f"= {added},", f"{number(c)} ** 2 + {number(a)} ** 2", added),
+                step(f"and {unknown} = √{added}{_approx(wrong, dec)}.", f"sqrt({number(added)})",
+                     wrong)])]
             return [numeric_qa(q, value, type="right_triangle_leg", unit=unit, decimals=dec,
-                               steps=steps)]
+                               steps=steps, mistakes=mistakes)]
         (l1, l2) = scene["legs"]
         a, b = sides[l1], sides[l2]
         area = a * b / 2
@@ -199,8 +210,11 @@ class RightTriangle(Renderer):
         steps = [step(f"The legs {l1} and {l2} are perpendicular, so they are a base and its "
                       f"height: area = ½ × {a} × {b} = {format_number(area, 1)}.",
                       f"1 / 2 * {number(a)} * {number(b)}", area)]
+        mistakes = [("half_forgotten", [step(
+            f"The legs {l1} and {l2} are perpendicular, so area = {a} × {b} = {a * b}.",
+            f"{number(a)} * {number(b)}", a * b)])]
         return [numeric_qa(q, area, type="right_triangle_area", unit=area_unit(unit), decimals=1,
-                           steps=steps)]
+                           steps=steps, mistakes=mistakes)]
 
     def caption(self, scene):
         tri = "".join(scene["names"])

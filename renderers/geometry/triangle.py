@@ -150,7 +150,13 @@ class Triangle(Renderer):
             steps = [step(f"The angles of a triangle add up to 180°, so angle {n3} = "
                           f"180° − {a1}° − {a2}° = {answer}°.",
                           f"180 - {number(a1)} - {number(a2)}", answer)]
-            return [numeric_qa(q, answer, type="triangle_angle_sum", unit="°", steps=steps)]
+            wrong = 360 - a1 - a2
+            mistakes = [("angle_sum_360", [step(
+                f"The angles of a triangle add up to 360°, so angle {n3} = "
+                f"360° − {a1}° − {a2}° = {wrong}°.", f"360 - {number(a1)} - {number(a2)}",
+                wrong)])]
+            return [numeric_qa(q, answer, type="triangle_angle_sum", unit="°", steps=steps,
+                               mistakes=mistakes)]
         if scene["task"] == "perimeter":
             sides = list(given["sides"].values())
             total = sum(sides)
@@ -175,8 +181,11 @@ class Triangle(Renderer):
         ])
         steps = [step(f"Area = ½ × base × height = ½ × {base} × {height} = {area:g}.",
                       f"1 / 2 * {number(base)} * {number(height)}", area)]
+        mistakes = [("half_forgotten", [step(
+            f"Area = base × height = {base} × {height} = {base * height:g}.",
+            f"{number(base)} * {number(height)}", base * height)])]
         return [numeric_qa(q, area, type="triangle_area", unit=area_unit(unit), decimals=1,
-                           steps=steps)]
+                           steps=steps, mistakes=mistakes)]
 
     def caption(self, scene):
         tri = "".join(scene["names"])

@@ -117,6 +117,29 @@ def check_steps(scene, item) -> None:
         assert _close(round(last, item.get("decimals") or 0), answer), item
 
 
+def check_mistakes(scene, item) -> None:
+    """A worked mistake (material for ``wrong_step`` preference pairs) is arithmetic as honest
+    as the solution's — each step re-derived, each number from the scene, an earlier step or a
+    formula — and only its answer is wrong: written at the question's rounding, and not the
+    truth there."""
+    for mistake in item.get("mistakes", ()):
+        assert set(mistake) == {"name", "steps", "value", "answer"}, mistake
+        known = scene_numbers(scene) | CONSTANTS
+        for s in mistake["steps"]:
+            value, literals = evaluate(s["expr"])
+            assert _close(value, s["value"]), (s, value)
+            for literal in literals:
+                assert any(_close(literal, k) for k in known), (literal, s, mistake)
+            assert _states(s["text"], s["value"]), s
+            known.add(float(s["value"]))
+        last = mistake["steps"][-1]["value"]
+        decimals = item.get("decimals")
+        assert _close(mistake["value"], round(last, decimals or 0)), mistake
+        assert mistake["value"] != item["value"], (mistake, item)
+        assert mistake["answer"] != item["answer"], (mistake, item)
+        assert mistake["answer"].startswith(format_number(last, decimals)), mistake
+
+
 @pytest.mark.parametrize("name", renderer_names("geometry"))
 def test_every_step_of_every_rationale_is_re_derived(name):
     family = get_renderer("geometry", name)
@@ -124,8 +147,24 @@ def test_every_step_of_every_rationale_is_re_derived(name):
     for _, scene, questions in scenes(family, seed=18, count=N):
         for item in questions:
             check_steps(scene, item)
+            check_mistakes(scene, item)
             seen.add(item["type"])
     assert seen  # the family asked its questions
+
+
+# Every family but coordinates' reading questions has a classic wrong step for some question.
+def test_most_question_types_have_a_worked_mistake():
+    with_mistakes, types = set(), set()
+    for name in renderer_names("geometry"):
+        for _, _, questions in scenes(get_renderer("geometry", name), seed=18, count=N):
+            for item in questions:
+                types.add(item["type"])
+                if item.get("mistakes"):
+                    with_mistakes.add(item["type"])
+    assert {t.split("_")[0] for t in with_mistakes} >= {
+        "angles", "circle", "coordinates", "parallel", "polygon", "rectangle", "right",
+        "triangle", "trapezoid", "parallelogram"}
+    assert len(with_mistakes) >= 0.6 * len(types), sorted(types - with_mistakes)
 
 
 def test_the_checker_refuses_what_is_not_arithmetic_or_is_wrong():
@@ -143,3 +182,16 @@ def test_the_checker_refuses_what_is_not_arithmetic_or_is_wrong():
         step = {**good["steps"][0], **bad}
         with pytest.raises(AssertionError):
             check_steps(scene, {**good, "rationale": step["text"], "steps": [step]})
+
+
+def test_the_mistake_checker_refuses_a_mistake_that_is_right_or_not_arithmetic():
+    scene = {"given": {"base": 8, "height": 9}}
+    wrong = {"name": "half_forgotten", "value": 72, "answer": "72",
+             "steps": [{"text": "Area = 8 × 9 = 72.", "expr": "8 * 9", "value": 72}]}
+    item = {"type": "triangle_area", "value": 36, "answer": "36", "mistakes": [wrong]}
+    check_mistakes(scene, item)
+    for bad in ({"value": 36, "answer": "36"},  # not a mistake: the truth
+                {"steps": [{**wrong["steps"][0], "expr": "8 * 7"}]},  # 7 is not in the scene
+                {"steps": [{**wrong["steps"][0], "value": 70}]}):  # the arithmetic is off
+        with pytest.raises(AssertionError):
+            check_mistakes(scene, {**item, "mistakes": [{**wrong, **bad}]})
