@@ -1,9 +1,9 @@
 """Render preference pairs (issue 17): 500 geometry and 500 chart samples with
 ``--preference_pairs 1``; every rejected answer is wrong by the independent checkers of
 tests/geometry and tests/charts (they re-derive the truth from the drawn scene), and differs from
-the truth beyond the stated tolerance. Geometry's pairs are of both kinds, ``perturbed_scene``
-and ``wrong_step`` (the worked mistakes' arithmetic is re-derived in
-tests/geometry/test_solution_steps.py).
+the truth beyond the stated tolerance. Pairs are of both kinds, ``perturbed_scene`` and
+``wrong_step`` (the worked mistakes' arithmetic is re-derived in tests/geometry/ and
+tests/charts/test_solution_steps.py).
 
 The rejected value is read back from the rejected *text* (not from the pair's provenance), and
 the checker is given the sample's QA with that one answer replaced: it must refuse it, while it
@@ -120,7 +120,7 @@ def test_every_rejected_answer_is_wrong_by_the_independent_checker(render_run):
                     at = at[key]
                 assert at == changed["from"] != changed["to"]
             else:  # a wrong step: a worked solution of its own, not the truth's
-                assert pair["kind"] == "wrong_step" and source == "geometry", pair
+                assert pair["kind"] == "wrong_step", pair
                 assert pair["provenance"]["mistake"], pair
                 reasoning = pair["rejected"].rpartition(" The answer is ")[0]
                 assert reasoning and reasoning != truth["rationale"], pair
@@ -132,10 +132,10 @@ def test_every_rejected_answer_is_wrong_by_the_independent_checker(render_run):
     # Most samples get their pair (a chart's data cells or a figure's given values change some
     # answer); the rest are counted.
     assert pairs >= (0.75 if source == "geometry" else 0.9) * len(records), pairs
-    if source == "geometry":  # both kinds, in about equal shares (a coin per sample)
-        assert min(kinds["perturbed_scene"], kinds["wrong_step"]) >= 0.3 * pairs, kinds
-    else:
-        assert set(kinds) == {"perturbed_scene"}, kinds
+    # Both kinds (a coin per sample picks which is tried first; geometry has more worked
+    # mistakes than charts, whose counts and names have none).
+    share = 0.3 if source == "geometry" else 0.1
+    assert min(kinds["perturbed_scene"], kinds["wrong_step"]) >= share * pairs, kinds
 
 
 def test_pairs_are_counted_in_the_summary_and_the_card(render_run):

@@ -44,7 +44,7 @@ PREFERENCE_OPTIONS: dict[str, Option] = {
            "photo's context or one with an object added: one more LLM request per sample "
            "that reaches it), each verified by the grounding and claim checks; "
            "geometry / chart: perturbed_scene (the answer computed from a misread value), "
-           "geometry: wrong_step (the worked solution with one classic wrong formula step). "
+           "wrong_step (the worked solution with one classic wrong step). "
            "0: off", check=non_negative, neutral=True),
 }
 

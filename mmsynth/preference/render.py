@@ -18,16 +18,18 @@ A changed value that changes no answer (a vertex the question does not use) or t
 questions cannot take is a *try* (counted ``tries:perturbed_scene:same_answer`` /
 ``questions_fail``), not a dropped pair: no pair was made.
 
-``wrong_step`` (geometry): the family's worked solution with one classic mistake — the ½ of a
+``wrong_step``: the family's worked solution with one classic mistake — geometry: the ½ of a
 triangle's area forgotten, the square root of the Pythagorean sum forgotten, the squares added
 for a leg, a polygon's angle sum without the ``- 2``, 360° for a triangle's angles, a diameter
-used as the radius, alternate angles taken as supplementary… Each family writes its mistakes
+used as the radius, alternate angles taken as supplementary…; charts: a ratio inverted, a
+change's sign reversed, a difference subtracted backwards, a value left out of a sum, a box's
+whiskers taken for its quartiles or the other way round. Each family writes its mistakes
 beside the solution (:func:`renderers.qa.numeric_qa`'s ``mistakes``), as steps whose arithmetic
 is right and whose numbers are the scene's: only the rule is wrong, so the rejected answer reads
 like a real student's solution. A mistake is offered only when its answer, at the question's
 rounding, is not the truth; the pair is made only when it differs beyond tolerance. The tests
-re-derive every step (tests/geometry/test_solution_steps.py) and have the family checkers refuse
-the answer. Charts have no worked mistakes yet (their questions carry no steps).
+re-derive every step (tests/geometry/ and tests/charts/test_solution_steps.py) and have the
+family checkers refuse the answer.
 """
 
 from __future__ import annotations
@@ -187,7 +189,7 @@ class RenderPairs:
             pairs.append(make_pair("wrong_step", turn, sample.conversations[:turn], chosen,
                                    rejected, "wrong_step", provenance))
         if not offered and any(item.get("steps") for item in asked):
-            # a worked solution whose formula has no classic slip (a chart's has no steps)
+            # a worked solution with no classic slip written for it (a count has no steps)
             counters["skipped:wrong_step:no_mistake"] += 1
         return pairs
 

@@ -11,6 +11,7 @@ from renderers.charts.ask_common import (
     _pp,
     _series_index,
     a_,
+    cap,
 )
 from renderers.charts.data import (
     nice_axis,
@@ -18,6 +19,7 @@ from renderers.charts.data import (
     ticks,
 )
 from renderers.qa import pick
+from renderers.solution import number, step
 
 # --- arithmetic --------------------------------------------------------------------------------
 
@@ -41,6 +43,7 @@ def q_difference(c: Ctx, rng) -> QA | None:
                 f"By how much does the {mx} {c.at(a)} exceed {c.that(b)}{scope}?",
             ])
         op = "difference"
+        hi, lo = a, b
     else:
         if rng.random() < 0.5:
             a, b = b, a
@@ -49,8 +52,19 @@ def q_difference(c: Ctx, rng) -> QA | None:
         q = (f"What is the difference{pp} between the {mx} {c.at(a)} and {c.that(b)}"
              f"{scope}?")
         op = "abs_difference"
+        hi, lo = (a, b) if col[a] >= col[b] else (b, a)
+    said = f"{cap(c.cell(a, j))} {c.is_()} {c.read(col[a])} and {c.that(b)} is {c.read(col[b])}"
+    steps = [step(f"{said}, so the difference is {c.term(col[hi])} − {c.term(col[lo])} "
+                  f"{c.equals(value, unit=unit, pp=_pp(c))}.",
+                  f"{number(col[hi])} - {number(col[lo])}", value)]
+    backwards = col[lo] - col[hi]  # the smaller minus the larger
+    mistakes = [("subtracted_backwards", [step(
+        f"{said}, so the difference is {c.term(col[lo])} − {c.term(col[hi])} "
+        f"{c.equals(backwards, unit=unit, pp=_pp(c))}.",
+        f"{number(col[lo])} - {number(col[hi])}", backwards)])] if op == "difference" else []
     return c.num(q, value, "arithmetic", {"op": op, "a": c.cats[a], "b": c.cats[b],
-                                          "series": c.series[j]}, reads=2, unit=unit)
+                                          "series": c.series[j]}, reads=2, unit=unit,
+                 steps=steps, mistakes=mistakes)
 
 
 def q_sum(c: Ctx, rng) -> QA | None:
@@ -64,8 +78,9 @@ def q_sum(c: Ctx, rng) -> QA | None:
         q = pick(rng, [f"What is the total {mx} across all {c.dims()}{scope}?",
                        f"What is the sum of the {mx} over all {c.dims()} shown{scope}?",
                        f"Adding up all the {c.dims()}, what is the combined {mx}{scope}?"])
+        steps = [c.sum_step(col, f"the {mx} of the {c.n} {c.dims()}{scope}")]
         return c.num(q, value, "arithmetic", {"op": "sum", "categories": list(c.cats),
-                                              "series": c.series[j]}, reads=c.n)
+                                              "series": c.series[j]}, reads=c.n, steps=steps)
     k = int(rng.integers(2, min(3, c.n) + 1))
     idx = sorted(int(x) for x in rng.choice(c.n, size=k, replace=False))
     names = [c.cats[i] for i in idx]
@@ -76,8 +91,14 @@ def q_sum(c: Ctx, rng) -> QA | None:
     else:
         q = pick(rng, [f"What is the combined {mx} of {listed}{scope}?",
                        f"What is the total {mx} of {listed}{scope} together?"])
+    what = f"the {mx} {c.prep if c.time else 'of'} {listed}{scope}"
+    steps = [c.sum_step([col[i] for i in idx], what)]
+    # the last one named left out of the sum (of three: one value left is no sum)
+    mistakes = [("value_left_out", [c.sum_step([col[i] for i in idx[:-1]], what)])] if k > 2 \
+        else []
     return c.num(q, value, "arithmetic", {"op": "sum", "categories": names,
-                                          "series": c.series[j]}, reads=k)
+                                          "series": c.series[j]}, reads=k, steps=steps,
+                 mistakes=mistakes)
 
 
 def q_mean(c: Ctx, rng) -> QA | None:
@@ -90,8 +111,14 @@ def q_mean(c: Ctx, rng) -> QA | None:
     else:
         q = pick(rng, [f"What is the average {mx} across the {c.n} {c.dims()}{scope}?",
                        f"What is the mean {mx} of the {c.dims()} shown{scope}?"])
+    decimals = max(2, c.d) if c.exact else max(1, c.d)
+    total = sum(col)
+    steps = [c.sum_step(col, f"the {mx} of the {c.n} {c.dims()}{scope}"),
+             step(f"Their mean is {c.term(total, computed=True)} ÷ {c.n} "
+                  f"{c.equals(value, decimals)}.",
+                  f"{number(total)} / {c.n}", value)]
     return c.num(q, value, "arithmetic", {"op": "mean", "series": c.series[j]}, reads=1,
-                 decimals=max(2, c.d) if c.exact else max(1, c.d))
+                 decimals=decimals, steps=steps)
 
 
 def q_ratio(c: Ctx, rng) -> QA | None:
@@ -105,9 +132,18 @@ def q_ratio(c: Ctx, rng) -> QA | None:
     a, b = (int(x) for x in rng.choice(pos, size=2, replace=False))
     value = col[a] / col[b]
     q = (f"What is the ratio of the {c.mx(j)} {c.at(a)} to {c.that(b)}{c.scope(j)}?")
+    said = f"{cap(c.cell(a, j))} {c.is_()} {c.read(col[a])} and {c.that(b)} is {c.read(col[b])}"
+    steps = [step(f"{said}, so the ratio is {c.term(col[a])} ÷ {c.term(col[b])} "
+                  f"{c.equals(value, 2, unit=None)}.", f"{number(col[a])} / {number(col[b])}",
+                  value)]
+    inverted = col[b] / col[a]
+    mistakes = [("ratio_inverted", [step(
+        f"{said}, so the ratio is {c.term(col[b])} ÷ {c.term(col[a])} "
+        f"{c.equals(inverted, 2, unit=None)}.", f"{number(col[b])} / {number(col[a])}",
+        inverted)])]
     return c.num(q, value, "arithmetic", {"op": "ratio", "a": c.cats[a], "b": c.cats[b],
                                           "series": c.series[j]}, reads=None, decimals=2,
-                 unit=None)
+                 unit=None, steps=steps, mistakes=mistakes)
 
 
 def q_range(c: Ctx, rng) -> QA | None:
@@ -121,8 +157,13 @@ def q_range(c: Ctx, rng) -> QA | None:
         f"{pp}?",
         f"How far apart are the largest and the smallest {c.mx(j)}{c.scope(j)}{pp}?",
     ])
+    hi, lo = col.index(max(col)), col.index(min(col))
+    steps = [step(f"The highest {c.mx(j)}{c.scope(j)} {c.is_()} {c.read(col[hi])} "
+                  f"({c.cats[hi]}) and the lowest is {c.read(col[lo])} ({c.cats[lo]}), so they are "
+                  f"{c.term(col[hi])} − {c.term(col[lo])} {c.equals(value, unit=unit, pp=_pp(c))}"
+                  " apart.", f"{number(col[hi])} - {number(col[lo])}", value)]
     return c.num(q, value, "arithmetic", {"op": "range", "series": c.series[j]}, reads=2,
-                 unit=unit)
+                 unit=unit, steps=steps)
 
 
 def q_share(c: Ctx, rng) -> QA | None:
@@ -140,9 +181,14 @@ def q_share(c: Ctx, rng) -> QA | None:
         f"What share of the combined {c.mx(j)} of all {c.dims()}{c.scope(j)} does "
         f"{c.cats[i]} account for, in percent?",
     ])
+    total = sum(col)
+    steps = [c.sum_step(col, f"the {c.mx(j)} of the {c.n} {c.dims()}{c.scope(j)}"),
+             step(f"{c.cats[i]}'s {c.value_text(col[i])} is 100 × {c.term(col[i])} ÷ "
+                  f"{c.term(total, computed=True)} {c.equals(value, 1, unit='%')} of the total.",
+                  f"100 * {number(col[i])} / {number(total)}", value)]
     return c.num(q, value, "arithmetic", {"op": "share", "category": c.cats[i],
                                           "series": c.series[j]}, reads=None, decimals=1,
-                 unit="%")
+                 unit="%", steps=steps)
 
 
 # --- counting ----------------------------------------------------------------------------------

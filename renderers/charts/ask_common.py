@@ -13,7 +13,8 @@ from renderers.charts.data import (
     fmt_affixed,
     table_parts,
 )
-from renderers.qa import numeric_qa, text_qa
+from renderers.qa import is_integral, numeric_qa, text_qa
+from renderers.solution import Step, number, step
 
 QA = dict[str, Any]
 EPS = 1e-9
@@ -97,16 +98,64 @@ class Ctx:
     def value_text(self, v: float, decimals: int | None = None) -> str:
         return fmt_affixed(v, self.d if decimals is None else decimals, self.affix)
 
+    # --- worked solutions (renderers.solution steps, in the chart's own words) ----------------
+
+    def read(self, v: float) -> str:
+        """A value as the picture gives it: printed on the chart ("42") or read off its axis
+        ("about 42")."""
+        text = self.value_text(v)
+        return text if self.exact else f"about {text}"
+
+    def term(self, v: float, computed: bool = False) -> str:
+        """A value inside written arithmetic: "(−3)" when negative. ``computed``: an earlier
+        step's result, written as :meth:`equals` wrote it (a whole number without decimals)."""
+        text = self.value_text(v, 0 if computed and is_integral(v) else None)
+        return f"({text})" if text.startswith("-") else text
+
+    def values(self, vs: list[float]) -> str:
+        """Several values read: "4, 5 and 6" (or "about 4, 5 and 6")."""
+        texts = [self.value_text(v) for v in vs]
+        listed = texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} and {texts[-1]}"
+        return listed if self.exact else f"about {listed}"
+
+    def equals(self, v: float, decimals: int | None = None, unit: str | bool | None = True,
+               pp: bool = False) -> str:
+        """A step's result as the answer writes it: "= 25", or "≈ 23.46" when rounded."""
+        d = self.d if decimals is None else decimals
+        affix = self.affix if unit is True else (unit or None)
+        # the answers' rule: a whole number without decimals, any other at exactly ``d``
+        text = fmt_affixed(v, 0 if is_integral(v) else d, affix)
+        text += " percentage points" if pp else ""
+        return f"= {text}" if abs(v - round(v, d)) < 1e-9 else f"≈ {text}"
+
+    def sum_step(self, vs: list[float], what: str) -> Step:
+        """``what`` (the values' description: "the revenue of the 5 regions") added up."""
+        total = sum(vs)
+        read = "" if self.exact else f", read as {self.values(vs)}"
+        return step(f"Adding up {what}{read}: {' + '.join(self.term(v) for v in vs)} "
+                    f"{self.equals(total)}.", " + ".join(number(v) for v in vs), total)
+
+    def read_step(self, i: int, j: int, what: str | None = None) -> Step:
+        """One cell read off the chart: the whole solution of a value question."""
+        v = self.vals[i][j]
+        what = what or self.cell(i, j)
+        text = (f"The chart labels {what} as {self.value_text(v)}." if self.exact
+                else f"Reading the chart, {what} is {self.read(v)}.")
+        return step(text, number(v), v)
+
     # --- items ---------------------------------------------------------------------------------
 
     def num(self, question: str, value: float, type: str, args: dict[str, Any], *,
-            reads: int | None, decimals: int | None = None, unit: str | bool | None = True
-            ) -> QA | None:
+            reads: int | None, decimals: int | None = None, unit: str | bool | None = True,
+            steps: list[Step] | None = None,
+            mistakes: list[tuple[str, list[Step]]] | None = None) -> QA | None:
         """A numeric item, or None when only a uselessly loose estimate is possible.
 
         ``reads``: how many values read off the chart the answer combines (its tolerance is
         ``reads`` × the read tolerance in estimate mode); None when the answer does not depend
-        on reading values (a count)."""
+        on reading values (a count). ``steps``: the worked solution (values read, then the
+        arithmetic), stored as the item's ``steps`` and ``rationale``; ``mistakes``: worked
+        solutions with one classic slip (:func:`renderers.qa.numeric_qa`)."""
         unit = self.affix if unit is True else (unit or None)
         tol = None
         if not self.exact and reads is not None:
@@ -114,7 +163,8 @@ class Ctx:
             if tol > 0.5 * abs(value):
                 return None  # an estimate that loose says nothing about this answer
         item = numeric_qa(question, value, type=type, unit=unit,
-                          decimals=self.d if decimals is None else decimals, tolerance=tol)
+                          decimals=self.d if decimals is None else decimals, tolerance=tol,
+                          steps=steps, mistakes=mistakes)
         item["args"] = args
         return item
 
@@ -123,6 +173,11 @@ class Ctx:
         item = text_qa(question, answer, type=type, value=value)
         item["args"] = args
         return item
+
+
+def cap(text: str) -> str:
+    """The first letter capitalised ("the revenue …" → "The revenue …")."""
+    return text[:1].upper() + text[1:]
 
 
 def plural(phrase: str) -> bool:

@@ -8,8 +8,10 @@ from renderers.charts.ask_common import (
     _pp,
     _series_index,
     _unique_extreme,
+    cap,
 )
 from renderers.qa import pick
+from renderers.solution import number, step
 
 # --- trends (an ordered x axis) ----------------------------------------------------------------
 
@@ -49,9 +51,20 @@ def q_change(c: Ctx, rng) -> QA | None:
         f"By how much did the {c.mx(j)} change{pp} between {c.cats[a]} and {c.cats[b]} "
         "(negative if it fell)?",
     ])
+    unit = None if _pp(c) else True
+    said = (f"{cap(c.mx(j))} {c.is_()} {c.read(col[a])} {c.prep} {c.cats[a]} and "
+            f"{c.read(col[b])} {c.prep} {c.cats[b]}")
+    steps = [step(f"{said}, so the change is {c.term(col[b])} − {c.term(col[a])} "
+                  f"{c.equals(value, unit=unit, pp=_pp(c))}.",
+                  f"{number(col[b])} - {number(col[a])}", value)]
+    # the earlier value minus the later: a rise taken for a fall
+    mistakes = [("sign_reversed", [step(
+        f"{said}, so the change is {c.term(col[a])} − {c.term(col[b])} "
+        f"{c.equals(-value, unit=unit, pp=_pp(c))}.",
+        f"{number(col[a])} - {number(col[b])}", col[a] - col[b])])]
     return c.num(q, value, "trend", {"op": "change", "from": c.cats[a], "to": c.cats[b],
-                                     "series": c.series[j]}, reads=2,
-                 unit=None if _pp(c) else True)
+                                     "series": c.series[j]}, reads=2, unit=unit, steps=steps,
+                 mistakes=mistakes)
 
 
 def q_largest_change(c: Ctx, rng) -> QA | None:
@@ -123,8 +136,9 @@ def q_total(c: Ctx, rng) -> QA | None:
     q = pick(rng, [f"What is the total {c.m['phrase']} {c.at(i)} across all "
                    f"{(c.sdim or {}).get('plural', 'series')}?",
                    f"How much {c.is_()} the whole stacked bar for {c.cats[i]} in total?"])
+    steps = [c.sum_step(c.vals[i], f"the stacked segments of the bar for {c.cats[i]}")]
     return c.num(q, value, "arithmetic", {"op": "total", "category": c.cats[i]},
-                 reads=c.ns)
+                 reads=c.ns, steps=steps)
 
 
 def q_argmax_total(c: Ctx, rng) -> QA | None:
@@ -150,6 +164,11 @@ def q_share_of_total(c: Ctx, rng) -> QA | None:
     row = c.vals[i]
     value = 100.0 * row[j] / sum(row)
     q = f"What percentage of the total for {c.cats[i]} does {c.series[j]} make up?"
+    total = sum(row)
+    steps = [c.sum_step(row, f"the stacked segments of the bar for {c.cats[i]}"),
+             step(f"{c.series[j]}'s {c.value_text(row[j])} is 100 × {c.term(row[j])} ÷ "
+                  f"{c.term(total, computed=True)} {c.equals(value, 1, unit='%')} of the bar.",
+                  f"100 * {number(row[j])} / {number(total)}", value)]
     return c.num(q, value, "arithmetic", {"op": "share_of_total", "category": c.cats[i],
                                           "series": c.series[j]}, reads=None, decimals=1,
-                 unit="%")
+                 unit="%", steps=steps)

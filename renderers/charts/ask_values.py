@@ -28,7 +28,8 @@ def q_value(c: Ctx, rng) -> QA | None:
     if c.m["unit"] and not c.affix and rng.random() < 0.5:
         q = q[:-1] + f", in {c.m['unit']}?"
     return c.num(q, c.vals[i][j], "value_retrieval",
-                 {"op": "value", "category": c.cats[i], "series": c.series[j]}, reads=1)
+                 {"op": "value", "category": c.cats[i], "series": c.series[j]}, reads=1,
+                 steps=[c.read_step(i, j)])
 
 
 # --- extrema -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ class ChartRenderer(Renderer):
     """A chart family: ``sample_scene`` → ``render`` (drawn, then every label checked) →
     ``questions`` (from the scene's table)."""
 
-    version = "1"
+    version = "2"  # 2: worked solutions (qa[].steps) for the questions that read or compute
     kind_text: ClassVar[str] = "chart"  # "vertical bar chart", used in captions
     menu: ClassVar[dict[str, float]] = {}
     table_probability: ClassVar[float] = 0.3

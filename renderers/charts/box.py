@@ -29,6 +29,7 @@ from renderers.charts.data import (
 from renderers.charts.layout import Cartesian, Frame, numeric_axis
 from renderers.charts.style import sample_chart_style
 from renderers.qa import pick
+from renderers.solution import number, step
 
 STATS = ("Minimum", "Lower quartile", "Median", "Upper quartile", "Maximum")
 STAT_WORDS = {"Minimum": "minimum", "Lower quartile": "lower quartile", "Median": "median",
@@ -178,7 +179,8 @@ def b_value(c: Ctx, rng):
                    f"According to the box plot, what is the {STAT_WORDS[stat]} of the "
                    f"{c.m['phrase']} for {g}?"])
     return c.num(q, c.vals[i][j], "value_retrieval",
-                 {"op": "value", "category": g, "series": stat}, reads=1)
+                 {"op": "value", "category": g, "series": stat}, reads=1,
+                 steps=[c.read_step(i, j, f"the {STAT_WORDS[stat]} for {g}")])
 
 
 def b_extreme(c: Ctx, rng):
@@ -212,15 +214,32 @@ def b_spread(c: Ctx, rng):
     row = c.vals[i]
     iqr = bool(rng.random() < 0.6)
     g = c.cats[i]
+    top, bottom = ("Upper quartile", "Lower quartile") if iqr else ("Maximum", "Minimum")
+    # the classic confusion: the whiskers' span taken for the box's, or the other way round
+    wrong_top, wrong_bottom = ("Maximum", "Minimum") if iqr else ("Upper quartile",
+                                                                   "Lower quartile")
+    hi, lo = row[_stat_col(c, top)], row[_stat_col(c, bottom)]
+    wrong_hi, wrong_lo = row[_stat_col(c, wrong_top)], row[_stat_col(c, wrong_bottom)]
+    value = hi - lo
     if iqr:
-        value = row[_stat_col(c, "Upper quartile")] - row[_stat_col(c, "Lower quartile")]
         q = f"What is the interquartile range of the {c.m['phrase']} for {g}?"
     else:
-        value = row[_stat_col(c, "Maximum")] - row[_stat_col(c, "Minimum")]
         q = (f"What is the range (maximum minus minimum) of the {c.m['phrase']} for {g}?")
     pp = c.affix == "%"
+    unit = None if pp else True
+    name = "interquartile range" if iqr else "range"
+
+    def spread(top, bottom, hi, lo):
+        return step(f"For {g}, the {top.lower()} is {c.read(hi)} and the {bottom.lower()} is "
+                    f"{c.read(lo)}, so the {name} is {c.term(hi)} − {c.term(lo)} "
+                    f"{c.equals(hi - lo, unit=unit, pp=pp)}.", f"{number(hi)} - {number(lo)}",
+                    hi - lo)
+
+    steps = [spread(top, bottom, hi, lo)]
+    mistakes = [("range_for_iqr" if iqr else "iqr_for_range",
+                 [spread(wrong_top, wrong_bottom, wrong_hi, wrong_lo)])]
     return c.num(q, value, "arithmetic", {"op": "iqr" if iqr else "range_of", "category": g},
-                 reads=2, unit=None if pp else True)
+                 reads=2, unit=unit, steps=steps, mistakes=mistakes)
 
 
 def b_widest(c: Ctx, rng):

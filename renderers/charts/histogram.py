@@ -24,6 +24,7 @@ from renderers.charts.data import (
 from renderers.charts.layout import Axis, Cartesian, Frame, numeric_axis
 from renderers.charts.style import sample_chart_style
 from renderers.qa import pick
+from renderers.solution import number, step
 
 # (variable, unit, what is counted, low, high, bin widths)
 VARIABLES = (
@@ -166,7 +167,8 @@ def h_value(c: Ctx, rng):
                    f"What is the count of {items} in the {lab} range?",
                    f"According to the histogram, how many {items} are in the bin {lab}?"])
     return c.num(q, c.vals[i][0], "value_retrieval",
-                 {"op": "value", "category": lab, "series": c.series[0]}, reads=1, unit=None)
+                 {"op": "value", "category": lab, "series": c.series[0]}, reads=1, unit=None,
+                 steps=[c.read_step(i, 0, f"the bar of the {lab} bin")])
 
 
 def h_extreme(c: Ctx, rng):
@@ -187,7 +189,8 @@ def h_total(c: Ctx, rng):
                    f"What is the total number of {_items(c)} across all bins?"])
     return c.num(q, sum(c.col(0)), "arithmetic",
                  {"op": "sum", "categories": list(c.cats), "series": c.series[0]},
-                 reads=c.n, unit=None)
+                 reads=c.n, unit=None,
+                 steps=[c.sum_step(c.col(0), f"the counts of the {c.n} bins")])
 
 
 def h_below(c: Ctx, rng):
@@ -212,9 +215,17 @@ def h_below(c: Ctx, rng):
                        f"In total, how many {_items(c)} fall in the bins starting at "
                        f"{edge:g}{unit} or more?"])
         reads = len(bins) - k
+    counted = c.col(0)[:k] if below else c.col(0)[k:]
+    what = f"below {edge:g}" if below else f"from {edge:g} up"
+    if len(counted) == 1:
+        (v,), label = counted, c.cats[k - 1 if below else k]
+        steps = [step(f"The only bin {what} is {label}, which counts {c.read(v)}.", number(v),
+                      v)]
+    else:
+        steps = [c.sum_step(counted, f"the counts of the {len(counted)} bins {what}")]
     return c.num(q, value, "arithmetic",
                  {"op": "count_below_edge" if below else "count_from_edge", "edge": edge},
-                 reads=reads, unit=None)
+                 reads=reads, unit=None, steps=steps)
 
 
 def h_compare(c: Ctx, rng):
@@ -225,9 +236,13 @@ def h_compare(c: Ctx, rng):
         return None
     a, b = pairs[int(rng.integers(len(pairs)))]
     q = f"How many more {_items(c)} are in the {c.cats[a]} bin than in the {c.cats[b]} bin?"
+    steps = [step(f"The {c.cats[a]} bin counts {c.read(col[a])} and the {c.cats[b]} bin "
+                  f"{c.read(col[b])}, so it has {c.term(col[a])} − {c.term(col[b])} "
+                  f"{c.equals(col[a] - col[b], unit=None)} more.",
+                  f"{number(col[a])} - {number(col[b])}", col[a] - col[b])]
     return c.num(q, col[a] - col[b], "arithmetic",
                  {"op": "difference", "a": c.cats[a], "b": c.cats[b], "series": c.series[0]},
-                 reads=2, unit=None)
+                 reads=2, unit=None, steps=steps)
 
 
 def h_count_bins(c: Ctx, rng):

@@ -1,0 +1,135 @@
+"""Worked solutions of chart questions (issue 18, item 1): every question that reads or
+computes values — one value, differences, sums, means, ratios, ranges, shares, changes, stacked
+totals, a box's spread, a histogram's counts — carries the steps it was solved by, and each step
+is re-derived here by the checker the geometry steps use (tests/solution_check.py).
+
+Each step's arithmetic must give its value; every number it uses must be a cell of the table
+the question is about (its series' column, or its category's row for a stacked bar's total and
+a box's spread), an earlier step's value, the number of values it averages, or 100 for a
+percentage; its words must state its value; the last step is the answer before rounding.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from renderers import get_renderer, renderer_names
+from tests.solution_check import close, evaluate, states
+
+N = 300
+SEED = 1812
+# Questions answered by reading or computing values: each must show its working.
+WORKED_OPS = {"value", "difference", "abs_difference", "sum", "mean", "ratio", "range",
+              "share", "change", "total", "share_of_total", "iqr", "range_of",
+              "count_below_edge", "count_from_edge"}
+ROW_OPS = {"total", "share_of_total", "iqr", "range_of"}  # one category's row of the table
+
+
+def allowed_cells(scene, args) -> set[float]:
+    """The table's numbers this question may use."""
+    _, *series = scene["table"]["columns"]
+    rows = scene["table"]["rows"]
+    if args["op"] in ROW_OPS:
+        (row,) = [r for r in rows if r[0] == args["category"]]
+        return {float(v) for v in row[1:]}
+    if args.get("series") in series:
+        j = 1 + series.index(args["series"])
+        return {float(r[j]) for r in rows}
+    return {float(v) for r in rows for v in r[1:]}
+
+
+def check_chart_steps(scene, item) -> None:
+    steps = item["steps"]
+    assert item["rationale"] == " ".join(s["text"] for s in steps), item
+    rows = scene["table"]["rows"]
+    known = allowed_cells(scene, item["args"]) | {100.0, float(len(rows))}
+    for s in steps:
+        assert set(s) == {"text", "expr", "value"}, s
+        value, literals = evaluate(s["expr"])
+        assert close(value, s["value"]), (s, value)
+        for literal in literals:
+            assert any(close(literal, k) for k in known), (literal, s, item["question"])
+        assert states(s["text"].replace(",", ""), s["value"]), s
+        known.add(float(s["value"]))
+    last = steps[-1]["value"]
+    assert close(round(last, item.get("decimals") or 0), item["value"]), item
+
+
+def _items(family):
+    renderer = get_renderer("chart", family)
+    for i in range(N):
+        rng = np.random.default_rng([SEED, i])
+        try:
+            scene = renderer.sample_scene(rng)
+        except ValueError:  # an impossible scene: counted in a run (test_chart_answers)
+            continue
+        for item in renderer.questions(scene, rng):
+            yield scene, item
+
+
+@pytest.mark.parametrize("family", [f for f in renderer_names("chart") if f != "scatter"])
+def test_every_worked_chart_answer_is_re_derived_step_by_step(family):
+    worked = Counter()
+    for scene, item in _items(family):
+        op = item.get("args", {}).get("op")
+        if op in WORKED_OPS:
+            assert item.get("steps"), item  # a question of these kinds shows its working
+        if item.get("steps"):
+            check_chart_steps(scene, item)
+            worked[op] += 1
+    assert worked, family
+
+
+def test_all_worked_kinds_are_asked():
+    ops = set()
+    for family in renderer_names("chart"):
+        ops |= {item["args"]["op"] for _, item in _items(family)
+                if item.get("steps") and "args" in item}
+    assert ops == WORKED_OPS, WORKED_OPS - ops
+
+
+def test_the_chart_step_checker_refuses_a_cell_of_another_series_or_wrong_sums():
+    scene = {"table": {"columns": ["Year", "A", "B"], "rows": [["2020", 4, 40], ["2021", 6, 60]]}}
+    good = {"question": "?", "args": {"op": "sum", "series": "A"}, "value": 10,
+            "rationale": "Adding up: 4 + 6 = 10.",
+            "steps": [{"text": "Adding up: 4 + 6 = 10.", "expr": "4 + 6", "value": 10}]}
+    check_chart_steps(scene, good)
+    for bad in ({"expr": "4 + 60", "value": 64, "text": "4 + 60 = 64."},  # B's cell for A
+                {"value": 11, "text": "4 + 6 = 11."}):  # the arithmetic is off
+        step = {**good["steps"][0], **bad}
+        with pytest.raises(AssertionError):
+            check_chart_steps(scene, {**good, "value": step["value"], "rationale": step["text"],
+                                      "steps": [step]})
+
+
+def check_chart_mistakes(scene, item) -> None:
+    """A worked mistake (material for ``wrong_step`` pairs) re-derived like a solution — its
+    numbers the question's own cells — and wrong only in its answer."""
+    rows = scene["table"]["rows"]
+    for mistake in item.get("mistakes", ()):
+        assert set(mistake) == {"name", "steps", "value", "answer"}, mistake
+        known = allowed_cells(scene, item["args"]) | {100.0, float(len(rows))}
+        for s in mistake["steps"]:
+            value, literals = evaluate(s["expr"])
+            assert close(value, s["value"]), (s, value)
+            for literal in literals:
+                assert any(close(literal, k) for k in known), (literal, s, mistake)
+            assert states(s["text"].replace(",", ""), s["value"]), s
+            known.add(float(s["value"]))
+        last = mistake["steps"][-1]["value"]
+        # at the question's rounding (a whole truth stores none: the chart's own decimals)
+        assert any(close(mistake["value"], round(last, d)) for d in range(4)), mistake
+        assert mistake["value"] != item["value"] and mistake["answer"] != item["answer"]
+
+
+def test_worked_chart_mistakes_are_honest_arithmetic_with_a_wrong_answer():
+    names = Counter()
+    for family in renderer_names("chart"):
+        for scene, item in _items(family):
+            check_chart_mistakes(scene, item)
+            names.update(m["name"] for m in item.get("mistakes", ()))
+    assert set(names) == {"subtracted_backwards", "value_left_out", "ratio_inverted",
+                          "sign_reversed", "range_for_iqr", "iqr_for_range"}, names
