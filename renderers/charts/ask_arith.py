@@ -11,7 +11,7 @@ from renderers.charts.ask_common import (
     _pp,
     _series_index,
     a_,
-    cap,
+    possessive,
 )
 from renderers.charts.data import (
     nice_axis,
@@ -53,7 +53,7 @@ def q_difference(c: Ctx, rng) -> QA | None:
              f"{scope}?")
         op = "abs_difference"
         hi, lo = (a, b) if col[a] >= col[b] else (b, a)
-    said = f"{cap(c.cell(a, j))} {c.is_()} {c.read(col[a])} and {c.that(b)} is {c.read(col[b])}"
+    said = c.two_cells(a, b, j)
     steps = [step(f"{said}, so the difference is {c.term(col[hi])} − {c.term(col[lo])} "
                   f"{c.equals(value, unit=unit, pp=_pp(c))}.",
                   f"{number(col[hi])} - {number(col[lo])}", value)]
@@ -132,7 +132,7 @@ def q_ratio(c: Ctx, rng) -> QA | None:
     a, b = (int(x) for x in rng.choice(pos, size=2, replace=False))
     value = col[a] / col[b]
     q = (f"What is the ratio of the {c.mx(j)} {c.at(a)} to {c.that(b)}{c.scope(j)}?")
-    said = f"{cap(c.cell(a, j))} {c.is_()} {c.read(col[a])} and {c.that(b)} is {c.read(col[b])}"
+    said = c.two_cells(a, b, j)
     steps = [step(f"{said}, so the ratio is {c.term(col[a])} ÷ {c.term(col[b])} "
                   f"{c.equals(value, 2, unit=None)}.", f"{number(col[a])} / {number(col[b])}",
                   value)]
@@ -183,7 +183,7 @@ def q_share(c: Ctx, rng) -> QA | None:
     ])
     total = sum(col)
     steps = [c.sum_step(col, f"the {c.mx(j)} of the {c.n} {c.dims()}{c.scope(j)}"),
-             step(f"{c.cats[i]}'s {c.value_text(col[i])} is 100 × {c.term(col[i])} ÷ "
+             step(f"{possessive(c.cats[i])} {c.value_text(col[i])} is 100 × {c.term(col[i])} ÷ "
                   f"{c.term(total, computed=True)} {c.equals(value, 1, unit='%')} of the total.",
                   f"100 * {number(col[i])} / {number(total)}", value)]
     return c.num(q, value, "arithmetic", {"op": "share", "category": c.cats[i],

@@ -143,6 +143,27 @@ class Ctx:
                 else f"Reading the chart, {what} is {self.read(v)}.")
         return step(text, number(v), v)
 
+    def two_cells(self, a: int, b: int, j: int) -> str:
+        """Two cells of series ``j`` read: "The revenue of A is $42 and that of B is $17"."""
+        return (f"{cap(self.cell(a, j))} {self.is_()} {self.read(self.vals[a][j])} and "
+                f"{self.that(b)} {'was' if self.time else 'is'} {self.read(self.vals[b][j])}")
+
+    def extreme_step(self, vs: list[float], names: list[str], k: int, highest: bool,
+                     what: str) -> Step:
+        """The extreme ``vs[k]`` among ``what``, with the runner-up it beats."""
+        second = sorted((i for i in range(len(vs)) if i != k), key=lambda i: vs[i],
+                        reverse=highest)[0]
+        word = "highest" if highest else "lowest"
+        return step(f"The {word} {what} is {possessive(names[k])}, {self.read(vs[k])}; the "
+                    f"next is {possessive(names[second])}, {self.read(vs[second])}.",
+                    number(vs[k]), vs[k])
+
+    def compare_step(self, va: float, vb: float, said: str, conclusion: str) -> Step:
+        """Two values read and compared by their difference (its sign decides)."""
+        d = va - vb
+        return step(f"{said}: {self.term(va)} − {self.term(vb)} {self.equals(d)}, so "
+                    f"{conclusion}.", f"{number(va)} - {number(vb)}", d)
+
     # --- items ---------------------------------------------------------------------------------
 
     def num(self, question: str, value: float, type: str, args: dict[str, Any], *,
@@ -169,8 +190,8 @@ class Ctx:
         return item
 
     def txt(self, question: str, answer: str, type: str, args: dict[str, Any],
-            value: Any = None) -> QA:
-        item = text_qa(question, answer, type=type, value=value)
+            value: Any = None, steps: list[Step] | None = None) -> QA:
+        item = text_qa(question, answer, type=type, value=value, steps=steps)
         item["args"] = args
         return item
 
@@ -178,6 +199,11 @@ class Ctx:
 def cap(text: str) -> str:
     """The first letter capitalised ("the revenue …" → "The revenue …")."""
     return text[:1].upper() + text[1:]
+
+
+def possessive(name: str) -> str:
+    """ "Finance's", "Keyboards'"."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 
 def plural(phrase: str) -> bool:

@@ -9,6 +9,7 @@ from renderers.charts.ask_common import (
     _series_index,
     _unique_extreme,
     cap,
+    possessive,
 )
 from renderers.qa import pick
 from renderers.solution import number, step
@@ -166,7 +167,7 @@ def q_share_of_total(c: Ctx, rng) -> QA | None:
     q = f"What percentage of the total for {c.cats[i]} does {c.series[j]} make up?"
     total = sum(row)
     steps = [c.sum_step(row, f"the stacked segments of the bar for {c.cats[i]}"),
-             step(f"{c.series[j]}'s {c.value_text(row[j])} is 100 × {c.term(row[j])} ÷ "
+             step(f"{possessive(c.series[j])} {c.value_text(row[j])} is 100 × {c.term(row[j])} ÷ "
                   f"{c.term(total, computed=True)} {c.equals(value, 1, unit='%')} of the bar.",
                   f"100 * {number(row[j])} / {number(total)}", value)]
     return c.num(q, value, "arithmetic", {"op": "share_of_total", "category": c.cats[i],

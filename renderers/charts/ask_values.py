@@ -11,6 +11,7 @@ from renderers.charts.ask_common import (
     _series_index,
     _unique_extreme,
     a_,
+    possessive,
 )
 from renderers.qa import pick
 
@@ -56,8 +57,9 @@ def _q_extreme(c: Ctx, rng, highest: bool) -> QA | None:
             f"Name the {c.dim_one()} with the {word} {mx}{scope}.",
             f"According to the chart, which {c.dim_one()} has the {hi} {mx}{scope}?",
         ])
+    steps = [c.extreme_step(c.col(j), c.cats, k, highest, f"{mx}{scope}")]
     return c.txt(q, c.cats[k], "extremum",
-                 {"op": "argmax" if highest else "argmin", "series": c.series[j]})
+                 {"op": "argmax" if highest else "argmin", "series": c.series[j]}, steps=steps)
 
 
 def q_argmax(c: Ctx, rng) -> QA | None:
@@ -86,9 +88,11 @@ def q_argmax_series(c: Ctx, rng) -> QA | None:
     else:
         q = pick(rng, [f"For {c.cats[i]}, which {sd} shows the {word} {c.m['phrase']}?",
                        f"Which {sd} has the {word} {c.m['phrase']} for {c.cats[i]}?"])
+    steps = [c.extreme_step(c.vals[i], c.series, k, highest,
+                            f"{c.m['phrase']} {c.at(i)}")]
     return c.txt(q, c.series[k], "extremum",
                  {"op": "argmax_series" if highest else "argmin_series",
-                  "category": c.cats[i]})
+                  "category": c.cats[i]}, steps=steps)
 
 
 # --- comparison --------------------------------------------------------------------------------
@@ -101,17 +105,23 @@ def q_compare(c: Ctx, rng) -> QA | None:
     hi, lo = pair
     a, b = (hi, lo) if rng.random() < 0.5 else (lo, hi)  # a is asked about first
     mx, scope = c.mx(j), c.scope(j)
+    va, vb = c.vals[a][j], c.vals[b][j]
+    said = c.two_cells(a, b, j)
     form = int(rng.integers(4))
     if form == 0:
-        yes = c.vals[a][j] > c.vals[b][j]
+        yes = va > vb
         q = f"{c.is_().capitalize()} the {mx} {c.at(a)} higher than {c.that(b)}{scope}?"
+        steps = [c.compare_step(va, vb, said, "it is higher" if yes else "it is lower")]
         return c.txt(q, "Yes" if yes else "No", "comparison",
-                     {"op": "is_greater", "a": c.cats[a], "b": c.cats[b], "series": c.series[j]})
+                     {"op": "is_greater", "a": c.cats[a], "b": c.cats[b], "series": c.series[j]},
+                     steps=steps)
     if form == 1:
-        yes = c.vals[a][j] < c.vals[b][j]
+        yes = va < vb
         q = f"{c.is_().capitalize()} the {mx} {c.at(a)} lower than {c.that(b)}{scope}?"
+        steps = [c.compare_step(va, vb, said, "it is lower" if yes else "it is higher")]
         return c.txt(q, "Yes" if yes else "No", "comparison",
-                     {"op": "is_less", "a": c.cats[a], "b": c.cats[b], "series": c.series[j]})
+                     {"op": "is_less", "a": c.cats[a], "b": c.cats[b], "series": c.series[j]},
+                     steps=steps)
     higher = form == 2
     word = "higher" if higher else "lower"
     winner = hi if higher else lo
@@ -121,9 +131,10 @@ def q_compare(c: Ctx, rng) -> QA | None:
         q = pick(rng, [f"Which has the {word} {mx}{scope}: {c.cats[a]} or {c.cats[b]}?",
                        f"Which {c.dim_one()} has {a_(word)} {mx}{scope}, {c.cats[a]} or "
                        f"{c.cats[b]}?"])
+    steps = [c.compare_step(va, vb, said, f"{possessive(c.cats[winner])} is {word}")]
     return c.txt(q, c.cats[winner], "comparison",
                  {"op": "which_greater" if higher else "which_less", "a": c.cats[a],
-                  "b": c.cats[b], "series": c.series[j]})
+                  "b": c.cats[b], "series": c.series[j]}, steps=steps)
 
 
 def q_rank(c: Ctx, rng) -> QA | None:

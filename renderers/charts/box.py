@@ -191,8 +191,9 @@ def b_extreme(c: Ctx, rng):
     if not c.apart(col[order[0]], col[order[1]]):
         return None
     q = f"Which {c.dim_one()} has the {'highest' if highest else 'lowest'} median {c.m['phrase']}?"
+    steps = [c.extreme_step(col, c.cats, order[0], highest, f"median {c.m['phrase']}")]
     return c.txt(q, c.cats[order[0]], "extremum",
-                 {"op": "argmax" if highest else "argmin", "series": "Median"})
+                 {"op": "argmax" if highest else "argmin", "series": "Median"}, steps=steps)
 
 
 def b_compare(c: Ctx, rng):
@@ -205,8 +206,12 @@ def b_compare(c: Ctx, rng):
     a, b = pairs[int(rng.integers(len(pairs)))]
     yes = col[a] > col[b]
     q = f"Is the median {c.m['phrase']} for {c.cats[a]} higher than for {c.cats[b]}?"
+    said = (f"The median for {c.cats[a]} is {c.read(col[a])} and for {c.cats[b]} "
+            f"{c.read(col[b])}")
+    steps = [c.compare_step(col[a], col[b], said, "it is higher" if yes else "it is lower")]
     return c.txt(q, "Yes" if yes else "No", "comparison",
-                 {"op": "is_greater", "a": c.cats[a], "b": c.cats[b], "series": "Median"})
+                 {"op": "is_greater", "a": c.cats[a], "b": c.cats[b], "series": "Median"},
+                 steps=steps)
 
 
 def b_spread(c: Ctx, rng):

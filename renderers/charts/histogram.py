@@ -180,8 +180,10 @@ def h_extreme(c: Ctx, rng):
     var = c.scene["variable"]["name"].lower()
     q = pick(rng, [f"Which {var} range contains the {'most' if most else 'fewest'} {_items(c)}?",
                    f"Which bin of the histogram is the {'tallest' if most else 'shortest'}?"])
+    steps = [c.extreme_step(col, [f"the {lab} bin" for lab in c.cats], order[0], most,
+                            "count")]
     return c.txt(q, c.cats[order[0]], "extremum", {"op": "argmax" if most else "argmin",
-                                                   "series": c.series[0]})
+                                                   "series": c.series[0]}, steps=steps)
 
 
 def h_total(c: Ctx, rng):

@@ -22,10 +22,21 @@ from tests.solution_check import close, evaluate, states
 N = 300
 SEED = 1812
 # Questions answered by reading or computing values: each must show its working.
-WORKED_OPS = {"value", "difference", "abs_difference", "sum", "mean", "ratio", "range",
-              "share", "change", "total", "share_of_total", "iqr", "range_of",
-              "count_below_edge", "count_from_edge"}
-ROW_OPS = {"total", "share_of_total", "iqr", "range_of"}  # one category's row of the table
+NUMERIC_OPS = {"value", "difference", "abs_difference", "sum", "mean", "ratio", "range",
+               "share", "change", "total", "share_of_total", "iqr", "range_of",
+               "count_below_edge", "count_from_edge"}
+# Answered by a name or yes/no: the last step is the value that decides it.
+EXTREME_OPS = {"argmax", "argmin", "argmax_series", "argmin_series"}
+COMPARE_OPS = {"is_greater", "is_less", "which_greater", "which_less"}
+WORKED_OPS = NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS
+# one category's row of the table
+ROW_OPS = {"total", "share_of_total", "iqr", "range_of", "argmax_series", "argmin_series"}
+
+
+def cell(scene, category, series) -> float:
+    _, *names = scene["table"]["columns"]
+    (row,) = [r for r in scene["table"]["rows"] if r[0] == category]
+    return float(row[1 + names.index(series)])
 
 
 def allowed_cells(scene, args) -> set[float]:
@@ -55,7 +66,25 @@ def check_chart_steps(scene, item) -> None:
         assert states(s["text"].replace(",", ""), s["value"]), s
         known.add(float(s["value"]))
     last = steps[-1]["value"]
-    assert close(round(last, item.get("decimals") or 0), item["value"]), item
+    args, answer = item["args"], item.get("answer")
+    op = args["op"]
+    if op in EXTREME_OPS:  # the extreme of the values in question, and the answer's
+        cells = allowed_cells(scene, args)
+        assert close(last, max(cells) if op.startswith("argmax") else min(cells)), item
+        if op in ("argmax", "argmin"):
+            assert close(cell(scene, answer, args["series"]), last), item
+        else:
+            assert close(cell(scene, args["category"], answer), last), item
+    elif op in COMPARE_OPS:  # a's value minus b's, whose sign decides
+        a, b = cell(scene, args["a"], args["series"]), cell(scene, args["b"], args["series"])
+        assert close(last, a - b), item
+        decided = {"is_greater": "Yes" if last > 0 else "No",
+                   "is_less": "Yes" if last < 0 else "No",
+                   "which_greater": args["a"] if last > 0 else args["b"],
+                   "which_less": args["a"] if last < 0 else args["b"]}[op]
+        assert answer == decided, item
+    else:
+        assert close(round(last, item.get("decimals") or 0), item["value"]), item
 
 
 def _items(family):
@@ -103,6 +132,13 @@ def test_the_chart_step_checker_refuses_a_cell_of_another_series_or_wrong_sums()
         with pytest.raises(AssertionError):
             check_chart_steps(scene, {**good, "value": step["value"], "rationale": step["text"],
                                       "steps": [step]})
+    text = "A in 2020 is 4 and in 2021 6: 4 − 6 = -2, so it is lower."
+    compare = {"question": "?", "args": {"op": "is_greater", "a": "2020", "b": "2021",
+                                         "series": "A"}, "answer": "No", "rationale": text,
+               "steps": [{"text": text, "expr": "4 - 6", "value": -2}]}
+    check_chart_steps(scene, compare)
+    with pytest.raises(AssertionError):  # the answer the sign does not give
+        check_chart_steps(scene, {**compare, "answer": "Yes"})
 
 
 def check_chart_mistakes(scene, item) -> None:
