@@ -231,9 +231,10 @@ def q_count_threshold(c: Ctx, rng) -> QA | None:
         q = pick(rng, [f"How many {c.dims()} have {a_(mx)} below {tt}{scope}?",
                        f"In how many {c.dims()} {c.is_()} the {mx} less "
                        f"than {tt}{scope}?"])
+    steps = [c.count_step(col, c.cats, t, above, tt)]
     return c.num(q, count, "counting", {"op": "count_above" if above else "count_below",
                                         "threshold": t, "series": c.series[j]},
-                 reads=None, decimals=0, unit=None)
+                 reads=None, decimals=0, unit=None, steps=steps)
 
 
 def q_count_categories(c: Ctx, rng) -> QA | None:

@@ -158,6 +158,19 @@ class Ctx:
                     f"next is {possessive(names[second])}, {self.read(vs[second])}.",
                     number(vs[k]), vs[k])
 
+    def count_step(self, vs: list[float], names: list[str], t: float, above: bool,
+                   t_text: str) -> Step:
+        """The values beyond threshold ``t`` named and tallied (one ``1`` each)."""
+        hits = [i for i, v in enumerate(vs) if (v > t if above else v < t)]
+        texts = [f"{names[i]} ({self.read(vs[i])})" for i in hits]
+        listed = texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} and {texts[-1]}"
+        side = "above" if above else "below"
+        if len(hits) == 1:
+            text = f"Of the {len(vs)} values, only {listed} is {side} {t_text}: 1."
+        else:
+            text = f"Of the {len(vs)} values, {listed} are {side} {t_text}: {len(hits)} in all."
+        return step(text, " + ".join("1" for _ in hits) or "0", len(hits))
+
     def compare_step(self, va: float, vb: float, said: str, conclusion: str) -> Step:
         """Two values read and compared by their difference (its sign decides)."""
         d = va - vb

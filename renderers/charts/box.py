@@ -268,8 +268,9 @@ def b_count(c: Ctx, rng):
     count = sum(1 for v in c.col(j) if v > t)
     q = (f"How many {c.dims()} have {a_('median ' + c.m['phrase'])} above "
          f"{fmt_affixed(t, td, c.affix)}?")
+    steps = [c.count_step(c.col(j), c.cats, t, True, fmt_affixed(t, td, c.affix))]
     return c.num(q, count, "counting", {"op": "count_above", "threshold": t, "series": "Median"},
-                 reads=None, decimals=0, unit=None)
+                 reads=None, decimals=0, unit=None, steps=steps)
 
 
 BOX_GENERATORS = {"b_value": b_value, "b_extreme": b_extreme, "b_compare": b_compare,

@@ -261,9 +261,10 @@ def h_threshold(c: Ctx, rng):
     t, _ = found
     count = sum(1 for v in c.col(0) if v > t)
     q = f"How many bins contain more than {t:g} {_items(c)}?"
+    steps = [c.count_step(c.col(0), [f"the {lab} bin" for lab in c.cats], t, True, f"{t:g}")]
     return c.num(q, count, "counting", {"op": "count_above", "threshold": t,
                                         "series": c.series[0]}, reads=None, decimals=0,
-                 unit=None)
+                 unit=None, steps=steps)
 
 
 HIST_GENERATORS = {"h_value": h_value, "h_extreme": h_extreme, "h_total": h_total,

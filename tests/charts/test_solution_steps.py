@@ -28,7 +28,8 @@ NUMERIC_OPS = {"value", "difference", "abs_difference", "sum", "mean", "ratio", 
 # Answered by a name or yes/no: the last step is the value that decides it.
 EXTREME_OPS = {"argmax", "argmin", "argmax_series", "argmin_series"}
 COMPARE_OPS = {"is_greater", "is_less", "which_greater", "which_less"}
-WORKED_OPS = NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS
+COUNT_OPS = {"count_above", "count_below"}  # a tally of the values beyond a threshold
+WORKED_OPS = NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS | COUNT_OPS
 # one category's row of the table
 ROW_OPS = {"total", "share_of_total", "iqr", "range_of", "argmax_series", "argmin_series"}
 
@@ -57,6 +58,8 @@ def check_chart_steps(scene, item) -> None:
     assert item["rationale"] == " ".join(s["text"] for s in steps), item
     rows = scene["table"]["rows"]
     known = allowed_cells(scene, item["args"]) | {100.0, float(len(rows))}
+    if item["args"]["op"] in COUNT_OPS:
+        known = {1.0}  # a tally: one per value counted
     for s in steps:
         assert set(s) == {"text", "expr", "value"}, s
         value, literals = evaluate(s["expr"])
@@ -85,6 +88,18 @@ def check_chart_steps(scene, item) -> None:
         assert answer == decided, item
     else:
         assert close(round(last, item.get("decimals") or 0), item["value"]), item
+    if op in COUNT_OPS:  # the tally is of the cells beyond the threshold, re-counted here
+        t = args["threshold"]
+        beyond = [v for v in allowed_cells_list(scene, args)
+                  if (v > t if op == "count_above" else v < t)]
+        assert last == len(beyond), item
+
+
+def allowed_cells_list(scene, args) -> list[float]:
+    """The question's series' cells, in table order (a set would merge equal values)."""
+    _, *series = scene["table"]["columns"]
+    j = 1 + series.index(args["series"])
+    return [float(r[j]) for r in scene["table"]["rows"]]
 
 
 def _items(family):
