@@ -269,5 +269,8 @@ def q_count_series_greater(c: Ctx, rng) -> QA | None:
         q = (f"For how many {c.dims()} is the {c.m['phrase']} for {sa} higher than for {sb}?"
              if (c.sdim or {}).get("key") != "years" else
              f"For how many {c.dims()} was the {c.m['phrase']} higher in {sa} than in {sb}?")
+    wins = [f"{cat} ({c.term(row[a])} against {c.term(row[b])})"
+            for cat, row in zip(c.cats, c.vals, strict=True) if row[a] > row[b]]
+    steps = [c.tally_step(wins, f"{c.dims()} where {sa} is higher than {sb}")]
     return c.num(q, count, "counting", {"op": "count_series_greater", "a": sa, "b": sb},
-                 reads=None, decimals=0, unit=None)
+                 reads=None, decimals=0, unit=None, steps=steps)

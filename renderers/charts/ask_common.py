@@ -171,6 +171,14 @@ class Ctx:
             text = f"Of the {len(vs)} values, {listed} are {side} {t_text}: {len(hits)} in all."
         return step(text, " + ".join("1" for _ in hits) or "0", len(hits))
 
+    def tally_step(self, pairs: list[str], what: str) -> Step:
+        """Things counted, each named (``pairs``), and the tally: one ``1`` each."""
+        if not pairs:
+            return step(f"There are no {what}: 0.", "0", 0)
+        listed = pairs[0] if len(pairs) == 1 else f"{', '.join(pairs[:-1])} and {pairs[-1]}"
+        return step(f"The {what}: {listed}, {len(pairs)} in all.",
+                    " + ".join("1" for _ in pairs), len(pairs))
+
     def compare_step(self, va: float, vb: float, said: str, conclusion: str) -> Step:
         """Two values read and compared by their difference (its sign decides)."""
         d = va - vb

@@ -33,9 +33,12 @@ def q_direction(c: Ctx, rng) -> QA | None:
     ])
     word = ("Increased" if "increase" in q else "Rose") if up else (
         "Decreased" if "increase" in q else "Fell")
+    said = (f"{cap(c.mx(j))} {c.is_()} {c.read(col[a])} {c.prep} {c.cats[a]} and "
+            f"{c.read(col[b])} {c.prep} {c.cats[b]}")
+    steps = [c.compare_step(col[b], col[a], said, f"it {word.lower()}")]
     return c.txt(q, word, "trend", {"op": "direction", "from": c.cats[a], "to": c.cats[b],
                                     "series": c.series[j]},
-                 value="increase" if up else "decrease")
+                 value="increase" if up else "decrease", steps=steps)
 
 
 def q_change(c: Ctx, rng) -> QA | None:
@@ -108,8 +111,13 @@ def q_count_rises(c: Ctx, rng) -> QA | None:
         f"In how many consecutive {c.dim_one()}-to-{c.dim_one()} steps did the {c.mx(j)} "
         f"{'increase' if rise else 'decrease'}?",
     ])
+    moves = [f"{c.cats[k]} to {c.cats[k + 1]} ({c.term(col[k])} → {c.term(col[k + 1])})"
+             for k in range(c.n - 1) if (col[k + 1] > col[k]) == rise]
+    steps = [c.tally_step(moves, f"{'rises' if rise else 'falls'} from one {c.dim_one()} to "
+                                 "the next")]
     return c.num(q, count, "trend", {"op": "count_rises" if rise else "count_falls",
-                                     "series": c.series[j]}, reads=None, decimals=0, unit=None)
+                                     "series": c.series[j]}, reads=None, decimals=0, unit=None,
+                 steps=steps)
 
 
 def q_max_gap(c: Ctx, rng) -> QA | None:

@@ -14,6 +14,7 @@ from renderers.charts.ask_common import (
     possessive,
 )
 from renderers.qa import pick
+from renderers.solution import step
 
 # --- value retrieval ---------------------------------------------------------------------------
 
@@ -152,9 +153,20 @@ def q_rank(c: Ctx, rng) -> QA | None:
         f"What is the rank of {c.cats[i]} when the {c.dims()} are ordered from {order} "
         f"{c.mx(j)}{c.scope(j)}?",
     ])
+    ahead = [f"{c.cats[k]} ({c.term(col[k])})" for k in range(c.n)
+             if (col[k] > col[i] if desc else col[k] < col[i])]
+    what = "higher" if desc else "lower"
+    if ahead:
+        listed = ahead[0] if len(ahead) == 1 else f"{', '.join(ahead[:-1])} and {ahead[-1]}"
+        before = (f"{len(ahead)} {'is' if len(ahead) == 1 else 'are'} {what} than its "
+                  f"{c.term(col[i])}: {listed}")
+    else:
+        before = f"none is {what} than its {c.term(col[i])}"
+    steps = [step(f"Of the {c.dims()}, {before}; so {c.cats[i]} is number "
+                  f"{len(ahead)} + 1 = {rank}.", " + ".join(["1"] * (len(ahead) + 1)), rank)]
     return c.num(q, rank, "ranking", {"op": "rank", "category": c.cats[i],
                                       "series": c.series[j], "order": "desc" if desc else "asc"},
-                 reads=None, decimals=0, unit=None)
+                 reads=None, decimals=0, unit=None, steps=steps)
 
 
 def q_sort(c: Ctx, rng) -> QA | None:

@@ -12,6 +12,7 @@ percentage; its words must state its value; the last step is the answer before r
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -29,7 +30,9 @@ NUMERIC_OPS = {"value", "difference", "abs_difference", "sum", "mean", "ratio", 
 EXTREME_OPS = {"argmax", "argmin", "argmax_series", "argmin_series"}
 COMPARE_OPS = {"is_greater", "is_less", "which_greater", "which_less"}
 COUNT_OPS = {"count_above", "count_below"}  # a tally of the values beyond a threshold
-WORKED_OPS = NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS | COUNT_OPS
+# Tallies of other things: rises (or falls), categories one series wins, values ranked ahead.
+TALLY_OPS = COUNT_OPS | {"count_rises", "count_falls", "count_series_greater", "rank"}
+WORKED_OPS = NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS | TALLY_OPS | {"direction"}
 # one category's row of the table
 ROW_OPS = {"total", "share_of_total", "iqr", "range_of", "argmax_series", "argmin_series"}
 
@@ -58,8 +61,8 @@ def check_chart_steps(scene, item) -> None:
     assert item["rationale"] == " ".join(s["text"] for s in steps), item
     rows = scene["table"]["rows"]
     known = allowed_cells(scene, item["args"]) | {100.0, float(len(rows))}
-    if item["args"]["op"] in COUNT_OPS:
-        known = {1.0}  # a tally: one per value counted
+    if item["args"]["op"] in TALLY_OPS:
+        known = {0.0, 1.0}  # a tally: one per thing counted
     for s in steps:
         assert set(s) == {"text", "expr", "value"}, s
         value, literals = evaluate(s["expr"])
@@ -86,13 +89,30 @@ def check_chart_steps(scene, item) -> None:
                    "which_greater": args["a"] if last > 0 else args["b"],
                    "which_less": args["a"] if last < 0 else args["b"]}[op]
         assert answer == decided, item
-    else:
+    elif op != "direction":  # a number: the last step is the answer before rounding
         assert close(round(last, item.get("decimals") or 0), item["value"]), item
     if op in COUNT_OPS:  # the tally is of the cells beyond the threshold, re-counted here
         t = args["threshold"]
         beyond = [v for v in allowed_cells_list(scene, args)
                   if (v > t if op == "count_above" else v < t)]
         assert last == len(beyond), item
+    elif op in ("count_rises", "count_falls"):
+        col = allowed_cells_list(scene, args)
+        moves = [b - a for a, b in pairwise(col)]
+        assert last == sum(1 for m in moves if (m > 0 if op == "count_rises" else m < 0)), item
+    elif op == "count_series_greater":
+        wins = [r for r in scene["table"]["rows"] if cell(scene, r[0], args["a"])
+                > cell(scene, r[0], args["b"])]
+        assert last == len(wins), item
+    elif op == "rank":
+        col = allowed_cells_list(scene, args)
+        mine = cell(scene, args["category"], args["series"])
+        ahead = [v for v in col if (v > mine if args["order"] == "desc" else v < mine)]
+        assert last == 1 + len(ahead), item
+    elif op == "direction":  # the later value minus the earlier; its sign is the answer
+        a, b = cell(scene, args["from"], args["series"]), cell(scene, args["to"], args["series"])
+        assert close(last, b - a), item
+        assert item["value"] == ("increase" if last > 0 else "decrease"), item
 
 
 def allowed_cells_list(scene, args) -> list[float]:
