@@ -74,3 +74,18 @@ def states(text: str, value: float) -> bool:
     return any(f in text for f in forms)
 
 
+
+
+def check_chain(steps, known: set[float], words=lambda text: text) -> None:
+    """Each step of a worked solution re-derived: its arithmetic gives its value, every number
+    it uses is ``known`` (the scene's, a formula's constants) or an earlier step's value, and
+    its words (through ``words``: a chart's thousands separators dropped) state the value."""
+    known = set(known)
+    for s in steps:
+        assert set(s) == {"text", "expr", "value"}, s
+        value, literals = evaluate(s["expr"])
+        assert close(value, s["value"]), (s, value)
+        for literal in literals:
+            assert any(close(literal, k) for k in known), (literal, s)
+        assert states(words(s["text"]), s["value"]), s
+        known.add(float(s["value"]))

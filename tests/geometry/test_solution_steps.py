@@ -18,9 +18,8 @@ import pytest
 from renderers import get_renderer, renderer_names
 from renderers.qa import format_number
 from tests.geometry.common import scenes
+from tests.solution_check import check_chain, evaluate, scene_numbers
 from tests.solution_check import close as _close
-from tests.solution_check import evaluate, scene_numbers
-from tests.solution_check import states as _states
 
 N = 400
 # Constants of the formulas: ½, doubling, the degrees of a right angle, a straight line, a turn.
@@ -35,15 +34,7 @@ def check_steps(scene, item) -> None:
         return
     assert steps, item
     assert item["rationale"] == " ".join(s["text"] for s in steps)
-    known = scene_numbers(scene) | CONSTANTS
-    for s in steps:
-        assert set(s) == {"text", "expr", "value"}, s
-        value, literals = evaluate(s["expr"])
-        assert _close(value, s["value"]), (s, value)
-        for literal in literals:
-            assert any(_close(literal, k) for k in known), (literal, s, item)
-        assert _states(s["text"], s["value"]), s
-        known.add(float(s["value"]))
+    check_chain(steps, scene_numbers(scene) | CONSTANTS)
     answer = item["value"]
     if isinstance(answer, list):  # a point: one step per coordinate, the last ones
         found = [s["value"] for s in steps[-len(answer):]]
@@ -62,14 +53,7 @@ def check_mistakes(scene, item) -> None:
     truth there."""
     for mistake in item.get("mistakes", ()):
         assert set(mistake) == {"name", "steps", "value", "answer"}, mistake
-        known = scene_numbers(scene) | CONSTANTS
-        for s in mistake["steps"]:
-            value, literals = evaluate(s["expr"])
-            assert _close(value, s["value"]), (s, value)
-            for literal in literals:
-                assert any(_close(literal, k) for k in known), (literal, s, mistake)
-            assert _states(s["text"], s["value"]), s
-            known.add(float(s["value"]))
+        check_chain(mistake["steps"], scene_numbers(scene) | CONSTANTS)
         last = mistake["steps"][-1]["value"]
         decimals = item.get("decimals")
         assert _close(mistake["value"], round(last, decimals or 0)), mistake
