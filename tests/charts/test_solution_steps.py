@@ -20,10 +20,6 @@ import pytest
 from renderers import get_renderer, renderer_names
 from tests.solution_check import check_chain, close
 
-
-def _without_separators(text: str) -> str:
-    return text.replace(",", "")  # "1,234" states 1234
-
 N = 300
 SEED = 1812
 # Questions answered by reading or computing values: each must show its working.
@@ -58,6 +54,10 @@ def allowed_cells(scene, args) -> set[float]:
         j = 1 + series.index(args["series"])
         return {float(r[j]) for r in rows}
     return {float(v) for r in rows for v in r[1:]}
+
+
+def _without_separators(text: str) -> str:
+    return text.replace(",", "")  # "1,234" states 1234
 
 
 def check_chart_steps(scene, item) -> None:
