@@ -155,3 +155,21 @@ def test_pairs_are_counted_in_the_summary_and_the_card(render_run):
     assert f"{pairs} pairs on {pairs} of {len(records)} samples ({by_kind})" in line
     card = (summary.out / CARD_FILE).read_text()
     assert f"preference: {pairs} pairs on" in card
+
+
+@pytest.mark.parametrize("source", ["geometry", "chart"])
+def test_the_kinds_are_in_the_fingerprint_only_when_pairs_are_on(source, monkeypatch):
+    from mmsynth.config import resolve
+    from mmsynth.pipeline import fingerprint_of
+    from mmsynth.preference import render as render_pairs
+    from mmsynth.sources import source_options
+
+    base = {"source": source, "num_samples": 2, "clip_mode": "off"}
+    off = fingerprint_of(resolve(base, source_options))
+    on = fingerprint_of(resolve({**base, "preference_pairs": 1}, source_options))
+    assert off == fingerprint_of(resolve({**base, "preference_pairs": 0}, source_options))
+    assert on != off
+    # a run made before a kind existed is not resumed into
+    monkeypatch.setattr(render_pairs, "KINDS", ("perturbed_scene",))
+    assert fingerprint_of(resolve({**base, "preference_pairs": 1}, source_options)) != on
+    assert fingerprint_of(resolve(base, source_options)) == off

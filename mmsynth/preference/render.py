@@ -50,12 +50,19 @@ if TYPE_CHECKING:
     from mmsynth.sources.render import RenderSource
 
 ATTEMPTS = 24
+KINDS = ("perturbed_scene", "wrong_step")
 # Keys that style or lay out a figure: changing them changes no answer.
 LAYOUT_KEYS = frozenset({"style", "margin", "arc_px", "rotation", "mirrored", "decimals",
                          "label_side", "label_prefix", "grid_color", "mark", "right_angle",
                          "straight", "double_marks", "parallel_marks", "names_at_start",
                          "tick_labels", "show_coords", "connect", "all_right_marks", "axis",
                          "readout", "start_angle", "clockwise", "hole"})
+
+
+def fingerprint_extra() -> dict[str, Any]:
+    """What decides the render pairs beyond the options: their kinds (a run made before a kind
+    existed is not resumed into)."""
+    return {"preference_kinds": list(KINDS)}
 
 
 def answer_text(item: dict[str, Any]) -> str:

@@ -82,16 +82,22 @@ class RenderSource(Source):
 
     @classmethod
     def fingerprint_extra(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Every registered family's version (a changed family must not resume into old shards)
-        and the resolved CLIP setup (filtered shards never mix with unfiltered ones)."""
+        """Every registered family's version (a changed family must not resume into old shards),
+        the resolved CLIP setup (filtered shards never mix with unfiltered ones) and, with
+        preference pairs, their kinds."""
         from mmsynth.filters.clip import announce, clip_plan
         from renderers import registry
 
         plan = clip_plan(config)  # UsageError here, before any work, if required and missing
         announce(plan)
         known = registry(cls.name)
-        return {"renderers": {n: known.get(n).version for n in known.names()},
-                **plan.fingerprint()}
+        extra = {"renderers": {n: known.get(n).version for n in known.names()},
+                 **plan.fingerprint()}
+        if config.get("preference_pairs", 0) > 0:
+            from mmsynth.preference.render import fingerprint_extra as pairs_fingerprint
+
+            extra.update(pairs_fingerprint())
+        return extra
 
     @classmethod
     def holds_model(cls, config: dict[str, Any]) -> bool:
