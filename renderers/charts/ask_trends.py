@@ -91,9 +91,18 @@ def q_largest_change(c: Ctx, rng) -> QA | None:
         " the most?",
     ])
     frm, to = c.cats[best], c.cats[best + 1]
+    steps = []
+    for k in range(c.n - 1):  # every one-step change, then the largest
+        later, earlier = col[k + 1], col[k]
+        hi, lo = (later, earlier) if rise else (earlier, later)
+        steps.append(step(f"{'from' if k else 'From'} {c.cats[k]} to {c.cats[k + 1]} the "
+                          f"{'rise' if rise else 'drop'} is {c.term(hi)} − {c.term(lo)} "
+                          f"{c.equals(hi - lo)};", f"{number(hi)} - {number(lo)}", hi - lo))
+    steps.append(step(f"the largest {word}, {c.term(deltas[best], computed=True)}, is from "
+                      f"{frm} to {to}.", number(steps[best]["value"]), steps[best]["value"]))
     return c.txt(q, f"From {frm} to {to}", "trend",
                  {"op": "largest_increase" if rise else "largest_decrease",
-                  "series": c.series[j]}, value=[frm, to])
+                  "series": c.series[j]}, value=[frm, to], steps=steps)
 
 
 def q_count_rises(c: Ctx, rng) -> QA | None:
@@ -163,7 +172,11 @@ def q_argmax_total(c: Ctx, rng) -> QA | None:
                    f"Which stacked bar is the {'tallest' if highest else 'shortest'} overall?"
                    if c.scene.get("orientation") == "vertical" else
                    f"Which stacked bar is the {'longest' if highest else 'shortest'} overall?"])
-    return c.txt(q, c.cats[k], "extremum", {"op": "argmax_total" if highest else "argmin_total"})
+    steps = [c.sum_step(row, f"the bar for {cat}") for cat, row in zip(c.cats, c.vals,
+                                                                       strict=True)]
+    steps.append(c.extreme_step(totals, c.cats, k, highest, "total"))
+    return c.txt(q, c.cats[k], "extremum", {"op": "argmax_total" if highest else "argmin_total"},
+                 steps=steps)
 
 
 def q_share_of_total(c: Ctx, rng) -> QA | None:

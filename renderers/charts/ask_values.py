@@ -14,7 +14,7 @@ from renderers.charts.ask_common import (
     possessive,
 )
 from renderers.qa import pick
-from renderers.solution import step
+from renderers.solution import number, step
 
 # --- value retrieval ---------------------------------------------------------------------------
 
@@ -187,6 +187,11 @@ def q_sort(c: Ctx, rng) -> QA | None:
         f"Sort the {c.dims()} by {c.mx(j)}{c.scope(j)}, from {word}.",
         f"Order the {c.dims()} from {word} by {c.mx(j)}{c.scope(j)}.",
     ])
+    steps = [step(f"{'From ' + word + ': ' if n == 0 else ''}"
+                  f"{'and ' if n == len(order) - 1 else ''}{c.cats[k]} ({c.read(col[k])})"
+                  f"{'.' if n == len(order) - 1 else ','}", number(col[k]), col[k])
+             for n, k in enumerate(order)]
     return c.txt(q, ", ".join(names), "ranking",
                  {"op": "sort", "series": c.series[j], "order": "desc" if desc else "asc"},
+                 steps=steps,
                  value=names)

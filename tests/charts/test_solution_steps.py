@@ -32,7 +32,9 @@ COMPARE_OPS = {"is_greater", "is_less", "which_greater", "which_less"}
 COUNT_OPS = {"count_above", "count_below"}  # a tally of the values beyond a threshold
 # Tallies of other things: rises (or falls), categories one series wins, values ranked ahead.
 TALLY_OPS = COUNT_OPS | {"count_rises", "count_falls", "count_series_greater", "rank"}
-WORKED_OPS = NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS | TALLY_OPS | {"direction"}
+# Decided over all the values: an order, a stacked bar's extreme total, the largest change.
+ORDER_OPS = {"sort", "argmax_total", "argmin_total", "largest_increase", "largest_decrease"}
+WORKED_OPS = NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS | TALLY_OPS | ORDER_OPS | {"direction"}
 # one category's row of the table
 ROW_OPS = {"total", "share_of_total", "iqr", "range_of", "argmax_series", "argmin_series"}
 
@@ -86,7 +88,7 @@ def check_chart_steps(scene, item) -> None:
                    "which_greater": args["a"] if last > 0 else args["b"],
                    "which_less": args["a"] if last < 0 else args["b"]}[op]
         assert answer == decided, item
-    elif op != "direction":  # a number: the last step is the answer before rounding
+    elif op not in ORDER_OPS | {"direction"}:  # a number: the answer before rounding
         assert close(round(last, item.get("decimals") or 0), item["value"]), item
     if op in COUNT_OPS:  # the tally is of the cells beyond the threshold, re-counted here
         t = args["threshold"]
@@ -106,6 +108,26 @@ def check_chart_steps(scene, item) -> None:
         mine = cell(scene, args["category"], args["series"])
         ahead = [v for v in col if (v > mine if args["order"] == "desc" else v < mine)]
         assert last == 1 + len(ahead), item
+    elif op == "sort":  # every cell of the series, once each, in the order asked
+        values = [s["value"] for s in steps]
+        assert sorted(values) == sorted(allowed_cells_list(scene, args)), item
+        assert values == sorted(values, reverse=args["order"] == "desc"), item
+        assert [cell(scene, name, args["series"]) for name in item["value"]] == values, item
+    elif op in ("argmax_total", "argmin_total"):  # each bar's total, then the extreme one
+        totals = [sum(float(v) for v in r[1:]) for r in scene["table"]["rows"]]
+        assert [s["value"] for s in steps[:-1]] == pytest.approx(totals), item
+        assert close(last, max(totals) if op == "argmax_total" else min(totals)), item
+        (row,) = [r for r in scene["table"]["rows"] if r[0] == answer]
+        assert close(sum(float(v) for v in row[1:]), last), item
+    elif op in ("largest_increase", "largest_decrease"):  # every step's change, the largest
+        col = allowed_cells_list(scene, args)
+        sign = 1 if op == "largest_increase" else -1
+        changes = [sign * (b - a) for a, b in pairwise(col)]
+        assert [s["value"] for s in steps[:-1]] == pytest.approx(changes), item
+        assert close(last, max(changes)), item
+        frm, to = item["value"]
+        k = [r[0] for r in scene["table"]["rows"]].index(frm)
+        assert scene["table"]["rows"][k + 1][0] == to and close(changes[k], last), item
     elif op == "direction":  # the later value minus the earlier; its sign is the answer
         a, b = cell(scene, args["from"], args["series"]), cell(scene, args["to"], args["series"])
         assert close(last, b - a), item
