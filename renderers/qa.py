@@ -173,6 +173,11 @@ def _worked(item: dict[str, Any], rationale: str | None,
         item["steps"] = [dict(s) for s in steps]
 
 
+def spoken_list(items: list[str]) -> str:
+    """Items as a sentence lists them: "A", "A and B", "A, B and C"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def pick(rng: np.random.Generator, options: list | tuple):
     """One element of ``options`` chosen by ``rng`` (phrasings, names, units)."""
     return options[int(rng.integers(len(options)))]

@@ -36,6 +36,11 @@ def rationale(steps: Sequence[Step]) -> str:
     return " ".join(s["text"] for s in steps)
 
 
+def tally(count: int) -> str:
+    """A count as an ``expr``: one ``1`` per thing counted ("1 + 1 + 1"; "0" for none)."""
+    return " + ".join(["1"] * count) or "0"
+
+
 def number(value: float) -> str:
     """A number as an ``expr`` literal: integral values without a decimal point."""
     value = float(value)

@@ -18,7 +18,7 @@ from renderers.charts.data import (
     step_decimals,
     ticks,
 )
-from renderers.qa import pick
+from renderers.qa import pick, spoken_list
 from renderers.solution import number, step
 
 # --- arithmetic --------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def q_sum(c: Ctx, rng) -> QA | None:
     k = int(rng.integers(2, min(3, c.n) + 1))
     idx = sorted(int(x) for x in rng.choice(c.n, size=k, replace=False))
     names = [c.cats[i] for i in idx]
-    listed = " and ".join(names) if k == 2 else f"{', '.join(names[:-1])} and {names[-1]}"
+    listed = spoken_list(names)
     value = sum(col[i] for i in idx)
     if c.time:
         q = f"What is the total {mx} {c.prep} {listed} combined?"

@@ -13,8 +13,8 @@ from renderers.charts.data import (
     fmt_affixed,
     table_parts,
 )
-from renderers.qa import is_integral, numeric_qa, text_qa
-from renderers.solution import Step, number, step
+from renderers.qa import is_integral, numeric_qa, spoken_list, text_qa
+from renderers.solution import Step, number, step, tally
 
 QA = dict[str, Any]
 EPS = 1e-9
@@ -114,8 +114,7 @@ class Ctx:
 
     def values(self, vs: list[float]) -> str:
         """Several values read: "4, 5 and 6" (or "about 4, 5 and 6")."""
-        texts = [self.value_text(v) for v in vs]
-        listed = texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} and {texts[-1]}"
+        listed = spoken_list([self.value_text(v) for v in vs])
         return listed if self.exact else f"about {listed}"
 
     def equals(self, v: float, decimals: int | None = None, unit: str | bool | None = True,
@@ -143,6 +142,11 @@ class Ctx:
                 else f"Reading the chart, {what} is {self.read(v)}.")
         return step(text, number(v), v)
 
+    def two_times(self, a: int, b: int, j: int) -> str:
+        """Series ``j`` read at two times: "Revenue was $40 in 2019 and $52 in 2021"."""
+        return (f"{cap(self.mx(j))} {self.is_()} {self.read(self.vals[a][j])} {self.prep} "
+                f"{self.cats[a]} and {self.read(self.vals[b][j])} {self.prep} {self.cats[b]}")
+
     def two_cells(self, a: int, b: int, j: int) -> str:
         """Two cells of series ``j`` read: "The revenue of A is $42 and that of B is $17"."""
         return (f"{cap(self.cell(a, j))} {self.is_()} {self.read(self.vals[a][j])} and "
@@ -162,22 +166,20 @@ class Ctx:
                    t_text: str) -> Step:
         """The values beyond threshold ``t`` named and tallied (one ``1`` each)."""
         hits = [i for i, v in enumerate(vs) if (v > t if above else v < t)]
-        texts = [f"{names[i]} ({self.read(vs[i])})" for i in hits]
-        listed = texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} and {texts[-1]}"
+        listed = spoken_list([f"{names[i]} ({self.read(vs[i])})" for i in hits])
         side = "above" if above else "below"
         if len(hits) == 1:
             text = f"Of the {len(vs)} values, only {listed} is {side} {t_text}: 1."
         else:
             text = f"Of the {len(vs)} values, {listed} are {side} {t_text}: {len(hits)} in all."
-        return step(text, " + ".join("1" for _ in hits) or "0", len(hits))
+        return step(text, tally(len(hits)), len(hits))
 
     def tally_step(self, pairs: list[str], what: str) -> Step:
         """Things counted, each named (``pairs``), and the tally: one ``1`` each."""
         if not pairs:
             return step(f"There are no {what}: 0.", "0", 0)
-        listed = pairs[0] if len(pairs) == 1 else f"{', '.join(pairs[:-1])} and {pairs[-1]}"
-        return step(f"The {what}: {listed}, {len(pairs)} in all.",
-                    " + ".join("1" for _ in pairs), len(pairs))
+        return step(f"The {what}: {spoken_list(pairs)}, {len(pairs)} in all.",
+                    tally(len(pairs)), len(pairs))
 
     def compare_step(self, va: float, vb: float, said: str, conclusion: str) -> Step:
         """Two values read and compared by their difference (its sign decides)."""

@@ -8,7 +8,6 @@ from renderers.charts.ask_common import (
     _pp,
     _series_index,
     _unique_extreme,
-    cap,
     possessive,
 )
 from renderers.qa import pick
@@ -33,9 +32,7 @@ def q_direction(c: Ctx, rng) -> QA | None:
     ])
     word = ("Increased" if "increase" in q else "Rose") if up else (
         "Decreased" if "increase" in q else "Fell")
-    said = (f"{cap(c.mx(j))} {c.is_()} {c.read(col[a])} {c.prep} {c.cats[a]} and "
-            f"{c.read(col[b])} {c.prep} {c.cats[b]}")
-    steps = [c.compare_step(col[b], col[a], said, f"it {word.lower()}")]
+    steps = [c.compare_step(col[b], col[a], c.two_times(a, b, j), f"it {word.lower()}")]
     return c.txt(q, word, "trend", {"op": "direction", "from": c.cats[a], "to": c.cats[b],
                                     "series": c.series[j]},
                  value="increase" if up else "decrease", steps=steps)
@@ -56,8 +53,7 @@ def q_change(c: Ctx, rng) -> QA | None:
         "(negative if it fell)?",
     ])
     unit = None if _pp(c) else True
-    said = (f"{cap(c.mx(j))} {c.is_()} {c.read(col[a])} {c.prep} {c.cats[a]} and "
-            f"{c.read(col[b])} {c.prep} {c.cats[b]}")
+    said = c.two_times(a, b, j)
     steps = [step(f"{said}, so the change is {c.term(col[b])} − {c.term(col[a])} "
                   f"{c.equals(value, unit=unit, pp=_pp(c))}.",
                   f"{number(col[b])} - {number(col[a])}", value)]

@@ -13,8 +13,8 @@ from renderers.charts.ask_common import (
     a_,
     possessive,
 )
-from renderers.qa import pick
-from renderers.solution import number, step
+from renderers.qa import pick, spoken_list
+from renderers.solution import number, step, tally
 
 # --- value retrieval ---------------------------------------------------------------------------
 
@@ -157,13 +157,12 @@ def q_rank(c: Ctx, rng) -> QA | None:
              if (col[k] > col[i] if desc else col[k] < col[i])]
     what = "higher" if desc else "lower"
     if ahead:
-        listed = ahead[0] if len(ahead) == 1 else f"{', '.join(ahead[:-1])} and {ahead[-1]}"
         before = (f"{len(ahead)} {'is' if len(ahead) == 1 else 'are'} {what} than its "
-                  f"{c.term(col[i])}: {listed}")
+                  f"{c.term(col[i])}: {spoken_list(ahead)}")
     else:
         before = f"none is {what} than its {c.term(col[i])}"
     steps = [step(f"Of the {c.dims()}, {before}; so {c.cats[i]} is number "
-                  f"{len(ahead)} + 1 = {rank}.", " + ".join(["1"] * (len(ahead) + 1)), rank)]
+                  f"{len(ahead)} + 1 = {rank}.", tally(len(ahead) + 1), rank)]
     return c.num(q, rank, "ranking", {"op": "rank", "category": c.cats[i],
                                       "series": c.series[j], "order": "desc" if desc else "asc"},
                  reads=None, decimals=0, unit=None, steps=steps)

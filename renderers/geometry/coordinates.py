@@ -18,7 +18,15 @@ from matplotlib.patches import Polygon
 from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
-from renderers.qa import format_fraction, format_number, numeric_qa, pick, round_value, text_qa
+from renderers.qa import (
+    format_fraction,
+    format_number,
+    numeric_qa,
+    pick,
+    round_value,
+    spoken_list,
+    text_qa,
+)
 from renderers.solution import number, step
 from renderers.style import sample_style
 
@@ -373,7 +381,7 @@ class Coordinates(Renderer):
 
     def caption(self, scene):
         names = [p["name"] for p in scene["points"]]
-        listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+        listed = spoken_list(names)
         coords = " labelled with their coordinates" if scene["show_coords"] else ""
         line = {None: "", "distance": f", joined by segment {names[0]}{names[1]}",
                 "midpoint": f", joined by segment {names[0]}{names[1]}",
