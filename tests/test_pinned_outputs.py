@@ -62,7 +62,7 @@ CASES = {
 
 PINS = {
     "geometry": "c321c9f85e1e1f20794d77425bb199830723109714dd742fc736117ac345ed7a",
-    "chart": "c9a48b17a4d6b991cca951ad78fcbe182d299081ee7bca44e19e300135646d62",
+    "chart": "81df3bf91deb91413e3d1d7df6dba2645213e428466b7febe97c076061834c87",
     "coco_greedy": "fc391225c26600fd8c416f3f8fdef708bf6542f8a366bceff50225ef3369cff2",
     "coco_sampled": "904042fa7514f4779a25a8ec9bd90e0442a231898e76ac6a5de4f3cda3282e57",
     "coco_defaults": "538cfcf2dceadd6d32bd64af5e18447d47baecee1def1d07f600f81cf2b1a30d",

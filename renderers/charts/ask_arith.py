@@ -242,7 +242,7 @@ def q_count_categories(c: Ctx, rng) -> QA | None:
                    f"How many {c.dims()} does the chart compare?",
                    f"How many different {c.dims()} appear in the chart?"])
     return c.num(q, c.n, "counting", {"op": "count_categories"}, reads=None, decimals=0,
-                 unit=None)
+                 unit=None, steps=[c.tally_step(list(c.cats), f"{c.dims()} on the chart")])
 
 
 def q_count_series(c: Ctx, rng) -> QA | None:
@@ -251,7 +251,8 @@ def q_count_series(c: Ctx, rng) -> QA | None:
     sd = (c.sdim or {}).get("plural", "series")
     q = pick(rng, [f"How many {sd} are compared in the chart?",
                    f"How many {sd} does the legend list?"])
-    return c.num(q, c.ns, "counting", {"op": "count_series"}, reads=None, decimals=0, unit=None)
+    return c.num(q, c.ns, "counting", {"op": "count_series"}, reads=None, decimals=0, unit=None,
+                 steps=[c.tally_step(list(c.series), f"{sd} in the legend")])
 
 
 def q_count_series_greater(c: Ctx, rng) -> QA | None:

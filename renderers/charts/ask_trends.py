@@ -136,8 +136,19 @@ def q_max_gap(c: Ctx, rng) -> QA | None:
         return None
     q = (f"{c.prep.capitalize()} which {c.dim_one()} was the gap between the "
          f"{c.m['phrase']} of {c.series[a]} and {c.series[b]} the largest?")
+    steps = []
+    for k, row in enumerate(c.vals):  # each time's gap: the larger value minus the smaller
+        hi, lo = (row[a], row[b]) if row[a] >= row[b] else (row[b], row[a])
+        steps.append(step(f"{c.prep.capitalize()} {c.cats[k]}, {c.series[a]} {c.is_()} "
+                          f"{c.read(row[a])} and {c.series[b]} {c.read(row[b])}: a gap of "
+                          f"{c.term(hi)} − {c.term(lo)} {c.equals(hi - lo)}.",
+                          f"{number(hi)} - {number(lo)}", hi - lo))
+    top, second = order[0], order[1]
+    steps.append(step(f"The gap is largest {c.prep} {c.cats[top]} ({c.term(gaps[top], True)}); "
+                      f"the next largest is {c.term(gaps[second], True)}, {c.prep} "
+                      f"{c.cats[second]}.", number(gaps[top]), gaps[top]))
     return c.txt(q, c.cats[order[0]], "trend", {"op": "max_gap", "a": c.series[a],
-                                                "b": c.series[b]})
+                                                "b": c.series[b]}, steps=steps)
 
 
 # --- stacked totals ----------------------------------------------------------------------------

@@ -19,7 +19,8 @@ class ChartRenderer(Renderer):
     """A chart family: ``sample_scene`` → ``render`` (drawn, then every label checked) →
     ``questions`` (from the scene's table)."""
 
-    version = "2"  # 2: worked solutions (qa[].steps) for the questions that read or compute
+    # 2: worked solutions for the questions that read or compute; 3: for all but the table
+    version = "3"
     kind_text: ClassVar[str] = "chart"  # "vertical bar chart", used in captions
     menu: ClassVar[dict[str, float]] = {}
     table_probability: ClassVar[float] = 0.3

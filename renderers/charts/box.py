@@ -11,6 +11,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 
 from renderers import register
 from renderers.charts.ask import Ctx, _threshold, a_, ask
+from renderers.charts.ask_common import possessive
 from renderers.charts.base import ChartRenderer, pick_readout, sample_count
 from renderers.charts.data import (
     DIMS,
@@ -256,7 +257,17 @@ def b_widest(c: Ctx, rng):
     q = pick(rng, [f"Which {c.dim_one()} has the largest interquartile range?",
                    f"Which {c.dim_one()} has the tallest box?" if c.scene["orientation"] ==
                    "vertical" else f"Which {c.dim_one()} has the widest box?"])
-    return c.txt(q, c.cats[order[0]], "extremum", {"op": "argmax_iqr"})
+    # each box's height (upper quartile minus lower), then the largest of them
+    steps = [step(f"For {g}, the box runs from {c.read(row[lo])} to {c.read(row[hi])}: "
+                  f"{c.term(row[hi])} − {c.term(row[lo])} {c.equals(row[hi] - row[lo])}.",
+                  f"{number(row[hi])} - {number(row[lo])}", row[hi] - row[lo])
+             for g, row in zip(c.cats, c.vals, strict=True)]
+    top, second = order[0], order[1]
+    steps.append(step(f"The widest box is {possessive(c.cats[top])} "
+                      f"({c.term(iqrs[top], True)}); the next is "
+                      f"{possessive(c.cats[second])} ({c.term(iqrs[second], True)}).",
+                      number(iqrs[top]), iqrs[top]))
+    return c.txt(q, c.cats[order[0]], "extremum", {"op": "argmax_iqr"}, steps=steps)
 
 
 def b_count(c: Ctx, rng):

@@ -251,7 +251,8 @@ def h_count_bins(c: Ctx, rng):
     q = pick(rng, ["How many bins does the histogram have?",
                    "How many bars are there in the histogram?"])
     return c.num(q, c.n, "counting", {"op": "count_categories"}, reads=None, decimals=0,
-                 unit=None)
+                 unit=None, steps=[c.tally_step([f"{lab}" for lab in c.cats],
+                                                "bins along the x axis")])
 
 
 def h_threshold(c: Ctx, rng):

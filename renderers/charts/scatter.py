@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 
 from renderers import register
 from renderers.charts.ask import GAP_FRACTION, a_, markdown_table
+from renderers.charts.ask_common import possessive
 from renderers.charts.base import ChartRenderer, pick_readout, sample_count
 from renderers.charts.data import (
     DIMS,
@@ -45,7 +46,8 @@ from renderers.charts.layout import (
     text_rect,
 )
 from renderers.charts.style import sample_chart_style
-from renderers.qa import numeric_qa, pick, text_qa
+from renderers.qa import numeric_qa, pick, spoken_list, text_qa
+from renderers.solution import Step, number, step, tally
 
 ENTITY_DIMS = ("countries", "cities", "companies", "products")
 EPS = 1e-9
@@ -202,15 +204,37 @@ class _Axes:
         span = self.axes[k]["max"] - self.axes[k]["min"]
         return combined * max(self.tol[k], GAP_FRACTION * span)
 
-    def num(self, q, value, type, args, k, reads, decimals=None, unit=True):
+    def num(self, q, value, type, args, k, reads, decimals=None, unit=True, steps=None):
         unit = self.ms[k]["affix"] if unit is True else unit
         tol = None if (self.exact or reads is None) else round(self.tol[k] * reads, 6)
         if tol is not None and tol > 0.5 * abs(value):
             return None  # an estimate that loose says nothing about this answer
         item = numeric_qa(q, value, type=type, unit=unit,
-                          decimals=self.d[k] if decimals is None else decimals, tolerance=tol)
+                          decimals=self.d[k] if decimals is None else decimals, tolerance=tol,
+                          steps=steps)
         item["args"] = args
         return item
+
+    # --- worked solutions: the coordinates read, then the arithmetic ---------------------------
+
+    def text(self, k: int, v: float, computed: bool = False, affix: bool = True) -> str:
+        """A coordinate on axis ``k`` as the plot prints it ("42", "$12.5"); ``computed``: an
+        earlier step's result (a whole number without decimals); ``affix``: with the axis's
+        unit."""
+        whole = computed and abs(v - round(v)) < EPS
+        return fmt_affixed(v, 0 if whole else self.d[k], self.ms[k]["affix"] if affix else None)
+
+    def read(self, k: int, v: float) -> str:
+        return self.text(k, v) if self.exact else f"about {self.text(k, v)}"
+
+    def term(self, k: int, v: float, computed: bool = False) -> str:
+        text = self.text(k, v, computed)
+        return f"({text})" if text.startswith("-") else text
+
+    def read_step(self, k: int, i: int) -> Step:
+        v = self.col(k)[i]
+        return step(f"{possessive(self.names[i])} point lies at {self.read(k, v)} on the "
+                    f"{'xy'[k]} axis ({_axis_word(self, k)}).", number(v), v)
 
 
 def _axis_word(c: _Axes, k: int) -> str:
@@ -222,7 +246,8 @@ def sq_value(c: _Axes, rng):
     q = pick(rng, [f"What is the {_axis_word(c, k)} of {c.names[i]}?",
                    f"According to the plot, what is {c.names[i]}'s {_axis_word(c, k)}?"])
     return c.num(q, c.col(k)[i], "value_retrieval",
-                 {"op": "value", "category": c.names[i], "axis": "xy"[k]}, k, reads=1)
+                 {"op": "value", "category": c.names[i], "axis": "xy"[k]}, k, reads=1,
+                 steps=[c.read_step(k, i)])
 
 
 def sq_extreme(c: _Axes, rng):
@@ -236,7 +261,13 @@ def sq_extreme(c: _Axes, rng):
     dim = c.scene["dim"]["name"].lower()
     q = pick(rng, [f"Which {dim} has the {word} {_axis_word(c, k)}?",
                    f"Which labelled point has the {word} {_axis_word(c, k)}?"])
-    item = text_qa(q, c.names[order[0]], type="extremum")
+    top, second = order[0], order[1]
+    point = ("point furthest to the right" if highest else "point furthest to the left"
+             ) if k == 0 else ("highest point" if highest else "lowest point")
+    steps = [step(f"The {point} is {possessive(c.names[top])}, at {c.read(k, col[top])}; the "
+                  f"next is {possessive(c.names[second])}, at {c.read(k, col[second])}.",
+                  number(col[top]), col[top])]
+    item = text_qa(q, c.names[order[0]], type="extremum", steps=steps)
     item["args"] = {"op": "argmax" if highest else "argmin", "axis": "xy"[k]}
     return item
 
@@ -252,7 +283,12 @@ def sq_compare(c: _Axes, rng):
     a, b = pairs[int(rng.integers(len(pairs)))]
     yes = col[a] > col[b]
     q = f"Does {c.names[a]} have a higher {_axis_word(c, k)} than {c.names[b]}?"
-    item = text_qa(q, "Yes" if yes else "No", type="comparison")
+    d = col[a] - col[b]
+    steps = [step(f"{possessive(c.names[a])} {_axis_word(c, k)} is {c.read(k, col[a])} and "
+                  f"{possessive(c.names[b])} {c.read(k, col[b])}: {c.term(k, col[a])} − "
+                  f"{c.term(k, col[b])} = {c.text(k, d, True)}, so it is "
+                  f"{'higher' if yes else 'lower'}.", f"{number(col[a])} - {number(col[b])}", d)]
+    item = text_qa(q, "Yes" if yes else "No", type="comparison", steps=steps)
     item["args"] = {"op": "is_greater", "a": c.names[a], "b": c.names[b], "axis": "xy"[k]}
     return item
 
@@ -269,17 +305,23 @@ def sq_difference(c: _Axes, rng):
     pp = c.ms[k]["affix"] == "%"
     q = (f"How much higher is the {_axis_word(c, k)} of {c.names[a]} than that of "
          f"{c.names[b]}{', in percentage points' if pp else ''}?")
-    return c.num(q, col[a] - col[b], "arithmetic",
+    d = col[a] - col[b]
+    said = (f"{possessive(c.names[a])} {_axis_word(c, k)} is {c.read(k, col[a])} and "
+            f"{possessive(c.names[b])} {c.read(k, col[b])}")
+    result = f"{c.text(k, d, True, affix=False)} percentage points" if pp else c.text(k, d, True)
+    steps = [step(f"{said}: {c.term(k, col[a])} − {c.term(k, col[b])} = {result}.",
+                  f"{number(col[a])} - {number(col[b])}", d)]
+    return c.num(q, d, "arithmetic",
                  {"op": "difference", "a": c.names[a], "b": c.names[b], "axis": "xy"[k]}, k,
-                 reads=2, unit=None if pp else True)
+                 reads=2, unit=None if pp else True, steps=steps)
 
 
 def sq_count(c: _Axes, rng):
     k = int(rng.integers(2))
     col = c.col(k)
     axis = c.axes[k]
-    step = axis["step"]
-    cands = sorted({*ticks(axis), *(round(t + step / 2, step_decimals(step) + 1)
+    tick = axis["step"]
+    cands = sorted({*ticks(axis), *(round(t + tick / 2, step_decimals(tick) + 1)
                                    for t in ticks(axis))})
     good = [t for t in cands if axis["min"] < t < axis["max"]
             and all(abs(v - t) >= max(c.gap(k), 10 * EPS) for v in col)
@@ -292,9 +334,14 @@ def sq_count(c: _Axes, rng):
     tt = fmt_affixed(t, step_decimals(t), c.ms[k]["affix"])
     dims = c.scene["dim"]["plural"]
     q = f"How many {dims} have {a_(_axis_word(c, k))} {'above' if above else 'below'} {tt}?"
+    hits = [i for i, v in enumerate(col) if (v > t if above else v < t)]
+    listed = spoken_list([f"{c.names[i]} ({c.read(k, col[i])})" for i in hits])
+    side = "above" if above else "below"
+    text = (f"Of the {len(col)} points, only {listed} is {side} {tt}: 1." if len(hits) == 1
+            else f"Of the {len(col)} points, {listed} are {side} {tt}: {len(hits)} in all.")
     return c.num(q, count, "counting", {"op": "count_above" if above else "count_below",
                                         "threshold": t, "axis": "xy"[k]}, k, reads=None,
-                 decimals=0, unit=None)
+                 decimals=0, unit=None, steps=[step(text, tally(len(hits)), len(hits))])
 
 
 def pearson(xs: list[float], ys: list[float]) -> float:
@@ -317,16 +364,45 @@ def sq_correlation(c: _Axes, rng):
     else:
         q = f"Do {dims} with a higher {wx} tend to have a higher or a lower {wy}?"
         ans = "Higher" if r > 0 else "Lower"
-    item = text_qa(q, ans, type="trend", value="positive" if r > 0 else "negative")
+    item = text_qa(q, ans, type="trend", value="positive" if r > 0 else "negative",
+                   steps=_covariance_steps(c, wx, wy, r > 0))
     item["args"] = {"op": "correlation"}
     return item
+
+
+def _covariance_steps(c: _Axes, wx: str, wy: str, positive: bool) -> list[Step]:
+    """The sign of the correlation worked out: both means, then the sum of the products of the
+    deviations from them (its sign is the correlation's)."""
+    xs, ys = c.col(0), c.col(1)
+    n = len(xs)
+    steps = []
+    for k, (vs, word) in enumerate(((xs, wx), (ys, wy))):
+        m = sum(vs) / n
+        steps.append(step(f"The mean {word} is ({' + '.join(c.term(k, v) for v in vs)}) / {n} "
+                          f"{_about(m)}.", f"({' + '.join(number(v) for v in vs)}) / {n}", m))
+    mx, my = steps[0]["value"], steps[1]["value"]
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    expr = " + ".join(f"({number(x)} - {number(mx)}) * ({number(y)} - {number(my)})"
+                      for x, y in zip(xs, ys, strict=True))
+    sign, more = ("positive", "higher") if positive else ("negative", "lower")
+    steps.append(step(f"Adding up (x − mean x) × (y − mean y) over the {n} points gives "
+                      f"{_about(sxy)}, which is {sign}: a higher {wx} goes with a {more} {wy}.",
+                      expr, sxy))
+    return steps
+
+
+def _about(v: float) -> str:
+    """A computed value as a step writes it: "= 13" when whole, else "≈ 13.12"."""
+    return f"= {round(v)}" if abs(v - round(v)) < EPS else f"≈ {v:.2f}"
 
 
 def sq_count_points(c: _Axes, rng):
     q = pick(rng, ["How many points are plotted?",
                    f"How many {c.scene['dim']['plural']} are shown in the scatter plot?"])
+    steps = [step(f"The labelled points: {spoken_list(c.names)}, {len(c.names)} in all.",
+                  tally(len(c.names)), len(c.names))]
     return c.num(q, len(c.rows), "counting", {"op": "count_categories"}, 0, reads=None,
-                 decimals=0, unit=None)
+                 decimals=0, unit=None, steps=steps)
 
 
 def sq_table(c: _Axes, rng):

@@ -1,7 +1,9 @@
-"""Worked solutions of chart questions (issue 18, item 1): every question that reads or
-computes values — one value, differences, sums, means, ratios, ranges, shares, changes, stacked
-totals, a box's spread, a histogram's counts — carries the steps it was solved by, and each step
-is re-derived here by the checker the geometry steps use (tests/solution_check.py).
+"""Worked solutions of chart questions (issue 18, item 1): every question but the chart-to-table
+transcription — values, differences, sums, means, ratios, ranges, shares, changes, stacked
+totals, a box's spread, a histogram's counts, extremes, comparisons, tallies, orders, gaps, a
+scatter plot's coordinates and the sign of its correlation — carries the steps it was solved
+by, and each step is re-derived here by the checker the geometry steps use
+(tests/solution_check.py).
 
 Each step's arithmetic must give its value; every number it uses must be a cell of the table
 the question is about (its series' column, or its category's row for a stacked bar's total and
@@ -31,10 +33,15 @@ EXTREME_OPS = {"argmax", "argmin", "argmax_series", "argmin_series"}
 COMPARE_OPS = {"is_greater", "is_less", "which_greater", "which_less"}
 COUNT_OPS = {"count_above", "count_below"}  # a tally of the values beyond a threshold
 # Tallies of other things: rises (or falls), categories one series wins, values ranked ahead.
-TALLY_OPS = COUNT_OPS | {"count_rises", "count_falls", "count_series_greater", "rank"}
-# Decided over all the values: an order, a stacked bar's extreme total, the largest change.
-ORDER_OPS = {"sort", "argmax_total", "argmin_total", "largest_increase", "largest_decrease"}
-WORKED_OPS = NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS | TALLY_OPS | ORDER_OPS | {"direction"}
+TALLY_OPS = COUNT_OPS | {"count_rises", "count_falls", "count_series_greater", "rank",
+                         "count_categories", "count_series"}
+# Decided over all the values: an order, a stacked bar's extreme total, the largest change, the
+# widest gap between two series, the widest box.
+ORDER_OPS = {"sort", "argmax_total", "argmin_total", "largest_increase", "largest_decrease",
+             "max_gap", "argmax_iqr"}
+WORKED_OPS = (NUMERIC_OPS | EXTREME_OPS | COMPARE_OPS | TALLY_OPS | ORDER_OPS
+              | {"direction", "correlation"})
+UNWORKED_OPS = {"table"}  # a transcription of the table: nothing to work out
 # one category's row of the table
 ROW_OPS = {"total", "share_of_total", "iqr", "range_of", "argmax_series", "argmin_series"}
 
@@ -62,17 +69,25 @@ def _without_separators(text: str) -> str:
     return text.replace(",", "")  # "1,234" states 1234
 
 
+def with_series(scene, args) -> dict:
+    """A scatter question's axis ("x" / "y") as the table column it reads, named as a chart's
+    series is."""
+    if "axis" not in args:
+        return args
+    return {**args, "series": scene["table"]["columns"][1 + "xy".index(args["axis"])]}
+
+
 def check_chart_steps(scene, item) -> None:
     steps = item["steps"]
     assert item["rationale"] == " ".join(s["text"] for s in steps), item
     rows = scene["table"]["rows"]
-    known = allowed_cells(scene, item["args"]) | {100.0, float(len(rows))}
-    if item["args"]["op"] in TALLY_OPS:
+    args, answer = with_series(scene, item["args"]), item.get("answer")
+    op = args["op"]
+    known = allowed_cells(scene, args) | {100.0, float(len(rows))}
+    if op in TALLY_OPS:
         known = {0.0, 1.0}  # a tally: one per thing counted
     check_chain(steps, known, _without_separators)
     last = steps[-1]["value"]
-    args, answer = item["args"], item.get("answer")
-    op = args["op"]
     if op in EXTREME_OPS:  # the extreme of the values in question, and the answer's
         cells = allowed_cells(scene, args)
         assert close(last, max(cells) if op.startswith("argmax") else min(cells)), item
@@ -88,7 +103,7 @@ def check_chart_steps(scene, item) -> None:
                    "which_greater": args["a"] if last > 0 else args["b"],
                    "which_less": args["a"] if last < 0 else args["b"]}[op]
         assert answer == decided, item
-    elif op not in ORDER_OPS | {"direction"}:  # a number: the answer before rounding
+    elif op not in ORDER_OPS | {"direction", "correlation"}:  # a number, before rounding
         assert close(round(last, item.get("decimals") or 0), item["value"]), item
     if op in COUNT_OPS:  # the tally is of the cells beyond the threshold, re-counted here
         t = args["threshold"]
@@ -128,6 +143,27 @@ def check_chart_steps(scene, item) -> None:
         frm, to = item["value"]
         k = [r[0] for r in scene["table"]["rows"]].index(frm)
         assert scene["table"]["rows"][k + 1][0] == to and close(changes[k], last), item
+    elif op == "count_categories":
+        assert last == len(rows), item
+    elif op == "count_series":
+        assert last == len(scene["table"]["columns"]) - 1, item
+    elif op in ("max_gap", "argmax_iqr"):  # each category's gap (or box), then the widest
+        if op == "max_gap":
+            gaps = [abs(cell(scene, r[0], args["a"]) - cell(scene, r[0], args["b"]))
+                    for r in rows]
+        else:
+            gaps = [cell(scene, r[0], "Upper quartile") - cell(scene, r[0], "Lower quartile")
+                    for r in rows]
+        assert [s["value"] for s in steps[:-1]] == pytest.approx(gaps), item
+        assert close(last, max(gaps)), item
+        assert close(gaps[[r[0] for r in rows].index(answer)], last), item
+    elif op == "correlation":  # the sum of the deviations' products: its sign is the answer
+        xs = [float(r[1]) for r in rows]
+        ys = [float(r[2]) for r in rows]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+        assert close(last, sxy), item
+        assert item["value"] == ("positive" if sxy > 0 else "negative"), item
     elif op == "direction":  # the later value minus the earlier; its sign is the answer
         a, b = cell(scene, args["from"], args["series"]), cell(scene, args["to"], args["series"])
         assert close(last, b - a), item
@@ -153,11 +189,12 @@ def _items(family):
             yield scene, item
 
 
-@pytest.mark.parametrize("family", [f for f in renderer_names("chart") if f != "scatter"])
+@pytest.mark.parametrize("family", renderer_names("chart"))
 def test_every_worked_chart_answer_is_re_derived_step_by_step(family):
     worked = Counter()
     for scene, item in _items(family):
-        op = item.get("args", {}).get("op")
+        op = item["args"]["op"]
+        assert op in WORKED_OPS | UNWORKED_OPS, item  # a new kind of question: work it out
         if op in WORKED_OPS:
             assert item.get("steps"), item  # a question of these kinds shows its working
         if item.get("steps"):
