@@ -92,7 +92,7 @@ def _sample_points(rng, count, xs, ys, task, want_whole):
 
 @register("geometry", "coordinates")
 class Coordinates(Renderer):
-    version = "2"  # 2: worked solutions as steps (qa[].steps)
+    version = "3"  # 2: worked solutions as steps (qa[].steps); 3: the quadrant's too
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)
@@ -320,11 +320,14 @@ class Coordinates(Renderer):
                            f"Which quadrant contains point {name}?",
                            f"Point {name} is in which quadrant?",
                            f"Name the quadrant of the coordinate plane that point {name} is in."])
-            signs = f"x {'>' if x > 0 else '<'} 0 and y {'>' if y > 0 else '<'} 0"
-            why = (f"{name} = {point_text(x, y)} has {signs}, so it lies in "
-                   f"Quadrant {ROMAN[quadrant]}.")
+            # the signs of the two coordinates, read off the grid, decide the quadrant
+            steps = [step(f"Point {name} = {point_text(x, y)}: its x-coordinate {_coord(x)} is "
+                          f"{'positive' if x > 0 else 'negative'}", number(x), x),
+                     step(f"and its y-coordinate {_coord(y)} is "
+                          f"{'positive' if y > 0 else 'negative'}, so it lies in Quadrant "
+                          f"{ROMAN[quadrant]}.", number(y), y)]
             return text_qa(q, f"Quadrant {ROMAN[quadrant]}", type="coordinates_quadrant",
-                           value=quadrant, rationale=why)
+                           value=quadrant, steps=steps)
         a, b = ask["points"]
         (x1, y1), (x2, y2) = coords[a], coords[b]
         dx, dy = x2 - x1, y2 - y1

@@ -24,19 +24,20 @@ from tests.solution_check import close as _close
 N = 400
 # Constants of the formulas: ½, doubling, the degrees of a right angle, a straight line, a turn.
 CONSTANTS = {1, 2, 90, 180, 360}
-# Questions without arithmetic: the answer is read, and the rationale says why.
-NO_STEPS = {"coordinates_quadrant"}
+# The quadrant of each pair of coordinate signs.
+QUADRANT = {(1, 1): 1, (-1, 1): 2, (-1, -1): 3, (1, -1): 4}
+
 
 def check_steps(scene, item) -> None:
     steps = item.get("steps")
-    if item["type"] in NO_STEPS:
-        assert steps is None and item["rationale"], item
-        return
     assert steps, item
     assert item["rationale"] == " ".join(s["text"] for s in steps)
     check_chain(steps, scene_numbers(scene) | CONSTANTS)
     answer = item["value"]
-    if isinstance(answer, list):  # a point: one step per coordinate, the last ones
+    if item["type"] == "coordinates_quadrant":  # the signs of x and y, the last two steps
+        x, y = (s["value"] for s in steps[-2:])
+        assert x != 0 and y != 0 and QUADRANT[(x > 0) - (x < 0), (y > 0) - (y < 0)] == answer
+    elif isinstance(answer, list):  # a point: one step per coordinate, the last ones
         found = [s["value"] for s in steps[-len(answer):]]
         assert all(_close(round(f, 1), a) for f, a in zip(found, answer, strict=True)), item
     elif isinstance(answer, str):  # a slope, as a fraction in lowest terms
