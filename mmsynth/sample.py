@@ -108,19 +108,46 @@ class Sample:
         )
 
 
-def conversations_from_qa(qa: list[dict[str, Any]]) -> list[dict[str, str]]:
+# How a QA item's answer is written (``--answer_style``): ``long``, the worked solution ending in
+# "The answer is X." (the answer alone where the item has no rationale); ``short``, the answer
+# alone, the question asking for it (VQA-style benchmarks score a word or a number).
+ANSWER_STYLES = ("long", "short")
+SHORT_ANSWER_INSTRUCTION = "Answer with a single word, number or short phrase."
+
+
+def question_text(item: dict[str, Any], style: str = "long") -> str:
+    """A QA item's question as its human turn asks it (without the image token)."""
+    question = item["question"]
+    # A multi-line answer (a transcribed table) is not short: its question says what it wants.
+    if style == "short" and "\n" not in item["answer"]:
+        return f"{question} {SHORT_ANSWER_INSTRUCTION}"
+    return question
+
+
+def answer_text(item: dict[str, Any], style: str = "long") -> str:
+    """A QA item's gpt turn: see :data:`ANSWER_STYLES`."""
+    if style not in ANSWER_STYLES:
+        raise ValueError(f"answer style must be one of {ANSWER_STYLES}, got {style!r}")
+    rationale = item.get("rationale")
+    if style == "long" and rationale:
+        return f"{rationale} The answer is {item['answer']}."
+    return item["answer"]
+
+
+def conversations_from_qa(qa: list[dict[str, Any]], answer_style: str = "long"
+                          ) -> list[dict[str, str]]:
     """Turn QA items into alternating human/gpt turns, ``<image>`` leading the first question.
 
-    A QA item's ``rationale`` (a worked solution), when present, precedes the answer in the gpt
-    turn so the model learns the reasoning, not only the number.
+    In the ``long`` style a QA item's ``rationale`` (a worked solution), when present, precedes
+    the answer in the gpt turn so the model learns the reasoning, not only the number.
     """
     turns: list[dict[str, str]] = []
     for i, item in enumerate(qa):
-        question = f"{IMAGE_TOKEN}\n{item['question']}" if i == 0 else item["question"]
-        rationale = item.get("rationale")
-        answer = f"{rationale} The answer is {item['answer']}." if rationale else item["answer"]
+        question = question_text(item, answer_style)
+        if i == 0:
+            question = f"{IMAGE_TOKEN}\n{question}"
         turns.append({"from": "human", "value": question})
-        turns.append({"from": "gpt", "value": answer})
+        turns.append({"from": "gpt", "value": answer_text(item, answer_style)})
     return turns
 
 

@@ -108,6 +108,7 @@ def test_different_config_in_same_out_is_refused_unless_overwrite(tmp_path):
      "unknown geometry renderer 'hexagon_star'"),
     (["--source", "geometry", "--out", "/proc/mmsynth-cannot-write-here"], "cannot write to --out"),
     (["--num_samples", "5"], "no --source given"),
+    (["--source", "chart", "--answer_style", "medium"], "must be one of long, short"),
 ])
 def test_user_errors_are_one_clear_line_not_a_traceback(args, message, tmp_path):
     if "--out" not in args:

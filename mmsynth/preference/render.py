@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmsynth.preference import make_pair, pair_seed
-from mmsynth.sample import Sample
+from mmsynth.sample import Sample, answer_text
 from renderers.solution import rationale
 
 if TYPE_CHECKING:
@@ -63,12 +63,6 @@ def fingerprint_extra() -> dict[str, Any]:
     """What decides the render pairs beyond the options: their kinds (a run made before a kind
     existed is not resumed into)."""
     return {"preference_kinds": list(KINDS)}
-
-
-def answer_text(item: dict[str, Any]) -> str:
-    """A QA item's gpt turn, as :func:`mmsynth.sample.conversations_from_qa` writes it."""
-    rationale = item.get("rationale")
-    return f"{rationale} The answer is {item['answer']}." if rationale else item["answer"]
 
 
 def differs(truth: dict[str, Any], other: dict[str, Any]) -> bool:
@@ -173,6 +167,7 @@ class RenderPairs:
         words and arithmetic otherwise honest, ending in the answer that step gives."""
         asked = self._replay(family, sample.scene, state)
         rng = np.random.default_rng(seed)
+        style = self.source.config.get("answer_style", "long")
         pairs: list[dict[str, Any]] = []
         offered = False
         for i in rng.permutation(min(len(asked), len(sample.qa))):
@@ -185,7 +180,8 @@ class RenderPairs:
                 counters["dropped:wrong_step:replay_differs"] += 1  # the stream did not replay
                 continue
             mistake = mistakes[int(rng.integers(len(mistakes)))]
-            rejected = f"{rationale(mistake['steps'])} The answer is {mistake['answer']}."
+            rejected = answer_text({"answer": mistake["answer"],
+                                    "rationale": rationale(mistake["steps"])}, style)
             turn = 2 * int(i) + 1
             chosen = sample.conversations[turn]["value"]
             if not differs(truth, mistake) or rejected == chosen:
@@ -203,6 +199,7 @@ class RenderPairs:
     def _perturbed_scene(self, sample: Sample, family: Any, state: dict[str, Any], n: int,
                          seed: int, counters: Counter) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
+        style = self.source.config.get("answer_style", "long")
         leaves = numeric_leaves(sample.scene)
         if not leaves:
             counters["skipped:perturbed_scene:no_value"] += 1
@@ -230,7 +227,8 @@ class RenderPairs:
                 wrong = asked[i]
                 if wrong.get("type") != truth.get("type") or wrong.get("args") != truth.get("args"):
                     continue
-                if not differs(truth, wrong) or answer_text(wrong) == answer_text(truth):
+                if not differs(truth, wrong) or (answer_text(wrong, style)
+                                                 == answer_text(truth, style)):
                     continue
                 turn = 2 * i + 1
                 provenance = {"method": "perturbed_scene", "seed": seed, "attempt": attempt,
@@ -239,7 +237,8 @@ class RenderPairs:
                 if truth.get("tolerance") is not None:
                     provenance["tolerance"] = truth["tolerance"]
                 pairs.append(make_pair("perturbed_scene", turn, sample.conversations[:turn],
-                                       sample.conversations[turn]["value"], answer_text(wrong),
+                                       sample.conversations[turn]["value"],
+                                       answer_text(wrong, style),
                                        "differs_from_scene", provenance))
                 paired.add(i)
                 made = True

@@ -11,7 +11,7 @@ from mmsynth.config import Option
 from mmsynth.errors import UsageError
 from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.preference import PREFERENCE_OPTIONS
-from mmsynth.sample import Rejection, Sample, conversations_from_qa
+from mmsynth.sample import ANSWER_STYLES, Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
 from renderers.base import LabelsDoNotFit
 from renderers.qa import without_mistakes
@@ -54,6 +54,12 @@ class RenderSource(Source):
         "image_size": Option(448, "width and height of each image in pixels",
                              check=lambda v: None if isinstance(v, int) and 64 <= v <= 4096
                              else "must be an integer in [64, 4096]"),
+        "answer_style": Option(
+            "long", "how answers are written: long (the worked solution, ending in 'The answer "
+            "is X.') | short (the answer alone, the question asking for a word, number or "
+            "short phrase, as VQA-style benchmarks score)", neutral=True,
+            check=lambda v: None if v in ANSWER_STYLES
+            else f"must be one of {', '.join(ANSWER_STYLES)}"),
         **PREFERENCE_OPTIONS,
         **CLIP_OPTIONS,
     }
@@ -141,7 +147,8 @@ class RenderSource(Source):
             else:
                 samples.append(Sample(
                     id=self.sample_id(index), image=image, image_ext="png",
-                    conversations=conversations_from_qa(qa), qa=qa, scene=scene, caption=caption,
+                    conversations=conversations_from_qa(qa, self.config["answer_style"]),
+                    qa=qa, scene=scene, caption=caption,
                     meta=self.provenance(index, generator=name, generator_version=family.version,
                                          license=RENDER_LICENSE),
                     work={"questions_rng": questions_rng},
