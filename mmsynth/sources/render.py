@@ -43,9 +43,10 @@ def _canvas(size: int):
 class RenderSource(Source):
     """Samples from the registered renderer families of one kind (the source name)."""
 
-    # preference (only with --preference_pairs) pairs answers with ones from a misread scene;
-    # the alignment filter passes everything, counted, when off or skipped.
-    chain = ("preference", "clip")
+    # variants (only with --variants) adds the same questions on scenes redrawn with changed
+    # values; preference (only with --preference_pairs) pairs answers with ones from a misread
+    # scene; the alignment filter passes everything, counted, when off or skipped.
+    chain = ("variants", "preference", "clip")
     producer_work = 1.0
 
     options: ClassVar[dict[str, Option]] = {
@@ -60,6 +61,12 @@ class RenderSource(Source):
             "short phrase, as VQA-style benchmarks score)", neutral=True,
             check=lambda v: None if v in ANSWER_STYLES
             else f"must be one of {', '.join(ANSWER_STYLES)}"),
+        "variants": Option(
+            0, "perturbed variants per sample (MuggleMath): the same questions on the scene "
+            "redrawn with changed values, each its own sample with meta.variant_of naming its "
+            "origin. 0: off", neutral=True,
+            check=lambda v: None if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 8
+            else "must be an integer in [0, 8]"),
         **PREFERENCE_OPTIONS,
         **CLIP_OPTIONS,
     }
@@ -99,6 +106,10 @@ class RenderSource(Source):
         known = registry(cls.name)
         extra = {"renderers": {n: known.get(n).version for n in known.names()},
                  **plan.fingerprint()}
+        if config.get("variants", 0) > 0:
+            from mmsynth.variants import VERSION
+
+            extra["variants_version"] = VERSION
         if config.get("preference_pairs", 0) > 0:
             from mmsynth.preference.render import fingerprint_extra as pairs_fingerprint
 
@@ -128,6 +139,9 @@ class RenderSource(Source):
             rng = np.random.default_rng([seed, index])
             name = self._pick_family(rng)
             family = self.families[name]
+            # Where the scene's random stream starts: variants redraw its values
+            # (mmsynth.variants).
+            scene_rng = rng.bit_generator.state
             try:
                 scene = family.sample_scene(rng)
                 before = canvas.text_boxes  # ``begin`` replaces it: this scene's drawing started
@@ -151,7 +165,7 @@ class RenderSource(Source):
                     qa=qa, scene=scene, caption=caption,
                     meta=self.provenance(index, generator=name, generator_version=family.version,
                                          license=RENDER_LICENSE),
-                    work={"questions_rng": questions_rng},
+                    work={"scene_rng": scene_rng, "questions_rng": questions_rng},
                 ))
             if progress and n % 32 == 0:
                 progress(n / len(indices))
