@@ -95,6 +95,7 @@ def renderer_names(kind: str) -> list[str]:
     return registry(kind).names()
 
 
-def get_renderer(kind: str, name: str):
-    """A new instance of the family ``name`` of ``kind``; UnknownName lists the known ones."""
-    return registry(kind).get(name)()
+def get_renderer(kind: str, name: str, **options):
+    """A new instance of the family ``name`` of ``kind`` (``options``: the family's, e.g.
+    ``backward``); UnknownName lists the known ones."""
+    return registry(kind).get(name)(**options)

@@ -29,6 +29,20 @@ class Renderer:
     name: ClassVar[str] = ""
     # Bump when a change alters the scenes, pictures or questions a seed produces.
     version: ClassVar[str] = "1"
+    # Backward questions (FOBAR): tasks that give in the question what the family usually asks
+    # and ask for a quantity it usually gives, the figure drawn to match. Drawn instead of a
+    # forward task with probability ``backward`` (0: never, and no draw is spent on it, so a
+    # seed's scenes are those of a family without them).
+    backward_tasks: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, backward: float = 0.0):
+        self.backward = float(backward)
+
+    def pick_task(self, rng: np.random.Generator, tasks: tuple[str, ...]) -> str:
+        """A forward task from ``tasks``, or with probability ``backward`` a backward one."""
+        if self.backward > 0 and self.backward_tasks and rng.random() < self.backward:
+            return self.backward_tasks[int(rng.integers(len(self.backward_tasks)))]
+        return tasks[int(rng.integers(len(tasks)))]
 
     def sample_scene(self, rng: np.random.Generator) -> Scene:
         """Every random choice of the figure, as JSON-serialisable data."""

@@ -61,6 +61,12 @@ class RenderSource(Source):
             "short phrase, as VQA-style benchmarks score)", neutral=True,
             check=lambda v: None if v in ANSWER_STYLES
             else f"must be one of {', '.join(ANSWER_STYLES)}"),
+        "backward": Option(
+            0.0, "share of scenes drawn as a backward question (FOBAR), in the families that "
+            "have them (geometry: triangle): what is usually asked is given in the question "
+            "(a perimeter, an area) and a given quantity is asked, the figure drawn to match. "
+            "0: off", neutral=True,
+            check=lambda v: None if 0.0 <= v <= 1.0 else "must be a number in [0, 1]"),
         "variants": Option(
             0, "perturbed variants per sample (MuggleMath): the same questions on the scene "
             "redrawn with changed values, each its own sample with meta.variant_of naming its "
@@ -84,7 +90,8 @@ class RenderSource(Source):
         elif isinstance(spec, (list, tuple)):
             spec = {n: 1.0 for n in spec}
         try:
-            self.families = {name: known.get(name)() for name in spec}
+            self.families = {name: known.get(name)(backward=config["backward"])
+                             for name in spec}
         except UnknownName as e:  # renderers' own error (it does not know mmsynth's)
             raise UsageError(str(e)) from None
         weights = np.array([float(w) for w in spec.values()])

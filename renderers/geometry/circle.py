@@ -1,5 +1,6 @@
 """Circles: diameter ↔ radius, circumference and area (rounded, or exact in terms of π), and the
-arc length or sector area cut off by a labelled central angle."""
+arc length or sector area cut off by a labelled central angle; backward (``--backward``): the
+radius from a circumference or an area given in terms of π."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def pi_answer(coefficient: float, unit: str) -> str:
 @register("geometry", "circle")
 class Circle(Renderer):
     version = "2"  # 2: worked solutions as steps (qa[].steps)
+    backward_tasks = ("radius_from_circumference", "radius_from_area")
 
     def sample_scene(self, rng):
-        task = pick(rng, TASKS)
+        task = self.pick_task(rng, TASKS)
         unit = pick(rng, UNITS)
         center_name = pick(rng, CENTER_NAMES)
         points = pick(rng, [p for p in POINT_PAIRS if center_name not in p])
@@ -46,6 +48,8 @@ class Circle(Renderer):
             shown = "diameter"
         elif task in ("circumference", "area"):
             shown = pick(rng, ("radius", "diameter"))
+        elif task in self.backward_tasks:  # the radius drawn and marked ?
+            shown = "radius"
         else:
             shown = "sector"
         if shown == "diameter":
@@ -57,7 +61,10 @@ class Circle(Renderer):
         # The exact form needs an integral coefficient of π (an odd diameter squares to quarters).
         pi_ok = task in ("circumference", "area") and (
             task == "circumference" or shown == "radius" or length % 2 == 0)
-        form = "pi" if pi_ok and rng.random() < 0.4 else "decimal"
+        if task in self.backward_tasks:  # given in terms of π: the radius comes out whole
+            form = "pi"
+        else:
+            form = "pi" if pi_ok and rng.random() < 0.4 else "decimal"
         angle = int(pick(rng, CENTRAL_ANGLES)) if shown == "sector" else None
         # A diameter's label sits by the centre, where "d =" tells it from the centre's name. Long
         # labels go without: "r = 15 mm" does not fit beside a radius, "d = 30 units" by a
@@ -78,9 +85,15 @@ class Circle(Renderer):
             turn = angle if rng.random() < 0.5 else -angle
             named[points[1]] = center + radius * np.array([math.cos(math.radians(phi + turn)),
                                                            math.sin(math.radians(phi + turn))])
+        backward = {}
+        if task == "radius_from_circumference":  # C = 2πr, as its coefficient of π
+            backward = {"stated": 2 * length}
+        elif task == "radius_from_area":  # A = πr²
+            backward = {"stated": length * length}
         return {
             "family": self.name,
             "task": task,
+            **backward,
             "unit": unit,
             "shown": shown,  # the labelled segment: "radius", "diameter" or a "sector"'s radius
             "length": length,  # the labelled length of that segment
@@ -109,7 +122,8 @@ class Circle(Renderer):
         thin = max(1.0, lw * 0.7)
         box = np.array([c - r, c + r])
         prefix = {"diameter": "d = "}.get(shown, "r = ") if scene["label_prefix"] else ""
-        text = f"{prefix}{scene['length']} {unit}"
+        asked = scene["task"] in self.backward_tasks
+        text = f"{prefix}?" if asked else f"{prefix}{scene['length']} {unit}"
         u = (pts[0] - c) / r
         normal = np.array([-u[1], u[0]]) * scene["label_side"]
 
@@ -161,6 +175,8 @@ class Circle(Renderer):
         o, length, r = scene["center_name"], scene["length"], scene["radius"]
         names = list(scene["points"])
         circle = f"the circle with centre {o}"
+        if task in self.backward_tasks:
+            return [self._backward(scene, rng)]
         if task == "diameter":
             q = pick(rng, [
                 f"What is the diameter of {circle}?",
@@ -274,6 +290,40 @@ class Circle(Renderer):
                            unit=area_unit(unit), decimals=dec, steps=steps, mistakes=mistakes)]
 
     @staticmethod
+    def _backward(scene, rng):
+        """The radius from a circumference or an area given as a multiple of π."""
+        o, unit, r, stated = scene["center_name"], scene["unit"], scene["length"], scene["stated"]
+        circle = f"the circle with centre {o}"
+        radius = f"{o}{next(iter(scene['points']))}"
+        if scene["task"] == "radius_from_circumference":
+            given = pi_answer(stated, unit)
+            q = pick(rng, [
+                f"The circumference of {circle} is {given}. What is its radius?",
+                f"A circle centred at {o} is {given} all the way round. How long is the radius "
+                f"{radius}?",
+                f"Given that {circle} has a circumference of {given}, find the radius marked ?.",
+            ])
+            steps = [step(f"C = 2πr, so r = C ÷ 2π = {stated}π ÷ 2π = {r}.",
+                          f"{number(stated)} / 2", r)]
+            # the circumference divided by π alone: that is the diameter
+            mistakes = [("diameter_as_radius", [step(
+                f"C = πr, so r = C ÷ π = {stated}π ÷ π = {stated}.", number(stated), stated)])]
+            kind = "circle_radius_from_circumference"
+        else:
+            given = pi_answer(stated, area_unit(unit))
+            q = pick(rng, [
+                f"The area of {circle} is {given}. What is its radius?",
+                f"A circle centred at {o} encloses {given}. How long is the radius {radius}?",
+                f"Given that {circle} has an area of {given}, find the radius marked ?.",
+            ])
+            steps = [step(f"A = πr², so r = √(A ÷ π) = √{stated} = {r}.",
+                          f"sqrt({number(stated)})", r)]
+            mistakes = [("square_root_forgotten", [step(
+                f"A = πr², so r = A ÷ π = {stated}π ÷ π = {stated}.", number(stated), stated)])]
+            kind = "circle_radius_from_area"
+        return numeric_qa(q, r, type=kind, unit=unit, steps=steps, mistakes=mistakes)
+
+    @staticmethod
     def _answer(question, coefficient, how, scene, unit, kind, wrong):
         """A rounded decimal answer, or the exact multiple of π (``value`` = the coefficient);
         ``how``: the steps that find the coefficient; ``wrong``: (name, steps) of a mistaken
@@ -305,5 +355,7 @@ class Circle(Renderer):
                     f"{scene['central_angle']}° central angle {names[0]}{o}{names[1]} marking "
                     f"the {what} {names}")
         seg = f"diameter {names}" if scene["shown"] == "diameter" else f"radius {o}{names}"
+        if scene["task"] in self.backward_tasks:
+            return f"a geometry diagram of a circle with centre {o} and its {seg} marked ?"
         return (f"a geometry diagram of a circle with centre {o} and its {seg} labelled "
                 f"{length} {unit}")

@@ -68,18 +68,23 @@ def _regular(rng: np.random.Generator) -> dict:
     }
 
 
-def _rectangle(rng: np.random.Generator) -> dict:
+def _rectangle(rng: np.random.Generator, family: PolygonFamily) -> dict:
     while True:
         w, h = (int(x) for x in rng.integers(2, 26, size=2))
         if w != h and max(w, h) <= 3 * min(w, h):
             break
-    return {
+    scene = {
         "shape": "rectangle",
-        "task": pick(rng, ("area", "perimeter")),
+        "task": family.pick_task(rng, ("area", "perimeter")),
         "vertices": [[0.0, 0.0], [float(w), 0.0], [float(w), float(h)], [0.0, float(h)]],
         "labels": [{"side": [0, 1], "length": w}, {"side": [1, 2], "length": h}],
         "all_right_marks": bool(rng.random() < 0.5),
     }
+    if scene["task"] in family.backward_tasks:
+        # Backward: the area or the perimeter given, one of the two sides marked ? and asked.
+        scene["asked"] = int(rng.integers(2))  # which of the two labels
+        scene["stated"] = w * h if scene["task"] == "side_from_area" else 2 * (w + h)
+    return scene
 
 
 def _parallelogram(rng: np.random.Generator) -> dict:
@@ -194,12 +199,16 @@ def _place(scene: dict, rng: np.random.Generator) -> None:
 @register("geometry", "polygon")
 class PolygonFamily(Renderer):
     version = "2"  # 2: worked solutions as steps (qa[].steps)
+    backward_tasks = ("side_from_area", "side_from_perimeter")  # rectangles
 
     def sample_scene(self, rng):
         shape = pick(rng, SHAPES)
         scene = {"family": self.name}
-        scene.update({"regular": _regular, "rectangle": _rectangle,
-                      "parallelogram": _parallelogram, "trapezoid": _trapezoid}[shape](rng))
+        if shape == "rectangle":
+            scene.update(_rectangle(rng, self))
+        else:
+            scene.update({"regular": _regular, "parallelogram": _parallelogram,
+                          "trapezoid": _trapezoid}[shape](rng))
         _place(scene, rng)
         if shape != "regular":
             scene["names"] = list(pick(rng, QUAD_NAMES))
@@ -273,9 +282,9 @@ class PolygonFamily(Renderer):
                     d.name_point(target, pts[k], names[k], st, away)
                 else:
                     d.name_vertices(target, pts, names, st, center=center)
-            for item in scene["labels"]:
+            for k, item in enumerate(scene["labels"]):
                 i, j = item["side"]
-                text = f"{item['length']} {unit}"
+                text = "?" if scene.get("asked") == k else f"{item['length']} {unit}"
                 if scene.get("ticks"):
                     # Clear of the tick across the side's middle, not just of the side.
                     out = -_side_toward(pts[i], pts[j], center)
@@ -376,6 +385,8 @@ class PolygonFamily(Renderer):
     def _quad_question(scene, rng):
         shape, task, unit = scene["shape"], scene["task"], scene["unit"]
         quad = "".join(scene["names"])
+        if "asked" in scene:
+            return PolygonFamily._rectangle_side(scene, rng)
         lengths = [item["length"] for item in scene["labels"]]
         kind = f"{shape}_{task}"
         if task == "perimeter":
@@ -435,6 +446,42 @@ class PolygonFamily(Renderer):
         return numeric_qa(q, area, type=kind, unit=sq_unit, decimals=1, steps=steps,
                           mistakes=mistakes)
 
+    @staticmethod
+    def _rectangle_side(scene, rng):
+        """Backward: a rectangle's side from its area or perimeter and the other side."""
+        names, unit, stated = scene["names"], scene["unit"], scene["stated"]
+        quad = "".join(names)
+        asked, known = scene["labels"][scene["asked"]], scene["labels"][1 - scene["asked"]]
+        side, other = ("".join(names[i] for i in label["side"]) for label in (asked, known))
+        length = known["length"]
+        if scene["task"] == "side_from_area":
+            given = f"an area of {stated} {area_unit(unit)}"
+            answer = stated // length
+            steps = [step(f"Area = length × width, so {side} = area ÷ {other} = {stated} ÷ "
+                          f"{length} = {answer}.", f"{number(stated)} / {number(length)}",
+                          answer)]
+            mistakes = None
+        else:
+            given = f"a perimeter of {stated} {unit}"
+            answer = stated // 2 - length
+            steps = [step(f"The perimeter is 2 × ({other} + {side}), so {side} = {stated} ÷ 2 − "
+                          f"{length} = {answer}.", f"{number(stated)} / 2 - {number(length)}",
+                          answer)]
+            # the perimeter taken as the two labelled sides only
+            mistakes = [("opposite_sides_forgotten", [step(
+                f"The perimeter is {other} + {side}, so {side} = {stated} − {length} = "
+                f"{stated - length}.", f"{number(stated)} - {number(length)}",
+                stated - length)])]
+        q = pick(rng, [
+            f"{quad} is a rectangle with {given}. Side {other} is {length} {unit}. How long is "
+            f"side {side}?",
+            f"The rectangle {quad} has {given} and one side {length} {unit} long. Find the side "
+            "marked ?.",
+            f"Given that rectangle {quad} has {given}, what is the length of {side}?",
+        ])
+        return numeric_qa(q, answer, type=f"rectangle_{scene['task']}", unit=unit, steps=steps,
+                          mistakes=mistakes)
+
     def caption(self, scene):
         unit = scene["unit"]
         if scene["shape"] == "regular":
@@ -449,6 +496,8 @@ class PolygonFamily(Renderer):
             tail = f" with {' and '.join(bits)}" if bits else ""
             return f"a geometry diagram of a regular {shape}{tail}"
         quad = "".join(scene["names"])
+        if "asked" in scene:
+            return f"a geometry diagram of rectangle {quad} with one side labelled and one marked ?"
         extra = " and a dashed height" if scene.get("height") else ""
         return (f"a geometry diagram of {scene['shape']} {quad} with side lengths labelled"
                 f"{extra}")

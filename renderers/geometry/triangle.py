@@ -1,4 +1,6 @@
-"""Triangles: the missing angle, the perimeter from three sides, the area from base and height."""
+"""Triangles: the missing angle, the perimeter from three sides, the area from base and height;
+backward (``--backward``): a side from the perimeter and the other two, the height from the area
+and the base."""
 
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ def _place(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @register("geometry", "triangle")
 class Triangle(Renderer):
     version = "2"  # 2: worked solutions as steps (qa[].steps)
+    backward_tasks = ("side", "height")
 
     def sample_scene(self, rng):
-        task = pick(rng, TASKS)
+        task = self.pick_task(rng, TASKS)
         names = list(pick(rng, d.POINT_NAMES))
         unit = pick(rng, UNITS)
         if task == "angle":
@@ -44,7 +47,7 @@ class Triangle(Renderer):
             pts = np.array([[0, 0], [ab, 0],
                             [ac * math.cos(math.radians(a)), ac * math.sin(math.radians(a))]])
             given = {"angles": {names[0]: a, names[1]: b}, "unknown": names[2]}
-        elif task == "perimeter":
+        elif task in ("perimeter", "side"):
             while True:
                 s = sorted(int(x) for x in rng.integers(3, 25, size=3))
                 # Slack in the triangle inequality keeps the figure from being a sliver.
@@ -57,6 +60,9 @@ class Triangle(Renderer):
             pts = np.array([[0, 0], [ab, 0], [ca * math.cos(ang), ca * math.sin(ang)]])
             given = {"sides": {names[0] + names[1]: int(ab), names[1] + names[2]: int(bc),
                                names[2] + names[0]: int(ca)}}
+            if task == "side":  # the perimeter given, one side asked
+                given["unknown"] = pick(rng, list(given["sides"]))
+                given["perimeter"] = int(ab + bc + ca)
         else:  # area from a base and the height onto it
             base = int(rng.integers(5, 21))
             # Height within [0.45, 1.3] × base: slivers leave no room for the height label.
@@ -65,8 +71,10 @@ class Triangle(Renderer):
             pts = np.array([[0, 0], [float(base), 0], [foot, float(height)]])
             given = {"base": base, "height": height, "base_side": names[0] + names[1],
                      "foot": [foot, 0.0]}
+            if task == "height":  # the area given, the height asked
+                given["area"] = base * height / 2
         placed = _place(pts, rng)
-        if task == "area":
+        if task in ("area", "height"):
             # The foot of the altitude moves with the triangle.
             foot_pt = placed[0] + (placed[1] - placed[0]) * (given["foot"][0] / given["base"])
             given["foot"] = [float(foot_pt[0]), float(foot_pt[1])]
@@ -96,20 +104,23 @@ class Triangle(Renderer):
                 d.angle_arc(canvas, pts[i], p, q, 22, st["accent"], lw)
                 text = f"{given['angles'][names[i]]}°" if names[i] in given["angles"] else "?"
                 d.angle_label(canvas, pts[i], p, q, text, 22, st, color=st["accent"])
-        elif scene["task"] == "perimeter":
+        elif scene["task"] in ("perimeter", "side"):
             for i in range(3):
                 side = names[i] + names[(i + 1) % 3]
-                d.side_label(canvas, pts[i], pts[(i + 1) % 3],
-                             f"{given['sides'][side]} {scene['unit']}", center, st)
+                text = ("?" if side == given.get("unknown")
+                        else f"{given['sides'][side]} {scene['unit']}")
+                d.side_label(canvas, pts[i], pts[(i + 1) % 3], text, center, st)
         else:
             foot = np.array(given["foot"])
             d.segment(canvas, pts[2], foot, st["accent"], lw, dashed=True)
             d.right_angle_mark(canvas, foot, pts[1], pts[2], 9, st["accent"], lw)
             d.side_label(canvas, pts[0], pts[1], f"{given['base']} {scene['unit']}", center, st)
-            self._height_label(canvas, pts, foot, given["height"], scene["unit"], st)
+            length = f"{given['height']} {scene['unit']}"
+            texts = ("h = ?", "?") if scene["task"] == "height" else (f"h = {length}", length)
+            self._height_label(canvas, pts, foot, texts, st)
 
     @staticmethod
-    def _height_label(canvas, pts, foot, height, unit, st):
+    def _height_label(canvas, pts, foot, texts, st):
         """Beside the altitude, as high up as it clears every edge.
 
         The triangle narrows towards the apex, so the label tries mid-height first and moves
@@ -119,7 +130,7 @@ class Triangle(Renderer):
         edges = [(pts[i], pts[(i + 1) % 3]) for i in range(3)] + [(pts[2], foot)]
         base_dir = (pts[1] - pts[0]) / np.hypot(*(pts[1] - pts[0]))
         roomier = 1.0 if np.dot(foot - pts[0], base_dir) < np.dot(pts[1] - foot, base_dir) else -1.0
-        for text in (f"h = {height} {unit}", f"{height} {unit}"):
+        for text in texts:
             for normal in (base_dir * roomier, -base_dir * roomier):
                 gap = d.clearance(canvas, text, st, normal)
                 for t in (0.5, 0.42, 0.34, 0.26, 0.18):
@@ -130,12 +141,16 @@ class Triangle(Renderer):
                                 color=st["accent"])
                         return
         center = foot + 0.4 * (pts[2] - foot)
-        canvas.text(float(center[0]), float(center[1]), f"{height} {unit}", color=st["accent"],
+        canvas.text(float(center[0]), float(center[1]), texts[-1], color=st["accent"],
                     background=st["fill"] or st["paper"], **d._font(st))
 
     def questions(self, scene, rng):
         names, given, unit = scene["names"], scene["given"], scene["unit"]
         tri = "".join(names)
+        if scene["task"] == "side":
+            return [self._side_from_perimeter(scene, rng)]
+        if scene["task"] == "height":
+            return [self._height_from_area(scene, rng)]
         if scene["task"] == "angle":
             (n1, a1), (n2, a2) = given["angles"].items()
             n3 = given["unknown"]
@@ -187,9 +202,53 @@ class Triangle(Renderer):
         return [numeric_qa(q, area, type="triangle_area", unit=area_unit(unit), decimals=1,
                            steps=steps, mistakes=mistakes)]
 
+    @staticmethod
+    def _side_from_perimeter(scene, rng):
+        names, given, unit = scene["names"], scene["given"], scene["unit"]
+        tri, side, perimeter = "".join(names), given["unknown"], given["perimeter"]
+        others = [length for name, length in given["sides"].items() if name != side]
+        answer = perimeter - sum(others)
+        q = pick(rng, [
+            f"The perimeter of triangle {tri} is {perimeter} {unit}. How long is side {side}?",
+            f"Triangle {tri} has a perimeter of {perimeter} {unit}. Find the length of the side "
+            "marked ?.",
+            f"The sides of triangle {tri} add up to {perimeter} {unit}. Using the labelled "
+            f"sides, what is the length of {side}?",
+        ])
+        steps = [step(f"The sides add up to the perimeter, so {side} = {perimeter} − "
+                      f"{' − '.join(map(str, others))} = {answer}.",
+                      f"{number(perimeter)} - " + " - ".join(map(number, others)), answer)]
+        return numeric_qa(q, answer, type="triangle_side_from_perimeter", unit=unit,
+                          steps=steps)
+
+    @staticmethod
+    def _height_from_area(scene, rng):
+        names, given, unit = scene["names"], scene["given"], scene["unit"]
+        tri, base, area = "".join(names), given["base"], given["area"]
+        height = 2 * area / base
+        stated = f"{area:g} {area_unit(unit)}"
+        q = pick(rng, [
+            f"The area of triangle {tri} is {stated} and its base {given['base_side']} is "
+            f"{base} {unit}. What is the height h?",
+            f"Triangle {tri} encloses {stated}. Find the height h onto the base "
+            f"{given['base_side']}.",
+            f"Given that triangle {tri} has an area of {stated}, how long is the dashed "
+            "height h?",
+        ])
+        steps = [step(f"Area = ½ × base × height, so height = 2 × area ÷ base = 2 × {area:g} ÷ "
+                      f"{base} = {height:g}.", f"2 * {number(area)} / {number(base)}", height)]
+        mistakes = [("half_forgotten", [step(
+            f"Area = base × height, so height = area ÷ base = {area:g} ÷ {base} = "
+            f"{area / base:g}.", f"{number(area)} / {number(base)}", area / base)])]
+        # (the height is a whole number by construction: its answer needs no rounding)
+        return numeric_qa(q, height, type="triangle_height_from_area", unit=unit, steps=steps,
+                          mistakes=mistakes)
+
     def caption(self, scene):
         tri = "".join(scene["names"])
         what = {"angle": "with two of its angles marked in degrees",
                 "perimeter": "with the length of each side labelled",
-                "area": "with its base and a dashed height labelled"}[scene["task"]]
+                "side": "with two sides labelled and the third marked ?",
+                "area": "with its base and a dashed height labelled",
+                "height": "with its base labelled and a dashed height marked ?"}[scene["task"]]
         return f"a geometry diagram of triangle {tri} {what}"

@@ -68,6 +68,21 @@ def check(scene, qa):
         assert 0 < scene["central_angle"] < 180
 
     (item,) = qa
+    if task in ("radius_from_circumference", "radius_from_area"):
+        # Backward: the stated circumference or area is the drawn circle's, and the asked radius
+        # is the drawn one.
+        assert shown == "radius" and scene["form"] == "pi"
+        stated = scene["stated"]
+        if task == "radius_from_circumference":
+            assert stated * math.pi == pytest.approx(2 * math.pi * r, rel=1e-12)
+            assert with_unit(f"{stated}π", unit) in item["question"]
+        else:
+            assert stated * math.pi == pytest.approx(math.pi * r * r, rel=1e-12)
+            assert with_unit(f"{stated}π", area_unit(unit)) in item["question"]
+        assert item["type"] == f"circle_{task}"
+        assert_answer(item, r, unit)
+        assert item["rationale"]
+        return item
     kinds = {"diameter": ("diameter", "radius"), "radius": ("radius", "diameter"),
              "circumference": ("circumference", None), "area": ("area", None),
              "arc_length": ("arc_length", "sector"), "sector_area": ("sector_area", "sector")}
@@ -121,6 +136,26 @@ def test_every_answer_matches_an_independent_derivation():
         "circle_area", "circle_area_pi", "circle_arc_length", "circle_sector_area"}
     assert {("circle_area", "radius"), ("circle_area", "diameter"),
             ("circle_circumference", "radius"), ("circle_circumference", "diameter")} <= kinds
+
+
+def test_every_backward_answer_matches_an_independent_derivation():
+    types = set()
+    for i, scene, qa in scenes(Circle(backward=1.0), SEED, N):
+        try:
+            item = check(scene, qa)
+        except AssertionError as error:
+            raise AssertionError(f"sample {i}: {scene}") from error
+        types.add(item["type"])
+    assert types == {"circle_radius_from_circumference", "circle_radius_from_area"}
+
+
+def test_a_backward_figure_marks_the_asked_radius():
+    family, canvas = Circle(backward=1.0), Canvas()
+    for _, scene, _ in scenes(family, 3, 20):
+        family.render(scene, canvas)
+        texts = [box.text for box in canvas.text_boxes]
+        assert ("?" in texts or "r = ?" in texts) and str(scene["length"]) not in " ".join(texts)
+        assert all(box.inside(canvas.size, canvas.size) for box in canvas.text_boxes)
 
 
 def test_scenes_are_json_and_deterministic():

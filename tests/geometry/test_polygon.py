@@ -115,6 +115,17 @@ def check_quad(scene, item, pts):
             assert abs(float(np.dot(edges[i - 1], edges[i]))) <= 1e-9 * sides[i - 1] * sides[i]
         assert set(labels) == {base, frozenset((1, 2))}
         w, h = labels[base], labels[frozenset((1, 2))]
+        if task in ("side_from_area", "side_from_perimeter"):
+            # Backward: the stated area or perimeter is the drawn one; the asked side (marked ?)
+            # is measured on the figure.
+            stated = scene["stated"]
+            assert stated == pytest.approx(area if task == "side_from_area" else perimeter,
+                                           rel=1e-12)
+            assert f"{stated} " in item["question"]
+            i, j = scene["labels"][scene["asked"]]["side"]
+            asked = "".join(scene["names"][k] for k in (i, j))
+            assert asked in item["question"] or "marked ?" in item["question"]
+            return sides[i] if j == (i + 1) % 4 else sides[j], unit
         from_labels = w * h if task == "area" else 2 * (w + h)
     elif shape == "parallelogram":
         if scene["height"] is not None:
@@ -162,8 +173,21 @@ def check(scene, qa):
     return item
 
 
-def _scenes(seed, count):
-    return scenes(PolygonFamily(), seed, count)
+def _scenes(seed, count, backward=0.0):
+    return scenes(PolygonFamily(backward=backward), seed, count)
+
+
+def test_every_backward_answer_matches_an_independent_derivation():
+    types = set()
+    for i, scene, qa in _scenes(SEED, N, backward=1.0):
+        try:
+            item = check(scene, qa)
+        except AssertionError as error:
+            raise AssertionError(f"sample {i}: {scene}") from error
+        types.add(item["type"])
+    # rectangles are asked backward; the other shapes have no backward questions yet
+    assert {"rectangle_side_from_area", "rectangle_side_from_perimeter"} <= types
+    assert not types & {"rectangle_area", "rectangle_perimeter"}
 
 
 def test_registered():
@@ -197,17 +221,19 @@ def test_scenes_are_json_and_deterministic():
         assert json.loads(json.dumps(qa)) == qa
 
 
-def test_rendering_shows_the_labels_inside_the_image():
-    family, canvas = PolygonFamily(), Canvas()
-    for i, scene, _ in _scenes(3, 20):
+@pytest.mark.parametrize("backward", [0.0, 1.0])
+def test_rendering_shows_the_labels_inside_the_image(backward):
+    family, canvas = PolygonFamily(backward=backward), Canvas()
+    for i, scene, _ in _scenes(3, 40, backward):
         png = family.render(scene, canvas)
         assert png.startswith(b"\x89PNG")
         texts = [box.text for box in canvas.text_boxes]
-        for label in scene["labels"]:
-            assert f"{label['length']} {scene['unit']}" in texts, (i, texts)
+        for k, label in enumerate(scene["labels"]):
+            shown = "?" if scene.get("asked") == k else f"{label['length']} {scene['unit']}"
+            assert shown in texts, (i, texts)
         if scene.get("height"):
             assert f"h = {scene['height']['length']} {scene['unit']}" in texts, (i, texts)
-        assert ("?" in texts) == (scene.get("marked_vertex") is not None)
+        assert ("?" in texts) == (scene.get("marked_vertex") is not None or "asked" in scene)
         assert set(scene.get("names") or []) <= set(texts)
         for box in canvas.text_boxes:
             assert box.inside(canvas.size, canvas.size), (i, box)

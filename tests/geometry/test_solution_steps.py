@@ -64,8 +64,11 @@ def check_mistakes(scene, item) -> None:
 
 
 @pytest.mark.parametrize("name", renderer_names("geometry"))
-def test_every_step_of_every_rationale_is_re_derived(name):
-    family = get_renderer("geometry", name)
+@pytest.mark.parametrize("backward", [0.0, 1.0])
+def test_every_step_of_every_rationale_is_re_derived(name, backward):
+    family = get_renderer("geometry", name, backward=backward)
+    if backward and not family.backward_tasks:
+        pytest.skip(f"{name} has no backward questions")
     seen = set()
     for _, scene, questions in scenes(family, seed=18, count=N):
         for item in questions:

@@ -44,6 +44,28 @@ def check(scene, qa):
         pts = [v[n] for n in names]
         expected = sum(math.dist(pts[i], pts[(i + 1) % 3]) for i in range(3))
         unit = scene["unit"]
+    elif scene["task"] == "side":  # backward: the stated perimeter is the drawn one
+        pts = [v[n] for n in names]
+        drawn = sum(math.dist(pts[i], pts[(i + 1) % 3]) for i in range(3))
+        assert given["perimeter"] == pytest.approx(drawn, abs=1e-6)
+        assert str(given["perimeter"]) in item["question"]
+        for side, length in given["sides"].items():
+            assert math.dist(v[side[0]], v[side[1]]) == pytest.approx(length, abs=1e-6)
+        unknown = given["unknown"]
+        assert unknown in item["question"] or "marked ?" in item["question"]
+        expected = math.dist(v[unknown[0]], v[unknown[1]])
+        unit = scene["unit"]
+    elif scene["task"] == "height":  # backward: the stated area is the drawn one (Heron)
+        assert given["area"] == pytest.approx(_heron(*[v[n] for n in names]), abs=1e-6)
+        assert f"{given['area']:g} " in item["question"]
+        p, q = (v[c] for c in given["base_side"])
+        assert math.dist(p, q) == pytest.approx(given["base"], abs=1e-6)
+        apex = v[(set(names) - set(given["base_side"])).pop()]
+        # the height is the apex's distance from the base line, measured on the figure
+        cross = (q[0] - p[0]) * (apex[1] - p[1]) - (q[1] - p[1]) * (apex[0] - p[0])
+        expected = abs(cross) / math.dist(p, q)
+        assert math.dist(apex, given["foot"]) == pytest.approx(expected, abs=1e-6)
+        unit = scene["unit"]
     else:
         p, q = (v[c] for c in given["base_side"])
         assert math.dist(p, q) == pytest.approx(given["base"], abs=1e-6)
@@ -70,6 +92,29 @@ def test_every_answer_matches_an_independent_derivation():
     assert tasks == {"angle", "perimeter", "area"}
 
 
+def test_every_backward_answer_matches_an_independent_derivation():
+    """--backward 1: the perimeter or the area given, a side or the height asked."""
+    family = Triangle(backward=1.0)
+    tasks = set()
+    for i in range(N):
+        rng = np.random.default_rng([0, i])
+        scene = family.sample_scene(rng)
+        check(scene, family.questions(scene, rng))
+        tasks.add(scene["task"])
+    assert tasks == {"side", "height"}
+
+
+def test_backward_zero_draws_the_scenes_of_a_family_without_it():
+    half, none = Triangle(backward=0.5), Triangle(backward=0.0)
+    tasks = set()
+    for i in range(200):
+        scene = half.sample_scene(np.random.default_rng([4, i]))
+        tasks.add(scene["task"])
+        assert none.sample_scene(np.random.default_rng([4, i])) == \
+            Triangle().sample_scene(np.random.default_rng([4, i]))
+    assert tasks == {"angle", "perimeter", "area", "side", "height"}
+
+
 def test_scenes_are_json_and_deterministic():
     family = Triangle()
     for i in range(50):
@@ -78,8 +123,9 @@ def test_scenes_are_json_and_deterministic():
         assert json.loads(json.dumps(a)) == a == b
 
 
-def test_labels_stay_inside_the_image():
-    family, canvas = Triangle(), Canvas()
+@pytest.mark.parametrize("backward", [0.0, 1.0])
+def test_labels_stay_inside_the_image(backward):
+    family, canvas = Triangle(backward=backward), Canvas()
     for i in range(40):
         scene = family.sample_scene(np.random.default_rng([1, i]))
         family.render(scene, canvas)
@@ -97,8 +143,9 @@ def _crosses(p, q, box, shrink=1):
     return False
 
 
-def test_labels_cross_no_edge_and_no_other_label():
-    family, canvas = Triangle(), Canvas()
+@pytest.mark.parametrize("backward", [0.0, 1.0])
+def test_labels_cross_no_edge_and_no_other_label(backward):
+    family, canvas = Triangle(backward=backward), Canvas()
     for i in range(200):
         scene = family.sample_scene(np.random.default_rng([2, i]))
         family.render(scene, canvas)
