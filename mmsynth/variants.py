@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
+from mmsynth.sources.render import replayed_questions
 from mmsynth.stages import Stage
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ class VariantStage(Stage):
             c["tries:no_change"] += 1
             return None
         try:
-            asked = family.questions(scene, _generator(origin.work["questions_rng"]))
+            asked = replayed_questions(family, scene, origin.work)
         except Exception:
             c["tries:scene_fails"] += 1
             return None
@@ -263,8 +264,11 @@ class VariantStage(Stage):
             meta={**self.source.provenance(index, generator=origin.meta["generator"],
                                            generator_version=family.version,
                                            license=origin.meta["license"]),
-                  "variant_of": origin.id},
-            work={"questions_rng": origin.work["questions_rng"]},
+                  "variant_of": origin.id,
+                  # a level's questions kept (--difficulty): the variant asks the same ones
+                  **({"difficulty": origin.meta["difficulty"]}
+                     if "difficulty" in origin.meta else {})},
+            work={k: origin.work[k] for k in ("questions_rng", "qa_kept") if k in origin.work},
         )
 
     @classmethod

@@ -35,8 +35,13 @@ class Renderer:
     # seed's scenes are those of a family without them).
     backward_tasks: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, backward: float = 0.0):
+    def __init__(self, backward: float = 0.0, composed: bool = False):
         self.backward = float(backward)
+        # Composed questions: two to four facts of the scene chained (a triangle's area from
+        # its three sides, a right triangle's perimeter from its legs), asked after the
+        # family's own questions when on (``--difficulty`` turns it on: they are what makes
+        # the higher levels). Off, no draw is spent on them.
+        self.composed = bool(composed)
 
     def pick_task(self, rng: np.random.Generator, tasks: tuple[str, ...]) -> str:
         """A forward task from ``tasks``, or with probability ``backward`` a backward one."""

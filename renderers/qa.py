@@ -171,6 +171,9 @@ def _worked(item: dict[str, Any], rationale: str | None,
         item["rationale"] = rationale
     if steps:
         item["steps"] = [dict(s) for s in steps]
+    # How many reasoning steps the answer takes: its worked solution's (each a value the scene
+    # determines); None for an answer that is no chain of steps (a transcribed table).
+    item["difficulty"] = len(steps) if steps else None
 
 
 def spoken_list(items: list[str]) -> str:

@@ -61,8 +61,8 @@ CASES = {
 }
 
 PINS = {
-    "geometry": "62680e0482278b287d4fd476a96eb84730d19a1513f4747bc99f7b04f90c840d",
-    "chart": "81df3bf91deb91413e3d1d7df6dba2645213e428466b7febe97c076061834c87",
+    "geometry": "aa795b226c363a3e94231225c8a3c573c97f5c0d2a4c25233c6203fd096c2ace",
+    "chart": "c250004b49b05b6d7cd0bf961889d85e8b398fd6b765a34d31ff5eade157bfea",
     "coco_greedy": "fc391225c26600fd8c416f3f8fdef708bf6542f8a366bceff50225ef3369cff2",
     "coco_sampled": "904042fa7514f4779a25a8ec9bd90e0442a231898e76ac6a5de4f3cda3282e57",
     "coco_defaults": "538cfcf2dceadd6d32bd64af5e18447d47baecee1def1d07f600f81cf2b1a30d",

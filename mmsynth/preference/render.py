@@ -44,6 +44,7 @@ import numpy as np
 
 from mmsynth.preference import make_pair, pair_seed
 from mmsynth.sample import Sample, answer_text
+from mmsynth.sources.render import replayed_questions
 from renderers.solution import rationale
 
 if TYPE_CHECKING:
@@ -135,8 +136,7 @@ class RenderPairs:
         self.source = source
 
     def __call__(self, sample: Sample, n: int, counters: Counter) -> list[dict[str, Any]]:
-        state = sample.work.get("questions_rng")
-        if sample.scene is None or not sample.qa or state is None:
+        if sample.scene is None or not sample.qa or "questions_rng" not in sample.work:
             return []
         family = self.source.families[sample.meta["generator"]]
         seeds = {kind: pair_seed(self.source.config["seed"], sample.meta["index"],
@@ -148,24 +148,17 @@ class RenderPairs:
         pairs: list[dict[str, Any]] = []
         for kind, make in makers:
             if len(pairs) < n:
-                pairs += make(sample, family, state, n - len(pairs), seeds[kind], counters)
+                pairs += make(sample, family, n - len(pairs), seeds[kind], counters)
         if len(pairs) < n:
             counters["skipped:fewer_than_asked"] += 1
         return pairs
 
-    @staticmethod
-    def _replay(family: Any, scene: dict[str, Any], state: dict[str, Any]) -> list[dict]:
-        """The family's questions of ``scene`` drawn with the sample's own random stream."""
-        replay = np.random.default_rng()
-        replay.bit_generator.state = state
-        return family.questions(scene, replay)
-
-    def _wrong_step(self, sample: Sample, family: Any, state: dict[str, Any], n: int,
-                    seed: int, counters: Counter) -> list[dict[str, Any]]:
+    def _wrong_step(self, sample: Sample, family: Any, n: int, seed: int, counters: Counter
+                    ) -> list[dict[str, Any]]:
         """``wrong_step``: the worked solution with one classic wrong step (a formula
         misremembered, a rule misapplied: :func:`renderers.qa.numeric_qa`'s ``mistakes``), its
         words and arithmetic otherwise honest, ending in the answer that step gives."""
-        asked = self._replay(family, sample.scene, state)
+        asked = replayed_questions(family, sample.scene, sample.work)
         rng = np.random.default_rng(seed)
         style = self.source.config.get("answer_style", "long")
         pairs: list[dict[str, Any]] = []
@@ -196,8 +189,8 @@ class RenderPairs:
             counters["skipped:wrong_step:no_mistake"] += 1
         return pairs
 
-    def _perturbed_scene(self, sample: Sample, family: Any, state: dict[str, Any], n: int,
-                         seed: int, counters: Counter) -> list[dict[str, Any]]:
+    def _perturbed_scene(self, sample: Sample, family: Any, n: int, seed: int,
+                         counters: Counter) -> list[dict[str, Any]]:
         rng = np.random.default_rng(seed)
         style = self.source.config.get("answer_style", "long")
         leaves = numeric_leaves(sample.scene)
@@ -216,7 +209,7 @@ class RenderPairs:
             scene = copy.deepcopy(sample.scene)
             _set(scene, path, new)
             try:
-                asked = self._replay(family, scene, state)
+                asked = replayed_questions(family, scene, sample.work)
             except Exception:  # the changed scene may not make sense to every question
                 counters["tries:perturbed_scene:questions_fail"] += 1
                 continue

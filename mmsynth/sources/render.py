@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mmsynth.config import Option
+from mmsynth.difficulty import coerce_mix
 from mmsynth.errors import UsageError
 from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.preference import PREFERENCE_OPTIONS
@@ -18,6 +19,19 @@ from renderers.qa import without_mistakes
 
 # Rendered images are made by this tool from random parameters: no third-party rights.
 RENDER_LICENSE = "CC0-1.0"
+
+
+def replayed_questions(family: Any, scene: dict[str, Any], work: dict[str, Any]
+                       ) -> list[dict[str, Any]]:
+    """The questions a sample asked (with their worked mistakes), asked again of ``scene`` from
+    the sample's own question stream: the same ones, in the same order, as ``sample.qa`` when
+    ``scene`` is the sample's (``work["qa_kept"]``: which of the family's questions the sample
+    kept, when a stage chose some)."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = work["questions_rng"]
+    asked = family.questions(scene, rng)
+    kept = work.get("qa_kept")
+    return asked if kept is None else [asked[i] for i in kept if i < len(asked)]
 
 
 def _check_families(value: Any) -> str | None:
@@ -43,10 +57,12 @@ def _canvas(size: int):
 class RenderSource(Source):
     """Samples from the registered renderer families of one kind (the source name)."""
 
-    # variants (only with --variants) adds the same questions on scenes redrawn with changed
-    # values; preference (only with --preference_pairs) pairs answers with ones from a misread
-    # scene; the alignment filter passes everything, counted, when off or skipped.
-    chain = ("variants", "preference", "clip")
+    # difficulty (only with --difficulty) keeps each sample's questions of a level drawn from
+    # the job's mix; variants (only with --variants) adds the same questions on scenes redrawn
+    # with changed values; preference (only with --preference_pairs) pairs answers with ones
+    # from a misread scene; the alignment filter passes everything, counted, when off or
+    # skipped.
+    chain = ("difficulty", "variants", "preference", "clip")
     producer_work = 1.0
 
     options: ClassVar[dict[str, Option]] = {
@@ -61,6 +77,11 @@ class RenderSource(Source):
             "short phrase, as VQA-style benchmarks score)", neutral=True,
             check=lambda v: None if v in ANSWER_STYLES
             else f"must be one of {', '.join(ANSWER_STYLES)}"),
+        "difficulty": Option(
+            None, "a mix of question difficulties (the steps of the worked solution), level: "
+            "weight, e.g. \"{1: 1, 2: 2, 3: 1}\": each sample keeps its questions of a level "
+            "drawn from the mix, a sample with none is drawn again (counted). off: every "
+            "question", neutral=True, coerce=coerce_mix),
         "backward": Option(
             0.0, "share of scenes drawn as a backward question (FOBAR), in the families that "
             "have them (geometry: triangle): what is usually asked is given in the question "
@@ -90,7 +111,11 @@ class RenderSource(Source):
         elif isinstance(spec, (list, tuple)):
             spec = {n: 1.0 for n in spec}
         try:
-            self.families = {name: known.get(name)(backward=config["backward"])
+            # With a difficulty mix the families also ask their composed questions (facts
+            # chained): they are what the higher levels are made of.
+            composed = config["difficulty"] is not None
+            self.families = {name: known.get(name)(backward=config["backward"],
+                                                   composed=composed)
                              for name in spec}
         except UnknownName as e:  # renderers' own error (it does not know mmsynth's)
             raise UsageError(str(e)) from None
@@ -142,41 +167,49 @@ class RenderSource(Source):
         rejected: list[Rejection] = []
         seed = self.config["seed"]
         for n, index in enumerate(indices, 1):
-            scene, before = None, canvas.text_boxes
             rng = np.random.default_rng([seed, index])
             name = self._pick_family(rng)
-            family = self.families[name]
-            # Where the scene's random stream starts: variants redraw its values
-            # (mmsynth.variants).
-            scene_rng = rng.bit_generator.state
+            drawing: dict[str, Any] = {}
             try:
-                scene = family.sample_scene(rng)
-                before = canvas.text_boxes  # ``begin`` replaces it: this scene's drawing started
-                image = family.render(scene, canvas)
-                # Where the questions' random stream starts: preference pairs ask them again
-                # of a changed scene (mmsynth.preference.render).
-                questions_rng = rng.bit_generator.state
-                qa = [without_mistakes(item) for item in family.questions(scene, rng)]
-                caption = family.caption(scene)
-                if not qa:
-                    raise ValueError("the family asked no question about this scene")
+                samples.append(self.draw(index, name, rng, canvas, drawing))
             except Exception as e:  # a bad scene costs one sample, counted, never the run
+                started = "before" in drawing and canvas.text_boxes is not drawing["before"]
                 rejected.append(Rejection(index, f"render_error:{name}:{type(e).__name__}",
                                           f"{type(e).__name__}: {e}",
-                                          sample=self._dropped(index, name, scene, canvas, e,
-                                                              canvas.text_boxes is not before)))
-            else:
-                samples.append(Sample(
-                    id=self.sample_id(index), image=image, image_ext="png",
-                    conversations=conversations_from_qa(qa, self.config["answer_style"]),
-                    qa=qa, scene=scene, caption=caption,
-                    meta=self.provenance(index, generator=name, generator_version=family.version,
-                                         license=RENDER_LICENSE),
-                    work={"scene_rng": scene_rng, "questions_rng": questions_rng},
-                ))
+                                          sample=self._dropped(index, name, drawing.get("scene"),
+                                                               canvas, e, started)))
             if progress and n % 32 == 0:
                 progress(n / len(indices))
         return samples, rejected
+
+    def draw(self, index: int, name: str, rng: np.random.Generator, canvas,
+             drawing: dict[str, Any] | None = None) -> Sample:
+        """Sample ``index`` of family ``name`` from ``rng``: its scene, picture and questions.
+        Raises on a scene that cannot be drawn or asked about; ``drawing`` then holds the
+        scene and the canvas's labels from before it began (for a preview of the reject)."""
+        drawing = {} if drawing is None else drawing
+        family = self.families[name]
+        # Where the scene's random stream starts: variants redraw its values
+        # (mmsynth.variants).
+        scene_rng = rng.bit_generator.state
+        drawing["scene"] = scene = family.sample_scene(rng)
+        drawing["before"] = canvas.text_boxes  # ``begin`` replaces it: this drawing started
+        image = family.render(scene, canvas)
+        # Where the questions' random stream starts: preference pairs and variants ask them
+        # again of a changed scene (replayed_questions).
+        questions_rng = rng.bit_generator.state
+        qa = [without_mistakes(item) for item in family.questions(scene, rng)]
+        caption = family.caption(scene)
+        if not qa:
+            raise ValueError("the family asked no question about this scene")
+        return Sample(
+            id=self.sample_id(index), image=image, image_ext="png",
+            conversations=conversations_from_qa(qa, self.config["answer_style"]),
+            qa=qa, scene=scene, caption=caption,
+            meta=self.provenance(index, generator=name, generator_version=family.version,
+                                 license=RENDER_LICENSE),
+            work={"scene_rng": scene_rng, "questions_rng": questions_rng},
+        )
 
     def _dropped(self, index: int, name: str, scene, canvas, error: Exception,
                  drawn: bool) -> Sample | None:

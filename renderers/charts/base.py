@@ -19,8 +19,9 @@ class ChartRenderer(Renderer):
     """A chart family: ``sample_scene`` → ``render`` (drawn, then every label checked) →
     ``questions`` (from the scene's table)."""
 
-    # 2: worked solutions for the questions that read or compute; 3: for all but the table
-    version = "3"
+    # 2: worked solutions for the questions that read or compute; 3: for all but the table;
+    # 4: qa[].difficulty
+    version = "4"
     kind_text: ClassVar[str] = "chart"  # "vertical bar chart", used in captions
     menu: ClassVar[dict[str, float]] = {}
     table_probability: ClassVar[float] = 0.3
@@ -32,7 +33,17 @@ class ChartRenderer(Renderer):
         return png
 
     def questions(self, scene, rng):
-        return ask(Ctx(scene), rng, self.menu, table_probability=self.table_probability)
+        ctx = Ctx(scene)
+        return self.with_composed(ctx, rng, ask(ctx, rng, self.menu,
+                                                table_probability=self.table_probability))
+
+    def with_composed(self, ctx, rng, items: list) -> list:
+        """``items`` and, when the family composes, its composed questions after them."""
+        if not self.composed:
+            return items
+        from renderers.charts.ask_composed import composed_questions
+
+        return items + composed_questions(ctx, rng)
 
     def caption(self, scene) -> str:
         m, dim = scene["measure"], scene["dim"]

@@ -287,7 +287,9 @@ class Histogram(ChartRenderer):
         draw_histogram(scene, canvas)
 
     def questions(self, scene, rng):
-        return ask(Ctx(scene), rng, self.menu, HIST_GENERATORS, self.table_probability)
+        ctx = Ctx(scene)
+        return self.with_composed(ctx, rng, ask(ctx, rng, self.menu, HIST_GENERATORS,
+                                                self.table_probability))
 
     def caption(self, scene):
         v = scene["variable"]

@@ -52,7 +52,7 @@ def _linear(rng, angle: int, x: int, avoid: int | None = None) -> tuple[int, int
 
 @register("geometry", "angles")
 class Angles(Renderer):
-    version = "2"  # 2: worked solutions as steps (qa[].steps)
+    version = "3"  # 2: worked solutions as steps (qa[].steps); 3: qa[].difficulty
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)

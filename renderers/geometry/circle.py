@@ -34,7 +34,7 @@ def pi_answer(coefficient: float, unit: str) -> str:
 
 @register("geometry", "circle")
 class Circle(Renderer):
-    version = "2"  # 2: worked solutions as steps (qa[].steps)
+    version = "3"  # 2: worked solutions as steps (qa[].steps); 3: qa[].difficulty
     backward_tasks = ("radius_from_circumference", "radius_from_area")
 
     def sample_scene(self, rng):
@@ -171,6 +171,64 @@ class Circle(Renderer):
         paint(canvas)
 
     def questions(self, scene, rng):
+        items = self._asked(scene, rng)
+        if self.composed and scene["task"] not in self.backward_tasks:
+            items.append(self._composed(scene, rng))
+        return items
+
+    @staticmethod
+    def _composed(scene, rng):
+        """Composed: a semicircle's area from a radius (3 steps) or its perimeter from a
+        diameter (3 steps); a sector's perimeter from its radius and angle (2 steps)."""
+        o, unit, length, dec = (scene["center_name"], scene["unit"], scene["length"],
+                                scene["decimals"])
+        names = list(scene["points"])
+        r = scene["radius"]
+        if scene["shown"] == "sector":
+            a, b = names
+            angle = scene["central_angle"]
+            arc = angle / 360 * 2 * math.pi * r
+            q = pick(rng, [f"What is the perimeter of sector {a}{o}{b} (its arc and its two "
+                           "radii)?",
+                           f"How long is the boundary of sector {a}{o}{b}, the arc {a}{b} and "
+                           f"the radii {o}{a} and {o}{b} together?"])
+            steps = [step(f"The arc is (θ ÷ 360°) × 2πr = ({angle} ÷ 360) × 2 × π × {length} "
+                          f"≈ {format_number(arc, dec)},",
+                          f"{number(angle)} / 360 * 2 * pi * {number(length)}", arc),
+                     step(f"and the two radii add 2 × {length}: {format_number(arc, dec)} + "
+                          f"{2 * length} ≈ {format_number(arc + 2 * length, dec)}.",
+                          f"{number(arc)} + 2 * {number(length)}", arc + 2 * length)]
+            return numeric_qa(f"{q} {EXACT_PI}", arc + 2 * length, type="circle_sector_perimeter",
+                              unit=unit, decimals=dec, steps=steps)
+        if scene["shown"] == "radius":
+            area = math.pi * r * r / 2
+            q = pick(rng, [f"What is the area of a semicircle of {'the circle with centre ' + o}?",
+                           f"A diameter cuts the circle centred at {o} in half. How much area "
+                           "does one half enclose?"])
+            steps = [step(f"r² = {length}² = {length * length},", f"{number(length)} ** 2",
+                          length * length),
+                     step(f"so the whole disc is πr² ≈ {format_number(math.pi * r * r, dec)},",
+                          f"{number(length * length)} * pi", math.pi * r * r),
+                     step(f"and half of it is {format_number(math.pi * r * r, dec)} ÷ 2 ≈ "
+                          f"{format_number(area, dec)}.", f"{number(math.pi * r * r)} / 2", area)]
+            return numeric_qa(f"{q} {EXACT_PI}", area, type="circle_semicircle_area",
+                              unit=area_unit(unit), decimals=dec, steps=steps)
+        a, b = names  # a diameter AB
+        arc = math.pi * r
+        q = pick(rng, [f"What is the perimeter of the semicircle on diameter {a}{b} (its arc "
+                       "and the diameter)?",
+                       f"Diameter {a}{b} cuts the circle in half. How long is the boundary of "
+                       "one half, the half circle and the diameter together?"])
+        steps = [step(f"r = {length} ÷ 2 = {format_number(r, 1)},", f"{number(length)} / 2", r),
+                 step(f"so the half circle is πr ≈ {format_number(arc, dec)},",
+                      f"pi * {number(r)}", arc),
+                 step(f"and with the diameter the boundary is {format_number(arc, dec)} + "
+                      f"{length} ≈ {format_number(arc + length, dec)}.",
+                      f"{number(arc)} + {number(length)}", arc + length)]
+        return numeric_qa(f"{q} {EXACT_PI}", arc + length, type="circle_semicircle_perimeter",
+                          unit=unit, decimals=dec, steps=steps)
+
+    def _asked(self, scene, rng):
         task, unit, dec = scene["task"], scene["unit"], scene["decimals"]
         o, length, r = scene["center_name"], scene["length"], scene["radius"]
         names = list(scene["points"])

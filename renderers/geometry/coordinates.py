@@ -92,7 +92,8 @@ def _sample_points(rng, count, xs, ys, task, want_whole):
 
 @register("geometry", "coordinates")
 class Coordinates(Renderer):
-    version = "3"  # 2: worked solutions as steps (qa[].steps); 3: the quadrant's too
+    # 2: worked solutions as steps (qa[].steps); 3: the quadrant's too; 4: qa[].difficulty
+    version = "4"
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)

@@ -97,7 +97,7 @@ def _pts(array: np.ndarray) -> list:
 
 @register("geometry", "parallel_lines")
 class ParallelLines(Renderer):
-    version = "2"  # 2: worked solutions as steps (qa[].steps)
+    version = "3"  # 2: worked solutions as steps (qa[].steps); 3: qa[].difficulty
 
     def sample_scene(self, rng):
         relation = pick(rng, RELATIONS)

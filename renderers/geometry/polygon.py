@@ -198,7 +198,7 @@ def _place(scene: dict, rng: np.random.Generator) -> None:
 
 @register("geometry", "polygon")
 class PolygonFamily(Renderer):
-    version = "2"  # 2: worked solutions as steps (qa[].steps)
+    version = "3"  # 2: worked solutions as steps (qa[].steps); 3: qa[].difficulty
     backward_tasks = ("side_from_area", "side_from_perimeter")  # rectangles
 
     def sample_scene(self, rng):
@@ -305,7 +305,30 @@ class PolygonFamily(Renderer):
     def questions(self, scene, rng):
         if scene["shape"] == "regular":
             return [self._regular_question(scene, rng)]
-        return [self._quad_question(scene, rng)]
+        items = [self._quad_question(scene, rng)]
+        if self.composed and scene["shape"] == "rectangle" and "asked" not in scene:
+            items.append(self._diagonal(scene, rng))
+        return items
+
+    @staticmethod
+    def _diagonal(scene, rng):
+        """Composed (2 steps): a rectangle's diagonal from its sides, by Pythagoras."""
+        names, unit = scene["names"], scene["unit"]
+        quad, diagonal = "".join(names), names[0] + names[2]
+        w, h = (label["length"] for label in scene["labels"])
+        total = w * w + h * h
+        value = math.sqrt(total)
+        dec = scene["decimals"]
+        q = pick(rng, [f"How long is the diagonal {diagonal} of rectangle {quad}?",
+                       f"What is the length of the diagonal {diagonal} of the rectangle {quad}?"])
+        shown = format_number(value, None if abs(value - round(value)) < 1e-9 else dec)
+        steps = [step(f"The diagonal is the hypotenuse of a right triangle with legs {w} and "
+                      f"{h}: {diagonal}² = {w}² + {h}² = {total},",
+                      f"{number(w)} ** 2 + {number(h)} ** 2", total),
+                 step(f"so {diagonal} = √{total} {'=' if shown.isdigit() else '≈'} {shown}.",
+                      f"sqrt({number(total)})", value)]
+        return numeric_qa(q, value, type="rectangle_diagonal", unit=unit, decimals=dec,
+                          steps=steps)
 
     @staticmethod
     def _regular_question(scene, rng):

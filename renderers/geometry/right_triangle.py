@@ -65,7 +65,7 @@ def _side(names: list[str], i: int, j: int) -> str:
 
 @register("geometry", "right_triangle")
 class RightTriangle(Renderer):
-    version = "2"  # 2: worked solutions as steps (qa[].steps)
+    version = "3"  # 2: worked solutions as steps (qa[].steps); 3: qa[].difficulty
 
     def sample_scene(self, rng):
         task = pick(rng, TASKS)
@@ -167,8 +167,9 @@ class RightTriangle(Renderer):
             # the square root forgotten: the sum of the squares taken for the side
             mistakes = [("root_forgotten", [steps[0], step(f"so {hyp} = {total}.",
                                                             number(total), total)])]
-            return [numeric_qa(q, value, type="right_triangle_hypotenuse", unit=unit,
-                               decimals=dec, steps=steps, mistakes=mistakes)]
+            item = numeric_qa(q, value, type="right_triangle_hypotenuse", unit=unit,
+                              decimals=dec, steps=steps, mistakes=mistakes)
+            return [item, self._perimeter(scene, rng)] if self.composed else [item]
         if scene["task"] == "leg":
             c = sides[hyp]
             (leg, a), = ((k, v) for k, v in sides.items() if k != hyp)
@@ -196,8 +197,9 @@ class RightTriangle(Renderer):
                      f"= {added},", f"{number(c)} ** 2 + {number(a)} ** 2", added),
                 step(f"and {unknown} = √{added}{_approx(wrong, dec)}.", f"sqrt({number(added)})",
                      wrong)])]
-            return [numeric_qa(q, value, type="right_triangle_leg", unit=unit, decimals=dec,
-                               steps=steps, mistakes=mistakes)]
+            item = numeric_qa(q, value, type="right_triangle_leg", unit=unit, decimals=dec,
+                              steps=steps, mistakes=mistakes)
+            return [item, self._area_from_leg(scene, rng)] if self.composed else [item]
         (l1, l2) = scene["legs"]
         a, b = sides[l1], sides[l2]
         area = a * b / 2
@@ -213,8 +215,59 @@ class RightTriangle(Renderer):
         mistakes = [("half_forgotten", [step(
             f"The legs {l1} and {l2} are perpendicular, so area = {a} × {b} = {a * b}.",
             f"{number(a)} * {number(b)}", a * b)])]
-        return [numeric_qa(q, area, type="right_triangle_area", unit=area_unit(unit), decimals=1,
-                           steps=steps, mistakes=mistakes)]
+        item = numeric_qa(q, area, type="right_triangle_area", unit=area_unit(unit), decimals=1,
+                          steps=steps, mistakes=mistakes)
+        if self.composed and hyp not in sides:  # (a labelled hypotenuse leaves one step)
+            return [item, self._perimeter(scene, rng)]
+        return [item]
+
+    @staticmethod
+    def _perimeter(scene, rng):
+        """Composed (3 steps): the hypotenuse from the legs, then the perimeter."""
+        names, unit, sides = scene["names"], scene["unit"], scene["given"]["sides"]
+        tri, hyp = "".join(names), scene["hypotenuse"]
+        (l1, l2) = scene["legs"]
+        a, b = sides[l1], sides[l2]
+        total = a * a + b * b
+        c = math.sqrt(total)
+        dec = scene["decimals"] or 1
+        q = pick(rng, [f"What is the perimeter of right triangle {tri}?",
+                       f"The legs of right triangle {tri} are labelled. How long is its "
+                       "perimeter?",
+                       f"Find the perimeter of triangle {tri}, which has a right angle at "
+                       f"{scene['right_angle']}."])
+        steps = [step(f"By the Pythagorean theorem, {hyp}² = {a}² + {b}² = {total},",
+                      f"{number(a)} ** 2 + {number(b)} ** 2", total),
+                 step(f"so {hyp} = √{total}{_approx(c, dec)},", f"sqrt({number(total)})", c),
+                 step(f"and the perimeter is {a} + {b} + {format_number(c, dec)}"
+                      f"{_approx(a + b + c, dec)}.", f"{number(a)} + {number(b)} + {number(c)}",
+                      a + b + c)]
+        return numeric_qa(q, a + b + c, type="right_triangle_perimeter", unit=unit,
+                          decimals=dec, steps=steps)
+
+    @staticmethod
+    def _area_from_leg(scene, rng):
+        """Composed (3 steps): the missing leg from the hypotenuse and a leg, then the area."""
+        names, unit, given = scene["names"], scene["unit"], scene["given"]
+        tri, hyp, unknown = "".join(names), scene["hypotenuse"], given["unknown"]
+        c = given["sides"][hyp]
+        (leg, a), = ((k, v) for k, v in given["sides"].items() if k != hyp)
+        total = c * c - a * a
+        b = math.sqrt(total)
+        area = a * b / 2
+        dec = scene["decimals"] or 1
+        q = pick(rng, [f"What is the area of right triangle {tri}?",
+                       f"The hypotenuse {hyp} and the leg {leg} are labelled. Find the area of "
+                       f"triangle {tri}.",
+                       f"How much area does right triangle {tri} enclose?"])
+        steps = [step(f"By the Pythagorean theorem, {unknown}² = {c}² − {a}² = {total},",
+                      f"{number(c)} ** 2 - {number(a)} ** 2", total),
+                 step(f"so {unknown} = √{total}{_approx(b, dec)}.", f"sqrt({number(total)})", b),
+                 step(f"The legs are a base and its height: area = ½ × {a} × "
+                      f"{format_number(b, dec)}{_approx(area, dec)}.",
+                      f"1 / 2 * {number(a)} * {number(b)}", area)]
+        return numeric_qa(q, area, type="right_triangle_area_from_leg", unit=area_unit(unit),
+                          decimals=dec, steps=steps)
 
     def caption(self, scene):
         tri = "".join(scene["names"])

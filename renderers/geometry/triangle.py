@@ -11,7 +11,7 @@ import numpy as np
 from renderers import register
 from renderers.base import Renderer
 from renderers.geometry import draw as d
-from renderers.qa import area_unit, numeric_qa, pick
+from renderers.qa import area_unit, numeric_qa, pick, text_qa
 from renderers.solution import number, step
 from renderers.style import sample_style
 
@@ -28,7 +28,7 @@ def _place(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @register("geometry", "triangle")
 class Triangle(Renderer):
-    version = "2"  # 2: worked solutions as steps (qa[].steps)
+    version = "3"  # 2: worked solutions as steps (qa[].steps); 3: qa[].difficulty
     backward_tasks = ("side", "height")
 
     def sample_scene(self, rng):
@@ -170,8 +170,9 @@ class Triangle(Renderer):
                 f"The angles of a triangle add up to 360°, so angle {n3} = "
                 f"360° − {a1}° − {a2}° = {wrong}°.", f"360 - {number(a1)} - {number(a2)}",
                 wrong)])]
-            return [numeric_qa(q, answer, type="triangle_angle_sum", unit="°", steps=steps,
-                               mistakes=mistakes)]
+            item = numeric_qa(q, answer, type="triangle_angle_sum", unit="°", steps=steps,
+                              mistakes=mistakes)
+            return [item, self._kind(scene, rng)] if self.composed else [item]
         if scene["task"] == "perimeter":
             sides = list(given["sides"].values())
             total = sum(sides)
@@ -184,7 +185,8 @@ class Triangle(Renderer):
             steps = [step(f"The perimeter is the sum of the sides: "
                           f"{' + '.join(map(str, sides))} = {total}.",
                           " + ".join(map(number, sides)), total)]
-            return [numeric_qa(q, total, type="triangle_perimeter", unit=unit, steps=steps)]
+            item = numeric_qa(q, total, type="triangle_perimeter", unit=unit, steps=steps)
+            return [item, self._heron(scene, rng)] if self.composed else [item]
         base, height = given["base"], given["height"]
         area = base * height / 2
         q = pick(rng, [
@@ -201,6 +203,49 @@ class Triangle(Renderer):
             f"{number(base)} * {number(height)}", base * height)])]
         return [numeric_qa(q, area, type="triangle_area", unit=area_unit(unit), decimals=1,
                            steps=steps, mistakes=mistakes)]
+
+    @staticmethod
+    def _kind(scene, rng):
+        """Composed (2 steps): the third angle, then the largest against a right angle."""
+        given, tri = scene["given"], "".join(scene["names"])
+        a1, a2 = given["angles"].values()
+        a3 = 180 - a1 - a2
+        largest = max(a1, a2, a3)
+        kind = "acute" if largest < 90 else "right" if largest == 90 else "obtuse"
+        than = {"acute": "less than", "right": "exactly", "obtuse": "more than"}[kind]
+        q = pick(rng, [f"Is triangle {tri} acute, right or obtuse?",
+                       f"Classify triangle {tri} by its angles: acute, right or obtuse?",
+                       f"Using the marked angles, is triangle {tri} an acute, a right or an "
+                       "obtuse triangle?"])
+        steps = [step(f"The third angle is 180° − {a1}° − {a2}° = {a3}°.",
+                      f"180 - {number(a1)} - {number(a2)}", a3),
+                 step(f"The largest angle, {largest}°, is {than} 90° ({largest}° − 90° = "
+                      f"{largest - 90}°), so the triangle is {kind}.",
+                      f"{number(largest)} - 90", largest - 90)]
+        return text_qa(q, kind.capitalize(), type="triangle_kind", value=kind, steps=steps)
+
+    @staticmethod
+    def _heron(scene, rng):
+        """Composed (3 steps): the area from the three sides, by Heron's formula."""
+        given, unit, tri = scene["given"], scene["unit"], "".join(scene["names"])
+        a, b, c = given["sides"].values()
+        perimeter = a + b + c
+        s = perimeter / 2
+        area = math.sqrt(s * (s - a) * (s - b) * (s - c))
+        q = pick(rng, [f"Using the three labelled sides, what is the area of triangle {tri}?",
+                       f"Find the area of triangle {tri} from its side lengths.",
+                       f"With Heron's formula, how much area does triangle {tri} enclose?"])
+        steps = [step(f"The perimeter is {a} + {b} + {c} = {perimeter},",
+                      f"{number(a)} + {number(b)} + {number(c)}", perimeter),
+                 step(f"so the semi-perimeter is s = {perimeter} ÷ 2 = {s:g}.",
+                      f"{number(perimeter)} / 2", s),
+                 step(f"By Heron's formula, area = √(s(s − a)(s − b)(s − c)) = √({s:g} × "
+                      f"{s - a:g} × {s - b:g} × {s - c:g}) "
+                      + (f"= {area:.0f}." if abs(area - round(area)) < 1e-9 else f"≈ {area:.1f}."),
+                      f"sqrt({number(s)} * ({number(s)} - {number(a)}) * ({number(s)} - "
+                      f"{number(b)}) * ({number(s)} - {number(c)}))", area)]
+        return numeric_qa(q, area, type="triangle_area_from_sides", unit=area_unit(unit),
+                          decimals=1, steps=steps)
 
     @staticmethod
     def _side_from_perimeter(scene, rng):

@@ -57,9 +57,11 @@ CUES = {
     "iqr": [("interquartile",)], "range_of": [("range",)],
     "argmax_iqr": [("interquartile", "tallest", "widest")],
     "correlation": [("relationship", "tend")],
+    "mean_of_two": [("average", "mean")], "mean_gap": [("mean", "average")],
+    "total_gap": [("total",), ("greater", "exceed")],
 }
 # Answers that need exact values: never asked when values are estimated.
-EXACT_ONLY = {"ratio", "share", "share_of_total"}
+EXACT_ONLY = {"ratio", "share", "share_of_total", "mean_of_two", "mean_gap", "total_gap"}
 
 
 class CheckFailed(AssertionError):
@@ -518,6 +520,26 @@ def check_qa(sc: Scene, qa: dict[str, Any]) -> None:
         order = sorted(range(len(iqrs)), key=lambda i: iqrs[i], reverse=True)
         require(distinct(sc, iqrs[order[0]], iqrs[order[1]], 2), "no clear widest box")
         require(qa["answer"] == sc.cats[order[0]], "wrong widest box")
+    elif op == "mean_of_two":  # composed: two values added, then halved
+        col = [row[0] for row in sc.vals] if fam == "histogram" else sc.col(series_of(sc, qa))
+        names_check(sc, qa, [args["a"], args["b"]], ordered=True)
+        a, b = cat_index[args["a"]], cat_index[args["b"]]
+        require(a != b, "the average of one value")
+        check_numeric(qa, (col[a] + col[b]) / 2, None if fam == "histogram" else unit_of(sc))
+    elif op == "mean_gap":  # composed: the mean of a series, then one value's distance to it
+        col = [row[0] for row in sc.vals] if fam == "histogram" else sc.col(series_of(sc, qa))
+        names_check(sc, qa, [args["category"]])
+        require(str(len(col)) in q, "the question does not say how many values it averages")
+        value = abs(col[cat_index[args["category"]]] - sum(col) / len(col))
+        check_numeric(qa, value, None if (pp or fam == "histogram") else unit_of(sc))
+    elif op == "total_gap":  # composed: two series' totals, then their difference
+        require(sc.s["measure"]["additive"], "totals of a measure that does not add up")
+        for name in (args["a"], args["b"]):
+            require(name in sc.series and mentions(q, name) >= 0, f"series {name!r} unnamed")
+        require(mentions(q, args["a"]) < mentions(q, args["b"]), "the larger total first")
+        hi, lo = sum(sc.col(args["a"])), sum(sc.col(args["b"]))
+        require(hi > lo and distinct(sc, hi, lo), "'how much greater' needs a larger total")
+        check_numeric(qa, hi - lo, None if pp else unit_of(sc))
     elif op == "table":
         check_table_answer(qa, sc.columns, sc.rows,
                            [0] + [sc.s["decimals"]] * len(sc.series))

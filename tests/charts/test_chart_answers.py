@@ -25,6 +25,33 @@ def test_the_issue_s_chart_kinds_are_registered():
     assert {"area", "histogram", "box"} <= set(FAMILIES)
 
 
+COMPOSED_OPS = {"mean_of_two", "mean_gap", "total_gap"}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_composed_answer_rederived_from_the_table(family):
+    """Composed questions (--difficulty): asked after the chart's own, which stay as they
+    were; every answer re-derived from the table."""
+    plain, composed = get_renderer("chart", family), get_renderer("chart", family, composed=True)
+    ops = Counter()
+    for i in range(N // 3):
+        try:
+            scene = plain.sample_scene(np.random.default_rng([SEED, i]))
+        except ValueError:
+            continue
+        rng_a, rng_b = (np.random.default_rng([SEED, i]) for _ in range(2))
+        plain.sample_scene(rng_a), composed.sample_scene(rng_b)
+        own, qas = plain.questions(scene, rng_a), composed.questions(scene, rng_b)
+        assert qas[:len(own)] == own
+        check_sample(scene, qas)
+        ops.update(qa["args"]["op"] for qa in qas[len(own):])
+    assert set(ops) <= COMPOSED_OPS
+    if family not in ("box", "scatter"):  # (they ask none: no values to add up)
+        assert ops["mean_of_two"] and ops["mean_gap"], ops
+    else:
+        assert not ops, ops
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_answer_rederived_from_the_table(family):
     renderer = get_renderer("chart", family)

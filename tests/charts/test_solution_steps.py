@@ -27,7 +27,8 @@ SEED = 1812
 # Questions answered by reading or computing values: each must show its working.
 NUMERIC_OPS = {"value", "difference", "abs_difference", "sum", "mean", "ratio", "range",
                "share", "change", "total", "share_of_total", "iqr", "range_of",
-               "count_below_edge", "count_from_edge"}
+               "count_below_edge", "count_from_edge",
+               "mean_of_two", "mean_gap", "total_gap"}  # (the last three: composed)
 # Answered by a name or yes/no: the last step is the value that decides it.
 EXTREME_OPS = {"argmax", "argmin", "argmax_series", "argmin_series"}
 COMPARE_OPS = {"is_greater", "is_less", "which_greater", "which_less"}
@@ -59,6 +60,9 @@ def allowed_cells(scene, args) -> set[float]:
     if args["op"] in ROW_OPS:
         (row,) = [r for r in rows if r[0] == args["category"]]
         return {float(v) for v in row[1:]}
+    if args["op"] == "total_gap":  # two series' columns
+        js = [1 + series.index(args[k]) for k in ("a", "b")]
+        return {float(r[j]) for r in rows for j in js}
     if args.get("series") in series:
         j = 1 + series.index(args["series"])
         return {float(r[j]) for r in rows}
@@ -84,9 +88,12 @@ def check_chart_steps(scene, item) -> None:
     args, answer = with_series(scene, item["args"]), item.get("answer")
     op = args["op"]
     known = allowed_cells(scene, args) | {100.0, float(len(rows))}
+    if op == "mean_of_two":
+        known.add(2.0)  # the two values it averages
     if op in TALLY_OPS:
         known = {0.0, 1.0}  # a tally: one per thing counted
     check_chain(steps, known, _without_separators)
+    assert item["difficulty"] == len(steps), item  # the level is the steps it takes
     last = steps[-1]["value"]
     if op in EXTREME_OPS:  # the extreme of the values in question, and the answer's
         cells = allowed_cells(scene, args)
@@ -177,8 +184,8 @@ def allowed_cells_list(scene, args) -> list[float]:
     return [float(r[j]) for r in scene["table"]["rows"]]
 
 
-def _items(family):
-    renderer = get_renderer("chart", family)
+def _items(family, composed=False):
+    renderer = get_renderer("chart", family, composed=composed)
     for i in range(N):
         rng = np.random.default_rng([SEED, i])
         try:
@@ -190,9 +197,10 @@ def _items(family):
 
 
 @pytest.mark.parametrize("family", renderer_names("chart"))
-def test_every_worked_chart_answer_is_re_derived_step_by_step(family):
+@pytest.mark.parametrize("composed", [False, True])
+def test_every_worked_chart_answer_is_re_derived_step_by_step(family, composed):
     worked = Counter()
-    for scene, item in _items(family):
+    for scene, item in _items(family, composed):
         op = item["args"]["op"]
         assert op in WORKED_OPS | UNWORKED_OPS, item  # a new kind of question: work it out
         if op in WORKED_OPS:
@@ -200,14 +208,17 @@ def test_every_worked_chart_answer_is_re_derived_step_by_step(family):
         if item.get("steps"):
             check_chart_steps(scene, item)
             worked[op] += 1
+        else:
+            assert item["difficulty"] is None, item
     assert worked, family
 
 
 def test_all_worked_kinds_are_asked():
     ops = set()
     for family in renderer_names("chart"):
-        ops |= {item["args"]["op"] for _, item in _items(family)
-                if item.get("steps") and "args" in item}
+        for composed in (False, True):
+            ops |= {item["args"]["op"] for _, item in _items(family, composed)
+                    if item.get("steps") and "args" in item}
     assert ops == WORKED_OPS, WORKED_OPS - ops
 
 
@@ -215,8 +226,11 @@ def test_the_chart_step_checker_refuses_a_cell_of_another_series_or_wrong_sums()
     scene = {"table": {"columns": ["Year", "A", "B"], "rows": [["2020", 4, 40], ["2021", 6, 60]]}}
     good = {"question": "?", "args": {"op": "sum", "series": "A"}, "value": 10,
             "rationale": "Adding up: 4 + 6 = 10.",
-            "steps": [{"text": "Adding up: 4 + 6 = 10.", "expr": "4 + 6", "value": 10}]}
+            "steps": [{"text": "Adding up: 4 + 6 = 10.", "expr": "4 + 6", "value": 10}],
+            "difficulty": 1}
     check_chart_steps(scene, good)
+    with pytest.raises(AssertionError):  # a level that is not the steps it takes
+        check_chart_steps(scene, {**good, "difficulty": 3})
     for bad in ({"expr": "4 + 60", "value": 64, "text": "4 + 60 = 64."},  # B's cell for A
                 {"value": 11, "text": "4 + 6 = 11."}):  # the arithmetic is off
         step = {**good["steps"][0], **bad}
@@ -226,7 +240,7 @@ def test_the_chart_step_checker_refuses_a_cell_of_another_series_or_wrong_sums()
     text = "A in 2020 is 4 and in 2021 6: 4 − 6 = -2, so it is lower."
     compare = {"question": "?", "args": {"op": "is_greater", "a": "2020", "b": "2021",
                                          "series": "A"}, "answer": "No", "rationale": text,
-               "steps": [{"text": text, "expr": "4 - 6", "value": -2}]}
+               "steps": [{"text": text, "expr": "4 - 6", "value": -2}], "difficulty": 1}
     check_chart_steps(scene, compare)
     with pytest.raises(AssertionError):  # the answer the sign does not give
         check_chart_steps(scene, {**compare, "answer": "Yes"})

@@ -154,7 +154,7 @@ def _scenes(seed=SEED, n=N):
 
 def test_registered():
     assert RENDERERS["geometry"].get("angles") is an.Angles
-    assert an.Angles.version == "2"
+    assert an.Angles.version == "3"
 
 
 def test_answers_match_the_drawn_rays():

@@ -120,7 +120,7 @@ def _scenes(seed, count):
 
 def test_registered():
     assert RENDERERS["geometry"].get("circle") is Circle
-    assert Circle.version == "2"
+    assert Circle.version == "3"
 
 
 def test_every_answer_matches_an_independent_derivation():

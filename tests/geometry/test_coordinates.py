@@ -121,7 +121,7 @@ def _scenes(seed=SEED, n=N):
 
 def test_registered():
     assert RENDERERS["geometry"].get("coordinates") is co.Coordinates
-    assert co.Coordinates.version == "3"
+    assert co.Coordinates.version == "4"
 
 
 def test_answers_match_the_points():

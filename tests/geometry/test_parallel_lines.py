@@ -163,7 +163,7 @@ def _scenes(seed=SEED, n=N):
 
 def test_registered():
     assert RENDERERS["geometry"].get("parallel_lines") is pl.ParallelLines
-    assert pl.ParallelLines.version == "2"
+    assert pl.ParallelLines.version == "3"
 
 
 def test_answers_match_the_drawn_geometry():

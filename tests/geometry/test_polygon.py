@@ -192,7 +192,7 @@ def test_every_backward_answer_matches_an_independent_derivation():
 
 def test_registered():
     assert RENDERERS["geometry"].get("polygon") is PolygonFamily
-    assert PolygonFamily.version == "2"
+    assert PolygonFamily.version == "3"
 
 
 def test_every_answer_matches_an_independent_derivation():

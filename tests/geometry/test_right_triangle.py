@@ -78,7 +78,7 @@ def _scenes(seed, count):
 
 def test_registered():
     assert RENDERERS["geometry"].get("right_triangle") is RightTriangle
-    assert RightTriangle.version == "2"
+    assert RightTriangle.version == "3"
 
 
 def test_every_answer_matches_an_independent_derivation():

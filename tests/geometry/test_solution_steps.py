@@ -33,8 +33,12 @@ def check_steps(scene, item) -> None:
     assert steps, item
     assert item["rationale"] == " ".join(s["text"] for s in steps)
     check_chain(steps, scene_numbers(scene) | CONSTANTS)
+    assert item["difficulty"] == len(steps), item  # the level is the steps it takes
     answer = item["value"]
-    if item["type"] == "coordinates_quadrant":  # the signs of x and y, the last two steps
+    if item["type"] == "triangle_kind":  # the largest angle less 90°: its sign decides
+        last = steps[-1]["value"]
+        assert answer == ("acute" if last < 0 else "right" if last == 0 else "obtuse"), item
+    elif item["type"] == "coordinates_quadrant":  # the signs of x and y, the last two steps
         x, y = (s["value"] for s in steps[-2:])
         assert x != 0 and y != 0 and QUADRANT[(x > 0) - (x < 0), (y > 0) - (y < 0)] == answer
     elif isinstance(answer, list):  # a point: one step per coordinate, the last ones
@@ -100,8 +104,11 @@ def test_the_checker_refuses_what_is_not_arithmetic_or_is_wrong():
         evaluate("__import__('os')")
     scene = {"given": {"base": 8, "height": 9}}
     good = {"type": "triangle_area", "value": 36, "rationale": "Area = ½ × 8 × 9 = 36.",
-            "steps": [{"text": "Area = ½ × 8 × 9 = 36.", "expr": "1 / 2 * 8 * 9", "value": 36}]}
+            "steps": [{"text": "Area = ½ × 8 × 9 = 36.", "expr": "1 / 2 * 8 * 9", "value": 36}],
+            "difficulty": 1}
     check_steps(scene, good)
+    with pytest.raises(AssertionError):  # a level that is not the steps it takes
+        check_steps(scene, {**good, "difficulty": 2})
     for bad in ({"expr": "8 * 9"},  # the arithmetic does not give the value
                 {"expr": "1 / 2 * 8 * 7"},  # 7 is not in the scene
                 {"text": "Area = ½ × 8 × 9."}):  # the words do not state the value
