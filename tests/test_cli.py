@@ -143,6 +143,8 @@ def test_every_flag_in_the_help_is_accepted(tmp_path):
             return ["--config", str(path)], str(path)
         if name == "ray_address":
             return ["--ray_address", "auto"], "auto"
+        if name == "difficulty":  # a mapping level: weight
+            return ["--difficulty", "{1: 1, 2: 2}"], {1: 1, 2: 2}
         if opt.default is None:
             return [f"--{name}", "some/path"], "some/path"
         return [f"--{name}", str(opt.default)], opt.default
