@@ -58,6 +58,7 @@ class RunSummary:
     # The source reader's report on its input ({"dropped": {...}, "repaired": {...}}) and whose.
     input_report: dict[str, dict[str, int]] = field(default_factory=dict)
     reader: str = ""
+    diversity: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return redact_obj({
@@ -69,6 +70,7 @@ class RunSummary:
             "samples_per_second_this_run": round(self.samples_built / self.seconds, 2)
             if self.seconds > 0 else None,
             "input": {"reader": self.reader, **self.input_report} if self.input_report else {},
+            "diversity": self.diversity,
         })
 
     def render(self) -> str:
@@ -259,6 +261,12 @@ def _build(job: Job, out: Path, executor, show_progress: bool, source, verify: b
     summary.rejections = dict(rejections)
     summary.stage_stats = {name: dict(c) for name, c in stage_stats.items()}
     summary.stage_lines = stage_summary(source.stages(), summary.stage_stats)
+    # How varied the questions are, read back from the shards (bounded: mmsynth.diversity).
+    from mmsynth.diversity import run_diversity
+    from mmsynth.diversity import summary_lines as diversity_lines
+
+    summary.diversity = run_diversity(out)
+    summary.stage_lines += diversity_lines(summary.diversity)
     atomic_write_json(out / RUN_STATS_FILE, summary.to_json())
     from mmsynth.card import write_card
 

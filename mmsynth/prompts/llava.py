@@ -177,15 +177,20 @@ class PromptSet:
         """Whether the user turn asks a given question (``{question}`` in the template)."""
         return "{question}" in self.template
 
-    def request(self, context: Context | str, question: str | None = None) -> str:
+    def request(self, context: Context | str, question: str | None = None,
+                note: str | None = None) -> str:
         """The user turn for ``context`` (a Context, or text that :meth:`Context.from_text`
         reads), rendered the way the few-shot examples are: boxes only if ``uses_objects``;
-        ``question`` fills a template that asks one."""
+        ``question`` fills a template that asks one; ``note`` (who is asking: a persona's line)
+        follows the context."""
         if isinstance(context, str):
             context = Context.from_text(context)
         if self.asks_question and not question:
             raise ValueError(f"prompt set {self.type!r} asks a question: give one")
-        text = self.template.replace("{context}", context.render(self.uses_objects))
+        rendered = context.render(self.uses_objects)
+        if note:
+            rendered = f"{rendered}\n\n{note}"
+        text = self.template.replace("{context}", rendered)
         return text.replace("{question}", " ".join(question.split())) if question else text
 
     def provenance(self) -> dict[str, str]:
@@ -282,18 +287,20 @@ def parse_types(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def build_messages(kind: str | Path, context: Context | str, *, shots: int | None = None,
-                   question: str | None = None) -> list[dict[str, str]]:
+                   question: str | None = None, note: str | None = None
+                   ) -> list[dict[str, str]]:
     """Chat messages for one request: the system message, each few-shot example as a user
     turn (its context) and an assistant turn (its response), then the user turn for
-    ``context`` (and ``question``, for a set that asks one). ``kind``: a registered type or a
-    prompt set's path. ``shots`` limits the number of examples (default: all)."""
+    ``context`` (and ``question``, for a set that asks one; ``note``, who asks, after the
+    context). ``kind``: a registered type or a prompt set's path. ``shots`` limits the number
+    of examples (default: all)."""
     ps = load_prompt_set(kind)
     messages = [{"role": "system", "content": ps.system}]
     for shot in ps.few_shot[:shots]:
         messages.append({"role": "user",
                          "content": ps.request(shot.context, shot.question or None)})
         messages.append({"role": "assistant", "content": shot.response})
-    messages.append({"role": "user", "content": ps.request(context, question)})
+    messages.append({"role": "user", "content": ps.request(context, question, note)})
     return messages
 
 

@@ -33,6 +33,7 @@ from mmsynth.errors import UsageError
 from mmsynth.filters.claims import CLAIM_OPTIONS
 from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.llm import LLM_OPTIONS
+from mmsynth.personas import check_personas
 from mmsynth.preference import PREFERENCE_OPTIONS
 from mmsynth.sample import Rejection, Sample
 from mmsynth.sources.base import Source
@@ -64,6 +65,10 @@ class CocoSource(Source):
         "split": Option(None, "split name under --coco_root (default train2017)"),
         "types": Option("conversation,detail,reasoning",
                         "LLaVA data types to write: conversation, detail, reasoning (or all)"),
+        "personas": Option("off", "who asks the conversation questions: off | on (the shipped "
+                           "list of 224, assets/personas/personas.txt) | a text file, one persona "
+                           "per line; drawn per sample from (seed, index), its id in "
+                           "meta.persona", neutral=True, check=check_personas),
         **LLM_OPTIONS,
         "llm_max_new_tokens": Option(0, "most tokens the LLM writes per answer (0: the prompt "
                                         "set's own budget)", check=non_negative),
@@ -168,6 +173,10 @@ class CocoSource(Source):
             from mmsynth.preference.coco import fingerprint_extra as pairs_fingerprint
 
             extra.update(pairs_fingerprint())
+        if config.get("personas", "off") != "off":
+            from mmsynth.personas import fingerprint_extra as personas_fingerprint
+
+            extra.update(personas_fingerprint(config["personas"]))
         return extra
 
     # -- the model ------------------------------------------------------------------------------
@@ -185,12 +194,12 @@ class CocoSource(Source):
 
     # The chain after the producer (names in mmsynth.stages.STAGES). Annotation QA comes before
     # the checks, so its samples are checked and counted like the LLM's.
-    chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "claims", "preference",
-             "clip")
+    chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "claims", "persona",
+             "preference", "clip")
     # best_of_n runs the stretch from the LLM to the last check on every round of candidates
     # (mmsynth.sources.best_of_n); CLIP scores what it keeps.
     wrappers: ClassVar[dict[str, tuple[str, ...]]] = {
-        "best_of_n": ("llm", "parse", "annotation_qa", "grounding", "claims")}
+        "best_of_n": ("llm", "parse", "annotation_qa", "grounding", "claims", "persona")}
 
     def produce(self, indices: range, progress=None):
         """The producer: a draft per photo that can be used (its JPEG, annotations, structured

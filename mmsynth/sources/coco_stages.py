@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmsynth.errors import RunAborted
+from mmsynth.personas import persona_lines
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
 from mmsynth.stages import Stage
 
@@ -50,14 +51,32 @@ class RequestsStage(Stage):
             index, record = photo.meta["index"], photo.work["record"]
             context = photo.work["context"]
             for kind in self.source.types:
+                persona = self.persona(kind, index)
+                note = None
+                if persona is not None:
+                    note = persona_lines()[1][kind].replace("{persona}", persona["text"])
+                work = {**photo.work, "kind": kind,
+                        "messages": build_messages(kind, context, note=note),
+                        "params": self.params(kind, index, record)}
+                if persona is not None:
+                    work["persona"] = persona
                 out.append(Sample(id=photo.id, image=photo.image, image_ext="jpg",
                                   annotations=photo.annotations,
-                                  meta={"index": index, "type": kind},
-                                  work={**photo.work, "kind": kind,
-                                        "messages": build_messages(kind, context),
-                                        "params": self.params(kind, index, record)}))
+                                  meta={"index": index, "type": kind}, work=work))
             out.append(photo)
         return out, []
+
+    def persona(self, kind: str, index: int) -> dict[str, str] | None:
+        """Who asks request ``kind`` of image ``index`` (``--personas``; None when off or the
+        type has no persona line)."""
+        from mmsynth.personas import load_personas, persona_for, personas_path
+
+        path = personas_path(self.source.config.get("personas", "off"))
+        version, lines = persona_lines()
+        if path is None or kind not in lines:
+            return None
+        p = persona_for(self.source.config["seed"], index, kind, load_personas(path))
+        return {"id": p.id, "text": p.text, "prompt_version": version}
 
     def params(self, kind: str, index: int, record: Any):
         from mmsynth.llm import params_from_config
@@ -180,14 +199,22 @@ class ParseStage(Stage):
                 rejection = e.rejection(index, reply.text)
                 dropped = self.source.sample(index, kind, [], params)
                 self.source.attach_photo(dropped, draft)
+                _with_persona(dropped, draft)
                 dropped.meta["reply"] = reply.text
                 rejection.sample = dropped
                 rejected.append(rejection)
                 continue
             sample = self.source.sample(index, kind, turns, params)
             self.source.attach_photo(sample, draft)
+            _with_persona(sample, draft)
             kept.append(sample)
         return kept, rejected
+
+
+def _with_persona(sample: Sample, draft: Sample) -> None:
+    """The draft's persona (--personas) in the sample's meta: its id, words and prompt."""
+    if "persona" in draft.work:
+        sample.meta["persona"] = dict(draft.work["persona"])
 
 
 class AnnotationQAStage(Stage):
