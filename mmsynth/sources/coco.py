@@ -65,6 +65,10 @@ class CocoSource(Source):
         "split": Option(None, "split name under --coco_root (default train2017)"),
         "types": Option("conversation,detail,reasoning",
                         "LLaVA data types to write: conversation, detail, reasoning (or all)"),
+        "evolve_rounds": Option(0, "rounds of instruction evolution (Evol-Instruct): each kept "
+                                "conversation question made harder or new by the LLM, answered "
+                                "and checked again; WizardLM's eliminations counted. 0: off",
+                                neutral=True, check=non_negative),
         "personas": Option("off", "who asks the conversation questions: off | on (the shipped "
                            "list of 224, assets/personas/personas.txt) | a text file, one persona "
                            "per line; drawn per sample from (seed, index), its id in "
@@ -173,6 +177,10 @@ class CocoSource(Source):
             from mmsynth.preference.coco import fingerprint_extra as pairs_fingerprint
 
             extra.update(pairs_fingerprint())
+        if config.get("evolve_rounds", 0) > 0:
+            from mmsynth.evolve import fingerprint_extra as evolve_fingerprint
+
+            extra.update(evolve_fingerprint())
         if config.get("personas", "off") != "off":
             from mmsynth.personas import fingerprint_extra as personas_fingerprint
 
@@ -195,7 +203,7 @@ class CocoSource(Source):
     # The chain after the producer (names in mmsynth.stages.STAGES). Annotation QA comes before
     # the checks, so its samples are checked and counted like the LLM's.
     chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "claims", "persona",
-             "preference", "clip")
+             "evolve", "preference", "clip")
     # best_of_n runs the stretch from the LLM to the last check on every round of candidates
     # (mmsynth.sources.best_of_n); CLIP scores what it keeps.
     wrappers: ClassVar[dict[str, tuple[str, ...]]] = {
