@@ -15,7 +15,9 @@ reason:
 - ``not_a_question`` / ``unreadable``: the reply is no one-line question;
 - ``unanswered``: the answer does not parse;
 - ``answer_fails:<reason>``: the question or its answer fails the grounding or claim check
-  (an absent object, a wrong count, an unsupported colour, ...), as in the chain.
+  (an absent object, a wrong count, an unsupported colour, ...), as in the chain;
+- ``persona_echo`` (with ``--personas``, whose line the request carries too): it names what
+  only its persona has.
 
 Round r + 1 evolves round r's survivor. Each evolved sample's ``meta.evolved`` names its origin
 sample, the question it came from, the operation and the round. All of a round's requests go to
@@ -144,8 +146,15 @@ class EvolveStage(Stage):
             index = item.origin.meta["index"]
             rng = np.random.default_rng(evolve_seed(seed, index, f"operation/{r}"))
             item.operation = names[int(rng.integers(len(names)))]
-            requests.append(self._request(EVOLVE_PROMPT, item, OPERATIONS[item.operation],
-                                          item.question, f"{r}/evolve"))
+            note = OPERATIONS[item.operation]
+            persona = item.origin.meta.get("persona")
+            if persona:  # --personas: the origin's asker asks the evolved question too
+                from mmsynth.personas import persona_lines
+
+                line = persona_lines()[1]["evolve"].replace("{persona}", persona["text"])
+                note = f"{line}\n{note}"
+            requests.append(self._request(EVOLVE_PROMPT, item, note, item.question,
+                                          f"{r}/evolve"))
         replies = self._ask(requests, c)
         asked: list[_Evolving] = []
         for item, reply in zip(live, replies, strict=True):
@@ -185,10 +194,24 @@ class EvolveStage(Stage):
             if verdict is not None:
                 c[f"eliminated:answer_fails:{verdict.split(':')[0]}"] += 1
                 continue
+            persona = item.origin.meta.get("persona")
+            if persona and self._echoes(item.origin, persona, turns):
+                c["eliminated:persona_echo"] += 1
+                continue
             c["evolved"] += 1
             c[f"kept:{item.operation}"] += 1
             survivors.append((item, self._sample(item, turns, r)))
         return survivors
+
+    @staticmethod
+    def _echoes(origin: Sample, persona: dict[str, str], turns: list[dict[str, str]]) -> bool:
+        """Whether the evolution names what only its persona has (mmsynth.personas)."""
+        from mmsynth.personas import echoed_words
+
+        annotations = origin.annotations or {}
+        photo = " ".join([*annotations.get("captions", []),
+                          *(o["category"] for o in annotations.get("objects", []))])
+        return bool(echoed_words(persona["text"], " ".join(t["value"] for t in turns), photo))
 
     def _request(self, prompt, item: _Evolving, note: str | None, question: str, what: str):
         from mmsynth.llm import params_from_config
@@ -227,6 +250,8 @@ class EvolveStage(Stage):
         meta["answer_prompt"] = load_prompt_set(ANSWER).provenance()
         meta["evolved"] = {"from": origin.id, "question": item.question,
                            "operation": item.operation, "round": r}
+        if "persona" in origin.meta:
+            meta["persona"] = dict(origin.meta["persona"])
         return Sample(id=f"{origin.id}-evolved{r}", image=origin.image,
                       image_ext=origin.image_ext, conversations=turns,
                       annotations=origin.annotations, caption=origin.caption, meta=meta)

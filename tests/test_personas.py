@@ -75,23 +75,28 @@ def test_a_missing_list_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_coco_run_writes_each_conversation_s_persona(tmp_path):
-    cli("--source", "coco", "--num_samples", "3", "--types", "conversation,detail",
-        "--personas", "on", "--seed", "4", "--llm_max_new_tokens", "60", "--llm_cache", "off",
-        "--clip_mode", "off", "--out", str(tmp_path), "--noprogress")
+def test_a_coco_run_writes_each_conversation_s_persona_and_evolves_with_it(tmp_path):
+    cli("--source", "coco", "--types", "conversation", "--personas", "on", "--evolve_rounds",
+        "1", "--clip_mode", "off", "--out", str(tmp_path), "--noprogress", timeout=900)
     records = [json.loads(m["json"]) for m in read_shards(tmp_path).values()]
     personas = load_personas(PERSONAS_FILE)
+    by_id = {r["id"]: r for r in records}
     conversations = [r for r in records if r["meta"]["type"] == "conversation"]
-    assert conversations
-    for record in records:
-        if record["meta"]["type"] != "conversation":
-            assert "persona" not in record["meta"]  # only the types with a persona line
-            continue
-        expected = persona_for(4, record["meta"]["index"], "conversation", personas)
+    evolved = [r for r in records if r["meta"]["type"] == "evolved"]
+    assert conversations and evolved
+    for record in conversations:
+        expected = persona_for(0, record["meta"]["index"], "conversation", personas)
         assert record["meta"]["persona"] == {"id": expected.id, "text": expected.text,
                                              "prompt_version": persona_lines()[0]}
+    for record in evolved:  # an evolution is asked by its origin's persona
+        origin = by_id[record["meta"]["evolved"]["from"]]
+        assert record["meta"]["persona"] == origin["meta"]["persona"]
+    for record in records:
+        if record["meta"]["type"] not in ("conversation", "evolved"):
+            assert "persona" not in record["meta"]  # only the types with a persona line
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["diversity"]["questions"] == sum(len(r["conversations"]) // 2 for r in records)
+    assert stats["stages"]["persona"]["samples"] >= len(conversations)
 
 
 def test_a_sample_that_names_what_only_its_persona_has_is_rejected():
