@@ -18,11 +18,12 @@ from typing import Any
 import yaml
 
 from mmsynth.errors import UsageError
+from mmsynth.resources import config_path, data_path
 from mmsynth.sample import Rejection, Sample
 from mmsynth.stages import Stage
 
-PERSONAS_FILE = Path(__file__).resolve().parent.parent / "assets" / "personas" / "personas.txt"
-PERSONA_PROMPT = Path(__file__).resolve().parent.parent / "configs" / "prompts" / "persona.yaml"
+PERSONAS_FILE = data_path("assets", "personas", "personas.txt")
+PERSONA_PROMPT = config_path("prompts", "persona.yaml")
 
 
 @dataclass(frozen=True)

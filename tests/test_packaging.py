@@ -26,6 +26,8 @@ SHIPPED = {
     **{str(p.relative_to(REPO)): "mmsynth/" + str(p.relative_to(REPO))
        for pattern in ("LICENSES.md", "README.md", "annotations/*.json", "images/*.jpg")
        for p in sorted((REPO / "assets" / "coco_sample").glob(pattern))},
+    **{str(p.relative_to(REPO)): "mmsynth/" + str(p.relative_to(REPO))
+       for p in sorted((REPO / "assets" / "personas").glob("*.txt"))},
     **{f"assets/vocab/{p.name}": f"renderers/charts/vocab/{p.name}"
        for p in sorted((REPO / "assets" / "vocab").glob("*.txt"))},
 }

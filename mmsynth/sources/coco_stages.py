@@ -72,8 +72,10 @@ class RequestsStage(Stage):
         from mmsynth.personas import load_personas, persona_for, personas_path
 
         path = personas_path(self.source.config.get("personas", "off"))
+        if path is None:
+            return None
         version, lines = persona_lines()
-        if path is None or kind not in lines:
+        if kind not in lines:
             return None
         p = persona_for(self.source.config["seed"], index, kind, load_personas(path))
         return {"id": p.id, "text": p.text, "prompt_version": version}
