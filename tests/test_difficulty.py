@@ -113,3 +113,20 @@ def test_a_bad_mix_is_one_clear_line(value, message, tmp_path):
                check=False)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_mixed_run_with_backward_and_variants_is_deterministic_and_resumes(tmp_path):
+    from tests.conftest import shard_bytes
+
+    flags = {"source": "geometry", "num_samples": 60, "shard_size": 20, "seed": 9,
+             "difficulty": MIX, "backward": 0.5, "variants": 1, "clip_mode": "off",
+             "progress": False}
+    run({**flags, "out": str(tmp_path / "a")})
+    run({**flags, "out": str(tmp_path / "b")})
+    assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b")
+    lost = sorted((tmp_path / "b").glob("*.tar"))[1]
+    lost.unlink()
+    for stats in (tmp_path / "b").glob(lost.stem + "*stats*"):
+        stats.unlink()
+    run({**flags, "out": str(tmp_path / "b")})
+    assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b")
