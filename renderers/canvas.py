@@ -76,10 +76,53 @@ class _Label:
     background: tuple[float, float, float] | None
 
 
+# The font families the styles draw with (renderers.style, renderers.charts.style); all ship
+# with matplotlib.
+REQUIRED_FONTS = ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono", "STIXGeneral")
+
+
+def _missing_fonts() -> list[str]:
+    from matplotlib import font_manager
+
+    missing = []
+    for family in REQUIRED_FONTS:
+        try:
+            font_manager.findfont(font_manager.FontProperties(family=family),
+                                  fallback_to_default=False)
+        except ValueError:
+            missing.append(family)
+    return missing
+
+
+@functools.lru_cache(maxsize=1)
+def ensure_fonts() -> None:
+    """Make sure every style's font resolves, once per process. matplotlib's font cache is
+    shared by every install of the same version on the machine: one written by an environment
+    since deleted lists fonts that are gone, and matplotlib then draws with a fallback font,
+    silently changing every picture (and the same seed's bytes). Rebuild the cache then; raise
+    if a font is still missing."""
+    if not _missing_fonts():
+        return
+    from matplotlib import font_manager
+
+    # In place: the text renderers hold the module's font manager, not the module attribute.
+    rebuilt = font_manager._load_fontmanager(try_read_cache=False)
+    font_manager.fontManager.__dict__.update(rebuilt.__dict__)
+    for cached in (getattr(font_manager.FontManager, "_findfont_cached", None),
+                   getattr(font_manager, "_get_font", None)):
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+    still = _missing_fonts()
+    if still:
+        raise RuntimeError(f"matplotlib finds no {', '.join(still)} font even after rebuilding "
+                           "its font cache; reinstall matplotlib")
+
+
 class Canvas:
     """A kept figure that renders one scene at a time: ``begin`` → ``add``/``text`` → ``png``."""
 
     def __init__(self, size: int = 448, dpi: int = 100):
+        ensure_fonts()
         self.size = size
         self.dpi = dpi
         self.figure = Figure(figsize=(size / dpi, size / dpi), dpi=dpi)
