@@ -5,7 +5,8 @@
 - ``type_entropy``: the entropy, in bits, of the questions' types by their first words (what,
   where, how many, a yes/no question, …).
 
-Computed over the human turns of the run's kept samples, read back from its shards in order, at
+Computed over the human turns of the run's kept samples, read back from its shards' JSON
+members in order (the images are not read), at
 most :data:`MAX_QUESTIONS` of them (so a run of millions costs a bounded read; the count read is
 reported), per sample type too where samples have one (coco's conversation, detail, …).
 """
@@ -67,11 +68,11 @@ def diversity(questions: list[str]) -> dict[str, Any]:
 
 def run_diversity(out: str | Path) -> dict[str, Any]:
     """:func:`diversity` of the run's questions in ``out``, overall and by sample type."""
-    from mmsynth.shards import iter_run
+    from mmsynth.shards import iter_run_json
 
     by_type: dict[str, list[str]] = {}
     everything: list[str] = []
-    for record, _, _ in iter_run(out):
+    for record in iter_run_json(out):
         kind = (record.get("meta") or {}).get("type")
         for turn in record.get("conversations", [])[0::2]:
             text = str(turn.get("value", "")).replace(IMAGE_TOKEN, "").strip()

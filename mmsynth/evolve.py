@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mmsynth.personas import persona_lines, turns_echo
+from mmsynth.prompts.llava import ANSWER_PROMPT, PROMPT_DIR
 from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample
-from mmsynth.stages import Stage
+from mmsynth.stages import Stage, by_count
 
 if TYPE_CHECKING:
     from mmsynth.sources.coco import CocoSource
@@ -149,8 +151,6 @@ class EvolveStage(Stage):
             note = OPERATIONS[item.operation]
             persona = item.origin.meta.get("persona")
             if persona:  # --personas: the origin's asker asks the evolved question too
-                from mmsynth.personas import persona_lines
-
                 line = persona_lines()[1]["evolve"].replace("{persona}", persona["text"])
                 note = f"{line}\n{note}"
             requests.append(self._request(EVOLVE_PROMPT, item, note, item.question,
@@ -195,23 +195,13 @@ class EvolveStage(Stage):
                 c[f"eliminated:answer_fails:{verdict.split(':')[0]}"] += 1
                 continue
             persona = item.origin.meta.get("persona")
-            if persona and self._echoes(item.origin, persona, turns):
+            if persona and turns_echo(persona["text"], turns, item.origin.annotations):
                 c["eliminated:persona_echo"] += 1
                 continue
             c["evolved"] += 1
             c[f"kept:{item.operation}"] += 1
             survivors.append((item, self._sample(item, turns, r)))
         return survivors
-
-    @staticmethod
-    def _echoes(origin: Sample, persona: dict[str, str], turns: list[dict[str, str]]) -> bool:
-        """Whether the evolution names what only its persona has (mmsynth.personas)."""
-        from mmsynth.personas import echoed_words
-
-        annotations = origin.annotations or {}
-        photo = " ".join([*annotations.get("captions", []),
-                          *(o["category"] for o in annotations.get("objects", []))])
-        return bool(echoed_words(persona["text"], " ".join(t["value"] for t in turns), photo))
 
     def _request(self, prompt, item: _Evolving, note: str | None, question: str, what: str):
         from mmsynth.llm import params_from_config
@@ -261,26 +251,15 @@ class EvolveStage(Stage):
         if not totals.get("samples"):
             return []
         t = Counter(totals)
-
-        def group(prefix: str) -> str:
-            items = [(k[len(prefix):], n) for k, n in t.items() if k.startswith(prefix) and n]
-            return ", ".join(f"{k} {n}" for k, n in sorted(items, key=lambda kn: (-kn[1], kn[0])))
-
         gone = sum(n for k, n in t.items() if k.startswith("eliminated:"))
         return [f"  evolve: {t['tries']} evolutions of {t['samples']} conversation samples: "
-                f"{t['evolved']} kept ({group('kept:') or 'none'}), {gone} eliminated "
-                f"({group('eliminated:') or 'none'}); {t['llm_requests']} LLM requests "
+                f"{t['evolved']} kept ({by_count(t, 'kept:') or 'none'}), {gone} eliminated "
+                f"({by_count(t, 'eliminated:') or 'none'}); {t['llm_requests']} LLM requests "
                 f"({t['llm_tokens']:,} reply tokens, {t['llm_failed']} failed)"]
 
 
-def _prompt_dir():
-    from mmsynth.prompts.llava import PROMPT_DIR
-
-    return PROMPT_DIR
-
-
-EVOLVE_PROMPT = _prompt_dir() / "evolve.yaml"
-ANSWER = _prompt_dir() / "answer.yaml"
+EVOLVE_PROMPT = PROMPT_DIR / "evolve.yaml"
+ANSWER = ANSWER_PROMPT
 
 
 def fingerprint_extra() -> dict[str, Any]:

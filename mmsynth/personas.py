@@ -20,7 +20,7 @@ import yaml
 from mmsynth.errors import UsageError
 from mmsynth.resources import config_path, data_path
 from mmsynth.sample import Rejection, Sample
-from mmsynth.stages import Stage
+from mmsynth.stages import Stage, by_count
 
 PERSONAS_FILE = data_path("assets", "personas", "personas.txt")
 PERSONA_PROMPT = config_path("prompts", "persona.yaml")
@@ -128,6 +128,16 @@ def echoed_words(persona: str, sample_text: str, photo_text: str) -> list[str]:
     return sorted((own & _words(sample_text)) - _words(photo_text))
 
 
+def turns_echo(persona: str, turns: list[dict[str, str]], annotations: dict[str, Any] | None
+               ) -> list[str]:
+    """:func:`echoed_words` of conversation ``turns`` about a photo with ``annotations``
+    (its captions and object names are what the photo has)."""
+    annotations = annotations or {}
+    photo = " ".join([*annotations.get("captions", []),
+                      *(o["category"] for o in annotations.get("objects", []))])
+    return echoed_words(persona, " ".join(t["value"] for t in turns), photo)
+
+
 class PersonaEchoCheck(Stage):
     """The chain's ``persona`` stage (with ``--personas``): a sample whose text names what only
     its persona has (a plumber's pipes, in a photo of a coffee cup) is rejected as
@@ -150,11 +160,7 @@ class PersonaEchoCheck(Stage):
                 continue
             c["samples"] += 1
             c[f"persona:{persona['id']}"] += 1
-            annotations = sample.annotations or {}
-            photo = " ".join([*annotations.get("captions", []),
-                              *(o["category"] for o in annotations.get("objects", []))])
-            said = " ".join(t["value"] for t in sample.conversations)
-            echoed = echoed_words(persona["text"], said, photo)
+            echoed = turns_echo(persona["text"], sample.conversations, sample.annotations)
             if echoed:
                 c[f"echo:{echoed[0]}"] += 1
                 rejected.append(Rejection(
@@ -172,9 +178,7 @@ class PersonaEchoCheck(Stage):
             return []
         drawn = sum(1 for k, n in totals.items() if k.startswith("persona:") and n)
         echoes = sum(n for k, n in totals.items() if k.startswith("echo:"))
-        words = ", ".join(f"{k[5:]} {n}" for k, n in sorted(
-            ((k, n) for k, n in totals.items() if k.startswith("echo:") and n),
-            key=lambda kn: (-kn[1], kn[0])))
+        words = by_count(totals, "echo:")
         return [f"  personas: {totals['samples']} candidates checked, asked by {drawn} distinct "
                 f"personas; "
                 f"{echoes} rejected for naming what only their persona has"

@@ -596,6 +596,27 @@ def iter_tar_stream(fileobj: BinaryIO, name: str, problems: dict[str, int] | Non
         raise UsageError(f"cannot read {name}: {e}") from None
 
 
+def iter_run_json(out: str | Path) -> Iterator[dict[str, Any]]:
+    """The JSON record of each sample of a run, in order, without reading the images (a
+    summary over the run's text: ``mmsynth.diversity``). Members are checked as
+    :func:`iter_shard` checks them; one that is not ours or does not parse is skipped."""
+    import tarfile
+
+    for tar_path in run_shards(out):
+        try:
+            with tarfile.open(tar_path, mode="r:") as tar:
+                for member in tar:
+                    if _member_problem(member) or not member.name.endswith(".json"):
+                        continue
+                    f = tar.extractfile(member)
+                    try:
+                        yield json.loads(f.read(member_limit("json") + 1) if f else b"")
+                    except ValueError:
+                        continue
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise UsageError(f"cannot read {tar_path}: {e}") from None
+
+
 def iter_run(out: str | Path, problems: dict[str, int] | None = None,
              strict: bool = False) -> Iterator[tuple[dict[str, Any], bytes, str]]:
     """:func:`iter_shard` over every shard of a run's output directory, in order."""

@@ -160,6 +160,13 @@ def wrap_stages(source: Any, stages: list[Stage], wrappers: Mapping[str, Sequenc
     return stages
 
 
+def by_count(totals: Mapping[str, int], prefix: str) -> str:
+    """The counters named ``prefix<what>`` as a summary writes them: "what 3, other 1", most
+    first (ties by name), zeros left out."""
+    items = [(k[len(prefix):], n) for k, n in totals.items() if k.startswith(prefix) and n]
+    return ", ".join(f"{k} {n}" for k, n in sorted(items, key=lambda kn: (-kn[1], kn[0])))
+
+
 def summary_lines(stages: Sequence[Stage], totals: Mapping[str, Mapping[str, int]]
                   ) -> list[str]:
     """Every stage's summary lines from the run's totals, in chain order (a stage that runs

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmsynth.sample import Rejection, Sample, conversations_from_qa
-from mmsynth.sources.render import replayed_questions
-from mmsynth.stages import Stage
+from mmsynth.sources.render import generator_at, replayed_questions
+from mmsynth.stages import Stage, by_count
 
 if TYPE_CHECKING:
     from mmsynth.sources.render import RenderSource
@@ -169,7 +169,8 @@ class VariantStage(Stage):
     Counters: ``samples``, ``variants`` (made), ``samples_with_variants``, ``not_made`` (a
     variant whose every tried redraw failed) and ``tries:<why>`` per failed redraw:
     ``no_change`` (the redrawn draw changed no value, or changed a name, a label or the task
-    too), ``scene_fails`` (the family refused the redrawn values), ``other_questions`` (a
+    too), ``scene_fails`` (the family refused the redrawn values), ``questions_fail`` (a question
+    could not be asked of them), ``other_questions`` (a
     different question was asked), ``same_answers``, ``labels_do_not_fit``;
     ``scene_differs`` counts origins whose recorded draws did not remake their scene (none is
     expected)."""
@@ -204,7 +205,7 @@ class VariantStage(Stage):
 
     def _variants(self, origin: Sample, canvas, c: Counter) -> list[Sample]:
         family = self.source.families[origin.meta["generator"]]
-        recorder = Recorded(_generator(origin.work["scene_rng"]))
+        recorder = Recorded(generator_at(origin.work["scene_rng"]))
         if family.sample_scene(recorder) != origin.scene:
             c["scene_differs"] += 1
             return []
@@ -241,8 +242,8 @@ class VariantStage(Stage):
             return None
         try:
             asked = replayed_questions(family, scene, origin.work)
-        except Exception:
-            c["tries:scene_fails"] += 1
+        except Exception:  # the redrawn values leave some question unaskable: the next redraw
+            c["tries:questions_fail"] += 1
             return None
         if not same_questions(origin.qa, asked):
             c["tries:other_questions"] += 1
@@ -276,18 +277,10 @@ class VariantStage(Stage):
         if not totals.get("samples"):
             return []
         t = Counter(totals)
-        tries = [(k.removeprefix("tries:"), n) for k, n in t.items()
-                 if k.startswith("tries:") and n]
-        why = ", ".join(f"{k} {n}" for k, n in sorted(tries, key=lambda kn: (-kn[1], kn[0])))
+        why = by_count(t, "tries:")
         line = (f"  variants: {t['variants']} made for {t['samples_with_variants']} of "
                 f"{t['samples']} samples, {t['not_made']} not made")
         return [line + (f" (redraws that made none: {why})" if why else "")]
-
-
-def _generator(state: dict[str, Any]) -> np.random.Generator:
-    rng = np.random.default_rng()
-    rng.bit_generator.state = state
-    return rng
 
 
 def stage_for(source: Any) -> VariantStage | None:

@@ -33,7 +33,7 @@ from typing import Any
 
 from mmsynth.config import Option, non_negative
 from mmsynth.sample import Rejection, Sample
-from mmsynth.stages import Stage
+from mmsynth.stages import Stage, by_count
 
 PREFERENCE_OPTIONS: dict[str, Option] = {
     "preference_pairs": Option(
@@ -103,10 +103,10 @@ class PreferenceStage(Stage):
         if not totals.get("samples"):
             return []
         t = Counter(totals)
-        kinds = _group(t, "pairs:")
-        dropped = _group(t, "dropped:")
-        skipped = _group(t, "skipped:")
-        tries = _group(t, "tries:")
+        kinds = by_count(t, "pairs:")
+        dropped = by_count(t, "dropped:")
+        skipped = by_count(t, "skipped:")
+        tries = by_count(t, "tries:")
         lines = [f"  preference: {t['pairs']} pairs on {t['samples_with_pairs']} of "
                  f"{t['samples']} samples ({kinds or 'none'})",
                  f"  preference: dropped {sum(n for k, n in t.items() if k.startswith('dropped:'))}"
@@ -120,9 +120,6 @@ class PreferenceStage(Stage):
         return lines
 
 
-def _group(totals: Mapping[str, int], prefix: str) -> str:
-    items = [(k[len(prefix):], n) for k, n in totals.items() if k.startswith(prefix) and n]
-    return ", ".join(f"{k} {n}" for k, n in sorted(items, key=lambda kn: (-kn[1], kn[0])))
 
 
 def stage_for(source: Any) -> PreferenceStage | None:

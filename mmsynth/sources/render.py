@@ -21,15 +21,20 @@ from renderers.qa import without_mistakes
 RENDER_LICENSE = "CC0-1.0"
 
 
+def generator_at(state: dict[str, Any]) -> np.random.Generator:
+    """A generator whose stream starts where ``state`` (a ``bit_generator.state``) was."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    return rng
+
+
 def replayed_questions(family: Any, scene: dict[str, Any], work: dict[str, Any]
                        ) -> list[dict[str, Any]]:
     """The questions a sample asked (with their worked mistakes), asked again of ``scene`` from
     the sample's own question stream: the same ones, in the same order, as ``sample.qa`` when
     ``scene`` is the sample's (``work["qa_kept"]``: which of the family's questions the sample
     kept, when a stage chose some)."""
-    rng = np.random.default_rng()
-    rng.bit_generator.state = work["questions_rng"]
-    asked = family.questions(scene, rng)
+    asked = family.questions(scene, generator_at(work["questions_rng"]))
     kept = work.get("qa_kept")
     return asked if kept is None else [asked[i] for i in kept if i < len(asked)]
 
