@@ -126,6 +126,7 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
     if stage_lines:
         lines += ["", *[f"- {line.strip()}" for line in stage_lines]]
     lines += _input_lines(totals.get("input") or {})
+    lines += _box_lines(config)
     lines += ["", "## Licences", ""]
     lines += _licence_lines(source, licenses)
     lines += ["", "## Models", ""]
@@ -194,6 +195,21 @@ def _input_lines(report: Mapping[str, Any]) -> list[str]:
         lines += [f"| `{r}` | {n} |" for r, n in sorted(counts.items(),
                                                         key=lambda kv: (-kv[1], kv[0]))]
     return ["", "## Input", *lines] if lines else []
+
+
+def _box_lines(config: Mapping[str, Any]) -> list[str]:
+    """How the region questions write boxes and points (only when the run asks them)."""
+    if not config.get("region_rate"):
+        return []
+    from mmsynth.boxes import box_format
+
+    fmt = box_format(config.get("box_format", "llava"))
+    return ["", "## Boxes and points", "",
+            f"Region questions (`qa[].type` `region_*`, {100 * config['region_rate']:g}% of the "
+            f"images) write boxes in the `{fmt.name}` convention: {fmt.describe()}. Each such "
+            "item also keeps its geometry in pixels of the original image under `qa[].regions` "
+            "(`box` [x1, y1, x2, y2], `point` [x, y]), and the sample's `meta.box_format` names "
+            "the convention."]
 
 
 def _hub_license(licenses: Mapping[str, int]) -> str:

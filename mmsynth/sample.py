@@ -118,8 +118,9 @@ SHORT_ANSWER_INSTRUCTION = "Answer with a single word, number or short phrase."
 def question_text(item: dict[str, Any], style: str = "long") -> str:
     """A QA item's question as its human turn asks it (without the image token)."""
     question = item["question"]
-    # A multi-line answer (a transcribed table) is not short: its question says what it wants.
-    if style == "short" and "\n" not in item["answer"]:
+    # A multi-line answer (a transcribed table) is not short, nor is a box or a point: their
+    # questions say what they want.
+    if style == "short" and "\n" not in item["answer"] and not item.get("regions"):
         return f"{question} {SHORT_ANSWER_INSTRUCTION}"
     return question
 

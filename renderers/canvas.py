@@ -30,7 +30,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.text import Text
-from matplotlib.transforms import Affine2D, IdentityTransform
+from matplotlib.transforms import Affine2D, Bbox, IdentityTransform
 from PIL import Image
 
 from renderers.png import encode_png
@@ -58,6 +58,39 @@ class TextBox:
 
     def inside(self, width: int, height: int) -> bool:
         return self.x0 >= 0 and self.y0 >= 0 and self.x1 <= width and self.y1 <= height
+
+
+@dataclass(frozen=True)
+class Region:
+    """A drawn element that region questions may ask about, in image pixels (origin top-left,
+    y down). ``box``: the element's extent, stroke included; ``point``: a point on it (a named
+    point itself, or one inside a shape). ``answer``: what "which {noun} is at this point?" is
+    answered with (None: not asked that way)."""
+
+    name: str  # how a question names it: "triangle ABC", "point A", "the bar of Apples"
+    kind: str  # "shape" | "point"
+    point: tuple[float, float]
+    box: tuple[float, float, float, float] | None = None
+    answer: str | None = None
+    noun: str | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {"label": self.name, "kind": self.kind,
+                     "point": [round(v, 2) for v in self.point]}
+        if self.box is not None:
+            out["box"] = [round(v, 2) for v in self.box]
+        return out
+
+
+@dataclass(frozen=True)
+class _Tag:
+    region: str
+    kind: str
+    artist: object
+    path: int | None  # which path of a collection; None: the whole artist
+    point: tuple[float, float] | None  # data coordinates (a point region)
+    answer: str | None
+    noun: str | None
 
 
 @dataclass(frozen=True)
@@ -137,6 +170,10 @@ class Canvas:
         self.insets = [0, 0, 0, 0]
         self._background = (1.0, 1.0, 1.0)
         self.text_boxes: list[TextBox] = []
+        # Elements tagged for region questions (tag_shape / tag_point), and the one region to
+        # draw alone (tests check a region's box against its own pixels this way).
+        self._tags: list[_Tag] = []
+        self.solo: str | None = None
 
     def begin(
         self,
@@ -157,6 +194,7 @@ class Canvas:
         self._units_per_pixel = 1.0 / scale
         self._artists.clear()
         self._labels.clear()
+        self._tags = []
         self.text_boxes = []
         self._background = to_rgb(background)
 
@@ -176,6 +214,63 @@ class Canvas:
         artist.set_figure(self.figure)
         self._artists.append(artist)
         return artist
+
+    def tag_shape(self, artist, name: str, *, path: int | None = None,
+                  answer: str | None = None, noun: str | None = None, point=None,
+                  boxed: bool = True) -> None:
+        """Mark a queued artist (or path ``path`` of a collection) as the shape ``name``;
+        ``point``: a data point inside it (default: the mean of its corners, which is inside a
+        convex shape). ``answer``/``noun``: see :class:`Region`. ``boxed=False``: no box is
+        given (a pie slice, whose paper-coloured outline eats its tip by an amount the path
+        does not say)."""
+        at = None if point is None else (float(point[0]), float(point[1]))
+        self._tags.append(_Tag(name, "shape" if boxed else "area", artist, path, at, answer,
+                               noun))
+
+    def tag_point(self, name: str, xy, on) -> None:
+        """Mark data point ``xy`` as the point ``name``; it lies on the queued artist ``on``."""
+        self._tags.append(_Tag(name, "point", on, None, (float(xy[0]), float(xy[1])), None,
+                               None))
+
+    def regions(self) -> list[Region]:
+        """The tagged elements of the scene as drawn last, in pixels of the image."""
+        out = []
+        for tag in self._tags:
+            if tag.kind == "point":
+                x, y = self.transform.transform(tag.point)
+                out.append(Region(tag.region, "point", (float(x), float(self.size - y))))
+                continue
+            path, transform, width = _path_of(tag.artist, tag.path)
+            # In image pixels (y down), where Agg draws: it snaps a rectilinear path's corners
+            # to pixel centres there (the artist's snap setting: auto by default).
+            to_image = transform + Affine2D().scale(1, -1).translate(0, self.size)
+            corners = to_image.transform(path.vertices)
+            stroke = width * self.dpi / 72
+            # Agg clips an unfilled path to the image first, which closes it with an explicit
+            # segment: a right triangle's hypotenuse then keeps it from being snapped.
+            snapped = path.cleaned(to_image, snap=tag.artist.get_snap(), stroke_width=stroke,
+                                   clip=None if _filled(tag.artist, tag.path)
+                                   else (0.0, 0.0, float(self.size), float(self.size)))
+            drawn = snapped.vertices[~np.isin(snapped.codes, (snapped.STOP, snapped.CLOSEPOLY))]
+            extent = Bbox.null()
+            extent.update_from_data_xy(drawn)
+            half = stroke / 2
+            x0, x1 = extent.x0 - half, extent.x1 + half
+            y0, y1 = extent.y0 - half, extent.y1 + half
+            box = (max(0.0, float(x0)), max(0.0, float(y0)),
+                   min(float(self.size), float(x1)), min(float(self.size), float(y1)))
+            if tag.kind == "area":
+                box = None
+            # A point inside the shape: the mean of its distinct corners (the shapes tagged are
+            # convex: triangles, polygons, bars, circles).
+            if tag.point is not None:
+                cx, cy = to_image.transform(tag.point)
+            else:
+                distinct = np.unique(np.round(corners, 6), axis=0)
+                cx, cy = distinct.mean(axis=0)
+            out.append(Region(tag.region, "shape", (float(cx), float(cy)), box,
+                              tag.answer, tag.noun))
+        return out
 
     def text(
         self,
@@ -232,6 +327,11 @@ class Canvas:
         r, g, b = (int(round(c * 255)) for c in self._background)
         # One uint32 store per pixel: an order of magnitude faster than a strided RGB fill.
         buffer.view(np.uint32)[:] = int.from_bytes(bytes((r, g, b, 255)), sys.byteorder)
+        if self.solo is not None:
+            for tag in self._tags:
+                if tag.region == self.solo:
+                    _solo_artist(tag.artist, tag.path).draw(renderer)
+            return buffer
         for artist in self._artists:
             artist.draw(renderer)
         to_pixels = self.transform.transform
@@ -271,6 +371,45 @@ class Canvas:
             region = buffer[r0:r1, c0:c1, :3]
             a = alpha[r0 - top : r1 - top, c0 - left : c1 - left, None] * np.float32(1 / 255)
             region[:] = (region * (1.0 - a) + color * a + 0.5).astype(np.uint8)
+
+
+def _path_of(artist, index: int | None):
+    """(path, transform to display pixels, stroke width in points) of a tagged artist."""
+    if index is None:
+        stroked = artist.get_edgecolor()[3] > 0 if hasattr(artist, "get_edgecolor") else True
+        return (artist.get_path(), artist.get_transform(),
+                artist.get_linewidth() if stroked else 0.0)
+    widths = artist.get_linewidths()
+    edges = artist.get_edgecolors()
+    width = float(widths[index % len(widths)]) if len(widths) else 0.0
+    if len(edges) and edges[index % len(edges)][3] == 0:
+        width = 0.0
+    return artist.get_paths()[index], artist.get_transform(), width
+
+
+def _filled(artist, index: int | None) -> bool:
+    faces = artist.get_facecolors() if index is not None else [artist.get_facecolor()]
+    if index is not None and len(faces):
+        faces = [faces[index % len(faces)]]
+    return any(len(f) == 4 and f[3] > 0 for f in faces) if len(faces) else False
+
+
+def _solo_artist(artist, index: int | None):
+    """The artist to draw for a region alone: itself, or one path of a collection."""
+    if index is None:
+        return artist
+    from matplotlib.collections import PathCollection
+
+    def pick(values):
+        return [values[index % len(values)]] if len(values) else values
+
+    solo = PathCollection([artist.get_paths()[index]], facecolors=pick(artist.get_facecolors()),
+                          edgecolors=pick(artist.get_edgecolors()),
+                          linewidths=pick(artist.get_linewidths()),
+                          antialiaseds=pick(artist.get_antialiased()),
+                          transform=artist.get_transform())
+    solo.set_figure(artist.get_figure())
+    return solo
 
 
 # Text is drawn from cached stamps. A one-line, unrotated label is laid out word by word (the

@@ -193,6 +193,8 @@ class CocoPairs:
         kind = sample.meta.get("type")
         seed = pair_seed(self.source.config["seed"], sample.meta.get("index", -1), str(kind))
         rng = np.random.default_rng(seed)
+        if kind == "region_qa":
+            return []  # exact region answers: no kind here makes a wrong box yet
         kinds = ["wrong_count"] if kind == "annotation_qa" else list(KINDS)
         order = [kinds[i] for i in rng.permutation(len(kinds))]
         pairs: list[dict[str, Any]] = []

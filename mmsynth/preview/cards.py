@@ -139,7 +139,7 @@ def record_view(record: dict[str, Any], skipped: Skips) -> dict[str, Any]:
     if record.get("_image"):
         width, height = record.get("_size") or (None, None)
         card["figure"] = figure(record["_image"], record["_ext"], record.get("annotations"),
-                                width, height, card["id"], skipped)
+                                width, height, card["id"], skipped, qa=record.get("qa"))
     else:
         problem = record.get("_image_problem")
         if problem is not None:

@@ -45,12 +45,15 @@ def _colour(name: str) -> str:
 
 
 def figure(image: bytes, ext: str, annotations: Any, width: Any, height: Any, alt: str,
-           skipped: Skips) -> dict[str, Any]:
+           skipped: Skips, qa: Any = None) -> dict[str, Any]:
     """What the template draws for an image: its data URI and an SVG overlay of the annotation
     boxes (COCO [x, y, w, h] in the original pixels, so the overlay's viewBox is the original size
-    whatever size the image is shown at). Every number placed in the SVG is a float; a box that
-    is not four numbers is skipped and counted."""
-    fig: dict[str, Any] = {"src": data_uri(image, ext), "alt": alt, "boxes": [], "viewbox": None}
+    whatever size the image is shown at) and of the boxes and points that region questions state
+    (``qa[].regions``, dashed, in the same pixels). Every number placed in the SVG is a float; a
+    box that is not four numbers is skipped and counted."""
+    fig: dict[str, Any] = {"src": data_uri(image, ext), "alt": alt, "boxes": [], "points": [],
+                           "viewbox": None}
+    _regions(fig, qa, _positive(width), _positive(height), skipped)
     if annotations is None:
         return fig
     if not isinstance(annotations, dict):
@@ -81,11 +84,55 @@ def figure(image: bytes, ext: str, annotations: Any, width: Any, height: Any, al
             "x": f"{x:.1f}", "y": f"{y:.1f}", "w": f"{bw:.1f}", "h": f"{bh:.1f}",
             "colour": colour, "stroke": f"{stroke:.1f}", "thin": f"{stroke / 3:.2f}",
             "tx": f"{x + stroke:.1f}", "ty": f"{max(y + font, font):.1f}", "font": f"{font:.1f}",
-            "label": category + (" (crowd)" if obj.get("iscrowd") else ""),
+            "label": category + (" (crowd)" if obj.get("iscrowd") else ""), "dash": "",
         })
-    if fig["boxes"]:
+    if fig["boxes"] or fig["points"]:
         fig["viewbox"] = f"0 0 {w:g} {h:g}"
     return fig
+
+
+def _regions(fig: dict[str, Any], qa: Any, w: float | None, h: float | None,
+             skipped: Skips) -> None:
+    """The region questions' boxes (dashed) and points (rings) into ``fig``, in the image's
+    original pixels (its decoded size)."""
+    regions = [r for item in (qa if isinstance(qa, list) else ())
+               if isinstance(item, dict) and isinstance(item.get("regions"), list)
+               for r in item["regions"]]
+    if not regions:
+        return
+    if not (w and h):
+        skipped[("region", "no image size to place it on")] += len(regions)
+        return
+    stroke, font = max(w, h) / 200, max(w, h) / 28
+    for region in regions[:caps.MAX_ITEMS_SHOWN]:
+        if not isinstance(region, dict):
+            skipped[("region", "not an object")] += 1
+            continue
+        label = _label(region.get("label", "?"))
+        colour = _colour(label)
+        box, point = region.get("box"), region.get("point")
+        values = [_number(v) for v in box] if isinstance(box, list) and len(box) == 4 else None
+        if values is not None and None not in values and values[2] >= values[0] \
+                and values[3] >= values[1]:
+            x0, y0, x1, y1 = values
+            fig["boxes"].append({
+                "x": f"{x0:.1f}", "y": f"{y0:.1f}", "w": f"{x1 - x0:.1f}", "h": f"{y1 - y0:.1f}",
+                "colour": colour, "stroke": f"{stroke:.1f}", "thin": f"{stroke / 3:.2f}",
+                "tx": f"{x0 + stroke:.1f}", "ty": f"{max(y0 + font, font):.1f}",
+                "font": f"{font:.1f}", "label": label, "dash": f"{3 * stroke:.1f}"})
+        elif isinstance(point, list) and len(point) == 2 and None not in (
+                xy := [_number(v) for v in point]):
+            fig["points"].append({
+                "cx": f"{xy[0]:.1f}", "cy": f"{xy[1]:.1f}", "r": f"{3 * stroke:.1f}",
+                "colour": colour, "stroke": f"{stroke:.1f}", "thin": f"{stroke / 3:.2f}",
+                "tx": f"{xy[0] + 4 * stroke:.1f}", "ty": f"{xy[1] - 4 * stroke:.1f}",
+                "font": f"{font:.1f}", "label": label})
+        else:
+            skipped[("region", "neither a box nor a point of numbers")] += 1
+    if len(regions) > caps.MAX_ITEMS_SHOWN:
+        skipped[("region", f"beyond the first {caps.MAX_ITEMS_SHOWN} of a sample")] += \
+            len(regions) - caps.MAX_ITEMS_SHOWN
+    fig["viewbox"] = f"0 0 {w:g} {h:g}"
 
 
 def _positive(value: Any) -> float | None:

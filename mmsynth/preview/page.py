@@ -61,6 +61,7 @@ window.addEventListener("load", function () {
   b.setAttribute("data-broken-images", broken.length);
   b.setAttribute("data-plots", document.querySelectorAll("img.plot").length);
   b.setAttribute("data-box-overlays", document.querySelectorAll("svg.boxes").length);
+  b.setAttribute("data-region-marks", document.querySelectorAll("svg.boxes .region").length);
   b.setAttribute("data-ready", "1");
 });
 """

@@ -35,6 +35,7 @@ from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.llm import LLM_OPTIONS
 from mmsynth.personas import check_personas
 from mmsynth.preference import PREFERENCE_OPTIONS
+from mmsynth.regions import REGION_OPTIONS
 from mmsynth.sample import Rejection, Sample
 from mmsynth.sources.base import Source
 
@@ -122,6 +123,7 @@ class CocoSource(Source):
         "negative_rate": Option(0.3, "share of images given an 'Is there a …?' → 'No' question",
                                 check=rate),
         **PREFERENCE_OPTIONS,
+        **REGION_OPTIONS,
         **CLIP_OPTIONS,
     }
 
@@ -202,12 +204,13 @@ class CocoSource(Source):
 
     # The chain after the producer (names in mmsynth.stages.STAGES). Annotation QA comes before
     # the checks, so its samples are checked and counted like the LLM's.
-    chain = ("requests", "llm", "parse", "annotation_qa", "grounding", "claims", "persona",
-             "evolve", "preference", "clip")
+    chain = ("requests", "llm", "parse", "region_qa", "annotation_qa", "grounding", "claims",
+             "persona", "evolve", "preference", "clip")
     # best_of_n runs the stretch from the LLM to the last check on every round of candidates
     # (mmsynth.sources.best_of_n); CLIP scores what it keeps.
     wrappers: ClassVar[dict[str, tuple[str, ...]]] = {
-        "best_of_n": ("llm", "parse", "annotation_qa", "grounding", "claims", "persona")}
+        "best_of_n": ("llm", "parse", "region_qa", "annotation_qa", "grounding", "claims",
+                      "persona")}
 
     def produce(self, indices: range, progress=None):
         """The producer: a draft per photo that can be used (its JPEG, annotations, structured

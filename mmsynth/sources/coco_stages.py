@@ -6,6 +6,7 @@
       → requests                     a draft per (photo, type): the chat messages and parameters
       → generate                     every request of the shard through the LLM backend at once
       → parse                        each reply into conversation turns, or a counted rejection
+      → region_qa                    exact region questions per photo (--region_rate; no LLM)
       → annotation_qa                exact counting / absence questions per photo (no LLM)
       → grounding → clip             the checks (mmsynth.filters)
 
@@ -248,3 +249,62 @@ class AnnotationQAStage(Stage):
                 self.source.attach_photo(qa_sample, sample)
                 out.append(qa_sample)
         return out, []
+
+
+class RegionQAStage(Stage):
+    """Each photo draft drawn at ``--region_rate`` (from its own stream: the rate changes no
+    other sample) → a ``region_qa`` sample of exact region questions from its boxes
+    (:mod:`mmsynth.filters.region_qa`), before the photo draft, which passes on to
+    ``annotation_qa``. Counters: samples, questions by kind, the boxes left out (crowd, tiny)
+    and the referring candidates another box made ambiguous."""
+
+    name = "region_qa"
+
+    def __init__(self, source: CocoSource):
+        from mmsynth.boxes import box_format
+
+        self.source = source
+        self.fmt = box_format(source.config["box_format"])
+
+    def process(self, samples: list[Sample], progress: Progress):
+        from mmsynth.filters.region_qa import region_qa
+
+        config = self.source.config
+        out: list[Sample] = []
+        for sample in samples:
+            if sample.work.get("photo"):
+                index = sample.meta["index"]
+                rng = np.random.default_rng([config["seed"], index, 2])
+                if rng.random() < config["region_rate"]:
+                    items = region_qa(sample.annotations, self.fmt, rng, self.counters)
+                    if items:
+                        region = self.source.sample(index, "region_qa",
+                                                    conversations_from_qa(items), None, qa=items)
+                        self.source.attach_photo(region, sample)
+                        region.meta["box_format"] = self.fmt.name
+                        self.counters["samples"] += 1
+                        out.append(region)
+                    else:
+                        self.counters["nothing_to_ask"] += 1
+            out.append(sample)
+        return out, []
+
+    @classmethod
+    def summary_lines(cls, totals: Mapping[str, int]) -> list[str]:
+        if not totals:
+            return []
+        from mmsynth.stages import by_count
+
+        line = (f"  region_qa: {totals.get('samples', 0)} samples "
+                f"({by_count(totals, 'questions:') or 'no questions'})")
+        excluded = by_count(totals, "excluded:")
+        if excluded:
+            line += f"; left out: {excluded}"
+        if totals.get("nothing_to_ask"):
+            line += f"; {totals['nothing_to_ask']} photos with nothing to ask"
+        return [line]
+
+
+def region_qa_stage(source: CocoSource) -> RegionQAStage | None:
+    """The coco chain's ``region_qa`` stage, unless ``--region_rate`` is 0."""
+    return RegionQAStage(source) if source.config.get("region_rate", 0) > 0 else None

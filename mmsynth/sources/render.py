@@ -12,6 +12,7 @@ from mmsynth.difficulty import coerce_mix
 from mmsynth.errors import UsageError
 from mmsynth.filters.clip import CLIP_OPTIONS
 from mmsynth.preference import PREFERENCE_OPTIONS
+from mmsynth.regions import REGION_OPTIONS
 from mmsynth.sample import ANSWER_STYLES, Rejection, Sample, conversations_from_qa
 from mmsynth.sources.base import Progress, Source
 from renderers.base import LabelsDoNotFit
@@ -66,8 +67,9 @@ class RenderSource(Source):
     # the job's mix; variants (only with --variants) adds the same questions on scenes redrawn
     # with changed values; preference (only with --preference_pairs) pairs answers with ones
     # from a misread scene; the alignment filter passes everything, counted, when off or
-    # skipped.
-    chain = ("difficulty", "variants", "preference", "clip")
+    # skipped. regions (only with --region_rate) asks where drawn elements are, after the
+    # family's own questions.
+    chain = ("difficulty", "variants", "preference", "regions", "clip")
     producer_work = 1.0
 
     options: ClassVar[dict[str, Option]] = {
@@ -100,6 +102,7 @@ class RenderSource(Source):
             check=lambda v: None if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 8
             else "must be an integer in [0, 8]"),
         **PREFERENCE_OPTIONS,
+        **REGION_OPTIONS,
         **CLIP_OPTIONS,
     }
 
@@ -207,13 +210,19 @@ class RenderSource(Source):
         caption = family.caption(scene)
         if not qa:
             raise ValueError("the family asked no question about this scene")
+        work = {"scene_rng": scene_rng, "questions_rng": questions_rng}
+        if self.config["region_rate"] > 0:
+            # The drawn elements as the final picture has them (mmsynth.regions).
+            work["regions"] = [r.to_json() | ({"answer": r.answer, "noun": r.noun}
+                                              if r.answer else {})
+                               for r in canvas.regions()]
         return Sample(
             id=self.sample_id(index), image=image, image_ext="png",
             conversations=conversations_from_qa(qa, self.config["answer_style"]),
             qa=qa, scene=scene, caption=caption,
             meta=self.provenance(index, generator=name, generator_version=family.version,
                                  license=RENDER_LICENSE),
-            work={"scene_rng": scene_rng, "questions_rng": questions_rng},
+            work=work,
         )
 
     def _dropped(self, index: int, name: str, scene, canvas, error: Exception,

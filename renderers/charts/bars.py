@@ -193,10 +193,11 @@ def draw_bars(scene: dict[str, Any], canvas) -> None:
     edge = st.get("edge")
     ec = {"ink": st["ink"] if st["theme"] != "dark" else "#000000", "paper": st["paper"]}
     verts = [[(r[0], r[1]), (r[2], r[1]), (r[2], r[3]), (r[0], r[3])] for r, _, _ in bars]
-    canvas.add(PolyCollection(
+    drawn = canvas.add(PolyCollection(
         verts, facecolors=[c for _, c, _ in bars],
         edgecolors=[ec[edge]] * len(bars) if edge else "face",
         linewidths=0.8 * f.k if edge else 0.0))
+    _tag_bars(canvas, drawn, bars, cats, series, stacked)
     f.obstacles = [r for r, _, _ in bars] + ([cart.legend_box] if cart.legend_box else [])
     if st["data_labels"]:
         texts = [fmt_affixed(v, scene["decimals"], m["affix"] if st["affix_labels"] else None,
@@ -205,6 +206,20 @@ def draw_bars(scene: dict[str, Any], canvas) -> None:
         if scene.get("show_totals"):
             _totals(f, cart, scene, bars, vals)
     cart.draw_axes()
+
+
+def _tag_bars(canvas, drawn, bars, cats, series, stacked: bool) -> None:
+    """Each bar (a path of the drawn collection, category by category) for region questions:
+    "the bar for Apples" / "the 2019 bar for Apples"; a bar under two pixels thick is not
+    tagged (there is nothing to point at)."""
+    ns = len(series)
+    for k, (rect, _, _) in enumerate(bars):
+        if min(rect[2] - rect[0], rect[3] - rect[1]) < 2:
+            continue
+        cat, s = cats[k // ns], series[k % ns]
+        name = f"the bar for {cat}" if ns == 1 else f"the {s} bar for {cat}"
+        canvas.tag_shape(drawn, name, path=k, answer=cat if ns == 1 else f"{s}, {cat}",
+                         noun="segment" if stacked else "bar")
 
 
 def _bar_rects(p, st, vals, vertical: bool, stacked: bool) -> list[tuple[Rect, str, float]]:

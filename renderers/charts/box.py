@@ -158,7 +158,9 @@ def draw_box(scene: dict[str, Any], canvas) -> None:
     ink = st["ink"]
     lw = max(1.0, 1.2 * f.k)
     canvas.add(LineCollection(lines, colors=ink, linewidths=lw))
-    canvas.add(PolyCollection(boxes, facecolors=colors, edgecolors=ink, linewidths=lw))
+    drawn = canvas.add(PolyCollection(boxes, facecolors=colors, edgecolors=ink, linewidths=lw))
+    for k, group in enumerate(groups):
+        canvas.tag_shape(drawn, f"the box of {group}", path=k, answer=group, noun="box")
     canvas.add(LineCollection(medians, colors=ink if st["theme"] != "dark" else "#ffffff",
                               linewidths=lw * 2))
     cart.draw_axes()

@@ -143,9 +143,14 @@ def draw_histogram(scene: dict[str, Any], canvas) -> None:
         rect = (p.px(a) + gap / 2, p.py(0), p.px(b) - gap / 2, p.py(c))
         bars.append((rect, color, c))
     edge = st["ink"] if st.get("edge") == "ink" else st["paper"]
-    canvas.add(PolyCollection(
+    drawn = canvas.add(PolyCollection(
         [[(r[0], r[1]), (r[2], r[1]), (r[2], r[3]), (r[0], r[3])] for r, _, _ in bars],
         facecolors=color, edgecolors=edge, linewidths=0.8 * f.k))
+    for k, ((rect, _, _), (a, b)) in enumerate(zip(bars, bins, strict=True)):
+        if rect[3] - rect[1] >= 2:  # an empty bin has no bar to point at
+            label = bin_label(a, b)
+            canvas.tag_shape(drawn, f"the bar of the {label} bin", path=k, answer=label,
+                             noun="bar")
     f.obstacles = [r for r, _, _ in bars]
     if st["data_labels"]:
         place_bar_labels(f, cart, bars, [fmt_affixed(c, 0, None, st["thousands"])

@@ -137,8 +137,14 @@ def draw_pie(scene: dict[str, Any], canvas) -> None:
         f.draw_legend(legend, *legend_at)
     inner = r * scene["hole"]
     for i, (a0, a1) in enumerate(_angles(scene, values)):
-        canvas.add(Wedge((cx, cy), r, a0, a1, width=(r - inner) if inner else None,
-                         facecolor=colors[i], edgecolor=st["paper"], linewidth=1.2 * f.k))
+        wedge = canvas.add(Wedge((cx, cy), r, a0, a1, width=(r - inner) if inner else None,
+                                 facecolor=colors[i], edgecolor=st["paper"],
+                                 linewidth=1.2 * f.k))
+        # A point inside the slice: on its middle ray, halfway through the ring it fills.
+        mid, reach = math.radians((a0 + a1) / 2), (r + inner) / 2 if inner else 0.6 * r
+        canvas.tag_shape(wedge, f"the slice for {cats[i]}", answer=cats[i], noun="slice",
+                         point=(cx + reach * math.cos(mid), cy + reach * math.sin(mid)),
+                         boxed=False)
     leaders = []
     for x, y, text, font, ha, va, color, leader in labels:
         f.text(x, y, text, font, ha=ha, va=va, color=color)

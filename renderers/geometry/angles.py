@@ -147,9 +147,11 @@ class Angles(Renderer):
         o = np.array(scene["center"])
         rays = [np.array(r) for r in scene["rays"]]
         d.begin_fitted(canvas, np.vstack([o, *rays]), scene["margin"], st["paper"])
-        for r in rays:
-            d.segment(canvas, o, r, st["ink"], st["line_width"])
-        d.dot(canvas, o, st["ink"], size_px=5)
+        for r, name in zip(rays, scene["ray_names"], strict=True):
+            canvas.tag_point(f"point {name}", r,
+                             on=d.segment(canvas, o, r, st["ink"], st["line_width"]))
+        canvas.tag_point(f"point {scene['center_name']}", o,
+                         on=d.dot(canvas, o, st["ink"], size_px=5))
         lw = max(1.0, st["line_width"] * 0.7)
         upp = canvas.units_per_pixel
         # The centre's name goes in the widest unmarked gap between the rays, or else in the

@@ -136,8 +136,9 @@ class Circle(Renderer):
                 target.add(Wedge(tuple(c), r, t1, t2, facecolor=st.get("fill") or "#dcdcdc",
                                  edgecolor="none"))
             face = st["fill"] if (st.get("fill") and not sector) else "none"
-            target.add(CirclePatch(tuple(c), r, facecolor=face, edgecolor=st["ink"],
-                                   linewidth=lw))
+            circle = target.add(CirclePatch(tuple(c), r, facecolor=face, edgecolor=st["ink"],
+                                            linewidth=lw))
+            target.tag_shape(circle, "the circle")
             if sector:
                 if scene["task"] == "arc_length":
                     target.add(Arc(tuple(c), 2 * r, 2 * r, theta1=t1, theta2=t2,
@@ -161,8 +162,8 @@ class Circle(Renderer):
                 d.segment(target, c, pts[0], st["accent"], thin)
                 d.side_label(target, c, pts[0], text, (c + pts[0]) / 2 - normal, st)
                 away = -u
-            for p in [c, *pts]:
-                d.dot(target, p, st["ink"], 3 + lw)
+            for p, n in zip([c, *pts], [scene["center_name"], *names], strict=True):
+                target.tag_point(f"point {n}", p, on=d.dot(target, p, st["ink"], 3 + lw))
             d.name_point(target, c, scene["center_name"], st, away)
             for p, n in zip(pts, names, strict=True):
                 d.name_point(target, p, n, st, p - c)  # outside the circle

@@ -255,8 +255,9 @@ class Coordinates(Renderer):
         # label in the way is left out; its neighbours still number the grid).
         obstacles += dots
         dot_color = ink if st["mono"] else st["accent"]
-        for p in pts:
-            d.dot(canvas, p, dot_color, size_px=7)
+        for point, p in zip(scene["points"], pts, strict=True):
+            canvas.tag_point(f"point {point['name']}", p, on=d.dot(canvas, p, dot_color,
+                                                                   size_px=7))
         soft = [t[3] for t in ticks_planned]
         delta = -1 if scene["show_coords"] else 1
         point_boxes = []

@@ -36,15 +36,26 @@ def begin_fitted(canvas: Canvas, points: np.ndarray, margin: float, paper: str) 
     canvas.begin((lo[0] - pad, hi[0] + pad), (lo[1] - pad, hi[1] + pad), background=paper)
 
 
-def polygon(canvas: Canvas, points: np.ndarray, style: dict, fill: bool = True) -> None:
+def polygon(canvas: Canvas, points: np.ndarray, style: dict, fill: bool = True) -> Polygon:
     face = style["fill"] if (fill and style.get("fill")) else "none"
-    canvas.add(Polygon(np.asarray(points), closed=True, facecolor=face,
-                       edgecolor=style["ink"], linewidth=style["line_width"], joinstyle="round"))
+    return canvas.add(Polygon(np.asarray(points), closed=True, facecolor=face,
+                              edgecolor=style["ink"], linewidth=style["line_width"],
+                              joinstyle="round"))
+
+
+def tag_figure(canvas: Canvas, artist, word: str, points: np.ndarray,
+               names: Sequence[str] | None) -> None:
+    """Mark a drawn shape for region questions: the shape as "triangle ABC" (or "the
+    pentagon" when its vertices are unnamed) and each named vertex as "point A" on it."""
+    called = f"{word} {''.join(names)}" if names else f"the {word}"
+    canvas.tag_shape(artist, called)
+    for p, n in zip(points, names or (), strict=False):
+        canvas.tag_point(f"point {n}", p, on=artist)
 
 
 def segment(canvas: Canvas, p: Point, q: Point, color: str, width: float,
-            dashed: bool = False) -> None:
-    canvas.add(Line2D([p[0], q[0]], [p[1], q[1]], color=color, linewidth=width,
+            dashed: bool = False) -> Line2D:
+    return canvas.add(Line2D([p[0], q[0]], [p[1], q[1]], color=color, linewidth=width,
                       linestyle=(0, (5, 4)) if dashed else "-", solid_capstyle="round"))
 
 
@@ -147,8 +158,8 @@ def right_angle_mark(canvas: Canvas, vertex: Point, p: Point, q: Point, size_px:
     canvas.add(Line2D(pts[:, 0], pts[:, 1], color=color, linewidth=width))
 
 
-def dot(canvas: Canvas, p: Point, color: str, size_px: float = 4.0) -> None:
-    canvas.add(Line2D([p[0]], [p[1]], marker="o", markersize=size_px, color=color,
+def dot(canvas: Canvas, p: Point, color: str, size_px: float = 4.0) -> Line2D:
+    return canvas.add(Line2D([p[0]], [p[1]], marker="o", markersize=size_px, color=color,
                       linestyle="none"))
 
 

@@ -234,7 +234,8 @@ class PolygonFamily(Renderer):
             near_index = min((0, 1), key=lambda i: float(np.hypot(*(pts[i] - foot_pt))))
 
         def paint(target):
-            d.polygon(target, pts, st)
+            word = POLYGON_NAMES[n] if scene["shape"] == "regular" else scene["shape"]
+            d.tag_figure(target, d.polygon(target, pts, st), word, pts, scene.get("names"))
             if scene.get("ticks"):
                 for i in range(n):
                     d.tick_marks(target, pts[i], pts[(i + 1) % n], 1, st["ink"], lw,

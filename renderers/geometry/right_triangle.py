@@ -128,7 +128,7 @@ class RightTriangle(Renderer):
         index = {n: i for i, n in enumerate(names)}
 
         def paint(target):
-            d.polygon(target, pts, st)
+            d.tag_figure(target, d.polygon(target, pts, st), "triangle", pts, names)
             d.right_angle_mark(target, pts[right], others[0], others[1], 12, st["accent"], lw)
             d.name_vertices(target, pts, names, st, center=center)
             for side, length in given["sides"].items():

@@ -94,7 +94,7 @@ class Triangle(Renderer):
         pts = np.array(scene["vertices"])
         names, given = scene["names"], scene["given"]
         d.begin_fitted(canvas, pts, scene["margin"], st["paper"])
-        d.polygon(canvas, pts, st)
+        d.tag_figure(canvas, d.polygon(canvas, pts, st), "triangle", pts, names)
         d.name_vertices(canvas, pts, names, st)
         center = pts.mean(axis=0)
         lw = max(1.0, st["line_width"] * 0.7)
