@@ -167,6 +167,19 @@ class BoxFormat:
 
     # -- words ----------------------------------------------------------------------------------
 
+    def prompt_words(self) -> str:
+        """How a request's system message describes its context's boxes (see
+        :data:`LLAVA_PROMPT_WORDS`)."""
+        return {
+            "llava": LLAVA_PROMPT_WORDS,
+            "llava_square": "[left, top, right, bottom] with values from 0 to 1 of the photo "
+                            "padded to a square",
+            "qwen": "<|box_start|>(left,top),(right,bottom)<|box_end|> with whole numbers from 0 "
+                    "to 999",
+            "pixels": "[left, top, right, bottom] in pixels",
+            "points": "written as a point tag at its centre, with x and y in percent",
+        }[self.name]
+
     def describe(self) -> str:
         """The convention in words a trainer can follow (the dataset card states it)."""
         frame = ("origin at the top-left corner of the original image, x to the right, y down")
@@ -189,6 +202,63 @@ class BoxFormat:
                       f"height, one decimal ({frame}); a point is the centre of the object's "
                       "box (a photo) or a point inside the drawn shape (a render)",
         }[self.name]
+
+
+# -- boxes cited in text (grounded descriptions) ----------------------------------------------
+
+# A box or point any format writes, where a text cites it: "[0.1, 0.2, 0.3, 0.4]", "[64, 48, 320,
+# 240]", "<|box_start|>(100,200),(300,400)<|box_end|>" (after an optional object reference), or
+# a Molmo point tag. Used to find citations, and to take them out of a text whose words are
+# checked (a box's numbers are no counts, and the echo check must not see them).
+CITATION = re.compile(
+    r"\[\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*\]"
+    r"|(?:<\|object_ref_start\|>[^<]{0,60}<\|object_ref_end\|>)?"
+    r"<\|box_start\|>\(\s*\d+\s*,\s*\d+\s*\),\s*\(\s*\d+\s*,\s*\d+\s*\)<\|box_end\|>"
+    r"|<points?\b[^>]{0,400}>[^<]{0,60}</points?>")
+
+
+def strip_citations(text: str) -> str:
+    """``text`` with every cited box or point taken out (and the space before it)."""
+    return re.sub(r"\s+(?=[.,;:!?])", "", re.sub(r"\s*(?:" + CITATION.pattern + ")", "", text))
+
+
+def blank_citations(text: str) -> str:
+    """``text`` with every cited box or point replaced by as many spaces (offsets stay)."""
+    return CITATION.sub(lambda m: " " * len(m.group(0)), text)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A box (or, in the ``points`` format, a point) cited in a text: where, and in pixels."""
+
+    span: tuple[int, int]
+    box: Box | None
+    point: Point | None
+
+
+def citations(text: str, fmt: BoxFormat, width: int, height: int) -> list[Citation]:
+    """The boxes ``text`` cites in ``fmt`` (a citation in another shape is not one of them)."""
+    found = []
+    for m in CITATION.finditer(text):
+        cited = m.group(0)
+        try:
+            if fmt.answers_with_points:
+                if not cited.startswith("<point"):
+                    continue
+                (point,) = fmt.parse_points(cited, width, height)[:1]
+                found.append(Citation(m.span(), None, point))
+            else:
+                box_text = cited[cited.index("<|box_start|>"):] if "<|box_start|>" in cited \
+                    else cited
+                found.append(Citation(m.span(), fmt.parse_box(box_text, width, height), None))
+        except ValueError:
+            continue
+    return found
+
+
+# How the prompts' system messages describe the boxes of their context, in the llava format;
+# another format's request says it in its own words instead (mmsynth.prompts.llava).
+LLAVA_PROMPT_WORDS = "[left, top, right, bottom] with values from 0 to 1"
 
 
 def _square(width: int, height: int) -> tuple[int, int, int]:

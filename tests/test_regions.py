@@ -101,6 +101,9 @@ def _coverage(canvas, name: str) -> np.ndarray:
     return 1.0 - np.abs(on_white - on_black).max(axis=-1) / 255.0
 
 
+GAPS: list[float] = []  # how far each checked box is from its pixels (printed with -s)
+
+
 def check_region(canvas, region: dict) -> None:
     """The stated geometry against the pixels of the element drawn alone."""
     cover = _coverage(canvas, region["label"])
@@ -125,7 +128,9 @@ def check_region(canvas, region: dict) -> None:
     assert (x0 >= np.floor(bx0) and y0 >= np.floor(by0) and x1 <= np.ceil(bx1)
             and y1 <= np.ceil(by1)), (region, (x0, y0, x1, y1))
     # Tight within 2 px on every side.
-    assert max(x0 - bx0, y0 - by0, bx1 - x1, by1 - y1) <= 2.0, (region, (x0, y0, x1, y1))
+    gap = max(x0 - bx0, y0 - by0, bx1 - x1, by1 - y1)
+    assert gap <= 2.0, (region, (x0, y0, x1, y1))
+    GAPS.append(float(gap))
 
 
 @pytest.fixture(scope="module", params=["geometry", "chart"])
@@ -142,6 +147,7 @@ def test_every_stated_box_and_point_matches_the_drawn_pixels(region_run):
     from renderers.canvas import Canvas
 
     kind, out, summary = region_run
+    GAPS.clear()
     families = registry(kind)
     canvas = Canvas(448)
     checked = {"box": 0, "point": 0, "at_point": 0}
@@ -179,6 +185,8 @@ def test_every_stated_box_and_point_matches_the_drawn_pixels(region_run):
                     if other.name != region["label"] and other.kind == "shape":
                         assert _coverage(canvas, other.name)[int(p[1]), int(p[0])] < 0.5
                 checked["at_point"] += 1
+    print(f"{kind}: {checked}; the largest gap between a box and its pixels "
+          f"{max(GAPS):.2f} px over {len(GAPS)} boxes")
     with_regions = summary.stage_stats.get("regions", {}).get("samples", 0)
     assert with_regions >= WITH_REGIONS, summary.stage_stats.get("regions")
     assert checked["box"] >= 50, checked

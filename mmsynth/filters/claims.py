@@ -52,6 +52,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mmsynth.boxes import blank_citations
 from mmsynth.config import Option, one_of
 from mmsynth.errors import UsageError
 from mmsynth.filters.attributes import (
@@ -65,6 +66,9 @@ from mmsynth.filters.attributes import (
 from mmsynth.resources import config_path
 from mmsynth.sample import Rejection, Sample
 from mmsynth.stages import Stage
+
+# Sample types whose answers come from the annotations themselves (as in the grounding check).
+_EXACT_TYPES = frozenset({"annotation_qa", "region_qa"})
 
 CLAIM_MODES = ("reject", "drop_sentence", "flag", "llm", "off")
 JUDGE_PROMPT_FILE = ("prompts", "claim_judge.yaml")
@@ -315,6 +319,9 @@ class ClaimCheck(Stage):
                 question = t.get("value", "")
                 continue
             value = t.get("value", "")
+            if sample.meta.get("box_format") is not None:
+                # Cited boxes are checked by the grounding check; their numbers claim nothing.
+                value = blank_citations(value)
             for a, b in split_sentences(value):
                 text = value[a:b]
                 context = (value[:a], question)
@@ -327,7 +334,7 @@ class ClaimCheck(Stage):
                 ) -> tuple[list[Sample], list[Rejection]]:
         checked: list[tuple[Sample, list[_Sentence]]] = []
         for sample in samples:
-            if sample.annotations is None or sample.meta.get("type") == "annotation_qa":
+            if sample.annotations is None or sample.meta.get("type") in _EXACT_TYPES:
                 continue
             document = Document.from_annotations(sample.annotations, margin=self.margin,
                                                  words=self.words)

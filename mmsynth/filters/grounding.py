@@ -94,6 +94,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmsynth.boxes import strip_citations
+from mmsynth.filters.citations import citation_problems
 from mmsynth.filters.mentions import Mention, mentions
 from mmsynth.filters.vocabulary import (
     COCO_CATEGORIES,
@@ -286,6 +288,8 @@ _EXISTENCE_QUESTION = re.compile(
 
 
 _RULES = load_rules()
+# Sample types whose answers come from the annotations, not an LLM.
+EXACT_TYPES = frozenset({"annotation_qa", "region_qa"})
 
 
 def speculative(kind: str | None) -> bool:
@@ -560,22 +564,35 @@ class GroundingCheck(Stage):
         after = (f"{100 * s['kept_hallucination_rate']:.1f}% of the {kept} kept "
                  f"({s['kept_with_hallucination']} with a hallucinated object, "
                  f"{s['kept_with_wrong_count']} with a wrong count)")
+        cited = ""
+        if totals.get("citations"):
+            cited = (f"; {totals['citations']} cited boxes checked, "
+                     f"{totals.get('wrong_box', 0)} wrong")
         return [f"  grounding: {s['samples_checked']} samples checked; before the check "
                 f"{100 * s['hallucination_rate']:.1f}% named an absent object (CHAIR_s; "
                 f"{100 * s['mention_hallucination_rate']:.1f}% of {s['mentions_checked']} object "
                 f"mentions, CHAIR_i) and {100 * s['wrong_count_rate']:.1f}% had a wrong count; "
-                f"after it {after}"]
+                f"after it {after}{cited}"]
 
-    def problems(self, sample: Sample) -> tuple[list[list[Problem]], int]:
-        """Problems per human/gpt pair of ``sample``, and the number of mentions checked."""
+    def problems(self, sample: Sample, stats: Counter | None = None
+                 ) -> tuple[list[list[Problem]], int]:
+        """Problems per human/gpt pair of ``sample``, and the number of mentions checked. In a
+        sample with a ``meta.box_format``, the boxes its LLM answers cite are checked
+        (:mod:`mmsynth.filters.citations`; counted in ``stats``) and every text's words are
+        checked without them."""
         evidence = Evidence.from_annotations(sample.annotations)
         kind = sample.meta.get("type")
         turns = sample.conversations
+        boxes = sample.meta.get("box_format")
+        # Region QA writes its boxes from the annotations themselves (re-derived by its tests).
+        cites = boxes is not None and kind not in EXACT_TYPES
         per_pair: list[list[Problem]] = []
         checked = 0
         for p in range(0, len(turns), 2):
             pair_problems: list[Problem] = []
             question = _strip_image_token(turns[p].get("value", ""))
+            if boxes is not None:
+                question = strip_citations(question)
             if self.check_questions and not _EXISTENCE_QUESTION.search(question):
                 # A yes/no question asks whether its indefinite objects are there, a general
                 # one about such objects anywhere: neither claims them.
@@ -585,7 +602,16 @@ class GroundingCheck(Stage):
                 pair_problems += found
                 checked += n
             if p + 1 < len(turns):
-                found, n = check_text(turns[p + 1].get("value", ""), evidence, turn=p + 1,
+                answer = turns[p + 1].get("value", "")
+                if cites:
+                    found, n = citation_problems(answer, sample.annotations, boxes, p + 1)
+                    pair_problems += found
+                    if stats is not None:
+                        stats["citations"] += n
+                        stats["wrong_box"] += len(found)
+                if boxes is not None:
+                    answer = strip_citations(answer)
+                found, n = check_text(answer, evidence, turn=p + 1,
                                       counts=self.check_counts, kind=kind, question=question)
                 pair_problems += found
                 checked += n
@@ -598,7 +624,7 @@ class GroundingCheck(Stage):
         if sample.annotations is None:
             stats["unchecked"] += 1
             return sample
-        per_pair, checked = self.problems(sample)
+        per_pair, checked = self.problems(sample, stats)
         flat = [p for pair in per_pair for p in pair]
         hallucinated = sum(p.kind == "hallucinated_object" for p in flat)
         wrong = sum(p.kind == "wrong_count" for p in flat)
@@ -616,6 +642,8 @@ class GroundingCheck(Stage):
             return Rejection(index, flat[0].reason, detail, sample=sample)
         turns = sample.conversations
         answers = " ".join(turns[2 * i + 1]["value"] for i in keep if 2 * i + 1 < len(turns))
+        if sample.meta.get("box_format") is not None:
+            answers = strip_citations(answers)
         questions = [_strip_image_token(turns[2 * i]["value"]) for i in keep]
         overlap, words = context_overlap(answers, sample.annotations, questions)
         # Answers to a question about the image may explain what no caption says ("Can people

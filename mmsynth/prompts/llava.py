@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 PROMPT_DIR = config_path("prompts")
-PROMPT_TYPES = ("conversation", "detail", "reasoning")
+PROMPT_TYPES = ("conversation", "detail", "grounded", "reasoning")
 
 PROMPT_SETS = Registry("prompt type")
 for _name in PROMPT_TYPES:
@@ -72,19 +72,39 @@ BOX_LINE = re.compile(
 )
 
 
-def format_box(category: str, box: Sequence[float]) -> str:
-    """``category: [x1, y1, x2, y2]`` with normalised coordinates to three decimals."""
+# The size a few-shot example's photo is taken to have where a box format needs one (pixels,
+# llava_square): its boxes are stored normalised, without the photo.
+SHOT_SIZE = (640, 480)
+
+
+def format_box(category: str, box: Sequence[float], box_format: str = "llava",
+               size: tuple[int, int] | None = None) -> str:
+    """``category: [x1, y1, x2, y2]`` with normalised coordinates to three decimals; in another
+    ``box_format`` (:mod:`mmsynth.boxes`) the box as that format writes it, for an image of
+    ``size`` (width, height)."""
     x1, y1, x2, y2 = box
-    return f"{category}: [{x1:.3f}, {y1:.3f}, {x2:.3f}, {y2:.3f}]"
+    if box_format == "llava":
+        return f"{category}: [{x1:.3f}, {y1:.3f}, {x2:.3f}, {y2:.3f}]"
+    from mmsynth.boxes import box_format as fmt_named
+
+    fmt = fmt_named(box_format)
+    w, h = size or SHOT_SIZE
+    pixels = (x1 * w, y1 * h, x2 * w, y2 * h)
+    if fmt.answers_with_points:
+        return f"{category}: " + fmt.points_text([((pixels[0] + pixels[2]) / 2,
+                                                   (pixels[1] + pixels[3]) / 2)], category, w, h)
+    return f"{category}: {fmt.box_text(pixels, w, h)}"
 
 
 @dataclass(frozen=True)
 class Context:
     """An image as text: its captions and its objects with normalised ``(x1, y1, x2, y2)``
-    boxes (0–1, origin top left)."""
+    boxes (0–1, origin top left); ``size``, the image's (width, height) when known (a box
+    format in pixels needs it)."""
 
     captions: tuple[str, ...]
     objects: tuple[tuple[str, tuple[float, float, float, float]], ...] = ()
+    size: tuple[int, int] | None = None
 
     @classmethod
     def from_annotations(cls, annotations: Mapping[str, Any], width: float | None = None,
@@ -108,7 +128,8 @@ class Context:
             box = (x / width, y / height, (x + w) / width, (y + h) / height)
             boxes.append((obj["category"], tuple(min(1.0, max(0.0, v)) for v in box)))
         captions = tuple(" ".join(c.split()) for c in annotations.get("captions") or ())
-        return cls(captions, tuple(boxes))
+        size = (int(width), int(height)) if width and height else None
+        return cls(captions, tuple(boxes), size)
 
     @classmethod
     def from_text(cls, text: str) -> Context:
@@ -125,11 +146,13 @@ class Context:
                 captions.append(line)
         return cls(tuple(captions), tuple(objects))
 
-    def render(self, with_objects: bool = True) -> str:
-        """The context block of a request: a ``Captions:`` section, then ``Objects:``."""
+    def render(self, with_objects: bool = True, box_format: str = "llava") -> str:
+        """The context block of a request: a ``Captions:`` section, then ``Objects:`` (their
+        boxes in ``box_format``)."""
         lines = ["Captions:", *self.captions]
         if with_objects:
-            lines += ["Objects:", *(format_box(c, b) for c, b in self.objects)]
+            lines += ["Objects:", *(format_box(c, b, box_format, self.size)
+                                    for c, b in self.objects)]
         return "\n".join(lines)
 
 
@@ -178,7 +201,7 @@ class PromptSet:
         return "{question}" in self.template
 
     def request(self, context: Context | str, question: str | None = None,
-                note: str | None = None) -> str:
+                note: str | None = None, box_format: str = "llava") -> str:
         """The user turn for ``context`` (a Context, or text that :meth:`Context.from_text`
         reads), rendered the way the few-shot examples are: boxes only if ``uses_objects``;
         ``question`` fills a template that asks one; ``note`` (who is asking: a persona's line)
@@ -187,7 +210,7 @@ class PromptSet:
             context = Context.from_text(context)
         if self.asks_question and not question:
             raise ValueError(f"prompt set {self.type!r} asks a question: give one")
-        rendered = context.render(self.uses_objects)
+        rendered = context.render(self.uses_objects, box_format)
         if note:
             rendered = f"{rendered}\n\n{note}"
         text = self.template.replace("{context}", rendered)
@@ -287,21 +310,53 @@ def parse_types(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def build_messages(kind: str | Path, context: Context | str, *, shots: int | None = None,
-                   question: str | None = None, note: str | None = None
-                   ) -> list[dict[str, str]]:
+                   question: str | None = None, note: str | None = None,
+                   box_format: str = "llava") -> list[dict[str, str]]:
     """Chat messages for one request: the system message, each few-shot example as a user
     turn (its context) and an assistant turn (its response), then the user turn for
     ``context`` (and ``question``, for a set that asks one; ``note``, who asks, after the
     context). ``kind``: a registered type or a prompt set's path. ``shots`` limits the number
-    of examples (default: all)."""
+    of examples (default: all). ``box_format``: how the context's boxes are written (the
+    system message says so in its words, and a few-shot response's cited boxes follow)."""
     ps = load_prompt_set(kind)
-    messages = [{"role": "system", "content": ps.system}]
+    system = ps.system
+    if box_format != "llava":
+        from mmsynth.boxes import LLAVA_PROMPT_WORDS
+        from mmsynth.boxes import box_format as fmt_named
+
+        system = system.replace(LLAVA_PROMPT_WORDS, fmt_named(box_format).prompt_words())
+    messages = [{"role": "system", "content": system}]
     for shot in ps.few_shot[:shots]:
-        messages.append({"role": "user",
-                         "content": ps.request(shot.context, shot.question or None)})
-        messages.append({"role": "assistant", "content": shot.response})
-    messages.append({"role": "user", "content": ps.request(context, question, note)})
+        messages.append({"role": "user", "content": ps.request(
+            shot.context, shot.question or None, box_format=box_format)})
+        messages.append({"role": "assistant",
+                         "content": _cited_in(shot.response, box_format, shot.context)})
+    messages.append({"role": "user", "content": ps.request(context, question, note,
+                                                           box_format=box_format)})
     return messages
+
+
+def _cited_in(response: str, box_format: str, context: Context) -> str:
+    """A few-shot response's cited boxes (written in the llava format, as the prompt files
+    keep them) rewritten in ``box_format``, for the example photo's size."""
+    if box_format == "llava" or "[" not in response:
+        return response
+    from mmsynth.boxes import box_format as fmt_named
+
+    llava, fmt = fmt_named("llava"), fmt_named(box_format)
+    w, h = context.size or SHOT_SIZE
+
+    def rewrite(m: re.Match) -> str:
+        box = llava.parse_box(m.group("box"), w, h)
+        if fmt.answers_with_points:
+            cited = fmt.points_text([((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)],
+                                    m.group("name"), w, h)
+        else:
+            cited = fmt.box_text(box, w, h)
+        return f"{m.group('name')} {cited}"
+
+    return re.sub(r"(?P<name>[A-Za-z]+) (?P<box>\[[01]\.\d{3}, [01]\.\d{3}, [01]\.\d{3}, "
+                  r"[01]\.\d{3}\])", rewrite, response)
 
 
 def parse(kind: str, text: str, *, hit_limit: bool = False,

@@ -45,6 +45,9 @@ class ParseRules:
     min_words: int = 25
     max_repetition: float = 0.2
     max_paragraphs: int = 1  # later paragraphs of an answer are the model's commentary
+    # A grounded description cites its objects' boxes: those are the point, not an echo of the
+    # request (its words are still checked without them).
+    cites_boxes: bool = False
 
 
 class ParseError(ValueError):
@@ -68,7 +71,11 @@ class ParseError(ValueError):
         return Rejection(index, self.key, detail)
 
 
-_SPECIAL_TOKENS = re.compile(r"<\|[^|>\n]{1,40}\|>|</?s>|\[/?INST\]|<image>", re.IGNORECASE)
+# Qwen-VL's box and object-reference tokens are kept: they are a cited box (an echo where no
+# box is asked for, see _ECHO), not chat markup.
+_SPECIAL_TOKENS = re.compile(
+    r"<\|(?!(?:box|object_ref)_(?:start|end)\|>)[^|>\n]{1,40}\|>|</?s>|\[/?INST\]|<image>",
+    re.IGNORECASE)
 _FENCE = re.compile(r"^\s*```\w*\s*$")
 _RULE = re.compile(r"^\s*(?:[-*_=#~]\s*){3,}$")
 _HEADING = re.compile(r"^\s*#{1,6}\s*")
@@ -89,7 +96,7 @@ _INLINE_LABEL = re.compile(
 _CONTEXT_HEADER = re.compile(r"^\s*(?:captions?|objects?|context)\s*:", re.IGNORECASE)
 _ECHO = re.compile(
     r"\[\s*[01]?\.\d+\s*,\s*[01]?\.\d+|\b(?:captions?|bounding box(?:es)?|coordinates|"
-    r"object list)\b", re.IGNORECASE)
+    r"object list)\b|<\|(?:box|object_ref)_start\|>|<points?\s+x", re.IGNORECASE)
 _IMPERATIVES = {"describe", "explain", "tell", "name", "list", "identify", "count", "imagine",
                 "suppose", "give", "point"}
 _QUESTION_WORDS = _IMPERATIVES | {
@@ -419,7 +426,7 @@ def _parse_prose(text: str, rules: ParseRules, hit_limit: bool) -> str:
             raise ParseError("unparseable", "question/answer pairs instead of a description")
         text = pairs[0][1]
     text = " ".join(_join([_BULLET.sub("", ln) for ln in text.split("\n")]).split())
-    if _ECHO.search(text):
+    if not rules.cites_boxes and _ECHO.search(text):
         raise ParseError("echo", f"mentions the request's scaffolding: "
                                  f"{_ECHO.search(text)[0]!r}")
     text, looped = cut_loop(text)
@@ -433,7 +440,18 @@ def _parse_prose(text: str, rules: ParseRules, hit_limit: bool) -> str:
             raise ParseError("truncated", f"{len(_words(cut))} words before the cut-off "
                                           f"sentence, need {rules.min_words}")
         text = cut
-    n = len(_words(text))
+    if rules.cites_boxes:  # after the cut: a box the token limit cut short is no echo
+        from mmsynth.boxes import strip_citations
+
+        words_of = strip_citations(text)
+        if words_of == text:
+            raise ParseError("unparseable", "a grounded description that cites no box")
+        if _ECHO.search(words_of):
+            raise ParseError("echo", f"mentions the request's scaffolding: "
+                                     f"{_ECHO.search(words_of)[0]!r}")
+        n = len(_words(words_of))
+    else:
+        n = len(_words(text))
     if n < rules.min_words:
         raise ParseError("unparseable", f"description has {n} words, need {rules.min_words}")
     return text

@@ -65,7 +65,9 @@ class CocoSource(Source):
         "images": Option(None, "folder of the image files; overrides --coco_root's"),
         "split": Option(None, "split name under --coco_root (default train2017)"),
         "types": Option("conversation,detail,reasoning",
-                        "LLaVA data types to write: conversation, detail, reasoning (or all)"),
+                        "LLaVA data types to write: conversation, detail, reasoning, grounded "
+                        "(a description citing each object's box, in --box_format; checked "
+                        "against the annotated boxes), or all"),
         "evolve_rounds": Option(0, "rounds of instruction evolution (Evol-Instruct): each kept "
                                 "conversation question made harder or new by the LLM, answered "
                                 "and checked again; WizardLM's eliminations counted. 0: off",

@@ -57,7 +57,8 @@ class RequestsStage(Stage):
                 if persona is not None:
                     note = persona_lines()[1][kind].replace("{persona}", persona["text"])
                 work = {**photo.work, "kind": kind,
-                        "messages": build_messages(kind, context, note=note),
+                        "messages": build_messages(kind, context, note=note,
+                                                   box_format=self.source.config["box_format"]),
                         "params": self.params(kind, index, record)}
                 if persona is not None:
                     work["persona"] = persona
@@ -210,6 +211,9 @@ class ParseStage(Stage):
             sample = self.source.sample(index, kind, turns, params)
             self.source.attach_photo(sample, draft)
             _with_persona(sample, draft)
+            if self.source.prompt_sets[kind].parse.cites_boxes:
+                # The convention its cited boxes are in (the grounding check reads them so).
+                sample.meta["box_format"] = self.source.config["box_format"]
             kept.append(sample)
         return kept, rejected
 
