@@ -32,7 +32,8 @@ from mmsynth.errors import UsageError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("mmsynth.generate:main", "make samples into WebDataset shards (resumable)"),
     "preview": ("mmsynth.preview:main", "write one self-contained HTML page showing a run"),
-    "export": ("mmsynth.export:main", "shards -> LLaVA JSON, JSON lines, HF dataset, DPO pairs"),
+    "export": ("mmsynth.export:main", "shards -> LLaVA JSON, JSON lines, TRL messages, "
+                                      "LLaMA-Factory, HF dataset, DPO pairs"),
     "verify": ("mmsynth.verify:main", "check a run's shards and stats"),
 }
 

@@ -6,6 +6,8 @@
     python -m mmsynth.export jsonl SHARDS_DIR out.jsonl --images IMG_DIR   # one record a line
     python -m mmsynth.export hf    OUT_DIR [DEST]                          # datasets save_to_disk
     python -m mmsynth.export dpo   SHARDS_DIR OUT_DIR [--format trl|llamafactory]  # pairs
+    python -m mmsynth.export messages     SHARDS_DIR out.jsonl --images IMG_DIR  # TRL / chat
+    python -m mmsynth.export llamafactory SHARDS_DIR OUT_DIR                     # sharegpt
 
 ``llava`` writes the list LLaVA-style training code loads (``id``, ``image`` relative to the image
 folder, ``conversations``) and each image once into IMG_DIR under a stable name:
@@ -18,6 +20,17 @@ LLaMA-Factory's ShareGPT format wants) and ``meta``, one per line. ``hf`` writes
 ``to_parquet``): ``id``, ``image``, ``conversations``, ``caption``, and ``qa``, ``scene``,
 ``annotations``, ``meta`` as JSON text (exact). It needs the ``hf`` extra
 (``pip install mmsynth[hf]``).
+
+``llava --single_turn`` splits each multi-turn sample into one sample per question
+(``{id}-t{k}``, each with the ``<image>`` token), as LLaVA's stage-1 ``plain`` template needs.
+``messages`` writes the conversational format of TRL's vision SFT and of processors'
+``apply_chat_template``: ``messages`` (``user``/``assistant``, content a list of
+``{"type": "image"}`` / ``{"type": "text", "text": …}`` parts, no literal ``<image>``) and
+``images`` (a one-element list of paths relative to the output file's folder), plus ``id``.
+``llamafactory`` writes ``mmsynth_sft.json`` into OUT_DIR — LLaMA-Factory's sharegpt rows,
+``messages`` (``role``/``content``, the user's first content starting with ``<image>``) and
+``images`` relative to OUT_DIR — and the ``mmsynth_sft`` entry of ``OUT_DIR/dataset_info.json``
+(other entries of an existing file are kept).
 
 ``dpo`` writes the preference pairs of a run made with ``--preference_pairs`` (one row a pair)
 into OUT_DIR, the images under ``OUT_DIR/images`` (paths in the rows are relative to OUT_DIR):
@@ -218,14 +231,96 @@ def _records(shards_dir: str, out_file: str, images: str | None, with_meta: bool
     return rows, folder, problems, images
 
 
-def export_llava(shards_dir: str, out_json: str, images: str | None = None) -> dict[str, Any]:
+def export_llava(shards_dir: str, out_json: str, images: str | None = None,
+                 single_turn: bool = False) -> dict[str, Any]:
     """Write LLaVA's JSON list to ``out_json`` and the images under ``images`` (default: an
-    ``images`` folder next to ``out_json``). Returns counts, ``skipped`` by reason included.
-    UsageError when either lies inside a run folder."""
+    ``images`` folder next to ``out_json``); ``single_turn``: a row per question (see the module
+    docstring). Returns counts, ``skipped`` by reason included. UsageError when either lies
+    inside a run folder."""
     rows, folder, problems, images = _records(shards_dir, out_json, images, with_meta=False)
+    if single_turn:
+        rows = [single for row in rows for single in _single_turns(row)]
     _write(Path(out_json), json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     return {"rows": len(rows), "images_written": folder.written,
             "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
+
+
+def _single_turns(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per human/gpt pair of ``row``, each question led by ``<image>\n``."""
+    from mmsynth.sample import IMAGE_TOKEN
+
+    turns = row["conversations"]
+    out = []
+    for k in range(len(turns) // 2):
+        question = turns[2 * k]["value"].replace(f"{IMAGE_TOKEN}\n", "").replace(IMAGE_TOKEN, "")
+        out.append({"id": f"{row['id']}-t{k}", "image": row["image"], "conversations": [
+            {"from": "human", "value": f"{IMAGE_TOKEN}\n{question.strip()}"},
+            {"from": "gpt", "value": turns[2 * k + 1]["value"]}]})
+    return out
+
+
+def export_messages(shards_dir: str, out_jsonl: str, images: str | None = None
+                    ) -> dict[str, Any]:
+    """Write TRL's conversational vision format (see the module docstring) to ``out_jsonl``,
+    one row a line, and the images under ``images`` (default: an ``images`` folder next to
+    it). Returns counts, as :func:`export_llava`."""
+    rows, folder, problems, images = _records(shards_dir, out_jsonl, images, with_meta=False)
+    base = Path(out_jsonl).resolve().parent
+    lines = []
+    for row in rows:
+        where = Path(os.path.relpath(Path(images).resolve() / row["image"], base)).as_posix()
+        lines.append(json.dumps({"id": row["id"],
+                                 "messages": [_trl_message(t) for t in row["conversations"]],
+                                 "images": [where]}, ensure_ascii=False, separators=(",", ":")))
+    _write(Path(out_jsonl), "".join(line + "\n" for line in lines))
+    return {"rows": len(rows), "images_written": folder.written,
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
+
+
+LLAMAFACTORY_SFT_FILE = "mmsynth_sft.json"
+LLAMAFACTORY_SFT_ENTRY = {
+    "file_name": LLAMAFACTORY_SFT_FILE, "formatting": "sharegpt",
+    "columns": {"messages": "messages", "images": "images"},
+    "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+             "assistant_tag": "assistant"},
+}
+
+
+def export_llamafactory(shards_dir: str, out_dir: str, images: str | None = None
+                        ) -> dict[str, Any]:
+    """Write LLaMA-Factory's sharegpt SFT rows and their ``dataset_info.json`` entry into
+    ``out_dir`` (see the module docstring), the images under ``images`` (default
+    ``out_dir/images``). Returns counts, as :func:`export_llava`, and the files."""
+    out = Path(out_dir)
+    check_outside_runs(out, "output folder", is_dir=True)
+    rows, folder, problems, images = _records(shards_dir, str(out / LLAMAFACTORY_SFT_FILE),
+                                              images, with_meta=False)
+    listed = []
+    for row in rows:
+        where = Path(os.path.relpath(Path(images).resolve() / row["image"], out.resolve()))
+        listed.append({"id": row["id"], "messages": [
+            {"role": "user" if t["from"] == "human" else "assistant", "content": t["value"]}
+            for t in row["conversations"]], "images": [where.as_posix()]})
+    files = [out / LLAMAFACTORY_SFT_FILE, out / "dataset_info.json"]
+    _write(files[0], json.dumps(listed, ensure_ascii=False, indent=1) + "\n")
+    _add_dataset_info(files[1], "mmsynth_sft", LLAMAFACTORY_SFT_ENTRY)
+    return {"rows": len(rows), "images_written": folder.written,
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems,
+            "files": [str(f) for f in files]}
+
+
+def _add_dataset_info(path: Path, name: str, entry: dict[str, Any]) -> None:
+    """Set LLaMA-Factory's ``dataset_info.json`` entry ``name``, keeping the file's others."""
+    info: dict[str, Any] = {}
+    if path.exists():
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise UsageError(f"{path} exists and is not JSON; not replacing it") from None
+        if not isinstance(info, dict):
+            raise UsageError(f"{path} is not a mapping of dataset entries")
+    info[name] = entry
+    _write(path, json.dumps(info, ensure_ascii=False, indent=2) + "\n")
 
 
 def export_jsonl(shards_dir: str, out_jsonl: str, images: str | None = None) -> dict[str, Any]:
@@ -321,16 +416,7 @@ def export_dpo(shards_dir: str, out_dir: str, fmt: str = "trl", images: str | No
     else:
         files = [out / LLAMAFACTORY_FILE, out / "dataset_info.json"]
         _write(files[0], json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
-        info: dict[str, Any] = {}
-        if files[1].exists():
-            try:
-                info = json.loads(files[1].read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                raise UsageError(f"{files[1]} exists and is not JSON; not replacing it") from None
-            if not isinstance(info, dict):
-                raise UsageError(f"{files[1]} is not a mapping of dataset entries")
-        info["mmsynth_dpo"] = LLAMAFACTORY_ENTRY
-        _write(files[1], json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+        _add_dataset_info(files[1], "mmsynth_dpo", LLAMAFACTORY_ENTRY)
     return {"rows": len(rows), "samples": samples, "by_kind": dict(sorted(by_kind.items())),
             "files": [str(f) for f in files], "images_written": folder.written,
             "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
@@ -478,12 +564,13 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``mmsynth export {llava,jsonl,hf,dpo} ...`` (also ``python -m mmsynth.export``; see the
-    module docstring)."""
+    """``mmsynth export {llava,jsonl,messages,llamafactory,hf,dpo} ...`` (also
+    ``python -m mmsynth.export``; see the module docstring)."""
     from mmsynth.cli import ArgParser, parse, parse_text, positional, require
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = ArgParser(prog="mmsynth export", usage="%(prog)s {llava,jsonl,hf,dpo} ...",
+    parser = ArgParser(prog="mmsynth export",
+                       usage="%(prog)s {llava,jsonl,messages,llamafactory,hf,dpo} ...",
                        description="Shards -> the files other training code reads. "
                                    "mmsynth export COMMAND --help shows a command's arguments.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
@@ -492,14 +579,30 @@ def main(argv: list[str] | None = None) -> int:
             ("llava", "out_json", "LLaVA's JSON list (id, image, conversations) + the images, "
                                   "each written once"),
             ("jsonl", "out_jsonl", "one JSON record per line (id, image, images, conversations, "
-                                   "meta) + the images")):
+                                   "meta) + the images"),
+            ("messages", "out_jsonl", "TRL's conversational vision format (messages of typed "
+                                      "content parts, images), one row a line + the images")):
+        usage = f"%(prog)s SHARDS_DIR {target.upper()} [--images DIR]"
+        if name == "llava":
+            usage += " [--single_turn]"
         sub = commands.add_parser(name, prog=f"mmsynth export {name}", help=summary,
-                                  description=summary,
-                                  usage=f"%(prog)s SHARDS_DIR {target.upper()} [--images DIR]")
+                                  description=summary, usage=usage)
         positional(sub, "shards_dir", "a run's output directory (its --out)")
         positional(sub, target, "the file to write")
         sub.add_argument("-i", "--images", type=parse_text, metavar="DIR",
                          help=images_help.format(target.upper()))
+        if name == "llava":
+            sub.add_bool(sub, "single_turn", "a row per question, for LLaVA's stage-1 'plain' "
+                                             "template (default: off)")
+    summary = ("LLaMA-Factory's sharegpt SFT rows (messages, images) + their dataset_info.json "
+               "entry")
+    sub = commands.add_parser("llamafactory", prog="mmsynth export llamafactory", help=summary,
+                              description=summary, usage="%(prog)s SHARDS_DIR OUT_DIR "
+                                                         "[--images DIR]")
+    positional(sub, "shards_dir", "a run's output directory (its --out)")
+    positional(sub, "out_dir", "the folder to write the rows (and by default the images) to")
+    sub.add_argument("-i", "--images", type=parse_text, metavar="DIR",
+                     help="folder the images are written to (default: OUT_DIR/images)")
     summary = ("preference pairs (--preference_pairs) for DPO: TRL's conversational preference "
                "format, or LLaMA-Factory's sharegpt ranking rows + dataset_info.json")
     sub = commands.add_parser("dpo", prog="mmsynth export dpo", help=summary,
@@ -545,12 +648,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {result['dest']}: {result['rows']} rows (datasets.load_from_disk)")
             if skipped := _skipped(result["skipped"]):
                 print(skipped)
+        elif args.command == "llamafactory":
+            require(commands.choices["llamafactory"], args, "shards_dir", "out_dir")
+            result = export_llamafactory(args.shards_dir, args.out_dir, args.images)
+            _report(", ".join(result["files"]), result)
+        elif args.command == "llava":
+            require(commands.choices["llava"], args, "shards_dir", "out_json")
+            _report(args.out_json, export_llava(args.shards_dir, args.out_json, args.images,
+                                                getattr(args, "single_turn", False)))
         else:
-            target = "out_json" if args.command == "llava" else "out_jsonl"
-            require(commands.choices[args.command], args, "shards_dir", target)
-            export = export_llava if args.command == "llava" else export_jsonl
-            out = getattr(args, target)
-            _report(out, export(args.shards_dir, out, args.images))
+            require(commands.choices[args.command], args, "shards_dir", "out_jsonl")
+            export = export_messages if args.command == "messages" else export_jsonl
+            _report(args.out_jsonl, export(args.shards_dir, args.out_jsonl, args.images))
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

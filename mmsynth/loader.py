@@ -238,7 +238,7 @@ def make_dataset(
     return wds.DataPipeline(*stages)
 
 
-def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+def collate_records(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch records: images stacked when they are tensors, everything else kept as lists."""
     out = {key: [record[key] for record in batch] for key in batch[0]}
     try:
@@ -251,10 +251,67 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def make_loader(shards, *, batch_size: int = 32, num_workers: int = 2, **dataset_kwargs):
-    """A ``torch.utils.data.DataLoader`` over :func:`make_dataset` with :func:`collate`."""
+FEW_SHARDS = ("warn", "error", "ignore")
+
+
+# The name it had before make_loader took a ``collate`` argument.
+collate = collate_records
+
+
+def world_size() -> int:
+    """The number of training processes (ranks): torch.distributed's when it is initialised,
+    else ``WORLD_SIZE`` (as webdataset's node split reads them), else 1."""
+    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
+        return max(1, int(os.environ["WORLD_SIZE"]))
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_world_size()
+    except ImportError:
+        pass
+    return 1
+
+
+def check_shard_count(n_shards: int, ranks: int, workers: int, on_few: str = "warn") -> None:
+    """Shards are the unit the loader splits across ranks and their DataLoader workers: with
+    fewer shards than ranks × workers some get none, and a rank with no samples hangs a DDP job
+    at its first collective. Warns (``on_few="warn"``), raises UsageError (``"error"``) or
+    stays quiet (``"ignore"``)."""
+    if on_few not in FEW_SHARDS:
+        raise UsageError(f"on_few_shards must be one of {', '.join(FEW_SHARDS)}, not {on_few!r}")
+    readers = ranks * max(1, workers)
+    if n_shards >= readers or on_few == "ignore":
+        return
+    message = (f"{n_shards} shard{'s' if n_shards != 1 else ''} for {ranks} rank"
+               f"{'s' if ranks != 1 else ''} x {max(1, workers)} DataLoader worker"
+               f"{'s' if workers > 1 else ''}: {readers - n_shards} of the {readers} readers get "
+               "no samples (an empty rank hangs a DDP job). Regenerate with a --shard_size of at "
+               f"most num_samples / {readers} (at least {readers} shards), or use fewer workers "
+               "(num_workers) or ranks")
+    if on_few == "error":
+        raise UsageError(message)
+    log.warning("mmsynth.loader: %s", message)
+
+
+def make_loader(shards, *, batch_size: int = 32, num_workers: int = 2,
+                collate: Callable | None = None, collate_fn: Callable | None = None,
+                on_few_shards: str = "warn", **dataset_kwargs):
+    """A ``torch.utils.data.DataLoader`` over :func:`make_dataset`, batching with ``collate``
+    (or ``collate_fn``, DataLoader's name for it; default :func:`collate_records`: images
+    stacked when they are tensors, the rest kept as lists). Checks that every rank and worker
+    gets shards (:func:`check_shard_count`, ``on_few_shards``) when the dataset splits by node
+    and by worker."""
     from torch.utils.data import DataLoader
 
-    dataset = make_dataset(shards, **dataset_kwargs)
-    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
+    if collate is not None and collate_fn is not None:
+        raise UsageError("give collate or collate_fn, not both (they are one argument)")
+    collate_fn = collate or collate_fn
+
+    urls = shard_urls(shards)
+    if dataset_kwargs.get("split_by_node", True) and dataset_kwargs.get("split_by_worker", True):
+        check_shard_count(len(urls), world_size(), num_workers, on_few_shards)
+    dataset = make_dataset(urls, **dataset_kwargs)
+    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
+                      collate_fn=collate_fn or collate_records,
                       persistent_workers=num_workers > 0)

@@ -1,0 +1,78 @@
+"""Ranks and workers (issue 20, item 3): a run with fewer shards than ranks × workers is named,
+with the fix, before a DDP job hangs on an empty rank; with enough shards every sample arrives
+exactly once across 2 ranks × 2 DataLoader workers (real workers; the ranks set as torchrun
+sets them, ``RANK`` / ``WORLD_SIZE``)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import pytest
+
+from mmsynth.errors import UsageError
+from mmsynth.loader import check_shard_count, make_loader
+from mmsynth.run import run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = {}
+    for shards in (1, 4):
+        folder = tmp_path_factory.mktemp(f"ranks-{shards}")
+        run({"source": "geometry", "num_samples": 24, "shard_size": 24 // shards, "seed": 1,
+             "out": str(folder), "clip_mode": "off", "progress": False})
+        assert len(list(folder.glob("shard-*.tar"))) == shards
+        out[shards] = folder
+    return out
+
+
+def _as_rank(monkeypatch, rank: int, world: int = 2) -> None:
+    monkeypatch.setenv("RANK", str(rank))
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+
+
+def test_one_shard_for_two_ranks_and_two_workers_is_named_with_its_fix(runs, monkeypatch,
+                                                                       caplog):
+    _as_rank(monkeypatch, 1)
+    with caplog.at_level(logging.WARNING, logger="mmsynth.loader"):
+        make_loader(runs[1], batch_size=4, num_workers=2)
+    (message,) = [r.getMessage() for r in caplog.records if "shard" in r.getMessage()]
+    assert "1 shard for 2 ranks x 2 DataLoader workers" in message
+    assert "3 of the 4 readers get no samples" in message and "--shard_size" in message
+    with pytest.raises(UsageError, match="num_samples / 4"):
+        make_loader(runs[1], batch_size=4, num_workers=2, on_few_shards="error")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mmsynth.loader"):
+        make_loader(runs[4], batch_size=4, num_workers=2)
+    assert not caplog.records
+    with pytest.raises(UsageError):
+        check_shard_count(1, 1, 1, on_few="sometimes")
+
+
+def test_four_shards_over_two_ranks_and_two_workers_give_every_sample_once(runs, monkeypatch):
+    keys: Counter[str] = Counter()
+    per_rank = []
+    for rank in (0, 1):
+        _as_rank(monkeypatch, rank)
+        loader = make_loader(runs[4], batch_size=4, num_workers=2, shuffle_buffer=0,
+                             on_few_shards="error")
+        got = [k for batch in loader for k in batch["key"]]
+        per_rank.append(len(got))
+        keys.update(got)
+    assert len(keys) == 24 and set(keys.values()) == {1}, keys
+    assert per_rank == [12, 12]
+
+
+def test_a_collate_function_is_taken_by_either_name(runs, monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+
+    def count(batch):
+        return len(batch)
+
+    for name in ("collate", "collate_fn"):
+        loader = make_loader(runs[4], batch_size=5, num_workers=0, **{name: count})
+        assert sum(loader) == 24
+    with pytest.raises(UsageError, match="not both"):
+        make_loader(runs[4], collate=count, collate_fn=count)
