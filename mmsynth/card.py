@@ -82,6 +82,8 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
         "    dtype: image",
         "  - name: json",
         "    dtype: json",
+        "  - name: txt",
+        "    dtype: string",
         "  - name: __key__",
         "    dtype: string",
         "  - name: __url__",
@@ -159,7 +161,8 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
         "```python",
         "from datasets import Features, Image, Json, Value, load_dataset",
         f"features = Features({{\"{image_ext}\": Image(), \"json\": Json(), "
-        "\"__key__\": Value(\"string\"), \"__url__\": Value(\"string\")})",
+        "\"txt\": Value(\"string\"), \"__key__\": Value(\"string\"), "
+        "\"__url__\": Value(\"string\")})",
         "ds = load_dataset(\"webdataset\", data_files={\"train\": \"THIS_DIR/shard-*.tar\"}, "
         "split=\"train\", features=features)",
         "```",

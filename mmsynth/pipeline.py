@@ -56,7 +56,14 @@ def fingerprint_of(config: dict[str, Any]) -> str:
     from mmsynth.sources import SOURCES
 
     cls = SOURCES.get(config["source"])
-    return fingerprint(config, {**RUN_OPTIONS, **cls.options}, cls.fingerprint_extra(config))
+    # The members each sample's tar entry has: shards of another layout never mix in one run.
+    extra = {**cls.fingerprint_extra(config), "members": SHARD_MEMBERS}
+    return fingerprint(config, {**RUN_OPTIONS, **cls.options}, extra)
+
+
+# The shard members of a sample (mmsynth.sample.Sample.to_wds): the txt caption member came in
+# with issue 20.
+SHARD_MEMBERS = "image+json+txt"
 
 
 def source_for(job: Job) -> Source:

@@ -23,6 +23,7 @@ from mmsynth.shards import (
     CARD_FILE,
     RUN_FILE,
     RUN_STATS_FILE,
+    SIZES_FILE,
     ShardProblem,
     atomic_write_json,
     check_creatable,
@@ -268,6 +269,7 @@ def _build(job: Job, out: Path, executor, show_progress: bool, source, verify: b
     summary.diversity = run_diversity(out)
     summary.stage_lines += diversity_lines(summary.diversity)
     atomic_write_json(out / RUN_STATS_FILE, summary.to_json())
+    atomic_write_json(out / SIZES_FILE, {done[i]["tar"]: done[i]["kept"] for i in sorted(done)})
     from mmsynth.card import write_card
 
     record = json.loads((out / RUN_FILE).read_text())

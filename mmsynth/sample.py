@@ -81,12 +81,18 @@ class Sample:
         return record
 
     def to_wds(self) -> dict[str, Any]:
-        """The webdataset sample dict: ``__key__`` plus one bytes value per member extension."""
-        return {
+        """The webdataset sample dict: ``__key__`` plus one bytes value per member extension:
+        the image, the JSON record and, when the sample has a caption, ``txt`` (what
+        image–text trainers such as open_clip read: a render's scene caption, a photo's first
+        human caption)."""
+        members = {
             "__key__": self.id,
             self.image_ext: self.image,
             "json": json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode(),
         }
+        if self.caption:
+            members["txt"] = self.caption.encode()
+        return members
 
     @classmethod
     def from_wds(cls, record: dict[str, Any]) -> Sample:

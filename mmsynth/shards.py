@@ -3,10 +3,12 @@
 Files in an output directory::
 
     run.json                   config, fingerprint, layout, versions (written before any shard)
-    shard-000000.tar           webdataset tar: {id}.png|jpg + {id}.json per kept sample
+    shard-000000.tar           webdataset tar: {id}.png|jpg + {id}.json (+ {id}.txt, its
+                               caption) per kept sample
     shard-000000.rejects.json  a small capped sample of the shard's rejections (with thumbnails)
     shard-000000.stats.json    kept, rejections by reason, seconds, tar size and sha256
     stats.json                 the run's totals (rewritten at the end of each run)
+    sizes.json                 samples per shard tar (rewritten at the end of each run)
     README.md                  the dataset card (rewritten at the end of each run)
 
 A shard's tar is written to a temporary name, fsynced and renamed into place; its rejects file
@@ -47,6 +49,9 @@ from mmsynth.sample import Sample
 
 RUN_FILE = "run.json"
 RUN_STATS_FILE = "stats.json"
+# Samples per shard tar, {tar name: count} (img2dataset's and open_clip's convention: open_clip
+# reads it to know a dataset's length).
+SIZES_FILE = "sizes.json"
 CARD_FILE = "README.md"
 # A YAML comment in the front matter of every dataset card we write: a README.md without it is
 # the user's, never overwritten or deleted.
@@ -55,7 +60,7 @@ LOCK_FILE = ".mmsynth.lock"
 _TMP_MARK = ".tmp-"
 # The exact names this tool writes; a file that merely starts with ``shard-`` is not ours.
 _SHARD_FILE = re.compile(r"shard-(\d{6})\.(?:tar|stats\.json|rejects\.json)")
-_LEFTOVER = re.compile(rf"(?:{_SHARD_FILE.pattern}|run\.json|stats\.json|README\.md)"
+_LEFTOVER = re.compile(rf"(?:{_SHARD_FILE.pattern}|run\.json|stats\.json|sizes\.json|README\.md)"
                        rf"{re.escape(_TMP_MARK)}[0-9A-Za-z]+")
 
 
@@ -288,9 +293,9 @@ def _recorded_shard_ids(out: Path) -> range | None:
 def our_files(out: Path) -> list[Path]:
     """Files this tool wrote in an output directory (what ``--overwrite`` deletes): the shard
     files of the shard ids ``run.json`` records (every ``shard-NNNNNN.{tar,stats.json,
-    rejects.json}`` when it is missing or unreadable), temporary leftovers, stats.json, our
-    dataset card, and run.json last (so an interrupted delete still knows the rest). Only names
-    that match exactly; directories and other non-files are not listed."""
+    rejects.json}`` when it is missing or unreadable), temporary leftovers, stats.json,
+    sizes.json, our dataset card, and run.json last (so an interrupted delete still knows the
+    rest). Only names that match exactly; directories and other non-files are not listed."""
     ids = _recorded_shard_ids(out)
     found: list[Path] = []
     for entry in os.scandir(out):
@@ -299,8 +304,9 @@ def our_files(out: Path) -> list[Path]:
         if ours or _LEFTOVER.fullmatch(entry.name):
             found.append(Path(entry.path))
     found.sort()
-    if (out / RUN_STATS_FILE).exists() or (out / RUN_STATS_FILE).is_symlink():
-        found.append(out / RUN_STATS_FILE)
+    for name in (RUN_STATS_FILE, SIZES_FILE):
+        if (out / name).exists() or (out / name).is_symlink():
+            found.append(out / name)
     if is_our_card(out / CARD_FILE):
         found.append(out / CARD_FILE)
     if (out / RUN_FILE).exists() or (out / RUN_FILE).is_symlink():

@@ -26,8 +26,9 @@ def test_same_seed_gives_byte_identical_valid_llava_shards(tmp_path):
     samples = read_shards(a)
     assert len(samples) == 120
     for key, members in samples.items():
-        assert set(members) == {"json", "png"}
+        assert set(members) == {"json", "png", "txt"}
         record = json.loads(members["json"])
+        assert members["txt"].decode() == record["caption"]  # what image-text trainers read
         assert record["id"] == key and record["image"] == f"{key}.png"
         assert check_llava_shape(record) == []
         assert record["qa"] and record["scene"]["family"] == record["meta"]["generator"]

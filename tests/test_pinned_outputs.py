@@ -61,11 +61,11 @@ CASES = {
 }
 
 PINS = {
-    "geometry": "aa795b226c363a3e94231225c8a3c573c97f5c0d2a4c25233c6203fd096c2ace",
-    "chart": "c250004b49b05b6d7cd0bf961889d85e8b398fd6b765a34d31ff5eade157bfea",
-    "coco_greedy": "fc391225c26600fd8c416f3f8fdef708bf6542f8a366bceff50225ef3369cff2",
-    "coco_sampled": "904042fa7514f4779a25a8ec9bd90e0442a231898e76ac6a5de4f3cda3282e57",
-    "coco_defaults": "538cfcf2dceadd6d32bd64af5e18447d47baecee1def1d07f600f81cf2b1a30d",
+    "geometry": "5cd8149b24ede2d237da3ede06a0189775cb65290a46cb8cf401c5c0026c6d16",
+    "chart": "50d7d6ff1c240f7297dc058c5a6d5d7073a49e63187ac49b4f31e7859d601526",
+    "coco_greedy": "63c48eb9681199b6195f1668f89c5ac4bc530988d18e963ddb7f1c344f5d7983",
+    "coco_sampled": "4e2653166e6e0a0cdc2762f3cf1f0b9b933a74328e2e150a7473ef9bf2a6c560",
+    "coco_defaults": "1fbf849c4b29e7cc8dc80df081b12f2d321e66fd42ab263ce375939403eb4977",
 }
 
 
