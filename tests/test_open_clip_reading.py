@@ -80,8 +80,11 @@ def test_open_clip_s_training_pipeline_reads_captions_and_the_length(open_clip_w
                    "out": str(out), "clip_mode": "off", "progress": False})
     sizes = json.loads((out / "sizes.json").read_text())
     # Each shard's count is the samples in its tar.
-    assert sizes == {p.name: sum(n.endswith(".json") for n in tarfile.open(p).getnames())
-                     for p in sorted(out.glob("shard-*.tar"))}
+    counts = {}
+    for path in sorted(out.glob("shard-*.tar")):
+        with tarfile.open(path) as tar:
+            counts[path.name] = sum(n.endswith(".json") for n in tar.getnames())
+    assert sizes == counts
     assert sum(sizes.values()) == summary.kept
     members = read_shards(out)
     captions = {}
