@@ -56,9 +56,16 @@ def fingerprint_of(config: dict[str, Any]) -> str:
     from mmsynth.sources import SOURCES
 
     cls = SOURCES.get(config["source"])
-    # The members each sample's tar entry has: shards of another layout never mix in one run.
-    extra = {**cls.fingerprint_extra(config), "members": SHARD_MEMBERS}
-    return fingerprint(config, {**RUN_OPTIONS, **cls.options}, extra)
+    return fingerprint(config, {**RUN_OPTIONS, **cls.options}, fingerprint_extra(config))
+
+
+def fingerprint_extra(config: dict[str, Any]) -> dict[str, Any]:
+    """What shapes the samples besides the options: the source's part (renderer versions,
+    prompt files, the CLIP setup) and the shard members each sample has (so shards of another
+    layout never mix in one run)."""
+    from mmsynth.sources import SOURCES
+
+    return {**SOURCES.get(config["source"]).fingerprint_extra(config), "members": SHARD_MEMBERS}
 
 
 # The shard members of a sample (mmsynth.sample.Sample.to_wds): the txt caption member came in

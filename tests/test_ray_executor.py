@@ -24,7 +24,7 @@ from conftest import REPO, cli, read_shards, shard_bytes
 from mmsynth.config import RUN_OPTIONS, fingerprint, resolve
 from mmsynth.errors import UsageError
 from mmsynth.executors import LocalExecutor, make_executor
-from mmsynth.pipeline import Job, source_for
+from mmsynth.pipeline import Job, fingerprint_extra, source_for
 from mmsynth.ray_executor import RayExecutor
 from mmsynth.shards import num_shards
 from mmsynth.sources import SOURCES, source_options
@@ -59,7 +59,7 @@ def make_job(out: Path, flags: dict) -> Job:
     """The Job that ``mmsynth.run.run`` would build for these flags (same fingerprint)."""
     config = resolve({**flags, "out": str(out), "progress": False}, source_options)
     cls = SOURCES.get(config["source"])
-    fp = fingerprint(config, {**RUN_OPTIONS, **cls.options}, cls.fingerprint_extra(config))
+    fp = fingerprint(config, {**RUN_OPTIONS, **cls.options}, fingerprint_extra(config))
     out.mkdir(parents=True, exist_ok=True)
     return Job(config, fp, source_for(Job(config, fp, 0, str(out))).num_items(), str(out))
 
@@ -161,7 +161,7 @@ def test_a_worker_killed_mid_shard_is_retried_and_no_partial_shard_is_visible(
     job = make_job(tmp_path / "ray", GEOMETRY)
     executor = RayExecutor(workers=2)
     assert not executor.uses_actors(job)  # renders: stateless tasks
-    killer = KillOneBuilder(tmp_path / "ray", members_per_shard=2 * SHARD)
+    killer = KillOneBuilder(tmp_path / "ray", members_per_shard=3 * SHARD)  # image, json, txt
     positions, position = [], 0
 
     def progress(n: int) -> None:
@@ -196,7 +196,7 @@ def test_a_killed_model_actor_restarts_loads_once_and_retries_its_shard(
         tmp_path, ray_session, local_reference):
     job = make_job(tmp_path / "ray", GEOMETRY)
     executor = RayExecutor(workers=2, model_actors=2, mode="actors")
-    killer = KillOneBuilder(tmp_path / "ray", members_per_shard=2 * SHARD)
+    killer = KillOneBuilder(tmp_path / "ray", members_per_shard=3 * SHARD)  # image, json, txt
     killer.start()
     try:
         run_all(executor, job)

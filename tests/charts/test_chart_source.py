@@ -41,11 +41,12 @@ def test_300_chart_samples_readable_llava_shaped_and_checked(tmp_path):
     assert len(samples) >= 0.95 * 300, proc.stdout
     families = set()
     for key, members in samples.items():
-        assert set(members) == {"json", "png"}
+        assert set(members) == {"json", "png", "txt"}
         image = Image.open(io.BytesIO(members["png"]))
         image.load()
         assert image.size == (448, 448)
         record = json.loads(members["json"])
+        assert members["txt"].decode() == record["caption"]
         assert record["id"] == key and check_llava_shape(record) == []
         scene = record["scene"]
         assert scene["table"]["columns"] and scene["table"]["rows"]

@@ -17,7 +17,7 @@ import pytest
 from mmsynth.config import RUN_OPTIONS, fingerprint, resolve
 from mmsynth.errors import UsageError
 from mmsynth.llm import Generation, LLMBackend, per_request
-from mmsynth.pipeline import Job, build_shard, fingerprint_of, source_for
+from mmsynth.pipeline import Job, build_shard, fingerprint_extra, fingerprint_of, source_for
 from mmsynth.run import run
 from mmsynth.sources import SOURCES, source_options
 from mmsynth.sources.best_of_n import BestOfN
@@ -313,7 +313,7 @@ def test_the_options_are_neutral_content_options_with_true_help(tmp_path):
     # At their off values the neutral options leave the fingerprint of a run made before
     # they existed; today's defaults (three retries, the repetition penalty) are another run.
     existing = {k: o for k, o in {**RUN_OPTIONS, **options}.items() if not o.neutral}
-    assert fingerprint_of(off) == fingerprint(off, existing, cls.fingerprint_extra(off))
+    assert fingerprint_of(off) == fingerprint(off, existing, fingerprint_extra(off))
     assert fingerprint_of(off) != fp
     assert fingerprint_of(resolve({**base, "llm_candidates": 3}, source_options)) != fp
     assert fingerprint_of(resolve({**base, "llm_retries": 1}, source_options)) != fp

@@ -21,8 +21,10 @@ def test_samples_are_llava_shaped_and_carry_provenance(coco_run):
     assert summary.kept + summary.rejected >= 3 * 2  # two LLM types per image, plus exact QA
     types = set()
     for key, members in samples.items():
-        assert set(members) == {"jpg", "json"} and members["jpg"][:2] == b"\xff\xd8"
+        assert set(members) == {"jpg", "json", "txt"} and members["jpg"][:2] == b"\xff\xd8"
         record = json.loads(members["json"])
+        # The photo's first human caption, what image-text trainers read.
+        assert members["txt"].decode() == record["caption"] == record["annotations"]["captions"][0]
         assert check_llava_shape(record) == [], key
         meta = record["meta"]
         types.add(meta["type"])
