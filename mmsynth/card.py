@@ -180,6 +180,18 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
         "mmsynth verify THIS_DIR                               # sha256 + members vs stats",
         "```",
         "",
+        "## Publishing",
+        "",
+        "The lock, the LLM reply cache and the reject samples are working files, not data:",
+        "",
+        "```python",
+        "from huggingface_hub import HfApi",
+        "HfApi().upload_folder(repo_id=\"you/your-dataset\", repo_type=\"dataset\", "
+        "folder_path=\"THIS_DIR\",",
+        "                      ignore_patterns=[\".mmsynth.lock\", \"llm_cache/*\", "
+        "\"*.rejects.json\", \"*.tmp-*\"])",
+        "```",
+        "",
     ]
     return "\n".join(lines)
 

@@ -180,6 +180,30 @@ def _to_record(sample: dict[str, Any], image: Any, transform: Callable | None,
             "json": meta}
 
 
+def dataset_size(shards: str | os.PathLike | Sequence[str]) -> int | None:
+    """How many samples the shards hold, from the ``sizes.json`` next to them (what mmsynth
+    writes, img2dataset's convention); None when a shard is not listed there or there is none.
+    Local paths only."""
+    import json
+
+    total = 0
+    cache: dict[str, dict[str, int]] = {}
+    for url in shard_urls(shards):
+        path = url.removeprefix("file://") if url.startswith("file://") else url
+        folder, name = os.path.split(os.path.abspath(path))
+        if folder not in cache:
+            try:
+                with open(os.path.join(folder, "sizes.json"), encoding="utf-8") as f:
+                    cache[folder] = json.load(f)
+            except (OSError, ValueError):
+                return None
+        sizes = cache[folder]
+        if not isinstance(sizes, dict) or not isinstance(sizes.get(name), int):
+            return None
+        total += sizes[name]
+    return total
+
+
 def make_dataset(
     shards: str | os.PathLike | Sequence[str],
     *,
@@ -194,8 +218,13 @@ def make_dataset(
     unknown_members: str = "ignore",
     allow_pipe: bool = False,
     problems: dict[str, int] | None = None,
+    with_length: bool = False,
 ):
     """A ``webdataset.DataPipeline`` of records ``{"key", "image", "conversations", "json"}``.
+
+    ``with_length``: give the pipeline a ``len()`` from ``sizes.json`` (:func:`dataset_size`):
+    the whole run's count divided among the ranks when it splits by node (rounded up; a rank's
+    true count depends on which shards it draws that epoch); UsageError without a sizes.json.
 
     ``decode`` is a webdataset image spec ("pil", "rgb8", "torchrgb", ...); ``transform`` is
     applied to the decoded image (e.g. a torchvision or open_clip preprocess). PIL images are
@@ -235,7 +264,15 @@ def make_dataset(
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100), seed=seed))
     # Objects, not lambdas: DataLoader workers may be spawned, and lambdas do not pickle.
     stages.append(_Records(decode, transform, image_mode, counter))
-    return wds.DataPipeline(*stages)
+    pipeline = wds.DataPipeline(*stages)
+    if with_length:
+        total = dataset_size(urls)
+        if total is None:
+            raise UsageError("with_length needs the sizes.json that mmsynth writes next to the "
+                             "shards (a run made before it has none: re-run it to add it)")
+        ranks = world_size() if split_by_node else 1
+        pipeline = pipeline.with_length(-(-total // ranks))
+    return pipeline
 
 
 def collate_records(batch: list[dict[str, Any]]) -> dict[str, Any]:

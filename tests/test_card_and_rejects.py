@@ -37,6 +37,10 @@ def test_every_run_writes_a_dataset_card_with_config_counts_licences_and_loading
     assert '"seed": 4' in card and 'load_dataset("webdataset"' in card
     # The snippet writes next to the run: exports refuse to write into a run folder.
     assert "mmsynth export llava THIS_DIR exports/llava.json --images exports/images" in card
+    # What to upload: the working files named, each a file the run folder can hold.
+    assert "HfApi().upload_folder(" in card
+    for pattern in ('".mmsynth.lock"', '"llm_cache/*"', '"*.rejects.json"'):
+        assert pattern in card
 
 
 def test_resume_regenerates_the_card_and_overwrite_deletes_only_our_files(tmp_path):

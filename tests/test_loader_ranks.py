@@ -76,3 +76,28 @@ def test_a_collate_function_is_taken_by_either_name(runs, monkeypatch):
         assert sum(loader) == 24
     with pytest.raises(UsageError, match="not both"):
         make_loader(runs[4], collate=count, collate_fn=count)
+
+
+def test_the_length_comes_from_sizes_json(runs, monkeypatch, tmp_path):
+    import shutil
+    import warnings
+
+    from mmsynth.loader import dataset_size, make_dataset
+
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert dataset_size(runs[4]) == dataset_size(runs[1]) == 24
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # webdataset notes that a length changes no epoch
+        assert len(make_dataset(runs[4], with_length=True)) == 24
+        _as_rank(monkeypatch, 1)
+        assert len(make_dataset(runs[4], with_length=True)) == 12
+        assert sum(1 for _ in make_dataset(runs[4], shuffle_buffer=0)) == 12
+    # A folder without sizes.json (a run made before it): no length, and a clear error.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for tar in runs[4].glob("shard-*.tar"):
+        shutil.copy(tar, bare / tar.name)
+    assert dataset_size(bare) is None
+    with pytest.raises(UsageError, match=r"sizes\.json"):
+        make_dataset(bare, with_length=True)
