@@ -460,6 +460,58 @@ def _hf_rows(shards_dir: str, problems: dict[str, int]) -> Iterator[dict[str, An
                "caption": record.get("caption"), "meta": _json(record.get("meta", {}))}
 
 
+def _licences(ds: Any) -> dict[str, int]:
+    """Samples per licence name (``meta.license``: a name, or a mapping with one)."""
+    counts: dict[str, int] = {}
+    for meta in ds["meta"]:
+        licence = json.loads(meta).get("license") if meta else None
+        if isinstance(licence, dict):
+            licence = licence.get("name") or licence.get("url")
+        name = str(licence) if licence else "unknown"
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _hf_card(out_dir: str, target: Path, rows: int, licences: dict[str, int]) -> str:
+    """The exported dataset's card: its licence (the Hub's id when every sample has one), its
+    columns, how to load and publish it, and the licences per sample."""
+    from mmsynth.card import _hub_license
+
+    table = "\n".join(f"| {name} | {n} |" for name, n in licences.items())
+    return "\n".join([
+        "---",
+        f"license: {_hub_license(licences)}",
+        "tags: [mmsynth, synthetic, llava]",
+        "---",
+        "",
+        f"# mmsynth export of `{Path(out_dir).name}`",
+        "",
+        f"{rows} samples written by `mmsynth export hf` (a `datasets.Dataset` saved with "
+        "`save_to_disk`): `id`, `image` (an `Image` feature), `conversations` (LLaVA's "
+        "`human`/`gpt` turns), `caption`, and `qa`, `scene`, `annotations`, `meta` as exact "
+        "JSON text. The run's own card (`README.md` in the run folder) has its counts, "
+        "rejections, models and configuration.",
+        "",
+        "## Licences",
+        "",
+        "Each sample's `meta` names its licence (a photo's also its attribution): keep them "
+        "with the data.",
+        "",
+        "| licence | samples |",
+        "|---|---|",
+        table,
+        "",
+        "## Loading and publishing",
+        "",
+        "```python",
+        "from datasets import load_from_disk",
+        f"ds = load_from_disk({target.name!r})",
+        "ds.push_to_hub(\"you/your-dataset\")  # carries this card's licence on the Hub",
+        "```",
+        "",
+    ])
+
+
 # export hf lists what it wrote here, so --overwrite deletes exactly that and nothing of the
 # user's (a dataset_info.json alone proves nothing about who made the folder).
 HF_MANIFEST = ".mmsynth-export.json"
@@ -540,7 +592,10 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
                 features=hf_features(), cache_dir=cache)
             ds.save_to_disk(staging)
             rows = len(ds)
+            licences = _licences(ds)
             del ds
+            atomic_write_bytes(Path(staging) / "README.md",
+                               _hf_card(out_dir, target, rows, licences).encode("utf-8"))
             new = sorted(p.relative_to(staging).as_posix() for p in Path(staging).rglob("*")
                          if p.is_file())
             old = {p.resolve() for p in old_files}

@@ -122,5 +122,11 @@ def test_hf_export_saves_a_dataset_with_an_image_feature(geometry_run, tmp_path)
         assert json.loads(row["meta"]) == record["meta"]
         assert json.loads(row["scene"]) == record["scene"]
         assert row["annotations"] is None
+    # Its card: the Hub licence id of the one licence, the licences per sample, how to load it.
+    card = (dest / "README.md").read_text()
+    assert card.startswith("---\nlicense: cc0-1.0\n")
+    assert "| CC0-1.0 | 50 |" in card and "load_from_disk('hf')" in card
+    manifest = json.loads((dest / ".mmsynth-export.json").read_text())
+    assert "README.md" in manifest["files"]  # --overwrite removes it with the rest
     assert export("hf", str(geometry_run), str(dest)).returncode == 2  # not empty
     assert export_hf(str(geometry_run), str(dest), overwrite=True)["rows"] == 50
