@@ -23,24 +23,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mmsynth.sample import IMAGE_TOKEN
+from mmsynth.sample import IMAGE_TOKEN, chat_message
 
 IGNORE_INDEX = -100
 
 
 def chat_messages(conversations: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
     """LLaVA ``human``/``gpt`` turns as ``user``/``assistant`` messages of typed parts."""
-    out = []
-    for turn in conversations:
-        text = turn["value"]
-        parts: list[dict[str, Any]] = []
-        if IMAGE_TOKEN in text:
-            parts.append({"type": "image"})
-            text = text.replace(f"{IMAGE_TOKEN}\n", "").replace(IMAGE_TOKEN, "").strip()
-        parts.append({"type": "text", "text": text})
-        out.append({"role": "user" if turn["from"] == "human" else "assistant",
-                    "content": parts})
-    return out
+    return [chat_message(turn) for turn in conversations]
 
 
 class VLMCollator:

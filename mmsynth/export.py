@@ -66,6 +66,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mmsynth.errors import UsageError
+from mmsynth.sample import chat_message
 from mmsynth.shards import (
     RUN_FILE,
     ShardProblem,
@@ -247,14 +248,14 @@ def export_llava(shards_dir: str, out_json: str, images: str | None = None,
 
 def _single_turns(row: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per human/gpt pair of ``row``, each question led by ``<image>\n``."""
-    from mmsynth.sample import IMAGE_TOKEN
+    from mmsynth.sample import IMAGE_TOKEN, without_image_token
 
     turns = row["conversations"]
     out = []
     for k in range(len(turns) // 2):
-        question = turns[2 * k]["value"].replace(f"{IMAGE_TOKEN}\n", "").replace(IMAGE_TOKEN, "")
+        question = without_image_token(turns[2 * k]["value"])
         out.append({"id": f"{row['id']}-t{k}", "image": row["image"], "conversations": [
-            {"from": "human", "value": f"{IMAGE_TOKEN}\n{question.strip()}"},
+            {"from": "human", "value": f"{IMAGE_TOKEN}\n{question}"},
             {"from": "gpt", "value": turns[2 * k + 1]["value"]}]})
     return out
 
@@ -270,7 +271,7 @@ def export_messages(shards_dir: str, out_jsonl: str, images: str | None = None
     for row in rows:
         where = Path(os.path.relpath(Path(images).resolve() / row["image"], base)).as_posix()
         lines.append(json.dumps({"id": row["id"],
-                                 "messages": [_trl_message(t) for t in row["conversations"]],
+                                 "messages": [chat_message(t) for t in row["conversations"]],
                                  "images": [where]}, ensure_ascii=False, separators=(",", ":")))
     _write(Path(out_jsonl), "".join(line + "\n" for line in lines))
     return {"rows": len(rows), "images_written": folder.written,
@@ -345,30 +346,15 @@ LLAMAFACTORY_ENTRY = {
 }
 
 
-def _trl_message(turn: dict[str, str]) -> dict[str, Any]:
-    """A LLaVA turn as a TRL conversational message with typed content parts (the image
-    placeholder becomes an ``{"type": "image"}`` part in front of the text)."""
-    from mmsynth.sample import IMAGE_TOKEN
-
-    role = "user" if turn["from"] == "human" else "assistant"
-    text = turn["value"]
-    parts: list[dict[str, Any]] = []
-    if IMAGE_TOKEN in text:
-        parts.append({"type": "image"})
-        text = text.replace(f"{IMAGE_TOKEN}\n", "").replace(IMAGE_TOKEN, "").strip()
-    parts.append({"type": "text", "text": text})
-    return {"role": role, "content": parts}
-
-
 def _dpo_rows(record: dict[str, Any], image: str, fmt: str) -> list[dict[str, Any]]:
     rows = []
     for k, pair in enumerate(record.get("preference") or []):
         prompt = pair["prompt"]
         row_id = f"{record['id']}-pair{k}"
         if fmt == "trl":
-            rows.append({"id": row_id, "prompt": [_trl_message(t) for t in prompt],
-                         "chosen": [_trl_message({"from": "gpt", "value": pair["chosen"]})],
-                         "rejected": [_trl_message({"from": "gpt", "value": pair["rejected"]})],
+            rows.append({"id": row_id, "prompt": [chat_message(t) for t in prompt],
+                         "chosen": [chat_message({"from": "gpt", "value": pair["chosen"]})],
+                         "rejected": [chat_message({"from": "gpt", "value": pair["rejected"]})],
                          "images": [image], "kind": pair["kind"], "reason": pair["reason"]})
         else:
             rows.append({"id": row_id,

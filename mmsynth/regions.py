@@ -29,6 +29,7 @@ from mmsynth.boxes import BOX_FORMATS, BoxFormat, box_format
 from mmsynth.config import Option, one_of, rate
 from mmsynth.sample import Sample, conversations_from_qa
 from mmsynth.stages import Stage, by_count
+from renderers.qa import pick
 
 REGION_OPTIONS: dict[str, Option] = {
     "box_format": Option(
@@ -62,10 +63,6 @@ _POINT_TO = ("Point to {n}.", "Where is {n}? Point to it.")
 _AT_POINT = ("Which {noun} is at {p} in the image?", "What {noun} is at the point {p}?")
 
 
-def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
-
-
 def render_region_qa(regions: list[Mapping[str, Any]], fmt: BoxFormat, width: int, height: int,
                      rng: np.random.Generator) -> list[dict[str, Any]]:
     """A question locating one tagged element (drawn from ``rng``) and, where an element can be
@@ -88,30 +85,34 @@ def render_region_qa(regions: list[Mapping[str, Any]], fmt: BoxFormat, width: in
     stored = [dict(region)]
     if region["kind"] == "point" or fmt.answers_with_points:
         point = region["point"]
-        question = _pick(rng, _POINT_TO if fmt.answers_with_points else _LOCATE_POINT)
+        question = pick(rng, _POINT_TO if fmt.answers_with_points else _LOCATE_POINT)
         answer = (fmt.points_text([point], short, width, height) if fmt.answers_with_points
                   else fmt.point_text(point, width, height))
-        items.append(_item(question.format(n=name), answer, "region_point",
-                           fmt.point_numbers(point, width, height), stored, fmt))
+        items.append(region_item(question.format(n=name), answer, "region_point",
+                                 fmt.point_numbers(point, width, height), stored, fmt,
+                                 difficulty=None))
     else:
         box = region["box"]
-        items.append(_item(_pick(rng, _LOCATE_BOX).format(n=name),
-                           fmt.box_text(box, width, height), "region_box",
-                           fmt.box_numbers(box, width, height), stored, fmt))
+        items.append(region_item(pick(rng, _LOCATE_BOX).format(n=name),
+                                 fmt.box_text(box, width, height), "region_box",
+                                 fmt.box_numbers(box, width, height), stored, fmt,
+                                 difficulty=None))
     named = [r for r in regions if r.get("answer")]
     if named:
         region = named[int(rng.integers(len(named)))]
         p = fmt.point_text(region["point"], width, height)
-        question = _pick(rng, _AT_POINT).format(noun=region["noun"], p=p)
-        items.append(_item(question, region["answer"], "region_at_point", region["answer"],
-                           [dict(region)], fmt))
+        question = pick(rng, _AT_POINT).format(noun=region["noun"], p=p)
+        items.append(region_item(question, region["answer"], "region_at_point",
+                                 region["answer"], [dict(region)], fmt, difficulty=None))
     return items
 
 
-def _item(question: str, answer: str, kind: str, value: Any, regions: list[dict[str, Any]],
-          fmt: BoxFormat) -> dict[str, Any]:
-    return {"question": question, "answer": answer, "type": kind, "value": value,
-            "regions": regions, "box_format": fmt.name, "exact": True, "difficulty": None}
+def region_item(question: str, answer: str, kind: str, value: Any,
+                regions: list[dict[str, Any]], fmt: BoxFormat, **extra: Any) -> dict[str, Any]:
+    """A region QA item (coco's and the renders'): its answer exact, the geometry it states
+    under ``regions`` (pixels of the original image) and the format that wrote it."""
+    return {"question": question, "answer": answer, "type": kind, "value": value, **extra,
+            "regions": regions, "box_format": fmt.name, "exact": True}
 
 
 class RegionStage(Stage):

@@ -158,6 +158,25 @@ def conversations_from_qa(qa: list[dict[str, Any]], answer_style: str = "long"
     return turns
 
 
+def without_image_token(text: str) -> str:
+    """A turn's text with its ``<image>`` token (and the newline after it) taken out."""
+    return text.replace(f"{IMAGE_TOKEN}\n", "").replace(IMAGE_TOKEN, "").strip()
+
+
+def chat_message(turn: dict[str, str]) -> dict[str, Any]:
+    """A LLaVA turn as a chat message of typed content parts, the way TRL, Hugging Face
+    processors' ``apply_chat_template`` and chat templates read them: ``human`` → ``user``,
+    ``gpt`` → ``assistant``, the ``<image>`` token an ``{"type": "image"}`` part in front of the
+    text (no literal ``<image>`` left)."""
+    text = turn["value"]
+    parts: list[dict[str, Any]] = []
+    if IMAGE_TOKEN in text:
+        parts.append({"type": "image"})
+        text = without_image_token(text)
+    parts.append({"type": "text", "text": text})
+    return {"role": "user" if turn["from"] == "human" else "assistant", "content": parts}
+
+
 def check_llava_shape(record: dict[str, Any]) -> list[str]:
     """Problems with a sample's JSON as LLaVA-style training code would read it (empty if none)."""
     problems = []

@@ -79,6 +79,8 @@ class Region:
                      "point": [round(v, 2) for v in self.point]}
         if self.box is not None:
             out["box"] = [round(v, 2) for v in self.box]
+        if self.answer is not None:
+            out.update(answer=self.answer, noun=self.noun)
         return out
 
 

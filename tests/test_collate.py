@@ -14,7 +14,7 @@ from mmsynth.collate import IGNORE_INDEX, VLMCollator, chat_messages
 from mmsynth.loader import make_loader
 from mmsynth.run import run
 from tests.conftest import read_shards
-from tests.test_export_chat import _tiny_llava
+from tests.tiny_vlm import tiny_llava
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_three_optimiser_steps_of_a_tiny_vlm_through_the_collator(geometry):
 
     out, records = geometry
     texts = [t["value"] for r in records for t in r["conversations"]]
-    model, processor = _tiny_llava(texts)
+    model, processor = tiny_llava(texts)
     collator = VLMCollator(processor)
     loader = make_loader(out, batch_size=4, num_workers=0, collate=collator, shuffle_buffer=0,
                          on_few_shards="ignore")
@@ -70,7 +70,7 @@ def test_three_optimiser_steps_of_a_tiny_vlm_through_the_collator(geometry):
 
 def test_a_tokenizer_and_an_image_processor_keep_one_image_token_a_picture(geometry):
     out, records = geometry
-    _, processor = _tiny_llava([t["value"] for r in records for t in r["conversations"]])
+    _, processor = tiny_llava([t["value"] for r in records for t in r["conversations"]])
     collator = VLMCollator(processor.tokenizer, image_processor=processor.image_processor)
     first = next(iter(make_loader(out, batch_size=3, num_workers=0, shuffle_buffer=0,
                                   on_few_shards="ignore", collate=collator)))

@@ -21,6 +21,7 @@ from mmsynth.export import export_llamafactory, export_llava, export_messages, m
 from mmsynth.run import run
 from mmsynth.sample import IMAGE_TOKEN
 from tests.test_export_dpo import _records, _tokenizer
+from tests.tiny_vlm import tiny_llava
 
 
 @pytest.fixture(scope="module")
@@ -76,52 +77,6 @@ def test_messages_export_passes_trl_s_preparation(mixed_runs, tmp_path):
             assert text.count("<image>") == 1
 
 
-def _tiny_llava(texts):
-    """A tiny randomly initialised LLaVA and its processor (as in tests/test_export_dpo.py's
-    DPO step), its word vocabulary built from ``texts``."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-    )
-
-    words = pre_tokenizers.Whitespace()
-    vocab = {t: i for i, t in enumerate(["[UNK]", "[PAD]", "<image>", "<|end|>", "<|user|>",
-                                         "<|assistant|>", "<|system|>"])}
-    for text in texts:
-        for word, _ in words.pre_tokenize_str(text):
-            vocab.setdefault(word, len(vocab))
-    tokens = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokens.pre_tokenizer = words
-    template = ("{% for m in messages %}<|{{ m['role'] }}|> {% for p in m['content'] %}"
-                "{% if p['type'] == 'image' %}<image> {% else %}{{ p['text'] }} {% endif %}"
-                "{% endfor %}<|end|> {% endfor %}"
-                "{% if add_generation_prompt %}<|assistant|> {% endif %}")
-    tok = PreTrainedTokenizerFast(tokenizer_object=tokens, unk_token="[UNK]", pad_token="[PAD]",
-                                  eos_token="<|end|>", chat_template=template,
-                                  extra_special_tokens={"image_token": "<image>"})
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                           crop_size={"height": 32, "width": 32}),
-        tokenizer=tok, patch_size=16, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, chat_template=template)
-    config = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                       num_attention_heads=2, image_size=32, patch_size=16),
-        text_config=LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
-                                num_hidden_layers=1, num_attention_heads=2,
-                                num_key_value_heads=1, pad_token_id=1, eos_token_id=3),
-        image_token_index=vocab["<image>"], vision_feature_select_strategy="default")
-    torch.manual_seed(0)
-    return LlavaForConditionalGeneration(config), processor
-
-
 def test_trl_s_sft_trainer_trains_on_the_messages_export(mixed_runs, tmp_path):
     import math
 
@@ -131,7 +86,7 @@ def test_trl_s_sft_trainer_trains_on_the_messages_export(mixed_runs, tmp_path):
     out = tmp_path / "messages.jsonl"
     export_messages(str(mixed_runs[0]), str(out))
     ds = _load_messages(out).select_columns(["messages", "images"])
-    model, processor = _tiny_llava([p.get("text") or "" for row in ds for m in row["messages"]
+    model, processor = tiny_llava([p.get("text") or "" for row in ds for m in row["messages"]
                                     for p in m["content"]])
     before = {n: t.detach().clone() for n, t in model.named_parameters()}
     args = SFTConfig(output_dir=str(tmp_path / "sft"), max_steps=3, per_device_train_batch_size=2,

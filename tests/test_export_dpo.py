@@ -88,56 +88,19 @@ def check_trl(out: Path, records: list[dict]) -> int:
 def dpo_step(out: Path, steps: int = 1) -> dict:
     """``steps`` DPO steps of TRL's ``DPOTrainer`` on the TRL export in ``out``, unchanged but for
     its image paths made absolute (TRL's vision DPO loads them with ``datasets``' Image), on a
-    tiny LLaVA built here; returns what the step showed."""
+    tiny LLaVA (tests/tiny_vlm.py); returns what the step showed."""
     import copy
 
     import torch
     from datasets import Image, List, load_dataset
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-    )
     from trl import DPOConfig, DPOTrainer
 
+    from tests.tiny_vlm import tiny_llava
+
     ds = load_dataset("json", data_files=str(out / "dpo.jsonl"), split="train")
-    words = pre_tokenizers.Whitespace()
-    vocab = {t: i for i, t in enumerate(["[UNK]", "[PAD]", "<image>", "<|end|>", "<|user|>",
-                                         "<|assistant|>", "<|system|>"])}
-    for row in ds:
-        for m in row["prompt"] + row["chosen"] + row["rejected"]:
-            for part in m["content"]:
-                for word, _ in words.pre_tokenize_str(part.get("text") or ""):
-                    vocab.setdefault(word, len(vocab))
-    tokens = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokens.pre_tokenizer = words
-    template = ("{% for m in messages %}<|{{ m['role'] }}|> {% for p in m['content'] %}"
-                "{% if p['type'] == 'image' %}<image> {% else %}{{ p['text'] }} {% endif %}"
-                "{% endfor %}<|end|> {% endfor %}"
-                "{% if add_generation_prompt %}<|assistant|> {% endif %}")
-    tok = PreTrainedTokenizerFast(tokenizer_object=tokens, unk_token="[UNK]", pad_token="[PAD]",
-                                  eos_token="<|end|>", chat_template=template,
-                                  extra_special_tokens={"image_token": "<image>"})
-    # 32-pixel images in 16-pixel patches: 4 image tokens per picture (the CLS feature dropped)
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                           crop_size={"height": 32, "width": 32}),
-        tokenizer=tok, patch_size=16, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, chat_template=template)
-    config = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                       num_attention_heads=2, image_size=32, patch_size=16),
-        text_config=LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
-                                num_hidden_layers=1, num_attention_heads=2,
-                                num_key_value_heads=1, pad_token_id=1, eos_token_id=3),
-        image_token_index=vocab["<image>"], vision_feature_select_strategy="default")
-    torch.manual_seed(0)
-    model = LlavaForConditionalGeneration(config)
+    model, processor = tiny_llava([part.get("text") or "" for row in ds
+                                   for m in row["prompt"] + row["chosen"] + row["rejected"]
+                                   for part in m["content"]])
     before = {n: t.detach().clone() for n, t in model.named_parameters()}
     ds = ds.map(lambda row: {"images": [str(out / p) for p in row["images"]]})
     ds = ds.cast_column("images", List(Image())).select_columns(
@@ -153,7 +116,7 @@ def dpo_step(out: Path, steps: int = 1) -> dict:
     changed = {n.split(".")[1] if n.startswith("model.") else n.split(".")[0]
                for n, t in model.named_parameters() if not torch.equal(before[n], t)}
     return {"log": trainer.state.log_history[0], "batch": batch, "changed": changed,
-            "image_token": vocab["<image>"]}
+            "image_token": processor.tokenizer.convert_tokens_to_ids("<image>")}
 
 
 def check_dpo_step(out: Path) -> None:

@@ -107,7 +107,7 @@ from mmsynth.filters.vocabulary import (
     load_vocabulary,
     plural,
 )
-from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample
+from mmsynth.sample import IMAGE_TOKEN, Rejection, Sample, without_image_token
 from mmsynth.stages import Stage
 
 # Public names; the vocabulary and mention names among them are re-exported for the callers that
@@ -590,7 +590,7 @@ class GroundingCheck(Stage):
         checked = 0
         for p in range(0, len(turns), 2):
             pair_problems: list[Problem] = []
-            question = _strip_image_token(turns[p].get("value", ""))
+            question = without_image_token(turns[p].get("value", ""))
             if boxes is not None:
                 question = strip_citations(question)
             if self.check_questions and not _EXISTENCE_QUESTION.search(question):
@@ -644,7 +644,7 @@ class GroundingCheck(Stage):
         answers = " ".join(turns[2 * i + 1]["value"] for i in keep if 2 * i + 1 < len(turns))
         if sample.meta.get("box_format") is not None:
             answers = strip_citations(answers)
-        questions = [_strip_image_token(turns[2 * i]["value"]) for i in keep]
+        questions = [without_image_token(turns[2 * i]["value"]) for i in keep]
         overlap, words = context_overlap(answers, sample.annotations, questions)
         # Answers to a question about the image may explain what no caption says ("Can people
         # watch launches like this?" → "many spaceports have public viewing areas"), as a
@@ -668,7 +668,7 @@ class GroundingCheck(Stage):
         for i in keep:
             new_turns += [dict(t) for t in turns[2 * i:2 * i + 2]]
         for t in new_turns:
-            t["value"] = _strip_image_token(t["value"])
+            t["value"] = without_image_token(t["value"])
         new_turns[0]["value"] = f"{IMAGE_TOKEN}\n{new_turns[0]['value']}"
         dropped = len(per_pair) - len(keep)
         stats["dropped_turns"] += dropped
@@ -691,10 +691,6 @@ def stage_for(source: Any) -> GroundingCheck | None:
     """The chain's ``grounding`` stage for a source, unless its ``--grounding`` is off."""
     mode = source.config.get("grounding", "reject")
     return None if mode == "off" else GroundingCheck(mode=mode)
-
-
-def _strip_image_token(value: str) -> str:
-    return value.replace(f"{IMAGE_TOKEN}\n", "").replace(IMAGE_TOKEN, "").strip()
 
 
 def summarize(stats: Mapping[str, int] | Sequence[Mapping[str, int]]) -> dict[str, Any]:

@@ -33,6 +33,8 @@ import numpy as np
 from mmsynth.boxes import BoxFormat, centre, coco_box, iou
 from mmsynth.filters.annotation_qa import NUMBER_NAMES, count_phrase, display_name
 from mmsynth.filters.grounding import SUPERCATEGORY_OF, UNCOUNTED_CATEGORIES, plural
+from mmsynth.regions import region_item
+from renderers.qa import pick
 
 REGION_KINDS = ("region_referring", "region_grounding", "region_relation", "region_pointing")
 TINY_SIDE = 8.0  # pixels
@@ -59,10 +61,6 @@ _RELATIONS = {  # question word → (axis, the side it names: -1 smaller coordin
     "to the left of": (0, -1), "to the right of": (0, 1), "above": (1, -1), "below": (1, 1)}
 _OPPOSITE = {"to the left of": "to the right of", "to the right of": "to the left of",
              "above": "below", "below": "above"}
-
-
-def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
 
 
 class Objects:
@@ -107,12 +105,6 @@ def _left_to_right(boxes: list) -> list:
     return sorted(boxes, key=lambda b: (b[0], b[1], b[2], b[3]))
 
 
-def _item(question: str, answer: str, kind: str, value: Any, regions: list[dict[str, Any]],
-          fmt: BoxFormat, **extra: Any) -> dict[str, Any]:
-    return {"question": question, "answer": answer, "type": kind, "value": value,
-            **extra, "regions": regions, "box_format": fmt.name, "exact": True}
-
-
 def _box_region(label: str, box) -> dict[str, Any]:
     return {"label": label, "box": [round(float(v), 2) for v in box]}
 
@@ -127,14 +119,13 @@ def referring(objs: Objects, fmt: BoxFormat, rng: np.random.Generator, counters:
     for i, (category, box) in enumerate(objs.usable):
         if category not in SUPERCATEGORY_OF:
             continue
-        others = [(c, b) for j, (c, b) in enumerate(objs.all_boxes) if c != category]
-        if fmt.answers_with_points:
+        if fmt.answers_with_points:  # its centre on no other box
             x, y = centre(box)
             clear = not any(b[0] <= x <= b[2] and b[1] <= y <= b[3]
-                            for j, (_, b) in enumerate(objs.all_boxes)
-                            if b != box)
-        else:
-            clear = all(iou(box, b) < REFERRING_MAX_IOU for _, b in others)
+                            for _, b in objs.all_boxes if b != box)
+        else:  # no other category's box over half of it
+            clear = all(iou(box, b) < REFERRING_MAX_IOU
+                        for c, b in objs.all_boxes if c != category)
         if clear:
             candidates.append(i)
         else:
@@ -146,13 +137,13 @@ def referring(objs: Objects, fmt: BoxFormat, rng: np.random.Generator, counters:
     article = "An" if name[0] in "aeiou" else "A"
     if fmt.answers_with_points:
         point = centre(box)
-        question = _pick(rng, _REFERRING_POINT).format(
+        question = pick(rng, _REFERRING_POINT).format(
             r=fmt.point_text(point, objs.width, objs.height))
         regions = [_point_region(category, point)]
     else:
-        question = _pick(rng, _REFERRING).format(r=fmt.box_text(box, objs.width, objs.height))
+        question = pick(rng, _REFERRING).format(r=fmt.box_text(box, objs.width, objs.height))
         regions = [_box_region(category, box)]
-    return _item(question, f"{article} {name}.", "region_referring", category, regions, fmt,
+    return region_item(question, f"{article} {name}.", "region_referring", category, regions, fmt,
                  category=category)
 
 
@@ -176,8 +167,8 @@ def grounding(objs: Objects, fmt: BoxFormat, rng: np.random.Generator
         answer = ", ".join(fmt.box_text(b, w, h) for b in boxes)
         regions = [_box_region(category, b) for b in boxes]
         value = [fmt.box_numbers(b, w, h) for b in boxes]
-    question = _pick(rng, templates).format(s=name)
-    return _item(question, answer, "region_grounding", value, regions, fmt, category=category)
+    question = pick(rng, templates).format(s=name)
+    return region_item(question, answer, "region_grounding", value, regions, fmt, category=category)
 
 
 def relation(objs: Objects, fmt: BoxFormat, rng: np.random.Generator) -> dict[str, Any] | None:
@@ -207,7 +198,7 @@ def relation(objs: Objects, fmt: BoxFormat, rng: np.random.Generator) -> dict[st
     answer = (f"Yes, the {sa} is {true_side} the {sb}." if yes
               else f"No, the {sa} is {true_side} the {sb}.")
     regions = [_box_region(a, objs.by_category[a][0]), _box_region(b, objs.by_category[b][0])]
-    return _item(question, answer, "region_relation", "Yes" if yes else "No", regions, fmt,
+    return region_item(question, answer, "region_relation", "Yes" if yes else "No", regions, fmt,
                  subject=a, object=b, relation=asked)
 
 
@@ -222,8 +213,8 @@ def pointing(objs: Objects, fmt: BoxFormat, rng: np.random.Generator) -> dict[st
     listed = fmt.points_text(points, plural(name), objs.width, objs.height)
     sep = " " if fmt.answers_with_points else ". "
     answer = f"{listed}{sep}{count_phrase(n, category)}"
-    question = _pick(rng, _POINT_COUNT).format(s=name, p=plural(name))
-    return _item(question, answer, "region_pointing", n,
+    question = pick(rng, _POINT_COUNT).format(s=name, p=plural(name))
+    return region_item(question, answer, "region_pointing", n,
                  [_point_region(category, p) for p in points], fmt, category=category,
                  count_words=NUMBER_NAMES[n] if n < len(NUMBER_NAMES) else str(n))
 

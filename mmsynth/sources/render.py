@@ -213,9 +213,7 @@ class RenderSource(Source):
         work = {"scene_rng": scene_rng, "questions_rng": questions_rng}
         if self.config["region_rate"] > 0:
             # The drawn elements as the final picture has them (mmsynth.regions).
-            work["regions"] = [r.to_json() | ({"answer": r.answer, "noun": r.noun}
-                                              if r.answer else {})
-                               for r in canvas.regions()]
+            work["regions"] = [r.to_json() for r in canvas.regions()]
         return Sample(
             id=self.sample_id(index), image=image, image_ext="png",
             conversations=conversations_from_qa(qa, self.config["answer_style"]),

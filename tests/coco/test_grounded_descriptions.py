@@ -19,11 +19,11 @@ from mmsynth.boxes import BOX_FORMATS, box_format, coco_box, iou
 from mmsynth.config import resolve
 from mmsynth.filters.citations import citation_problems
 from mmsynth.filters.grounding import GroundingCheck
-from mmsynth.llm import Generation, LLMBackend, per_request
 from mmsynth.prompts.llava import Context, ParseError, build_messages, parse
 from mmsynth.run import run
 from mmsynth.sample import Sample
 from mmsynth.sources import SOURCES, source_options
+from tests.coco.fixed_backend import FixedReply
 from tests.conftest import read_shards
 
 # Sentence frames: {obj} is the object word, {box} the citation.
@@ -150,25 +150,6 @@ def test_a_grounded_reply_must_cite_and_a_plain_one_must_not():
     assert e.value.reason == "echo"
 
 
-class Scripted(LLMBackend):
-    """The grounded reply for image 0 (the astronaut: one person box), by the box it cites."""
-
-    name = "scripted-grounded"
-
-    def __init__(self, reply: str):
-        self.reply = reply
-
-    @property
-    def model_id(self) -> str:
-        return "scripted-grounded"
-
-    def generate(self, requests, params=None, on_done=None):
-        per_request(params, len(requests))
-        if on_done:
-            on_done(len(requests))
-        return [Generation(text=self.reply, completion_tokens=60) for _ in requests]
-
-
 REPLY = ("A smiling woman {box} sits in front of a flag in an orange suit. She looks at the "
          "camera with her hands together. A model of a space shuttle is behind her on the left "
          "and a dark helmet rests in front of her.")
@@ -181,7 +162,7 @@ REPLY = ("A smiling woman {box} sits in front of a flag in an orange suit. She l
 def test_the_coco_job_keeps_a_right_citation_and_rejects_a_wrong_one(box, reason, monkeypatch,
                                                                        tmp_path):
     monkeypatch.setattr("mmsynth.llm.backend_from_config",
-                        lambda config: Scripted(REPLY.format(box=box)))
+                        lambda config: FixedReply(REPLY.format(box=box)))
     out = tmp_path / "out"
     summary = run({"source": "coco", "num_samples": 1, "types": "grounded", "seed": 1,
                    "clip_mode": "off", "counting_rate": 0, "negative_rate": 0,

@@ -19,26 +19,13 @@ from PIL import Image
 from mmsynth.boxes import BOX_FORMATS, box_format
 from mmsynth.config import resolve
 from mmsynth.filters.annotation_qa import display_name
-from mmsynth.llm import Generation, LLMBackend, per_request
 from mmsynth.run import run
 from mmsynth.sources import SOURCES, source_options
+from tests.coco.fixed_backend import FixedReply
 from tests.conftest import read_shards
 
-
-class ShortReplies(LLMBackend):
-    """Every request gets "A photo." (too short for any type: a counted parse rejection)."""
-
-    name = "short"
-
-    @property
-    def model_id(self) -> str:
-        return "short-replies"
-
-    def generate(self, requests, params=None, on_done=None):
-        per_request(params, len(requests))
-        if on_done:
-            on_done(len(requests))
-        return [Generation(text="A photo.", completion_tokens=2) for _ in requests]
+# Every request gets this: too short for any type, a counted parse rejection.
+SHORT = "A photo."
 
 
 def _boxes(annotations):
@@ -128,7 +115,7 @@ def rederive(item, annotations, fmt):
 
 def _region_samples(source_flags, fmt_name, monkeypatch):
     """Every photo of the source through the producer and the region_qa stage."""
-    monkeypatch.setattr("mmsynth.llm.backend_from_config", lambda config: ShortReplies())
+    monkeypatch.setattr("mmsynth.llm.backend_from_config", lambda config: FixedReply(SHORT))
     config = resolve({"source": "coco", "num_samples": 100, "clip_mode": "off",
                       "region_rate": 1.0, "box_format": fmt_name, "out": "unused",
                       **source_flags}, source_options)
@@ -208,7 +195,7 @@ def test_relations_and_counting_by_pointing_on_photos_that_have_them(fmt_name, m
 
 
 def test_the_coco_job_ships_region_samples_that_pass_its_checks(monkeypatch, tmp_path):
-    monkeypatch.setattr("mmsynth.llm.backend_from_config", lambda config: ShortReplies())
+    monkeypatch.setattr("mmsynth.llm.backend_from_config", lambda config: FixedReply(SHORT))
     root = _fixture(tmp_path / "coco")
     out = tmp_path / "out"
     summary = run({"source": "coco", "coco_root": str(root), "num_samples": 3, "seed": 1,
