@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mmsynth import schema
 from mmsynth.redact import redact
 from mmsynth.shards import CARD_FILE, CARD_MARK, atomic_write_bytes, is_our_card
 
@@ -75,13 +76,13 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
         "  data_files:",
         "  - split: train",
         "    path: shard-*.tar",
-        # Declared, not inferred: the JSON's fields differ between samples (families, types).
+        # Declared (the stable typed record of mmsynth.schema), so loading the folder needs no
+        # inference; plain types that every datasets version reads (4.0 has no json dtype).
         "dataset_info:",
         "  features:",
         f"  - name: {image_ext}",
         "    dtype: image",
-        "  - name: json",
-        "    dtype: json",
+        *schema.yaml_lines("json", indent="  "),
         "  - name: txt",
         "    dtype: string",
         "  - name: __key__",
@@ -95,10 +96,12 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
         f"LLaVA-style instruction data made by mmsynth "
         f"{record.get('versions', {}).get('mmsynth', '')}: "
         f"{_SOURCE_TEXT.get(source, f'samples from the {source} source')}. Each sample is "
-        f"`{{id}}.{image_ext}` + `{{id}}.json` in WebDataset tar shards; the JSON holds `id`, "
-        "`image`, `conversations` (LLaVA's `human`/`gpt` turns) and `qa`, `scene` or "
-        "`annotations`, `caption`, and `meta` (provenance: source, generator, seed, index, "
-        "config fingerprint, licence).",
+        f"`{{id}}.{image_ext}` + `{{id}}.json` + `{{id}}.txt` (the caption) in WebDataset tar "
+        "shards; the JSON holds `id`, `image`, `conversations` (LLaVA's `human`/`gpt` turns), "
+        "`caption`, `qa` (every question with its answer, typed value, origin and worked "
+        "solution), `scene` or `annotations`, `preference`, and `meta` (provenance: source, "
+        "generator, seed, index, config fingerprint, licence), with the same keys and types in "
+        f"every sample (schema version {schema.SCHEMA_VERSION}, `mmsynth/sample.schema.json`).",
         "",
         "## Counts",
         "",
@@ -155,17 +158,22 @@ def card_text(record: Mapping[str, Any], totals: Mapping[str, Any],
         "loader = make_loader(\"THIS_DIR\", batch_size=32, num_workers=4)",
         "```",
         "",
-        "With Hugging Face `datasets` (the `json` member is declared as `Json` because its fields "
-        "differ between samples):",
+        "With Hugging Face `datasets` (any version from 4.0: every sample's `json` has the same "
+        "keys and types, `mmsynth/sample.schema.json`; its `value`, `details`, `scene`, "
+        "`annotations` and `preference` fields are JSON text to `json.loads`):",
         "",
         "```python",
-        "from datasets import Features, Image, Json, Value, load_dataset",
-        f"features = Features({{\"{image_ext}\": Image(), \"json\": Json(), "
-        "\"txt\": Value(\"string\"), \"__key__\": Value(\"string\"), "
-        "\"__url__\": Value(\"string\")})",
+        "import json",
+        "from datasets import load_dataset",
         "ds = load_dataset(\"webdataset\", data_files={\"train\": \"THIS_DIR/shard-*.tar\"}, "
-        "split=\"train\", features=features)",
+        "split=\"train\")",
+        f"ds[0][\"{image_ext}\"], ds[0][\"json\"][\"conversations\"], "
+        "json.loads(ds[0][\"json\"][\"qa\"][0][\"value\"])",
         "```",
+        "",
+        "Loading png and jpg runs together (renders and photos), pass "
+        "`features=mmsynth.schema.hf_features()`: without it `datasets` keeps only the image kind "
+        "of the first five samples it reads.",
         "",
         "As files for other trainers:",
         "",

@@ -88,6 +88,9 @@ def run_diversity(out: str | Path) -> dict[str, Any]:
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
+    if "unreadable" in report:
+        return [f"  diversity: not measured, {report['unreadable']} (mmsynth verify finds the "
+                "broken shards; a resume with --verify rebuilds them)"]
     if not report.get("questions"):
         return []
 

@@ -15,11 +15,12 @@ folder, ``conversations``) and each image once into IMG_DIR under a stable name:
 one COCO photo share one file). Re-exporting rewrites nothing that is already there with the same
 bytes, so the output is identical; a file of that name with *other* bytes is an error, never
 overwritten. ``jsonl`` writes the same records plus ``images`` (a one-element list, as
-LLaMA-Factory's ShareGPT format wants) and ``meta``, one per line. ``hf`` writes a Hugging Face
-``datasets.Dataset`` with an ``Image`` feature (``save_to_disk``; Arrow files, or Parquet with
-``to_parquet``): ``id``, ``image``, ``conversations``, ``caption``, and ``qa``, ``scene``,
-``annotations``, ``meta`` as JSON text (exact). It needs the ``hf`` extra
-(``pip install mmsynth[hf]``).
+LLaMA-Factory's ShareGPT format wants) and ``meta`` (in the sample schema's typed form, the
+same for every source: lines of several runs load as one dataset), one per line. ``hf`` writes a
+Hugging Face ``datasets.Dataset`` (``save_to_disk``; Arrow files, or Parquet with
+``to_parquet``) whose columns are the shard record's typed form (:mod:`mmsynth.schema`), the
+image as an ``Image`` feature, with a dataset card and, when every sample has one licence, a
+``LICENSE``. It needs the ``hf`` extra (``pip install mmsynth[hf]``).
 
 ``llava --single_turn`` splits each multi-turn sample into one sample per question
 (``{id}-t{k}``, each with the ``<image>`` token), as LLaVA's stage-1 ``plain`` template needs.
@@ -67,6 +68,7 @@ from typing import Any
 
 from mmsynth.errors import UsageError
 from mmsynth.sample import chat_message
+from mmsynth.schema import encode
 from mmsynth.shards import (
     RUN_FILE,
     ShardProblem,
@@ -227,7 +229,9 @@ def _records(shards_dir: str, out_file: str, images: str | None, with_meta: bool
         row = {"id": record["id"], "image": relative, "conversations": record["conversations"]}
         if with_meta:
             row["images"] = [relative]
-            row["meta"] = record.get("meta", {})
+            # meta in the sample schema's typed form (mmsynth.schema): one shape for every
+            # source, so the lines of several runs load as one dataset.
+            row["meta"] = encode(record, strict=False)["meta"]
         rows.append(row)
     return rows, folder, problems, images
 
@@ -417,45 +421,38 @@ def _write(path: Path, text: str) -> None:
 
 
 def hf_features():
-    """The ``datasets`` features of :func:`export_hf`'s dataset."""
-    from datasets import Features, Image, List, Value
+    """The ``datasets`` features of :func:`export_hf`'s dataset: the shard record's typed form
+    (:mod:`mmsynth.schema`, the same columns and types for every source) with the image as an
+    ``Image`` feature."""
+    from datasets import Features, Image
 
-    return Features({
-        "id": Value("string"),
-        "image": Image(),
-        "conversations": List({"from": Value("string"), "value": Value("string")}),
-        # JSON text (json.loads it): their fields differ between samples (families, chart
-        # kinds, data types), and datasets' Json feature decodes floats with ujson, which
-        # changes their last digits.
-        "qa": Value("string"), "scene": Value("string"), "annotations": Value("string"),
-        "caption": Value("string"),
-        "meta": Value("string"),
-    })
+    from mmsynth.schema import json_features
 
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return Features({name: Image() if name == "image" else feature
+                     for name, feature in json_features().items()})
 
 
 def _hf_rows(shards_dir: str, problems: dict[str, int]) -> Iterator[dict[str, Any]]:
     for record, data, ext in iter_samples(shards_dir, problems):
-        yield {"id": record["id"], "image": {"bytes": data, "path": f"{record['id']}.{ext}"},
-               "conversations": record["conversations"], "qa": _json(record.get("qa") or None),
-               "scene": _json(record.get("scene")),
-               "annotations": _json(record.get("annotations")),
-               "caption": record.get("caption"), "meta": _json(record.get("meta", {}))}
+        row = encode(record, strict=False)
+        row["image"] = {"bytes": data, "path": f"{record['id']}.{ext}"}
+        yield row
 
 
 def _licences(ds: Any) -> dict[str, int]:
-    """Samples per licence name (``meta.license``: a name, or a mapping with one)."""
+    """Samples per licence name (the typed ``meta.license``: ``{name, url}``)."""
     counts: dict[str, int] = {}
     for meta in ds["meta"]:
-        licence = json.loads(meta).get("license") if meta else None
-        if isinstance(licence, dict):
-            licence = licence.get("name") or licence.get("url")
-        name = str(licence) if licence else "unknown"
+        name = meta["license"]["name"] or meta["license"]["url"] or "unknown"
         counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _licence_file(rows: int, urls: dict[str, str]) -> str:
+    """The export's LICENSE when every sample has one licence: its name and where its text is."""
+    ((name, url),) = urls.items()
+    return (f"The {rows} samples of this dataset (images and text) are released under "
+            f"{name}{f': {url}' if url else ''}.\n\nEach sample's meta.license names it too.\n")
 
 
 def _hf_card(out_dir: str, target: Path, rows: int, licences: dict[str, int]) -> str:
@@ -474,9 +471,12 @@ def _hf_card(out_dir: str, target: Path, rows: int, licences: dict[str, int]) ->
         "",
         f"{rows} samples written by `mmsynth export hf` (a `datasets.Dataset` saved with "
         "`save_to_disk`): `id`, `image` (an `Image` feature), `conversations` (LLaVA's "
-        "`human`/`gpt` turns), `caption`, and `qa`, `scene`, `annotations`, `meta` as exact "
-        "JSON text. The run's own card (`README.md` in the run folder) has its counts, "
-        "rejections, models and configuration.",
+        "`human`/`gpt` turns), `caption`, `qa` (every question with its answer, typed `value`, "
+        "origin and worked solution), `scene`, `annotations` and `preference` (JSON text), and "
+        "`meta` (provenance) — the columns and types of mmsynth's sample schema, the same for "
+        "every source (`mmsynth/sample.schema.json`), so exports of several runs concatenate. "
+        "The run's own card (`README.md` in the run folder) has its counts, rejections, models "
+        "and configuration.",
         "",
         "## Licences",
         "",
@@ -579,9 +579,13 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
             ds.save_to_disk(staging)
             rows = len(ds)
             licences = _licences(ds)
+            ds_urls = {m["license"]["name"]: m["license"]["url"] for m in ds["meta"]}
             del ds
             atomic_write_bytes(Path(staging) / "README.md",
                                _hf_card(out_dir, target, rows, licences).encode("utf-8"))
+            if len(licences) == 1 and "unknown" not in licences:
+                atomic_write_bytes(Path(staging) / "LICENSE",
+                                   _licence_file(rows, ds_urls).encode("utf-8"))
             new = sorted(p.relative_to(staging).as_posix() for p in Path(staging).rglob("*")
                          if p.is_file())
             old = {p.resolve() for p in old_files}

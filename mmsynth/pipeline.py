@@ -13,6 +13,7 @@ from typing import Any
 from mmsynth.errors import RunAborted
 from mmsynth.redact import redact, redact_obj, watch_config
 from mmsynth.sample import Rejection, Sample
+from mmsynth.schema import SCHEMA_VERSION
 from mmsynth.shards import (
     atomic_write_json,
     rejects_name,
@@ -62,10 +63,12 @@ def fingerprint_of(config: dict[str, Any]) -> str:
 def fingerprint_extra(config: dict[str, Any]) -> dict[str, Any]:
     """What shapes the samples besides the options: the source's part (renderer versions,
     prompt files, the CLIP setup) and the shard members each sample has (so shards of another
-    layout never mix in one run)."""
+    layout never mix in one run), and the version of the json member's schema
+    (:mod:`mmsynth.schema`: a resumed run never mixes records of two shapes)."""
     from mmsynth.sources import SOURCES
 
-    return {**SOURCES.get(config["source"]).fingerprint_extra(config), "members": SHARD_MEMBERS}
+    return {**SOURCES.get(config["source"]).fingerprint_extra(config), "members": SHARD_MEMBERS,
+            "schema": SCHEMA_VERSION}
 
 
 # The shard members of a sample (mmsynth.sample.Sample.to_wds): the txt caption member came in

@@ -16,6 +16,7 @@ from typing import Any
 
 from mmsynth import __version__
 from mmsynth.config import RUN_OPTIONS, layout, resolve
+from mmsynth.errors import UsageError
 from mmsynth.executors import make_executor
 from mmsynth.pipeline import Job, fingerprint_of, source_for
 from mmsynth.redact import redact, redact_obj, watch_config
@@ -266,7 +267,12 @@ def _build(job: Job, out: Path, executor, show_progress: bool, source, verify: b
     from mmsynth.diversity import run_diversity
     from mmsynth.diversity import summary_lines as diversity_lines
 
-    summary.diversity = run_diversity(out)
+    try:
+        summary.diversity = run_diversity(out)
+    except UsageError as e:
+        # A shard that a plain resume trusted (its size matched) but cannot be read: the run's
+        # samples are done; the summary says so rather than failing the run.
+        summary.diversity = {"unreadable": str(e)}
     summary.stage_lines += diversity_lines(summary.diversity)
     atomic_write_json(out / RUN_STATS_FILE, summary.to_json())
     atomic_write_json(out / SIZES_FILE, {done[i]["tar"]: done[i]["kept"] for i in sorted(done)})

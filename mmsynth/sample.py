@@ -1,6 +1,7 @@
 """The one record that flows between stages and is stored in shards.
 
-A shard member pair is ``{id}.png|jpg`` (the encoded image) and ``{id}.json`` (everything else).
+A shard sample is ``{id}.png|jpg`` (the encoded image), ``{id}.json`` (everything else, in the
+stable typed form of :mod:`mmsynth.schema`) and ``{id}.txt`` (the caption).
 The JSON is LLaVA-compatible: ``id``, ``image`` and ``conversations`` are what LLaVA-style
 training code reads; ``qa``, ``scene``, ``annotations``, ``caption``, ``preference`` (chosen /
 rejected pairs, only when asked for) and ``meta`` ride along.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from mmsynth import schema
 
 IMAGE_TOKEN = "<image>"
 IMAGE_EXTENSIONS = ("png", "jpg")
@@ -82,13 +85,13 @@ class Sample:
 
     def to_wds(self) -> dict[str, Any]:
         """The webdataset sample dict: ``__key__`` plus one bytes value per member extension:
-        the image, the JSON record and, when the sample has a caption, ``txt`` (what
-        image–text trainers such as open_clip read: a render's scene caption, a photo's first
-        human caption)."""
+        the image, the JSON record in its stable typed form (:mod:`mmsynth.schema`) and, when
+        the sample has a caption, ``txt`` (what image–text trainers such as open_clip read: a
+        render's scene caption, a photo's first human caption)."""
         members = {
             "__key__": self.id,
             self.image_ext: self.image,
-            "json": json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode(),
+            "json": schema.dumps(schema.encode(self.to_json())).encode(),
         }
         if self.caption:
             members["txt"] = self.caption.encode()
@@ -99,6 +102,7 @@ class Sample:
         """Rebuild a Sample from a raw (undecoded) webdataset record."""
         data = record["json"]
         data = json.loads(data) if isinstance(data, (bytes, str)) else data
+        data = schema.decode(data)
         ext = next(e for e in IMAGE_EXTENSIONS if e in record)
         return cls(
             id=data["id"],

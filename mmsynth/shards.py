@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mmsynth import schema
 from mmsynth.config import shown
 from mmsynth.errors import UsageError
 from mmsynth.hashing import file_sha256
@@ -517,6 +518,11 @@ def parse_record(members: dict[str, bytes], key: str) -> tuple[dict[str, Any], b
         raise ShardProblem("bad_json", f"{key}.json has no list of conversation turns")
     if not isinstance(record.get("meta", {}), dict):
         raise ShardProblem("bad_json", f"{key}.json has a meta that is not an object")
+    try:
+        record = schema.decode(record)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+        raise ShardProblem("bad_json", f"{key}.json does not follow mmsynth's sample schema "
+                           f"(version {schema.SCHEMA_VERSION}): {type(e).__name__}: {e}") from None
     return record, members[ext], ext
 
 
@@ -576,11 +582,25 @@ def iter_shard(tar_path: str | Path, problems: dict[str, int] | None = None,
     """
     import tarfile
 
+    problem = _counter(problems, strict)
     try:
         with tarfile.open(tar_path, mode="r:") as tar:
-            yield from _iter_tar(tar, str(tar_path), _counter(problems, strict))
+            yield from _iter_tar(tar, str(tar_path), problem)
+            _check_end(tar, str(tar_path), problem)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise UsageError(f"cannot read {tar_path}: {e}") from None
+
+
+def _check_end(tar: Any, name: str, problem: Callable[[str, str], None]) -> None:
+    """tarfile ends an archive quietly at a damaged member header after the first: what
+    follows must be the end-of-archive zeros, or the rest of the shard is counted as lost."""
+    f = tar.fileobj
+    f.seek(tar.offset)
+    while chunk := f.read(1 << 16):
+        if chunk.count(0) != len(chunk):
+            problem("truncated_tar", f"{name}: unreadable from byte {tar.offset} on (a damaged "
+                    "member header); the samples after it are not read")
+            return
 
 
 def iter_tar_stream(fileobj: BinaryIO, name: str, problems: dict[str, int] | None = None,
@@ -616,9 +636,15 @@ def iter_run_json(out: str | Path) -> Iterator[dict[str, Any]]:
                         continue
                     f = tar.extractfile(member)
                     try:
-                        yield json.loads(f.read(member_limit("json") + 1) if f else b"")
-                    except ValueError:
+                        record = schema.decode(
+                            json.loads(f.read(member_limit("json") + 1) if f else b""))
+                    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
                         continue
+                    yield record
+
+                def broken(reason: str, message: str) -> None:
+                    raise UsageError(f"cannot read {message}")
+                _check_end(tar, str(tar_path), broken)
         except (tarfile.TarError, OSError, EOFError) as e:
             raise UsageError(f"cannot read {tar_path}: {e}") from None
 

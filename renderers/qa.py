@@ -153,8 +153,9 @@ def text_qa(question: str, answer: str, *, type: str, value: Any = None,
             steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A QA item whose answer is text (a name, a fraction, a point, yes/no); ``steps`` as for
     :func:`numeric_qa`."""
+    # Exact: a text answer is written in full (nothing rounded), as numeric_qa's integral ones.
     item: dict[str, Any] = {"question": question, "answer": answer, "type": type,
-                            "value": answer if value is None else value}
+                            "value": answer if value is None else value, "exact": True}
     _worked(item, rationale, steps)
     return item
 

@@ -54,8 +54,36 @@ def shard_bytes(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.glob("shard-*.tar"))}
 
 
+def decoded(data: bytes) -> dict:
+    """A shard's ``json`` member as mmsynth holds the record in memory (:mod:`mmsynth.schema`)."""
+    from mmsynth.schema import decode
+
+    return decode(json.loads(data))
+
+
+def read_records(out: Path) -> list[dict]:
+    """The records of every sample in ``out``'s shards, as mmsynth holds them in memory (the
+    shard's typed form decoded, :mod:`mmsynth.schema`), in shard order."""
+    return [decoded(m["json"]) for m in read_shards(out).values()]
+
+
 def load_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+# One small real coco run (the embedded LLM on the CPU), shared by the tests that read its output:
+# the coco source's own checks, preview/export, the sample schema.
+COCO_FAST = {"types": "detail,conversation", "llm_max_new_tokens": 48, "progress": False,
+             "shard_size": 2}
+
+
+@pytest.fixture(scope="session")
+def coco_run(tmp_path_factory):
+    from mmsynth.run import run
+
+    out = tmp_path_factory.mktemp("coco")
+    summary = run({"source": "coco", "num_samples": 3, "out": str(out), "seed": 1, **COCO_FAST})
+    return out, summary
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,11 @@ conversations state them."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from mmsynth.run import run
 from mmsynth.sample import IMAGE_TOKEN, SHORT_ANSWER_INSTRUCTION
-from tests.conftest import read_shards
+from tests.conftest import decoded, read_shards
 from tests.test_preference_render import _chart_checker, _geometry_checkers
 
 N = 60
@@ -22,7 +20,7 @@ def _run(tmp_path, source: str, **flags) -> dict[str, dict]:
     run({"source": source, "num_samples": N, "shard_size": 30, "seed": 4, "out": str(out),
          "clip_mode": "off", "progress": False, **flags})
     shards = read_shards(out)
-    return {key: {**json.loads(m["json"]), "png": m["png"]} for key, m in shards.items()}
+    return {key: {**decoded(m["json"]), "png": m["png"]} for key, m in shards.items()}
 
 
 def _questions(turns):

@@ -6,11 +6,10 @@ figure, and every worked step."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from mmsynth.run import run
-from tests.conftest import read_shards
+from tests.conftest import read_records
 from tests.geometry.test_solution_steps import check_mistakes, check_steps
 from tests.test_preference_render import _geometry_checkers
 
@@ -24,7 +23,7 @@ def test_backward_questions_are_right_by_the_independent_checkers(tmp_path):
     summary = run({"source": "geometry", "num_samples": N, "shard_size": 150, "seed": 8,
                    "out": str(tmp_path), "backward": 0.5, "variants": 1, "preference_pairs": 1,
                    "clip_mode": "off", "progress": False})
-    records = [json.loads(m["json"]) for m in read_shards(tmp_path).values()]
+    records = read_records(tmp_path)
     assert summary.rejected == 0 and len(records) == summary.kept > N
     checkers = _geometry_checkers()
     types = Counter()

@@ -3,9 +3,8 @@ treated as the tool's files by resume, leftovers and --overwrite, never changing
 
 import base64
 import io
-import json
 
-from conftest import cli, load_json, read_shards, shard_bytes
+from conftest import cli, decoded, load_json, read_shards, shard_bytes
 from PIL import Image
 
 from mmsynth.pipeline import MAX_REJECT_SAMPLES_PER_REASON
@@ -28,7 +27,7 @@ def test_every_run_writes_a_dataset_card_with_config_counts_licences_and_loading
     assert "| kept samples | 45 |" in card and "No sample was rejected." in card
     kinds = {}
     for members in read_shards(tmp_path).values():
-        generator = json.loads(members["json"])["meta"]["generator"]
+        generator = decoded(members["json"])["meta"]["generator"]
         kinds[generator] = kinds.get(generator, 0) + 1
     for generator, n in kinds.items():
         assert f"| geometry/{generator} | {n} |" in card

@@ -7,7 +7,6 @@ seeds.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 from mmsynth.filters.clip import ClipFilter, ClipPlan, ClipScorer, clip_plan, texts_for
 from mmsynth.run import _grouped
 from mmsynth.sample import Sample
-from tests.conftest import REPO, cli, load_json, read_shards, shard_bytes
+from tests.conftest import REPO, cli, decoded, load_json, read_shards, shard_bytes
 
 CKPT = REPO / "assets" / "clip" / "mmsynth-tiny-clip.safetensors"
 TRAIN_SEED = 1000  # tools/train_tiny_clip.py
@@ -234,7 +233,7 @@ def test_auto_without_weights_says_skipped(tmp_path):
     (key,) = stats["stages"]["clip"]
     assert key.startswith("skipped:") and stats["stages"]["clip"][key] == 12
     for entry in read_shards(tmp_path).values():
-        assert "clip" not in json.loads(entry["json"])["meta"]
+        assert "clip" not in decoded(entry["json"])["meta"]
 
 
 @pytest.mark.slow
@@ -256,7 +255,7 @@ def test_end_to_end_with_the_tiny_checkpoint(tmp_path):
     shards = read_shards(tmp_path / "a")
     assert len(shards) == stats["kept"] == clip["kept"]
     for entry in shards.values():
-        meta = json.loads(entry["json"])["meta"]
+        meta = decoded(entry["json"])["meta"]
         assert meta["clip"]["score"] >= 0.3 and meta["clip"]["model"] == "mmsynth-tiny-clip"
         assert math.isclose(meta["clip"]["clipscore"], 2.5 * meta["clip"]["score"], abs_tol=1e-4)
     # Same config + seed: byte-identical, with two workers and another batch size too.

@@ -5,7 +5,6 @@ end-of-turn token), never a user word, an image token or padding."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from mmsynth.collate import IGNORE_INDEX, VLMCollator, chat_messages
 from mmsynth.loader import make_loader
 from mmsynth.run import run
-from tests.conftest import read_shards
+from tests.conftest import read_records
 from tests.tiny_vlm import tiny_llava
 
 
@@ -22,7 +21,7 @@ def geometry(tmp_path_factory):
     out = tmp_path_factory.mktemp("collate")
     run({"source": "geometry", "num_samples": 12, "shard_size": 12, "seed": 3, "out": str(out),
          "clip_mode": "off", "progress": False})
-    records = [json.loads(m["json"]) for m in read_shards(out).values()]
+    records = read_records(out)
     return out, records
 
 

@@ -6,7 +6,6 @@ levels come in the proportions asked. ``MMSYNTH_ACCEPTANCE_N=1000`` runs the iss
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 
@@ -14,7 +13,7 @@ import pytest
 
 from mmsynth.run import run
 from tests.charts.test_solution_steps import check_chart_steps
-from tests.conftest import cli, read_shards
+from tests.conftest import cli, read_records
 from tests.geometry import test_coordinates
 from tests.geometry.test_composed import check_with_composed
 from tests.geometry.test_solution_steps import check_steps
@@ -31,7 +30,7 @@ def mixed_run(request, tmp_path_factory):
     summary = run({"source": request.param, "num_samples": N, "shard_size": 150, "seed": 6,
                    "out": str(out), "difficulty": MIX, "variants": 1, "clip_mode": "off",
                    "progress": False, **extra})
-    records = [json.loads(m["json"]) for m in read_shards(out).values()]
+    records = read_records(out)
     return request.param, records, summary
 
 

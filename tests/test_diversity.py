@@ -38,9 +38,9 @@ def test_a_run_reports_its_diversity_in_the_summary_stats_and_card(tmp_path):
     summary = run({"source": "geometry", "num_samples": 40, "shard_size": 20, "seed": 2,
                    "out": str(tmp_path), "clip_mode": "off", "progress": False})
     records = []
-    from tests.conftest import read_shards
+    from tests.conftest import read_records
 
-    records = [json.loads(m["json"]) for m in read_shards(tmp_path).values()]
+    records = read_records(tmp_path)
     questions = [t["value"].removeprefix("<image>\n") for r in records
                  for t in r["conversations"][0::2]]
     assert summary.diversity == diversity(questions)

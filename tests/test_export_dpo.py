@@ -165,9 +165,9 @@ def check_llamafactory(out: Path, records: list[dict]) -> int:
 
 
 def _records(run_dir: Path) -> list[dict]:
-    from tests.conftest import read_shards
+    from tests.conftest import read_records
 
-    return [json.loads(m["json"]) for m in read_shards(run_dir).values()]
+    return read_records(run_dir)
 
 
 def test_trl_export_passes_trl_s_preparation(geometry_prefs, tmp_path):

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli, load_json, read_shards, shard_bytes
+from conftest import REPO, cli, decoded, load_json, read_shards, shard_bytes
 
 from mmsynth.run import run
 from mmsynth.sample import check_llava_shape
@@ -27,7 +27,7 @@ def test_same_seed_gives_byte_identical_valid_llava_shards(tmp_path):
     assert len(samples) == 120
     for key, members in samples.items():
         assert set(members) == {"json", "png", "txt"}
-        record = json.loads(members["json"])
+        record = decoded(members["json"])
         assert members["txt"].decode() == record["caption"]  # what image-text trainers read
         assert record["id"] == key and record["image"] == f"{key}.png"
         assert check_llava_shape(record) == []
@@ -98,7 +98,7 @@ def test_different_config_in_same_out_is_refused_unless_overwrite(tmp_path):
     assert proc.returncode == 2 and "different shard layout" in proc.stderr
     assert "differs: --num_samples 20 → 30)" in proc.stderr
     cli(*base, "--seed", "2", "--overwrite")
-    assert {json.loads(m["json"])["meta"]["seed"] for m in read_shards(tmp_path).values()} == {2}
+    assert {decoded(m["json"])["meta"]["seed"] for m in read_shards(tmp_path).values()} == {2}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -205,7 +205,7 @@ def test_overwrite_replaces_only_our_files_never_a_users_lookalikes(tmp_path):
     assert (tmp_path / "shard-000000.tar.bak").read_bytes() == b"my copy"
     assert sorted(p.name for p in tmp_path.glob("shard-*.tar")) == \
         ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
-    assert {json.loads(m["json"])["meta"]["seed"] for m in read_shards(tmp_path).values()} == {2}
+    assert {decoded(m["json"])["meta"]["seed"] for m in read_shards(tmp_path).values()} == {2}
 
 
 def test_overwrite_refuses_a_directory_under_one_of_our_names_before_deleting(tmp_path):
@@ -227,6 +227,17 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
+def _inside_an_image(tar_path: Path) -> int:
+    """The offset of a byte in the middle of the shard's middle image (a flip there leaves the
+    tar readable: only the checksum can tell)."""
+    import tarfile
+
+    with tarfile.open(tar_path) as tar:
+        images = [m for m in tar.getmembers() if m.name.endswith(".png")]
+    member = images[len(images) // 2]
+    return member.offset_data + member.size // 2
+
+
 def test_verify_rebuilds_a_same_size_corrupted_shard_to_the_clean_bytes(tmp_path):
     args = ["--source", "geometry", "--num_samples", "30", "--shard_size", "10", "--seed", "6",
             "--noprogress", "--clip_mode", "off"]
@@ -234,7 +245,7 @@ def test_verify_rebuilds_a_same_size_corrupted_shard_to_the_clean_bytes(tmp_path
     cli(*args, "--out", str(clean))
     cli(*args, "--out", str(out))
     tar = out / "shard-000001.tar"
-    _flip(tar, tar.stat().st_size // 2)  # inside an image: same size, so a plain resume trusts it
+    _flip(tar, _inside_an_image(tar))  # same size, so a plain resume trusts it
     proc = cli(*args, "--out", str(out))
     assert "3 shards were already complete, 0 built now" in proc.stdout
     assert shard_bytes(out) != shard_bytes(clean)
@@ -245,6 +256,21 @@ def test_verify_rebuilds_a_same_size_corrupted_shard_to_the_clean_bytes(tmp_path
     assert shard_bytes(out) == shard_bytes(clean)
     proc = cli(*args, "--out", str(out), "--verify")
     assert "0 built now" in proc.stdout and "all match" in proc.stdout
+
+
+def test_a_resume_that_trusts_an_unreadable_shard_still_ends_and_says_so(tmp_path):
+    args = ["--source", "geometry", "--num_samples", "20", "--shard_size", "10", "--seed", "6",
+            "--noprogress", "--clip_mode", "off", "--out", str(tmp_path)]
+    cli(*args)
+    tar = tmp_path / "shard-000001.tar"
+    import tarfile
+
+    with tarfile.open(tar) as t:
+        header = t.getmembers()[3].offset
+    _flip(tar, header + 10)  # a member header: tarfile stops there ("bad checksum")
+    proc = cli(*args)
+    assert "0 built now" in proc.stdout
+    assert "diversity: not measured, cannot read" in proc.stdout and "--verify" in proc.stdout
 
 
 def test_stats_that_name_another_tar_do_not_count_as_complete(tmp_path):

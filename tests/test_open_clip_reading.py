@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from mmsynth.run import run
-from tests.conftest import read_shards
+from tests.conftest import decoded, read_shards
 
 OPEN_CLIP_WEBDATASET = "0.2.86"
 
@@ -89,7 +89,7 @@ def test_open_clip_s_training_pipeline_reads_captions_and_the_length(open_clip_w
     members = read_shards(out)
     captions = {}
     for key, m in members.items():
-        record = json.loads(m["json"])
+        record = decoded(m["json"])
         assert m["txt"].decode() == record["caption"]  # the txt member is the caption
         captions[key] = record["caption"]
     env = {**os.environ, "PYTHONPATH": str(open_clip_webdataset)}

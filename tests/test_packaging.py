@@ -13,11 +13,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli, read_shards, shard_bytes
+from conftest import REPO, cli, decoded, read_shards, shard_bytes
 
 # repo file (relative to REPO) → where the wheel must hold it. Derived from the repository, so a
 # new prompt set, vocabulary or sample image must ship too.
 SHIPPED = {
+    "mmsynth/sample.schema.json": "mmsynth/sample.schema.json",
     **{str(p.relative_to(REPO)): "mmsynth/" + str(p.relative_to(REPO))
        for folder in ("prompts", "grounding")
        for p in sorted((REPO / "configs" / folder).glob("*.yaml"))},
@@ -207,7 +208,7 @@ def test_the_installed_wheel_runs_from_any_directory(wheel, tmp_path):
     run(*generate, "--source", "chart", "--num_samples", "20", "--out", str(cwd / "chart"))
     samples = read_shards(cwd / "chart")
     assert len(samples) == json.loads((cwd / "chart" / "stats.json").read_text())["kept"] > 0
-    assert all(json.loads(s["json"])["meta"]["source"] == "chart" for s in samples.values())
+    assert all(decoded(s["json"])["meta"]["source"] == "chart" for s in samples.values())
     # The vocabularies the installed copy read are the checkout's: the same bytes.
     cli("--source", "chart", "--num_samples", "20", "--out", str(tmp_path / "checkout"),
         "--noprogress", "--clip_mode", "off")
@@ -216,7 +217,7 @@ def test_the_installed_wheel_runs_from_any_directory(wheel, tmp_path):
     # The shipped COCO sample, the shipped prompt set and the embedded model.
     run(*generate, "--source", "coco", "--num_samples", "1", "--types", "detail",
         "--out", str(cwd / "coco"))
-    metas = [json.loads(s["json"])["meta"] for s in read_shards(cwd / "coco").values()]
+    metas = [decoded(s["json"])["meta"] for s in read_shards(cwd / "coco").values()]
     detail = [m for m in metas if m["type"] == "detail"]
     assert len(detail) == 1 and detail[0]["file_name"] == "000000000001.jpg"
     assert detail[0]["prompt"]["prompt_fingerprint"] == where["detail"]

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import cli, read_shards
+from conftest import cli, read_records
 
 from mmsynth.personas import (
     PERSONAS_FILE,
@@ -78,7 +78,7 @@ def test_a_missing_list_is_one_clear_line(tmp_path):
 def test_a_coco_run_writes_each_conversation_s_persona_and_evolves_with_it(tmp_path):
     cli("--source", "coco", "--types", "conversation", "--personas", "on", "--evolve_rounds",
         "1", "--clip_mode", "off", "--out", str(tmp_path), "--noprogress", timeout=900)
-    records = [json.loads(m["json"]) for m in read_shards(tmp_path).values()]
+    records = read_records(tmp_path)
     personas = load_personas(PERSONAS_FILE)
     by_id = {r["id"]: r for r in records}
     conversations = [r for r in records if r["meta"]["type"] == "conversation"]

@@ -12,14 +12,13 @@ accepts the sample's own QA.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 
 import pytest
 
 from mmsynth.run import run
-from tests.conftest import read_shards
+from tests.conftest import read_records
 
 N = 500
 
@@ -53,7 +52,7 @@ def render_run(request, tmp_path_factory):
     summary = run({"source": request.param, "num_samples": N, "shard_size": 250, "seed": 3,
                    "out": str(out), "preference_pairs": 1, "clip_mode": "off",
                    "progress": False})
-    records = [json.loads(m["json"]) for m in read_shards(out).values()]
+    records = read_records(out)
     return request.param, records, summary
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from browser import page_counts, screenshot
-from conftest import REPO, cli, read_shards
+from conftest import REPO, cli, decoded, read_shards
 
 from mmsynth.preview import preview
 
@@ -28,7 +28,7 @@ def test_geometry_preview_renders_every_image_and_plot_in_chromium(geometry_run,
     assert "No CLIP scores in this run." in text
     assert "Samples (50 of 50, chosen at random)" in text
     for key, members in read_shards(geometry_run).items():
-        record = json.loads(members["json"])
+        record = decoded(members["json"])
         assert key in text
         assert f"<b>{html.escape(record['qa'][0]['answer'])}</b>" in text
     shot = screenshot(page, tmp_path / "preview.png")

@@ -10,7 +10,6 @@ at least half lies inside the stated box, and the box is tight to those pixels w
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from PIL import Image
 
 from mmsynth.boxes import BOX_FORMATS, box_format, iou
 from mmsynth.run import run
-from tests.conftest import read_shards, shard_bytes
+from tests.conftest import decoded, read_records, read_shards, shard_bytes
 
 W, H = 640, 480
 BOX = (64.0, 48.0, 320.0, 240.0)  # centre (192, 144)
@@ -153,7 +152,7 @@ def test_every_stated_box_and_point_matches_the_drawn_pixels(region_run):
     checked = {"box": 0, "point": 0, "at_point": 0}
     asked = set()
     for key, members in read_shards(out).items():
-        record = json.loads(members["json"])
+        record = decoded(members["json"])
         items = [q for q in record["qa"] if "regions" in q]
         if not items:
             continue
@@ -222,7 +221,7 @@ def test_render_region_questions_in_every_format_and_the_same_bytes_twice(tmp_pa
              "region_rate": 1.0, "clip_mode": "off", "progress": False}
     for name in BOX_FORMATS:
         run({**flags, "out": str(tmp_path / name), "box_format": name})
-        records = [json.loads(m["json"]) for m in read_shards(tmp_path / name).values()]
+        records = read_records(tmp_path / name)
         items = [q for r in records for q in r["qa"] if "regions" in q]
         assert items and all(q["box_format"] == name for q in items)
         fmt = box_format(name)
@@ -249,7 +248,7 @@ def test_the_preview_draws_each_stated_box_and_point_and_the_card_states_the_con
     out = tmp_path / "run"
     run({"source": "chart", "num_samples": 16, "shard_size": 16, "seed": 2, "region_rate": 1.0,
          "box_format": "qwen", "clip_mode": "off", "progress": False, "out": str(out)})
-    records = [json.loads(m["json"]) for m in read_shards(out).values()]
+    records = read_records(out)
     stated = sum(len(q["regions"]) for r in records for q in r["qa"] if "regions" in q)
     assert stated > 0
     page = tmp_path / "preview.html"

@@ -5,9 +5,9 @@ import pytest
 from mmsynth.sample import Sample, check_llava_shape, conversations_from_qa
 
 QA = [
-    {"question": "What is x?", "answer": "70°", "type": "t", "value": 70,
+    {"question": "What is x?", "answer": "70°", "type": "t", "value": 70, "exact": True,
      "rationale": "Angles sum to 180°."},
-    {"question": "And y?", "answer": "3 cm", "type": "t", "value": 3},
+    {"question": "And y?", "answer": "3 cm", "type": "t", "value": 3, "exact": True},
 ]
 
 
@@ -23,7 +23,7 @@ def test_conversations_from_qa_puts_image_token_first_and_alternates():
 def test_round_trip_through_webdataset_record():
     s = Sample(id="geometry-0-000000001", image=b"\x89PNG fake",
                conversations=conversations_from_qa(QA), qa=QA, scene={"a": 1},
-               caption="a triangle", meta={"index": 1})
+               caption="a triangle", meta={"seed": 0, "index": 1})
     record = s.to_wds()
     assert record["__key__"] == "geometry-0-000000001"
     data = json.loads(record["json"])

@@ -73,7 +73,9 @@ def test_writing_shards_does_not_import_torch_and_webdataset_still_works(tmp_pat
 import sys
 from mmsynth.shards import write_shard
 from mmsynth.sample import Sample
-write_shard(__import__('pathlib').Path({str(tmp_path)!r}), 0, [Sample(id='k', image=b'x')])
+turns = [{{'from': 'human', 'value': 'q'}}, {{'from': 'gpt', 'value': 'a'}}]
+write_shard(__import__('pathlib').Path({str(tmp_path)!r}), 0,
+            [Sample(id='k', image=b'x', conversations=turns)])
 assert 'torch' not in sys.modules, 'torch was imported'
 import webdataset as wds
 ds = wds.WebDataset({str(tmp_path / 'shard-000000.tar')!r}, shardshuffle=False)

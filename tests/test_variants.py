@@ -6,7 +6,6 @@ from the variant's scene by the independent checkers."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 
@@ -16,7 +15,7 @@ import pytest
 from mmsynth.run import run
 from mmsynth.variants import Recorded, Replayed, skeleton
 from tests.charts.test_solution_steps import check_chart_steps
-from tests.conftest import read_shards, shard_bytes
+from tests.conftest import decoded, read_records, read_shards, shard_bytes
 from tests.geometry.test_solution_steps import check_steps
 from tests.test_preference_render import _chart_checker, _geometry_checkers
 
@@ -38,7 +37,7 @@ def variant_run(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"variants-{request.param}")
     summary = run(_flags(request.param, out))
     shards = read_shards(out)
-    records = {key: {**json.loads(m["json"]), "png": m["png"]} for key, m in shards.items()}
+    records = {key: {**decoded(m["json"]), "png": m["png"]} for key, m in shards.items()}
     return request.param, records, summary
 
 
@@ -104,7 +103,7 @@ def test_variants_are_deterministic_and_resume(tmp_path):
     again = {**flags, "out": str(tmp_path / "b")}
     run(again)
     assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b")
-    records = [json.loads(m["json"]) for m in read_shards(tmp_path / "a").values()]
+    records = read_records(tmp_path / "a")
     assert Counter(r["meta"].get("variant", {}).get("n") for r in records)[2] > 0
     # A lost shard is rebuilt to the same bytes.
     lost = sorted((tmp_path / "b").glob("*.tar"))[1]

@@ -19,7 +19,8 @@ from renderers.base import LabelsDoNotFit
 from renderers.qa import without_mistakes
 
 # Rendered images are made by this tool from random parameters: no third-party rights.
-RENDER_LICENSE = "CC0-1.0"
+# One shape for every source's meta.license (a photo's is COCO's {id, name, url}).
+RENDER_LICENSE = {"name": "CC0-1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/"}
 
 
 def generator_at(state: dict[str, Any]) -> np.random.Generator:
@@ -219,7 +220,7 @@ class RenderSource(Source):
             conversations=conversations_from_qa(qa, self.config["answer_style"]),
             qa=qa, scene=scene, caption=caption,
             meta=self.provenance(index, generator=name, generator_version=family.version,
-                                 license=RENDER_LICENSE),
+                                 license=dict(RENDER_LICENSE)),
             work=work,
         )
 
@@ -239,7 +240,7 @@ class RenderSource(Source):
         return Sample(id=self.sample_id(index), image=image, image_ext="png", scene=scene,
                       meta=self.provenance(index, generator=name,
                                            generator_version=family.version,
-                                           license=RENDER_LICENSE))
+                                           license=dict(RENDER_LICENSE)))
 
 
 class GeometrySource(RenderSource):

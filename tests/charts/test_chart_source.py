@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import cli, read_shards, shard_bytes
+from conftest import cli, decoded, read_shards, shard_bytes
 from PIL import Image
 
 from mmsynth.config import RUN_OPTIONS, load_yaml, resolve
@@ -45,7 +45,7 @@ def test_300_chart_samples_readable_llava_shaped_and_checked(tmp_path):
         image = Image.open(io.BytesIO(members["png"]))
         image.load()
         assert image.size == (448, 448)
-        record = json.loads(members["json"])
+        record = decoded(members["json"])
         assert members["txt"].decode() == record["caption"]
         assert record["id"] == key and check_llava_shape(record) == []
         scene = record["scene"]

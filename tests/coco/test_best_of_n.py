@@ -22,7 +22,7 @@ from mmsynth.run import run
 from mmsynth.sources import SOURCES, source_options
 from mmsynth.sources.best_of_n import BestOfN
 from mmsynth.sources.coco_stages import candidate_seed
-from tests.conftest import cli, read_shards
+from tests.conftest import cli, decoded, read_records, read_shards
 
 SEED = 7
 # Image index 0 is the astronaut (image 1), index 1 the cameraman (image 2) of the shipped sample.
@@ -104,7 +104,7 @@ def _shard(tmp_path, monkeypatch, script, misled=None, **flags):
     job = Job(config, fingerprint_of(config), 2, str(out))
     stats = build_shard(job, 0)
     stage = next(s for s in source_for(job).stages() if isinstance(s, BestOfN))
-    records = [json.loads(m["json"]) for m in read_shards(out).values()]
+    records = read_records(out)
     kept = {r["meta"]["index"]: r for r in records if r["meta"]["type"] == "detail"}
     return stats, kept, backend, stage
 
@@ -343,7 +343,7 @@ def test_the_embedded_model_same_seed_same_kept_replies(tmp_path):
     assert stage["candidates"] == 6 + stage["retries"] and stage["retries"] <= 2
     assert stage["kept"] + stage["rejected"] == 2
     for members in a.values():
-        meta = json.loads(members["json"])["meta"]
+        meta = decoded(members["json"])["meta"]
         if meta["type"] == "detail":
             k = meta["llm"]["candidate"]
             assert meta["llm"]["params"]["seed"] == candidate_seed(3, meta["index"], "detail", k)

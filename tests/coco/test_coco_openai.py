@@ -4,14 +4,13 @@ stop, a server killed mid-run and resumed, and a re-run served from the cache.""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
-from tests.conftest import REPO, cli, read_shards, shard_bytes
+from tests.conftest import REPO, cli, decoded, read_shards, shard_bytes
 from tests.llm.fault_server import FaultServer
 from tests.llm.servers import free_port
 
@@ -33,8 +32,8 @@ def test_a_run_through_the_server_then_a_rerun_from_the_cache(tmp_path, monkeypa
     assert "llm: 3 requests, 0 from the cache, 3 sent, 0 failed" in first.stdout
     assert "llm: 3 requests, 3 from the cache, 0 sent, 0 failed" in again.stdout
     samples = read_shards(out)
-    detail = [json.loads(s["json"]) for s in samples.values()
-              if json.loads(s["json"])["meta"]["type"] == "detail"]
+    detail = [decoded(s["json"]) for s in samples.values()
+              if decoded(s["json"])["meta"]["type"] == "detail"]
     assert len(detail) == 3
     for record in detail:
         assert record["meta"]["llm"]["backend"] == "openai"

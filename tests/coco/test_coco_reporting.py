@@ -17,7 +17,7 @@ from mmsynth.sources.coco_data import (
     load_image,
     resolve_paths,
 )
-from tests.conftest import cli, read_shards
+from tests.conftest import cli, decoded, read_shards
 from tests.llm.fault_server import FaultServer
 
 CATS = [{"id": 1, "name": "person", "supercategory": "person"},
@@ -101,7 +101,7 @@ def test_dropped_records_and_rejected_images_reach_summary_stats_and_card(carele
     assert "| `image_error:ImageTooSmall` | 1 |" in card
     assert "| `image_error:SymlinkOutsideImages` | 1 |" in card
 
-    files = {json.loads(m["json"])["meta"]["file_name"] for m in read_shards(out).values()}
+    files = {decoded(m["json"])["meta"]["file_name"] for m in read_shards(out).values()}
     assert files == {"a.jpg", "b.jpg", "c.jpg"}
 
 
@@ -113,10 +113,10 @@ def test_follow_symlinks_and_a_lower_min_side_let_those_images_in(careless_coco,
                    "--follow_symlinks", "true", "--min_image_side", "16", "--out", str(out))
     assert "image_error" not in proc.stdout
     assert "coco reader: 3 records dropped" in proc.stdout  # the reader's drops are unchanged
-    files = {json.loads(m["json"])["meta"]["file_name"] for m in read_shards(out).values()}
+    files = {decoded(m["json"])["meta"]["file_name"] for m in read_shards(out).values()}
     assert files == {"a.jpg", "b.jpg", "c.jpg", "tiny.jpg", "link.jpg"}
     link = next(m for m in read_shards(out).values()
-                if json.loads(m["json"])["meta"]["file_name"] == "link.jpg")
+                if decoded(m["json"])["meta"]["file_name"] == "link.jpg")
     assert link["jpg"] == (tmp_path / "outside" / "elsewhere.jpg").read_bytes()
     config = json.loads((out / "run.json").read_text())["config"]
     assert config["follow_symlinks"] is True and config["min_image_side"] == 16

@@ -1,9 +1,8 @@
 """The coco source end to end with the real embedded LLM: shards, rejections, grounding stats."""
 
-import json
 import shutil
 
-from conftest import load_json, read_shards
+from conftest import decoded, load_json, read_shards
 
 from mmsynth.run import run
 from mmsynth.sample import check_llava_shape
@@ -22,7 +21,7 @@ def test_samples_are_llava_shaped_and_carry_provenance(coco_run):
     types = set()
     for key, members in samples.items():
         assert set(members) == {"jpg", "json", "txt"} and members["jpg"][:2] == b"\xff\xd8"
-        record = json.loads(members["json"])
+        record = decoded(members["json"])
         # The photo's first human caption, what image-text trainers read.
         assert members["txt"].decode() == record["caption"] == record["annotations"]["captions"][0]
         assert check_llava_shape(record) == [], key

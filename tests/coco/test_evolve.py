@@ -13,7 +13,7 @@ from mmsynth.evolve import OPERATIONS, eliminated
 from mmsynth.filters.claims import ClaimCheck
 from mmsynth.filters.grounding import GroundingCheck
 from mmsynth.sample import Rejection, Sample
-from tests.conftest import cli, read_shards
+from tests.conftest import cli, read_records
 
 
 @pytest.mark.parametrize("evolved, reason", [
@@ -32,7 +32,7 @@ def test_the_elimination_rules(evolved, reason):
 def test_a_coco_run_evolves_checks_and_counts(tmp_path):
     proc = cli("--source", "coco", "--types", "conversation", "--evolve_rounds", "1",
                "--clip_mode", "off", "--out", str(tmp_path), "--noprogress", timeout=900)
-    records = [json.loads(m["json"]) for m in read_shards(tmp_path).values()]
+    records = read_records(tmp_path)
     evolved = [r for r in records if r["meta"]["type"] == "evolved"]
     ids = {r["id"] for r in records}
     assert evolved, proc.stdout

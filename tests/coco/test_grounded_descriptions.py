@@ -10,7 +10,6 @@ word), each in every box format, in hand-written sentence frames."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest
@@ -24,7 +23,7 @@ from mmsynth.run import run
 from mmsynth.sample import Sample
 from mmsynth.sources import SOURCES, source_options
 from tests.coco.fixed_backend import FixedReply
-from tests.conftest import read_shards
+from tests.conftest import read_records
 
 # Sentence frames: {obj} is the object word, {box} the citation.
 FRAMES = (
@@ -167,7 +166,7 @@ def test_the_coco_job_keeps_a_right_citation_and_rejects_a_wrong_one(box, reason
     summary = run({"source": "coco", "num_samples": 1, "types": "grounded", "seed": 1,
                    "clip_mode": "off", "counting_rate": 0, "negative_rate": 0,
                    "llm_retries": 0, "progress": False, "out": str(out)})
-    records = [json.loads(m["json"]) for m in read_shards(out).values()]
+    records = read_records(out)
     grounded = [r for r in records if r["meta"]["type"] == "grounded"]
     if reason is None:
         assert len(grounded) == 1 and summary.rejections == {}, summary.rejections

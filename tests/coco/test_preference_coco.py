@@ -11,7 +11,6 @@ context it is shown in the unit tests).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest
@@ -21,7 +20,7 @@ from mmsynth.filters.grounding import GroundingCheck
 from mmsynth.run import run
 from mmsynth.sample import Rejection, Sample
 from tests.coco.conftest import FAST
-from tests.conftest import read_shards
+from tests.conftest import decoded, read_records, read_shards
 
 INTENDED = {"injected_object": "hallucinated_object:", "wrong_count": "wrong_count:",
             "wrong_relation": "unsupported_claim:relation",
@@ -37,8 +36,8 @@ def prefs_run(coco_run, tmp_path_factory):
                    # wrong_count pairs' material; the LLM's requests are the same.
                    "counting_rate": 1.0, "preference_pairs": 4, "llm_cache": "read",
                    "llm_cache_path": str(cached / "llm_cache" / "responses.sqlite")})
-    records = [json.loads(m["json"]) for m in read_shards(out).values()]
-    plain = {json.loads(m["json"])["id"]: json.loads(m["json"])
+    records = read_records(out)
+    plain = {decoded(m["json"])["id"]: decoded(m["json"])
              for m in read_shards(cached).values()}
     return records, plain, summary
 

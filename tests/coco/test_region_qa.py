@@ -22,7 +22,7 @@ from mmsynth.filters.annotation_qa import display_name
 from mmsynth.run import run
 from mmsynth.sources import SOURCES, source_options
 from tests.coco.fixed_backend import FixedReply
-from tests.conftest import read_shards
+from tests.conftest import read_records
 
 # Every request gets this: too short for any type, a counted parse rejection.
 SHORT = "A photo."
@@ -201,7 +201,7 @@ def test_the_coco_job_ships_region_samples_that_pass_its_checks(monkeypatch, tmp
     summary = run({"source": "coco", "coco_root": str(root), "num_samples": 3, "seed": 1,
                    "types": "detail", "region_rate": 1.0, "box_format": "qwen",
                    "clip_mode": "off", "progress": False, "out": str(out)})
-    records = [json.loads(m["json"]) for m in read_shards(out).values()]
+    records = read_records(out)
     regions = [r for r in records if r["meta"]["type"] == "region_qa"]
     assert len(regions) == 3, summary.rejections
     for record in regions:

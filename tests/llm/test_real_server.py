@@ -9,7 +9,7 @@ import pytest
 
 from mmsynth.llm import GenerationParams, make_backend
 from mmsynth.sample import check_llava_shape
-from tests.conftest import cli, read_shards, shard_bytes
+from tests.conftest import cli, read_records, shard_bytes
 from tests.llm.fault_server import FaultServer
 from tests.llm.servers import export_embedded, free_port, start_transformers_serve
 
@@ -56,7 +56,7 @@ def test_coco_through_the_real_server_then_a_rerun_from_the_cache(server, tmp_pa
         assert len(proxy.chat_requests) == sent == 2
     assert "llm: 2 requests, 2 from the cache, 0 sent, 0 failed" in again.stdout, first.stdout
     assert shard_bytes(out) == before
-    records = [json.loads(s["json"]) for s in read_shards(out).values()]
+    records = read_records(out)
     assert records and all(check_llava_shape(r) == [] for r in records)
     written = [r for r in records if r["meta"]["type"] == "detail"]
     stats = json.loads((out / "stats.json").read_text())
