@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -219,8 +220,15 @@ def make_dataset(
     allow_pipe: bool = False,
     problems: dict[str, int] | None = None,
     with_length: bool = False,
+    epoch_samples: int | None = None,
 ):
     """A ``webdataset.DataPipeline`` of records ``{"key", "image", "conversations", "json"}``.
+
+    ``epoch_samples``: every reader (a rank's DataLoader worker, or the rank itself without
+    workers) yields exactly this many samples per epoch, going round its shards again (in a new
+    shuffle) when they run out, so ranks whose shards differ in size still run the same number
+    of steps (what :func:`make_loader`'s ``equal_batches`` sets). A reader whose pass over its
+    shards gives no sample raises UsageError instead of going round forever.
 
     ``with_length``: give the pipeline a ``len()`` from ``sizes.json`` (:func:`dataset_size`):
     the whole run's count divided among the ranks when it splits by node (rounded up; a rank's
@@ -259,12 +267,18 @@ def make_dataset(
         stages.append(shardlists.split_by_node)
     if split_by_worker:
         stages.append(shardlists.split_by_worker)
+    if epoch_samples is not None and epoch_samples < 1:
+        raise UsageError(f"epoch_samples must be at least 1, not {epoch_samples}")
     stages.append(_TarSamples(allow_pipe, unknown_members, counter))
+    if epoch_samples is not None:
+        stages.append(_SomeSamples())
     if shuffle_buffer > 0:
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100), seed=seed))
     # Objects, not lambdas: DataLoader workers may be spawned, and lambdas do not pickle.
     stages.append(_Records(decode, transform, image_mode, counter))
     pipeline = wds.DataPipeline(*stages)
+    if epoch_samples is not None:
+        pipeline = pipeline.with_epoch(epoch_samples)
     if with_length:
         total = dataset_size(urls)
         if total is None:
@@ -273,6 +287,21 @@ def make_dataset(
         ranks = world_size() if split_by_node else 1
         pipeline = pipeline.with_length(-(-total // ranks))
     return pipeline
+
+
+class _SomeSamples:
+    """Stage: refuses a pass over a reader's shards that gives no sample (no shard, or none
+    usable): a repeating pipeline would otherwise go round it forever."""
+
+    def __call__(self, src: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        empty = True
+        for item in src:
+            empty = False
+            yield item
+        if empty:
+            raise UsageError("a reader (a rank's DataLoader worker) read no sample in a pass over "
+                             "its shards: equal epochs need every reader to get a shard with "
+                             "usable samples (at least ranks x workers shards)")
 
 
 def collate_records(batch: list[dict[str, Any]]) -> dict[str, Any]:
@@ -331,14 +360,31 @@ def check_shard_count(n_shards: int, ranks: int, workers: int, on_few: str = "wa
     log.warning("mmsynth.loader: %s", message)
 
 
+def equal_batches_per_reader(total: int, ranks: int, workers: int, batch_size: int) -> int:
+    """Batches each reader yields per epoch so every rank runs the same number of steps:
+    the run's samples over all readers, in whole batches, rounded down (open_clip's rule)."""
+    per_reader = total // (ranks * workers * batch_size)
+    if per_reader < 1:
+        raise UsageError(f"{total} samples make no whole batch of {batch_size} for each of "
+                         f"{ranks} ranks x {workers} workers: lower batch_size or num_workers")
+    return per_reader
+
+
 def make_loader(shards, *, batch_size: int = 32, num_workers: int = 2,
                 collate: Callable | None = None, collate_fn: Callable | None = None,
-                on_few_shards: str = "warn", **dataset_kwargs):
+                on_few_shards: str = "warn", equal_batches: bool = False, **dataset_kwargs):
     """A ``torch.utils.data.DataLoader`` over :func:`make_dataset`, batching with ``collate``
     (or ``collate_fn``, DataLoader's name for it; default :func:`collate_records`: images
     stacked when they are tensors, the rest kept as lists). Checks that every rank and worker
     gets shards (:func:`check_shard_count`, ``on_few_shards``) when the dataset splits by node
-    and by worker."""
+    and by worker.
+
+    ``equal_batches``: every rank yields the same number of full batches per epoch (DDP waits
+    on the slowest rank: one that runs out first hangs the job) — the run's size from
+    ``sizes.json`` divided among ranks x workers in whole batches, rounded down
+    (:func:`equal_batches_per_reader`); a reader whose shards run short goes round them again.
+    ``len(loader)`` is then that count. Needs a sizes.json and at least ranks x workers
+    shards."""
     from torch.utils.data import DataLoader
 
     if collate is not None and collate_fn is not None:
@@ -346,9 +392,29 @@ def make_loader(shards, *, batch_size: int = 32, num_workers: int = 2,
     collate_fn = collate or collate_fn
 
     urls = shard_urls(shards)
-    if dataset_kwargs.get("split_by_node", True) and dataset_kwargs.get("split_by_worker", True):
-        check_shard_count(len(urls), world_size(), num_workers, on_few_shards)
-    dataset = make_dataset(urls, **dataset_kwargs)
+    splits = dataset_kwargs.get("split_by_node", True) and dataset_kwargs.get("split_by_worker",
+                                                                              True)
+    if splits:
+        check_shard_count(len(urls), world_size(), num_workers,
+                          "error" if equal_batches else on_few_shards)
+    if equal_batches:
+        if not splits:
+            raise UsageError("equal_batches divides the shards among ranks and workers: keep "
+                             "split_by_node and split_by_worker on")
+        total = dataset_size(urls)
+        if total is None:
+            raise UsageError("equal_batches needs the sizes.json that mmsynth writes next to "
+                             "the shards (a run made before it has none: re-run it to add it)")
+        workers = max(num_workers, 1)
+        batches = equal_batches_per_reader(total, world_size(), workers, batch_size)
+        dataset_kwargs = {**dataset_kwargs, "epoch_samples": batches * batch_size,
+                          "with_length": False}
+        dataset = make_dataset(urls, **dataset_kwargs)
+        with warnings.catch_warnings():  # webdataset's note that a length changes no epoch
+            warnings.simplefilter("ignore")
+            dataset = dataset.with_length(batches * batch_size * workers)
+    else:
+        dataset = make_dataset(urls, **dataset_kwargs)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                       collate_fn=collate_fn or collate_records,
                       persistent_workers=num_workers > 0)

@@ -101,3 +101,42 @@ def test_the_length_comes_from_sizes_json(runs, monkeypatch, tmp_path):
     assert dataset_size(bare) is None
     with pytest.raises(UsageError, match=r"sizes\.json"):
         make_dataset(bare, with_length=True)
+
+
+def test_equal_batches_give_every_rank_the_same_steps_over_uneven_shards(monkeypatch,
+                                                                         tmp_path):
+    from mmsynth.loader import equal_batches_per_reader
+
+    # 27 samples in shards of 8, 8, 8 and 3: without equal_batches the rank holding the short
+    # shard runs out first (the rank split is by shard).
+    run({"source": "geometry", "num_samples": 27, "shard_size": 8, "seed": 2,
+         "out": str(tmp_path), "clip_mode": "off", "progress": False})
+    plain, equal, distinct = [], [], []
+    for rank in (0, 1):
+        _as_rank(monkeypatch, rank)
+        loader = make_loader(tmp_path, batch_size=2, num_workers=2, shuffle_buffer=0,
+                             shuffle_shards=False, on_few_shards="error")
+        plain.append(sum(len(b["key"]) for b in loader))
+        loader = make_loader(tmp_path, batch_size=2, num_workers=2, equal_batches=True)
+        batches = [b["key"] for b in loader]
+        # 27 // (2 ranks x 2 workers x 2) = 3 batches a worker, 6 a rank, all full
+        assert len(loader) == len(batches) == 6 and all(len(b) == 2 for b in batches)
+        equal.append(len(batches))
+        distinct.append(len({k for b in batches for k in b}))
+        again = [b["key"] for b in loader]  # the next epoch: as many steps again
+        assert len(again) == 6
+    assert sorted(plain) == [11, 16] and equal == [6, 6]
+    assert min(distinct) >= 3  # a worker with the 3-sample shard goes round it again
+    assert equal_batches_per_reader(27, 2, 2, 2) == 3
+    with pytest.raises(UsageError, match="no whole batch"):
+        equal_batches_per_reader(7, 2, 2, 2)
+    _as_rank(monkeypatch, 0, world=4)
+    with pytest.raises(UsageError, match="readers get no samples"):
+        make_loader(tmp_path, batch_size=2, num_workers=2, equal_batches=True)
+    # make_dataset alone: a reader with no shard (rank 4 of 5 over 4 shards) is refused, not
+    # left spinning
+    from mmsynth.loader import make_dataset
+
+    _as_rank(monkeypatch, 4, world=5)
+    with pytest.raises(UsageError, match="read no sample"):
+        next(iter(make_dataset(tmp_path, epoch_samples=4)))
