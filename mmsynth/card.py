@@ -43,6 +43,10 @@ def write_card(out: Path, record: Mapping[str, Any], totals: Mapping[str, Any],
         return False
     # Redacted as a whole: the card is made to be published, and quotes the command and config.
     text = redact(card_text(record, totals, list(shard_stats), stage_lines))
+    # A dedup pass's counts stay on the card when the run's end rewrites it (mmsynth.dedup).
+    from mmsynth.dedup.record import card_section, with_card_section
+
+    text = with_card_section(text, card_section(out))
     atomic_write_bytes(path, text.encode())
     return True
 

@@ -1,11 +1,11 @@
 """The ``mmsynth`` command: one console script, a subcommand per tool, and the flag parsing they
 share.
 
-``mmsynth generate|preview|export|verify ...`` runs ``main(argv) -> int`` of the module named in
-:data:`SUBCOMMANDS`; ``python -m mmsynth.generate`` (and ``.preview``, ``.export``) call the same
-functions directly. Flags keep the syntax the tool always had (it used to be parsed by ``fire``):
-``--X value``, ``--X=value``, ``--X`` / ``--noX`` for booleans, ``--num-samples`` for
-``--num_samples``, and values read by :func:`parse_value`.
+``mmsynth generate|preview|export|verify|dedup ...`` runs ``main(argv) -> int`` of the module
+named in :data:`SUBCOMMANDS`; ``python -m mmsynth.generate`` (and ``.preview``, ``.export``,
+``.dedup``) call the same functions directly. Flags keep the syntax the tool always had (it used
+to be parsed by ``fire``): ``--X value``, ``--X=value``, ``--X`` / ``--noX`` for booleans,
+``--num-samples`` for ``--num_samples``, and values read by :func:`parse_value`.
 
 One module (~520 lines) on purpose: the shared flag parsing is most of it, and the dispatch at
 the bottom is the only other part (some 60 lines), too small to stand apart.
@@ -35,6 +35,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("mmsynth.export:main", "shards -> LLaVA JSON, JSON lines, TRL messages, "
                                       "LLaMA-Factory, HF dataset, DPO pairs"),
     "verify": ("mmsynth.verify:main", "check a run's shards and stats"),
+    "dedup": ("mmsynth.dedup.command:main", "remove duplicates and benchmark overlap from a run "
+                                            "(dedup.json; --rewrite OUT)"),
 }
 
 # Option tables that several sources splice into theirs: --help shows them once, under this

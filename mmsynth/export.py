@@ -44,6 +44,11 @@ preference rows (``conversations`` ending in a human turn, ``chosen`` / ``reject
 messages, ``images``) and a ``dataset_info.json`` holding the ``mmsynth_dpo`` entry
 (``formatting: sharegpt``, ``ranking: true``; other entries of an existing file are kept).
 
+Every export leaves out the samples ``mmsynth dedup`` removed (the run's ``dedup.json``,
+:mod:`mmsynth.dedup.record`) and says how many; ``--keep_duplicates`` exports them too. A record
+that no longer matches the shards (a run resumed or regenerated since) is an error, never a
+guess.
+
 Shards may come from anyone, so exports read them through mmsynth.shards' safe reader:
 malformed members and samples, and records whose ``meta.source`` is not a plain name or whose
 file name is not a plain file name, are skipped, counted by reason and reported. No output file
@@ -66,6 +71,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mmsynth.dedup.record import read_removed
 from mmsynth.errors import UsageError
 from mmsynth.sample import chat_message
 from mmsynth.schema import encode
@@ -82,12 +88,35 @@ from mmsynth.shards import (
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
-def iter_samples(shards_dir: str | Path, problems: dict[str, int] | None = None
+# The key of the results (and of ``removed`` below) that counts what dedup.json left out.
+REMOVED_BY_DEDUP = "removed_by_dedup"
+
+
+def iter_samples(shards_dir: str | Path, problems: dict[str, int] | None = None,
+                 keep_duplicates: bool = False, removed: dict[str, int] | None = None
                  ) -> Iterator[tuple[dict[str, Any], bytes, str]]:
     """(record, image bytes, image extension) for every usable sample of every shard, in order;
     malformed members and samples are skipped and counted by reason in ``problems``
-    (mmsynth.shards.iter_run)."""
-    return iter_run(shards_dir, problems)
+    (mmsynth.shards.iter_run).
+
+    Unless ``keep_duplicates``, the samples the run's ``dedup.json`` removed are left out too,
+    counted under ``REMOVED_BY_DEDUP`` in ``removed`` (apart from ``problems``: they are
+    dropped on purpose, not broken). The record is read now, so a stale one raises UsageError
+    here, before anything is exported."""
+    record = None if keep_duplicates else read_removed(shards_dir)
+    if record is None or not record.keys:
+        return iter_run(shards_dir, problems)
+    return _without(iter_run(shards_dir, problems), record.keys,
+                    removed if removed is not None else {})
+
+
+def _without(samples: Iterator[tuple[dict[str, Any], bytes, str]], keys: frozenset[str],
+             removed: dict[str, int]) -> Iterator[tuple[dict[str, Any], bytes, str]]:
+    for sample in samples:
+        if sample[0]["id"] in keys:
+            removed[REMOVED_BY_DEDUP] = removed.get(REMOVED_BY_DEDUP, 0) + 1
+        else:
+            yield sample
 
 
 def _safe_stem(stem: str) -> bool:
@@ -96,12 +125,15 @@ def _safe_stem(stem: str) -> bool:
 
 
 def _placed(shards_dir: str | Path, folder: ImageFolder, problems: dict[str, int],
-            keep: Callable[[dict[str, Any]], bool] = lambda record: True
+            keep: Callable[[dict[str, Any]], bool] = lambda record: True,
+            keep_duplicates: bool = False, removed: dict[str, int] | None = None
             ) -> Iterator[tuple[dict[str, Any], str]]:
     """The shards' records that ``keep`` takes, each with its image written into ``folder``:
     (record, the image's path relative to the folder). A record whose image cannot be named
-    safely is counted in ``problems`` by its reason and skipped."""
-    for record, data, ext in iter_samples(shards_dir, problems):
+    safely is counted in ``problems`` by its reason and skipped; the samples dedup.json
+    removed are left out unless ``keep_duplicates`` (:func:`iter_samples`, counted in
+    ``removed``)."""
+    for record, data, ext in iter_samples(shards_dir, problems, keep_duplicates, removed):
         if not keep(record):
             continue
         try:
@@ -164,6 +196,13 @@ def _skipped(problems: dict[str, int]) -> str:
     return f"skipped {n} shard members or samples: {by_reason}"
 
 
+def _left_out(result: dict[str, Any]) -> str:
+    """The report's line on the samples dedup.json removed, when there were any."""
+    n = result.get(REMOVED_BY_DEDUP, 0)
+    return (f"left out {n} sample{'s' if n != 1 else ''} that mmsynth dedup removed "
+            "(dedup.json; --keep_duplicates exports them)") if n else ""
+
+
 class ImageFolder:
     """Writes each image once under its stable name; checks, never overwrites, existing files."""
 
@@ -217,15 +256,20 @@ class ImageFolder:
         self.written += 1
 
 
-def _records(shards_dir: str, out_file: str, images: str | None, with_meta: bool
-             ) -> tuple[list[dict[str, Any]], ImageFolder, dict[str, int], str]:
+def _records(shards_dir: str, out_file: str, images: str | None, with_meta: bool,
+             keep_duplicates: bool = False
+             ) -> tuple[list[dict[str, Any]], ImageFolder, dict[str, int], str, int]:
+    """The rows, the image folder they were written to, the problems and how many samples
+    dedup.json left out."""
     images = images or str(Path(out_file).parent / "images")
     check_outside_runs(out_file, "output file")
     check_outside_runs(images, "--images folder", is_dir=True)
     folder = ImageFolder(images)
     rows = []
     problems: dict[str, int] = {}
-    for record, relative in _placed(shards_dir, folder, problems):
+    removed: dict[str, int] = {}
+    for record, relative in _placed(shards_dir, folder, problems,
+                                    keep_duplicates=keep_duplicates, removed=removed):
         row = {"id": record["id"], "image": relative, "conversations": record["conversations"]}
         if with_meta:
             row["images"] = [relative]
@@ -233,21 +277,25 @@ def _records(shards_dir: str, out_file: str, images: str | None, with_meta: bool
             # source, so the lines of several runs load as one dataset.
             row["meta"] = encode(record, strict=False)["meta"]
         rows.append(row)
-    return rows, folder, problems, images
+    return rows, folder, problems, images, removed.get(REMOVED_BY_DEDUP, 0)
 
 
 def export_llava(shards_dir: str, out_json: str, images: str | None = None,
-                 single_turn: bool = False) -> dict[str, Any]:
+                 single_turn: bool = False, keep_duplicates: bool = False) -> dict[str, Any]:
     """Write LLaVA's JSON list to ``out_json`` and the images under ``images`` (default: an
     ``images`` folder next to ``out_json``); ``single_turn``: a row per question (see the module
-    docstring). Returns counts, ``skipped`` by reason included. UsageError when either lies
-    inside a run folder."""
-    rows, folder, problems, images = _records(shards_dir, out_json, images, with_meta=False)
+    docstring). The samples the run's dedup.json removed are left out unless
+    ``keep_duplicates``. Returns counts, ``skipped`` by reason and ``removed_by_dedup``
+    included. UsageError when either lies inside a run folder, or for a stale dedup.json."""
+    rows, folder, problems, images, removed = _records(shards_dir, out_json, images,
+                                                       with_meta=False,
+                                                       keep_duplicates=keep_duplicates)
     if single_turn:
         rows = [single for row in rows for single in _single_turns(row)]
     _write(Path(out_json), json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     return {"rows": len(rows), "images_written": folder.written,
-            "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems,
+            REMOVED_BY_DEDUP: removed}
 
 
 def _single_turns(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -264,12 +312,14 @@ def _single_turns(row: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def export_messages(shards_dir: str, out_jsonl: str, images: str | None = None
-                    ) -> dict[str, Any]:
+def export_messages(shards_dir: str, out_jsonl: str, images: str | None = None,
+                    keep_duplicates: bool = False) -> dict[str, Any]:
     """Write TRL's conversational vision format (see the module docstring) to ``out_jsonl``,
     one row a line, and the images under ``images`` (default: an ``images`` folder next to
-    it). Returns counts, as :func:`export_llava`."""
-    rows, folder, problems, images = _records(shards_dir, out_jsonl, images, with_meta=False)
+    it); ``keep_duplicates`` and the counts returned as :func:`export_llava`'s."""
+    rows, folder, problems, images, removed = _records(shards_dir, out_jsonl, images,
+                                                       with_meta=False,
+                                                       keep_duplicates=keep_duplicates)
     base = Path(out_jsonl).resolve().parent
     lines = []
     for row in rows:
@@ -279,7 +329,8 @@ def export_messages(shards_dir: str, out_jsonl: str, images: str | None = None
                                  "images": [where]}, ensure_ascii=False, separators=(",", ":")))
     _write(Path(out_jsonl), "".join(line + "\n" for line in lines))
     return {"rows": len(rows), "images_written": folder.written,
-            "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems,
+            REMOVED_BY_DEDUP: removed}
 
 
 LLAMAFACTORY_SFT_FILE = "mmsynth_sft.json"
@@ -291,15 +342,17 @@ LLAMAFACTORY_SFT_ENTRY = {
 }
 
 
-def export_llamafactory(shards_dir: str, out_dir: str, images: str | None = None
-                        ) -> dict[str, Any]:
+def export_llamafactory(shards_dir: str, out_dir: str, images: str | None = None,
+                        keep_duplicates: bool = False) -> dict[str, Any]:
     """Write LLaMA-Factory's sharegpt SFT rows and their ``dataset_info.json`` entry into
     ``out_dir`` (see the module docstring), the images under ``images`` (default
-    ``out_dir/images``). Returns counts, as :func:`export_llava`, and the files."""
+    ``out_dir/images``). ``keep_duplicates`` and the counts returned as :func:`export_llava`'s,
+    and the files."""
     out = Path(out_dir)
     check_outside_runs(out, "output folder", is_dir=True)
-    rows, folder, problems, images = _records(shards_dir, str(out / LLAMAFACTORY_SFT_FILE),
-                                              images, with_meta=False)
+    rows, folder, problems, images, removed = _records(
+        shards_dir, str(out / LLAMAFACTORY_SFT_FILE), images, with_meta=False,
+        keep_duplicates=keep_duplicates)
     listed = []
     for row in rows:
         where = Path(os.path.relpath(Path(images).resolve() / row["image"], out.resolve()))
@@ -311,7 +364,7 @@ def export_llamafactory(shards_dir: str, out_dir: str, images: str | None = None
     _add_dataset_info(files[1], "mmsynth_sft", LLAMAFACTORY_SFT_ENTRY)
     return {"rows": len(rows), "images_written": folder.written,
             "images_unchanged": folder.unchanged, "images": images, "skipped": problems,
-            "files": [str(f) for f in files]}
+            REMOVED_BY_DEDUP: removed, "files": [str(f) for f in files]}
 
 
 def _add_dataset_info(path: Path, name: str, entry: dict[str, Any]) -> None:
@@ -328,15 +381,19 @@ def _add_dataset_info(path: Path, name: str, entry: dict[str, Any]) -> None:
     _write(path, json.dumps(info, ensure_ascii=False, indent=2) + "\n")
 
 
-def export_jsonl(shards_dir: str, out_jsonl: str, images: str | None = None) -> dict[str, Any]:
+def export_jsonl(shards_dir: str, out_jsonl: str, images: str | None = None,
+                 keep_duplicates: bool = False) -> dict[str, Any]:
     """Write one JSON record per line (``id``, ``image``, ``images``, ``conversations``,
-    ``meta``) to ``out_jsonl`` and the images under ``images``. Returns counts, as
-    :func:`export_llava`."""
-    rows, folder, problems, images = _records(shards_dir, out_jsonl, images, with_meta=True)
+    ``meta``) to ``out_jsonl`` and the images under ``images``; ``keep_duplicates`` and the
+    counts returned as :func:`export_llava`'s."""
+    rows, folder, problems, images, removed = _records(shards_dir, out_jsonl, images,
+                                                       with_meta=True,
+                                                       keep_duplicates=keep_duplicates)
     _write(Path(out_jsonl),
            "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows))
     return {"rows": len(rows), "images_written": folder.written,
-            "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems,
+            REMOVED_BY_DEDUP: removed}
 
 
 DPO_FORMATS = ("trl", "llamafactory")
@@ -370,13 +427,15 @@ def _dpo_rows(record: dict[str, Any], image: str, fmt: str) -> list[dict[str, An
     return rows
 
 
-def export_dpo(shards_dir: str, out_dir: str, fmt: str = "trl", images: str | None = None
-               ) -> dict[str, Any]:
+def export_dpo(shards_dir: str, out_dir: str, fmt: str = "trl", images: str | None = None,
+               keep_duplicates: bool = False) -> dict[str, Any]:
     """Write the run's preference pairs for a DPO trainer into ``out_dir`` (see the module
     docstring for the two formats) and the images under ``images`` (default
-    ``out_dir/images``; the rows name them relative to ``out_dir``). Returns counts: ``rows``,
-    ``samples`` (with pairs), ``by_kind``, the images, ``skipped`` by reason. UsageError for an
-    unknown format, an output inside a run folder, or a run without pairs."""
+    ``out_dir/images``; the rows name them relative to ``out_dir``). The pairs of samples the
+    run's dedup.json removed are left out unless ``keep_duplicates``. Returns counts: ``rows``,
+    ``samples`` (with pairs), ``by_kind``, the images, ``skipped`` by reason,
+    ``removed_by_dedup`` (samples left out, with pairs or not). UsageError for an unknown
+    format, an output inside a run folder, a stale dedup.json, or a run without pairs."""
     if fmt not in DPO_FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(DPO_FORMATS)}")
     out = Path(out_dir)
@@ -388,8 +447,10 @@ def export_dpo(shards_dir: str, out_dir: str, fmt: str = "trl", images: str | No
     by_kind: dict[str, int] = {}
     samples = 0
     problems: dict[str, int] = {}
+    removed: dict[str, int] = {}
     for record, relative in _placed(shards_dir, folder, problems,
-                                    keep=lambda record: bool(record.get("preference"))):
+                                    keep=lambda record: bool(record.get("preference")),
+                                    keep_duplicates=keep_duplicates, removed=removed):
         where = Path(os.path.relpath(Path(images).resolve() / relative, out.resolve()))
         new = _dpo_rows(record, where.as_posix(), fmt)
         samples += 1
@@ -409,7 +470,8 @@ def export_dpo(shards_dir: str, out_dir: str, fmt: str = "trl", images: str | No
         _add_dataset_info(files[1], "mmsynth_dpo", LLAMAFACTORY_ENTRY)
     return {"rows": len(rows), "samples": samples, "by_kind": dict(sorted(by_kind.items())),
             "files": [str(f) for f in files], "images_written": folder.written,
-            "images_unchanged": folder.unchanged, "images": images, "skipped": problems}
+            "images_unchanged": folder.unchanged, "images": images, "skipped": problems,
+            REMOVED_BY_DEDUP: removed.get(REMOVED_BY_DEDUP, 0)}
 
 
 def _write(path: Path, text: str) -> None:
@@ -432,8 +494,9 @@ def hf_features():
                      for name, feature in json_features().items()})
 
 
-def _hf_rows(shards_dir: str, problems: dict[str, int]) -> Iterator[dict[str, Any]]:
-    for record, data, ext in iter_samples(shards_dir, problems):
+def _hf_rows(shards_dir: str, problems: dict[str, int], keep_duplicates: bool = False,
+             removed: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+    for record, data, ext in iter_samples(shards_dir, problems, keep_duplicates, removed):
         row = encode(record, strict=False)
         row["image"] = {"bytes": data, "path": f"{record['id']}.{ext}"}
         yield row
@@ -455,9 +518,11 @@ def _licence_file(rows: int, urls: dict[str, str]) -> str:
             f"{name}{f': {url}' if url else ''}.\n\nEach sample's meta.license names it too.\n")
 
 
-def _hf_card(out_dir: str, target: Path, rows: int, licences: dict[str, int]) -> str:
+def _hf_card(out_dir: str, target: Path, rows: int, licences: dict[str, int],
+             removed: int = 0) -> str:
     """The exported dataset's card: its licence (the Hub's id when every sample has one), its
-    columns, how to load and publish it, and the licences per sample."""
+    columns, how to load and publish it, and the licences per sample; ``removed``: how many
+    samples the run's dedup.json left out (said, so a smaller dataset is explained)."""
     from mmsynth.card import _hub_license
 
     table = "\n".join(f"| {name} | {n} |" for name, n in licences.items())
@@ -476,7 +541,10 @@ def _hf_card(out_dir: str, target: Path, rows: int, licences: dict[str, int]) ->
         "`meta` (provenance) — the columns and types of mmsynth's sample schema, the same for "
         "every source (`mmsynth/sample.schema.json`), so exports of several runs concatenate. "
         "The run's own card (`README.md` in the run folder) has its counts, rejections, models "
-        "and configuration.",
+        "and configuration."
+        + (f" {removed} samples of the run are left out: `mmsynth dedup` removed them "
+           "(duplicates or benchmark contamination, listed in the run's `dedup.json`)."
+           if removed else ""),
         "",
         "## Licences",
         "",
@@ -546,12 +614,15 @@ def _prepare_hf_dest(out_dir: str, target: Path, overwrite: bool) -> list[Path]:
     return _manifest_files(target)
 
 
-def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False,
+              keep_duplicates: bool = False) -> dict[str, Any]:
     """Write the run in ``out_dir`` as a ``datasets.Dataset`` (``save_to_disk``) to ``dest``
-    (default ``OUT_DIR/hf``), with a manifest of the files written. Returns counts
-    (``skipped`` by reason included). UsageError if ``dest`` is not empty (unless it holds an
-    earlier export and ``overwrite``, which removes exactly the files that export wrote), if it
-    is a run folder, or if ``datasets`` is missing."""
+    (default ``OUT_DIR/hf``), with a manifest of the files written; the samples the run's
+    dedup.json removed are left out unless ``keep_duplicates``. Returns counts (``skipped`` by
+    reason and ``removed_by_dedup`` included). UsageError if ``dest`` is not empty (unless it
+    holds an earlier export and ``overwrite``, which removes exactly the files that export
+    wrote), if it is a run folder, if the run's dedup.json is stale, or if ``datasets`` is
+    missing."""
     try:
         import datasets
     except ImportError:
@@ -560,11 +631,15 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
     target = Path(dest) if dest else Path(out_dir) / "hf"
     old_files = _prepare_hf_dest(out_dir, target, overwrite)
     problems: dict[str, int] = {}
+    removed: dict[str, int] = {}
     # A clear error, before datasets starts, for a folder without shards or usable samples
-    # (datasets cannot save an empty generator).
-    if next(iter_samples(out_dir, problems), None) is None:
-        raise UsageError(f"{out_dir} holds no usable sample ({_skipped(problems) or 'empty'})")
+    # (datasets cannot save an empty generator), or a stale dedup.json.
+    if next(iter_samples(out_dir, problems, keep_duplicates, removed), None) is None:
+        why = "; ".join(filter(None, (_skipped(problems),
+                                      _left_out(removed)))) or "empty"
+        raise UsageError(f"{out_dir} holds no usable sample ({why})")
     problems.clear()
+    removed.clear()
     import tempfile
 
     try:
@@ -574,7 +649,8 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
         with tempfile.TemporaryDirectory(prefix="mmsynth-hf-") as cache, \
                 tempfile.TemporaryDirectory(prefix=".mmsynth-staging-", dir=target) as staging:
             ds = datasets.Dataset.from_generator(
-                _hf_rows, gen_kwargs={"shards_dir": str(out_dir), "problems": problems},
+                _hf_rows, gen_kwargs={"shards_dir": str(out_dir), "problems": problems,
+                                      "keep_duplicates": keep_duplicates, "removed": removed},
                 features=hf_features(), cache_dir=cache)
             ds.save_to_disk(staging)
             rows = len(ds)
@@ -582,7 +658,8 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
             ds_urls = {m["license"]["name"]: m["license"]["url"] for m in ds["meta"]}
             del ds
             atomic_write_bytes(Path(staging) / "README.md",
-                               _hf_card(out_dir, target, rows, licences).encode("utf-8"))
+                               _hf_card(out_dir, target, rows, licences,
+                                        removed.get(REMOVED_BY_DEDUP, 0)).encode("utf-8"))
             if len(licences) == 1 and "unknown" not in licences:
                 atomic_write_bytes(Path(staging) / "LICENSE",
                                    _licence_file(rows, ds_urls).encode("utf-8"))
@@ -605,7 +682,8 @@ def export_hf(out_dir: str, dest: str | None = None, overwrite: bool = False) ->
                 os.replace(Path(staging) / name, target / name)
     except OSError as e:
         raise UsageError(f"cannot write {target}: {e.strerror or e}") from None
-    return {"rows": rows, "dest": str(target), "skipped": problems}
+    return {"rows": rows, "dest": str(target), "skipped": problems,
+            REMOVED_BY_DEDUP: removed.get(REMOVED_BY_DEDUP, 0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -620,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
                                    "mmsynth export COMMAND --help shows a command's arguments.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     images_help = "folder the images are written to (default: an images folder next to {})"
+    keep_help = ("also export the samples mmsynth dedup removed (listed in the run's "
+                 "dedup.json; default: off, they are left out)")
     for name, target, summary in (
             ("llava", "out_json", "LLaVA's JSON list (id, image, conversations) + the images, "
                                   "each written once"),
@@ -630,6 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         usage = f"%(prog)s SHARDS_DIR {target.upper()} [--images DIR]"
         if name == "llava":
             usage += " [--single_turn]"
+        usage += " [--keep_duplicates]"
         sub = commands.add_parser(name, prog=f"mmsynth export {name}", help=summary,
                                   description=summary, usage=usage)
         positional(sub, "shards_dir", "a run's output directory (its --out)")
@@ -639,21 +720,23 @@ def main(argv: list[str] | None = None) -> int:
         if name == "llava":
             sub.add_bool(sub, "single_turn", "a row per question, for LLaVA's stage-1 'plain' "
                                              "template (default: off)")
+        sub.add_bool(sub, "keep_duplicates", keep_help)
     summary = ("LLaMA-Factory's sharegpt SFT rows (messages, images) + their dataset_info.json "
                "entry")
     sub = commands.add_parser("llamafactory", prog="mmsynth export llamafactory", help=summary,
                               description=summary, usage="%(prog)s SHARDS_DIR OUT_DIR "
-                                                         "[--images DIR]")
+                                                         "[--images DIR] [--keep_duplicates]")
     positional(sub, "shards_dir", "a run's output directory (its --out)")
     positional(sub, "out_dir", "the folder to write the rows (and by default the images) to")
     sub.add_argument("-i", "--images", type=parse_text, metavar="DIR",
                      help="folder the images are written to (default: OUT_DIR/images)")
+    sub.add_bool(sub, "keep_duplicates", keep_help)
     summary = ("preference pairs (--preference_pairs) for DPO: TRL's conversational preference "
                "format, or LLaMA-Factory's sharegpt ranking rows + dataset_info.json")
     sub = commands.add_parser("dpo", prog="mmsynth export dpo", help=summary,
                               description=summary,
                               usage="%(prog)s SHARDS_DIR OUT_DIR [--format trl|llamafactory] "
-                                    "[--images DIR]")
+                                    "[--images DIR] [--keep_duplicates]")
     positional(sub, "shards_dir", "a run's output directory (its --out)")
     positional(sub, "out_dir", "the folder to write the pairs (and by default the images) to")
     sub.add_argument("-f", "--format", dest="format", type=parse_text, default="trl",
@@ -661,14 +744,17 @@ def main(argv: list[str] | None = None) -> int:
                                             "(dpo_llamafactory.json + dataset_info.json)")
     sub.add_argument("-i", "--images", type=parse_text, metavar="DIR",
                      help="folder the images are written to (default: OUT_DIR/images)")
+    sub.add_bool(sub, "keep_duplicates", keep_help)
     summary = "a Hugging Face datasets Dataset with an Image feature, saved with save_to_disk"
     sub = commands.add_parser("hf", prog="mmsynth export hf", help=summary, description=summary,
-                              usage="%(prog)s OUT_DIR [DEST] [--overwrite]")
+                              usage="%(prog)s OUT_DIR [DEST] [--overwrite] "
+                                    "[--keep_duplicates]")
     positional(sub, "out_dir", "a run's output directory (its --out)")
     positional(sub, "dest", "the dataset folder to write (default: OUT_DIR/hf)")
     sub.add_argument("-d", dest="dest", type=parse_text, help=argparse.SUPPRESS)
     sub.add_bool(sub, "overwrite", "replace DEST if an earlier export hf wrote it, removing "
                                    "exactly the files it listed (default: off)")
+    sub.add_bool(sub, "keep_duplicates", keep_help)
     try:
         if not argv:  # as before: no command shows the help
             parser.print_help()
@@ -676,35 +762,38 @@ def main(argv: list[str] | None = None) -> int:
         args = parse(parser, argv)
         if args is None:  # --help was printed
             return 0
+        keep = getattr(args, "keep_duplicates", False)
         if args.command == "dpo":
             require(commands.choices["dpo"], args, "shards_dir", "out_dir")
-            result = export_dpo(args.shards_dir, args.out_dir, str(args.format), args.images)
+            result = export_dpo(args.shards_dir, args.out_dir, str(args.format), args.images,
+                                keep_duplicates=keep)
             kinds = ", ".join(f"{k} {n}" for k, n in result["by_kind"].items())
             print(f"wrote {', '.join(result['files'])}: {result['rows']} pairs ({kinds}) from "
                   f"{result['samples']} samples; images in {result['images']}: "
                   f"{result['images_written']} written, {result['images_unchanged']} already "
                   "there")
-            if skipped := _skipped(result["skipped"]):
-                print(skipped)
+            _print_skips(result)
         elif args.command == "hf":
             require(commands.choices["hf"], args, "out_dir")
             result = export_hf(args.out_dir, getattr(args, "dest", None),
-                               getattr(args, "overwrite", False))
+                               getattr(args, "overwrite", False), keep_duplicates=keep)
             print(f"wrote {result['dest']}: {result['rows']} rows (datasets.load_from_disk)")
-            if skipped := _skipped(result["skipped"]):
-                print(skipped)
+            _print_skips(result)
         elif args.command == "llamafactory":
             require(commands.choices["llamafactory"], args, "shards_dir", "out_dir")
-            result = export_llamafactory(args.shards_dir, args.out_dir, args.images)
+            result = export_llamafactory(args.shards_dir, args.out_dir, args.images,
+                                         keep_duplicates=keep)
             _report(", ".join(result["files"]), result)
         elif args.command == "llava":
             require(commands.choices["llava"], args, "shards_dir", "out_json")
             _report(args.out_json, export_llava(args.shards_dir, args.out_json, args.images,
-                                                getattr(args, "single_turn", False)))
+                                                getattr(args, "single_turn", False),
+                                                keep_duplicates=keep))
         else:
             require(commands.choices[args.command], args, "shards_dir", "out_jsonl")
             export = export_messages if args.command == "messages" else export_jsonl
-            _report(args.out_jsonl, export(args.shards_dir, args.out_jsonl, args.images))
+            _report(args.out_jsonl, export(args.shards_dir, args.out_jsonl, args.images,
+                                           keep_duplicates=keep))
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -714,6 +803,13 @@ def main(argv: list[str] | None = None) -> int:
 def _report(path: str, result: dict[str, Any]) -> None:
     print(f"wrote {path}: {result['rows']} rows; images in {result['images']}: "
           f"{result['images_written']} written, {result['images_unchanged']} already there")
+    _print_skips(result)
+
+
+def _print_skips(result: dict[str, Any]) -> None:
+    """What the export left out: samples dedup.json removed, then unusable shard content."""
+    if left_out := _left_out(result):
+        print(left_out)
     if skipped := _skipped(result["skipped"]):
         print(skipped)
 

@@ -13,6 +13,10 @@ to tensors), and each record keeps its conversations as a list.
 Shards are not trusted: only each sample's image and JSON record are read and decoded (never
 webdataset's default handlers, which unpickle ``.pkl`` and ``torch.load`` ``.pth`` members),
 and only local paths or ``file:`` URLs are opened unless ``allow_pipe=True``.
+
+The samples ``mmsynth dedup`` removed (the ``dedup.json`` beside the shards,
+:mod:`mmsynth.dedup.record`) are left out, and left out of the sizes too, unless
+``keep_duplicates=True``; a stale record is a UsageError.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from mmsynth.dedup.record import Removed, removed_for_urls
 from mmsynth.errors import UsageError
 from mmsynth.sample import IMAGE_EXTENSIONS
 from mmsynth.shards import RUN_FILE, iter_tar_stream
@@ -144,6 +149,26 @@ class _TarSamples:
                     yield {"__key__": record["id"], "__url__": url, "json": record, ext: image}
 
 
+class _NotRemoved:
+    """Stage: drops the samples their folder's ``dedup.json`` removed (read once, when the
+    pipeline is built, and pickled with this stage into spawned workers). Dropping them is what
+    the user asked for, not a problem with the shard: nothing is counted or logged."""
+
+    def __init__(self, removed: dict[str, Removed]):
+        self.removed = removed
+
+    def __call__(self, src: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        url, keys = None, frozenset()
+        for sample in src:
+            if sample["__url__"] != url:  # one folder lookup per shard, not per sample
+                url = sample["__url__"]
+                path = url.removeprefix("file://") if url.startswith("file://") else url
+                entry = self.removed.get(os.path.dirname(os.path.abspath(path)))
+                keys = entry.keys if entry is not None else frozenset()
+            if sample["__key__"] not in keys:
+                yield sample
+
+
 class _Records:
     """Stage: decode the image (and only the image) by ``decode``'s spec and build the record;
     an image that does not decode is skipped and counted."""
@@ -181,15 +206,25 @@ def _to_record(sample: dict[str, Any], image: Any, transform: Callable | None,
             "json": meta}
 
 
-def dataset_size(shards: str | os.PathLike | Sequence[str]) -> int | None:
+def dataset_size(shards: str | os.PathLike | Sequence[str], keep_duplicates: bool = False
+                 ) -> int | None:
     """How many samples the shards hold, from the ``sizes.json`` next to them (what mmsynth
     writes, img2dataset's convention); None when a shard is not listed there or there is none.
-    Local paths only."""
+    Local paths only.
+
+    Less the samples each shard's ``dedup.json`` removed (what :func:`make_dataset` leaves out,
+    so a ``len()`` matches what arrives), unless ``keep_duplicates``; UsageError for a stale
+    record."""
+    urls = shard_urls(shards)
+    return _dataset_size(urls, {} if keep_duplicates else removed_for_urls(urls))
+
+
+def _dataset_size(urls: Sequence[str], removed: dict[str, Removed]) -> int | None:
     import json
 
     total = 0
     cache: dict[str, dict[str, int]] = {}
-    for url in shard_urls(shards):
+    for url in urls:
         path = url.removeprefix("file://") if url.startswith("file://") else url
         folder, name = os.path.split(os.path.abspath(path))
         if folder not in cache:
@@ -201,7 +236,8 @@ def dataset_size(shards: str | os.PathLike | Sequence[str]) -> int | None:
         sizes = cache[folder]
         if not isinstance(sizes, dict) or not isinstance(sizes.get(name), int):
             return None
-        total += sizes[name]
+        entry = removed.get(folder)
+        total += sizes[name] - (entry.per_shard.get(name, 0) if entry is not None else 0)
     return total
 
 
@@ -221,6 +257,7 @@ def make_dataset(
     problems: dict[str, int] | None = None,
     with_length: bool = False,
     epoch_samples: int | None = None,
+    keep_duplicates: bool = False,
 ):
     """A ``webdataset.DataPipeline`` of records ``{"key", "image", "conversations", "json"}``.
 
@@ -233,6 +270,12 @@ def make_dataset(
     ``with_length``: give the pipeline a ``len()`` from ``sizes.json`` (:func:`dataset_size`):
     the whole run's count divided among the ranks when it splits by node (rounded up; a rank's
     true count depends on which shards it draws that epoch); UsageError without a sizes.json.
+
+    ``keep_duplicates``: also yield the samples ``mmsynth dedup`` removed. By default the
+    ``dedup.json`` of each shard folder is read once, here, and its removed samples are
+    skipped (not counted in ``problems``: they are dropped on purpose) and left out of the
+    length; a record that no longer matches the shards raises UsageError (run ``mmsynth dedup``
+    again, or pass ``keep_duplicates=True``).
 
     ``decode`` is a webdataset image spec ("pil", "rgb8", "torchrgb", ...); ``transform`` is
     applied to the decoded image (e.g. a torchvision or open_clip preprocess). PIL images are
@@ -259,6 +302,7 @@ def make_dataset(
         raise UsageError(f"unknown_members must be 'ignore' or 'error', not {unknown_members!r}")
     urls = shard_urls(shards)
     check_urls(urls, allow_pipe)
+    removed = {} if keep_duplicates else removed_for_urls(urls)
     counter = _Problems(problems)
     stages: list[Any] = [wds.SimpleShardList(urls)]
     if shuffle_shards:
@@ -270,6 +314,8 @@ def make_dataset(
     if epoch_samples is not None and epoch_samples < 1:
         raise UsageError(f"epoch_samples must be at least 1, not {epoch_samples}")
     stages.append(_TarSamples(allow_pipe, unknown_members, counter))
+    if removed:
+        stages.append(_NotRemoved(removed))
     if epoch_samples is not None:
         stages.append(_SomeSamples())
     if shuffle_buffer > 0:
@@ -280,7 +326,7 @@ def make_dataset(
     if epoch_samples is not None:
         pipeline = pipeline.with_epoch(epoch_samples)
     if with_length:
-        total = dataset_size(urls)
+        total = _dataset_size(urls, removed)
         if total is None:
             raise UsageError("with_length needs the sizes.json that mmsynth writes next to the "
                              "shards (a run made before it has none: re-run it to add it)")
@@ -372,7 +418,8 @@ def equal_batches_per_reader(total: int, ranks: int, workers: int, batch_size: i
 
 def make_loader(shards, *, batch_size: int = 32, num_workers: int = 2,
                 collate: Callable | None = None, collate_fn: Callable | None = None,
-                on_few_shards: str = "warn", equal_batches: bool = False, **dataset_kwargs):
+                on_few_shards: str = "warn", equal_batches: bool = False,
+                keep_duplicates: bool = False, **dataset_kwargs):
     """A ``torch.utils.data.DataLoader`` over :func:`make_dataset`, batching with ``collate``
     (or ``collate_fn``, DataLoader's name for it; default :func:`collate_records`: images
     stacked when they are tensors, the rest kept as lists). Checks that every rank and worker
@@ -384,7 +431,11 @@ def make_loader(shards, *, batch_size: int = 32, num_workers: int = 2,
     ``sizes.json`` divided among ranks x workers in whole batches, rounded down
     (:func:`equal_batches_per_reader`); a reader whose shards run short goes round them again.
     ``len(loader)`` is then that count. Needs a sizes.json and at least ranks x workers
-    shards."""
+    shards.
+
+    ``keep_duplicates``: also load the samples ``mmsynth dedup`` removed (see
+    :func:`make_dataset`); the sizes ``equal_batches`` and ``with_length`` use count the same
+    samples the loader yields."""
     from torch.utils.data import DataLoader
 
     if collate is not None and collate_fn is not None:
@@ -401,20 +452,20 @@ def make_loader(shards, *, batch_size: int = 32, num_workers: int = 2,
         if not splits:
             raise UsageError("equal_batches divides the shards among ranks and workers: keep "
                              "split_by_node and split_by_worker on")
-        total = dataset_size(urls)
+        total = dataset_size(urls, keep_duplicates)
         if total is None:
             raise UsageError("equal_batches needs the sizes.json that mmsynth writes next to "
                              "the shards (a run made before it has none: re-run it to add it)")
         workers = max(num_workers, 1)
         batches = equal_batches_per_reader(total, world_size(), workers, batch_size)
         dataset_kwargs = {**dataset_kwargs, "epoch_samples": batches * batch_size,
-                          "with_length": False}
+                          "with_length": False, "keep_duplicates": keep_duplicates}
         dataset = make_dataset(urls, **dataset_kwargs)
         with warnings.catch_warnings():  # webdataset's note that a length changes no epoch
             warnings.simplefilter("ignore")
             dataset = dataset.with_length(batches * batch_size * workers)
     else:
-        dataset = make_dataset(urls, **dataset_kwargs)
+        dataset = make_dataset(urls, keep_duplicates=keep_duplicates, **dataset_kwargs)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                       collate_fn=collate_fn or collate_records,
                       persistent_workers=num_workers > 0)

@@ -143,7 +143,7 @@ def build_shard(job: Job, shard_id: int, progress: Callable[[int], None] | None 
         "rejections": redact_obj(dict(sorted(Counter(r.reason for r in rejected).items()))),
         "examples": _examples(rejected),
         "stages": stage_stats,
-        "provenance": _provenance(samples),
+        "provenance": shard_provenance(samples),
         **tar,
         "fingerprint": job.fingerprint,
         "seconds": round(time.perf_counter() - started, 3),
@@ -163,7 +163,7 @@ def _examples(rejected: list[Rejection]) -> dict[str, list[dict[str, Any]]]:
     return redact_obj(examples)  # reasons too: a reason may carry a detail's text
 
 
-def _provenance(samples: list[Sample]) -> dict[str, dict[str, int]]:
+def shard_provenance(samples: list[Sample]) -> dict[str, dict[str, int]]:
     """What the dataset card totals: kept samples by licence, by generator or data type, and by
     model (LLM, CLIP) that touched them."""
     licenses: Counter[str] = Counter()

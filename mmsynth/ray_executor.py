@@ -238,32 +238,39 @@ class RayExecutor:
 
     def _connect(self) -> bool:
         """Start or join Ray; True when this call started it (and must shut it down)."""
-        if ray.is_initialized():
-            return False
-        started = time.perf_counter()
-        kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
-        if self.address is None:
-            # "local": always a new instance, never a cluster that RAY_ADDRESS or `ray start`
-            # happens to point at (that is what --ray_address auto is for).
-            # Ray nices its workers to 15 so that a node's daemons stay responsive; on a machine
-            # shared with other work that makes every shard yield to everything else (measured
-            # here: shards ~1.8x slower than the local executor's under a load of 2-3). This
-            # instance exists for this one job: run its workers at the local executor's priority.
-            kwargs.update(address="local", num_cpus=self.workers,
-                          object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                          _system_config={"worker_niceness": 0})
+        started, self.startup_seconds = connect(self.address, self.workers)
+        return started
+
+
+def connect(address: str | None, workers: int) -> tuple[bool, float]:
+    """Start (``address`` None: a new local instance of ``workers`` CPUs) or join Ray:
+    (whether this call started it, and must shut it down; seconds it took). Also what
+    ``mmsynth dedup --executor ray`` uses."""
+    if ray.is_initialized():
+        return False, 0.0
+    started = time.perf_counter()
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    if address is None:
+        # "local": always a new instance, never a cluster that RAY_ADDRESS or `ray start`
+        # happens to point at (that is what --ray_address auto is for).
+        # Ray nices its workers to 15 so that a node's daemons stay responsive; on a machine
+        # shared with other work that makes every shard yield to everything else (measured
+        # here: shards ~1.8x slower than the local executor's under a load of 2-3). This
+        # instance exists for this one job: run its workers at the local executor's priority.
+        kwargs.update(address="local", num_cpus=workers,
+                      object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                      _system_config={"worker_niceness": 0})
+    else:
+        kwargs["address"] = address
+    try:
+        if address is None:
+            ray.init(**kwargs)
         else:
-            kwargs["address"] = self.address
-        try:
-            if self.address is None:
-                ray.init(**kwargs)
-            else:
-                _init_within(CONNECT_TIMEOUT_SECONDS, kwargs)
-        except (ConnectionError, TimeoutError) as e:
-            raise UsageError(f"--ray_address {self.address!r}: cannot connect to a Ray "
-                             f"cluster ({e})") from None
-        self.startup_seconds = time.perf_counter() - started
-        return True
+            _init_within(CONNECT_TIMEOUT_SECONDS, kwargs)
+    except (ConnectionError, TimeoutError) as e:
+        raise UsageError(f"--ray_address {address!r}: cannot connect to a Ray "
+                         f"cluster ({e})") from None
+    return True, time.perf_counter() - started
 
 
 class _DropMessage(logging.Filter):

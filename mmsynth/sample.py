@@ -102,12 +102,17 @@ class Sample:
         """Rebuild a Sample from a raw (undecoded) webdataset record."""
         data = record["json"]
         data = json.loads(data) if isinstance(data, (bytes, str)) else data
-        data = schema.decode(data)
         ext = next(e for e in IMAGE_EXTENSIONS if e in record)
+        return cls.from_record(schema.decode(data), record[ext], ext)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], image: bytes, image_ext: str) -> Sample:
+        """A Sample from a decoded JSON record (what the shard readers give) and its image;
+        ``to_wds`` writes the same members back (the schema is lossless)."""
         return cls(
             id=data["id"],
-            image=record[ext],
-            image_ext=ext,
+            image=image,
+            image_ext=image_ext,
             conversations=data.get("conversations", []),
             qa=data.get("qa", []),
             scene=data.get("scene"),

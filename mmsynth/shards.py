@@ -10,6 +10,8 @@ Files in an output directory::
     stats.json                 the run's totals (rewritten at the end of each run)
     sizes.json                 samples per shard tar (rewritten at the end of each run)
     README.md                  the dataset card (rewritten at the end of each run)
+    dedup.json                 what ``mmsynth dedup`` removed (readers skip those samples;
+                               mmsynth.dedup.record)
 
 A shard's tar is written to a temporary name, fsynced and renamed into place; its rejects file
 and then its stats file are written the same way *after* the tar. So a shard is complete exactly
@@ -54,6 +56,10 @@ RUN_STATS_FILE = "stats.json"
 # reads it to know a dataset's length).
 SIZES_FILE = "sizes.json"
 CARD_FILE = "README.md"
+# What ``mmsynth dedup`` removed from the run (mmsynth.dedup.record, whose DEDUP_FILE is this
+# name). Defined here, not imported, so this module never imports the dedup package: that
+# imports this one.
+DEDUP_FILE = "dedup.json"
 # A YAML comment in the front matter of every dataset card we write: a README.md without it is
 # the user's, never overwritten or deleted.
 CARD_MARK = "# dataset card written by mmsynth; regenerated at the end of each run"
@@ -61,8 +67,8 @@ LOCK_FILE = ".mmsynth.lock"
 _TMP_MARK = ".tmp-"
 # The exact names this tool writes; a file that merely starts with ``shard-`` is not ours.
 _SHARD_FILE = re.compile(r"shard-(\d{6})\.(?:tar|stats\.json|rejects\.json)")
-_LEFTOVER = re.compile(rf"(?:{_SHARD_FILE.pattern}|run\.json|stats\.json|sizes\.json|README\.md)"
-                       rf"{re.escape(_TMP_MARK)}[0-9A-Za-z]+")
+_LEFTOVER = re.compile(rf"(?:{_SHARD_FILE.pattern}|run\.json|stats\.json|sizes\.json|README\.md"
+                       rf"|dedup\.json){re.escape(_TMP_MARK)}[0-9A-Za-z]+")
 
 
 def shard_name(shard_id: int) -> str:
@@ -295,7 +301,8 @@ def our_files(out: Path) -> list[Path]:
     """Files this tool wrote in an output directory (what ``--overwrite`` deletes): the shard
     files of the shard ids ``run.json`` records (every ``shard-NNNNNN.{tar,stats.json,
     rejects.json}`` when it is missing or unreadable), temporary leftovers, stats.json,
-    sizes.json, our dataset card, and run.json last (so an interrupted delete still knows the
+    sizes.json, dedup.json (it describes the shards being replaced: left behind, it would be
+    stale), our dataset card, and run.json last (so an interrupted delete still knows the
     rest). Only names that match exactly; directories and other non-files are not listed."""
     ids = _recorded_shard_ids(out)
     found: list[Path] = []
@@ -305,7 +312,7 @@ def our_files(out: Path) -> list[Path]:
         if ours or _LEFTOVER.fullmatch(entry.name):
             found.append(Path(entry.path))
     found.sort()
-    for name in (RUN_STATS_FILE, SIZES_FILE):
+    for name in (RUN_STATS_FILE, SIZES_FILE, DEDUP_FILE):
         if (out / name).exists() or (out / name).is_symlink():
             found.append(out / name)
     if is_our_card(out / CARD_FILE):

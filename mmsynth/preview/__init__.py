@@ -24,6 +24,10 @@ One concept per module: ``read`` (the run folder and the picked records), ``figu
 checked, embedded, boxes drawn over them), ``plots`` (the statistics), ``cards`` (records and
 rejects as template data), ``page`` (template, style, script, policy) and ``values`` (the skip
 counter and bounded text); this package holds the caps they share and the entry points.
+
+The samples ``mmsynth dedup`` removed (the run's ``dedup.json``) are not shown and not in the
+plots, and the summary says how many; ``--keep_duplicates`` shows them. A stale record is an
+error.
 """
 
 from __future__ import annotations
@@ -74,21 +78,23 @@ __all__ = [
 ]
 
 
-def preview(out_dir: str, out: str | None = None, n: int = 200, seed: int = 0) -> Path:
+def preview(out_dir: str, out: str | None = None, n: int = 200, seed: int = 0,
+            keep_duplicates: bool = False) -> Path:
     """Write the preview page of the run in ``out_dir`` to ``out`` (default
-    ``OUT_DIR/preview.html``); return its path. Raises UsageError for a directory without
-    shards or bad arguments."""
-    return write_preview(out_dir, out, n, seed)[0]
+    ``OUT_DIR/preview.html``); return its path. ``keep_duplicates``: also show the samples the
+    run's dedup.json removed. Raises UsageError for a directory without shards, a stale
+    dedup.json or bad arguments."""
+    return write_preview(out_dir, out, n, seed, keep_duplicates)[0]
 
 
 def write_preview(out_dir: str, out: str | None = None, n: int = 200,
-                  seed: int = 0) -> tuple[Path, Skips]:
+                  seed: int = 0, keep_duplicates: bool = False) -> tuple[Path, Skips]:
     """:func:`preview`, also returning what the page counts as skipped."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise UsageError(f"--n {n!r}: must be an integer ≥ 0")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise UsageError(f"--seed {seed!r}: must be an integer")
-    view = read_run(Path(out_dir))
+    view = read_run(Path(out_dir), keep_duplicates)
     records = pick(view, n, seed)
     skipped: Skips = Counter()
     page = render_page(view, records, skipped)
@@ -102,13 +108,14 @@ def write_preview(out_dir: str, out: str | None = None, n: int = 200,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``mmsynth preview OUT_DIR --out preview.html [--n 200] [--seed 0]`` (also
-    ``python -m mmsynth.preview``)."""
+    """``mmsynth preview OUT_DIR --out preview.html [--n 200] [--seed 0] [--keep_duplicates]``
+    (also ``python -m mmsynth.preview``)."""
     from mmsynth.cli import ArgParser, parse, parse_text, parse_value, positional, require
 
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = ArgParser(prog="mmsynth preview",
-                       usage="%(prog)s OUT_DIR [--out FILE] [--n N] [--seed N]",
+                       usage="%(prog)s OUT_DIR [--out FILE] [--n N] [--seed N] "
+                             "[--keep_duplicates]",
                        description="Write an HTML preview of the mmsynth run in OUT_DIR: one "
                                    "self-contained page of sample images, their conversations, "
                                    "annotations, rejects and plots.")
@@ -119,12 +126,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="how many samples to show, chosen at random (default: 200)")
     parser.add_argument("-s", "--seed", type=parse_value, default=0, metavar="N",
                         help="seed of that choice (default: 0)")
+    parser.add_bool(parser, "keep_duplicates", "also show the samples mmsynth dedup removed "
+                                               "(listed in dedup.json; default: off)")
     try:
         args = parse(parser, argv)
         if args is None:  # --help was printed
             return 0
         require(parser, args, "out_dir")
-        path, skipped = write_preview(args.out_dir, args.out, args.n, args.seed)
+        path, skipped = write_preview(args.out_dir, args.out, args.n, args.seed,
+                                      getattr(args, "keep_duplicates", False))
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         if skipped:
             print(f"skipped {sum(skipped.values())} things the page cannot show (listed on it):",

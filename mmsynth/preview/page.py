@@ -110,6 +110,9 @@ def render_page(view: RunView, records: list[dict[str, Any]],
     summary = [
         ("output", str(view.out)), ("source", source),
         ("kept", view.totals.get("kept", "?")), ("rejected", view.totals.get("rejected", "?")),
+        *([("removed by dedup", f"{view.removed_by_dedup} (in dedup.json; not shown, not in "
+            "the plots; --keep_duplicates shows them)")]
+          if view.removed_by_dedup is not None else []),
         ("fingerprint", _text(view.run.get("fingerprint", "?"), 200)),
         ("mmsynth", _text(view.run.get("versions", {}).get("mmsynth", "?"), 200)),
         ("config", _text(json.dumps(config, sort_keys=True, default=str))),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import mmsynth.preview as caps
+from mmsynth.dedup.record import read_removed
 from mmsynth.errors import UsageError
 from mmsynth.images import ImageProblem
 from mmsynth.preview.figures import verified_image
@@ -42,27 +43,36 @@ class RunView:
     keys: list[tuple[Path, int, str]] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     skipped: Skips = field(default_factory=Counter)
+    # Samples left out because the run's dedup.json removed them; None: no record was honoured
+    # (there is none, or keep_duplicates).
+    removed_by_dedup: int | None = None
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 
-def read_run(out: Path) -> RunView:
+def read_run(out: Path, keep_duplicates: bool = False) -> RunView:
     """Scan ``out``'s shards (through the shared reader; records only, images are dropped) and
-    side files; UsageError if it holds no shards. Whatever cannot be used is counted in
-    ``skipped``."""
+    side files; UsageError if it holds no shards, or if its dedup.json is stale. Whatever cannot
+    be used is counted in ``skipped``. The samples dedup.json removed are left out (neither
+    shown nor in the plots; counted in ``removed_by_dedup``) unless ``keep_duplicates``."""
     out = Path(out)
     tars = run_shards(out)
+    removed = None if keep_duplicates else read_removed(out)
     skipped: Skips = Counter()
     view = RunView(out=out, run=_run_record(out, skipped), totals=_totals(out, skipped),
-                   skipped=skipped)
+                   skipped=skipped, removed_by_dedup=None if removed is None else 0)
     for tar_path in tars:
         problems: dict[str, int] = {}
         position = 0
         try:
             for record, _image, _ext in iter_shard(tar_path, problems):
-                view.keys.append((tar_path, position, record["id"]))
+                # The position counts every usable sample: pick finds records by it.
                 position += 1
+                if removed is not None and record["id"] in removed:
+                    view.removed_by_dedup += 1
+                    continue
+                view.keys.append((tar_path, position - 1, record["id"]))
                 _count(view, record)
         except UsageError:
             # A tar that ends early or is no tar: what came before is shown, the rest counted.
