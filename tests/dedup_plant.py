@@ -87,6 +87,8 @@ def plant(run: str | Path, out: str | Path, per_transform: int, seed: int = 0,
         key = f"{source.id}-{name}"
         meta = json.loads(json.dumps(source.meta))
         meta["index"] = next_index
+        if meta.get("file_name"):  # a photo: the copy stands for another file, as a re-upload
+            meta["file_name"] = f"copy-{name}-{meta['file_name']}"
         next_index += 1
         copies.append(dataclasses.replace(source, id=key, image=image, image_ext=ext,
                                           meta=meta))

@@ -99,6 +99,7 @@ class Benchmarks:
     refs: list[str] = field(default_factory=list)  # each picture, as it is reported
     hashes: np.ndarray = field(default_factory=lambda: np.zeros((0, HASH_WORDS), np.uint64))
     coarse: np.ndarray = field(default_factory=lambda: np.zeros((0, COARSE, COARSE), np.uint8))
+    whole: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     questions: QuestionIndex = field(default_factory=QuestionIndex)
     paths: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
@@ -198,6 +199,7 @@ class Benchmarks:
         if hashes:
             bench.hashes = np.stack([p.phash for p in hashes])
             bench.coarse = np.stack([p.coarse for p in hashes])
+            bench.whole = np.array([p.whole for p in hashes], dtype=bool)
         if not quiet:
             print(f"  dedup: against {len(bench.refs):,} benchmark images and "
                   f"{bench.questions.size:,} questions", file=sys.stderr, flush=True)

@@ -83,6 +83,7 @@ class ShardPrints:
     image_sha: list[bytes] = field(default_factory=list)
     phash: list[np.ndarray] = field(default_factory=list)
     coarse: list[np.ndarray] = field(default_factory=list)
+    whole: list[bool] = field(default_factory=list)
     picture: list[str] = field(default_factory=list)  # which picture: see picture_of
     written: list[bool] = field(default_factory=list)
     text_key: list[str] = field(default_factory=list)
@@ -118,6 +119,7 @@ def scan_shard(tar_path: str) -> ShardPrints:
         out.image_sha.append(bytes.fromhex(prints.sha256))
         out.phash.append(prints.phash)
         out.coarse.append(prints.coarse)
+        out.whole.append(prints.whole)
         out.picture.append(picture_of(record))
         written = textprints.is_written(record)
         out.written.append(written)
@@ -166,7 +168,7 @@ class Found:
 class _Frames:
     """Framed pictures read back from the tars (or benchmark files), a few kept."""
 
-    def __init__(self, load: Callable[[Any], bytes], keep: int = 4096):
+    def __init__(self, load: Callable[[Any], bytes], keep: int = 512):  # 512 x 442 KB
         self.load, self.keep, self.cache = load, keep, {}
 
     def __call__(self, ref: Any) -> Framed | None:
@@ -230,6 +232,7 @@ def dedup_run(run: str | os.PathLike, against: Sequence[str] = (), *, workers: i
         np.zeros((0, HASH_WORDS), dtype=np.uint64)
     coarse = np.stack([c for p in prints for c in p.coarse]) if n else \
         np.zeros((0, COARSE, COARSE), dtype=np.uint8)
+    whole = np.array([w for p in prints for w in p.whole], dtype=bool)
     found = Found()
 
     def remove(pos: int, reason: str, original: str, score: float | None = None) -> None:
@@ -247,7 +250,8 @@ def dedup_run(run: str | os.PathLike, against: Sequence[str] = (), *, workers: i
     if "contaminated_image" in settings.checks and len(bench.hashes):
         bench_frames = _Frames(bench.read)
         pairs = close_across(phash, bench.hashes, settings.image_hash_bits)
-        pairs = _coarse_close(pairs, coarse, bench.coarse, settings.image_difference)
+        pairs = _coarse_close(pairs, coarse, bench.coarse, settings.image_difference,
+                              whole, bench.whole)
         for pos, b in sorted(pairs.tolist(), key=lambda p: (rank[p[0]], p[1])):
             if pos in found.removed:
                 continue
@@ -278,7 +282,7 @@ def dedup_run(run: str | os.PathLike, against: Sequence[str] = (), *, workers: i
     if "near_image" in settings.checks:
         pairs = close_pairs(phash, settings.image_hash_bits)
         candidates = len(pairs)
-        pairs = _coarse_close(pairs, coarse, coarse, settings.image_difference)
+        pairs = _coarse_close(pairs, coarse, coarse, settings.image_difference, whole, whole)
         _progress(f"  dedup: {candidates:,} candidate picture pairs by pHash, {len(pairs):,} "
                   "after the coarse test", quiet)
         by_later: dict[int, list[int]] = {}
@@ -349,14 +353,17 @@ def dedup_run(run: str | os.PathLike, against: Sequence[str] = (), *, workers: i
     return result
 
 
-def _coarse_close(pairs: np.ndarray, left: np.ndarray, right: np.ndarray, limit: float
-                  ) -> np.ndarray:
-    """The pairs whose coarse frames pass the coarse test (see COARSE_MARGIN)."""
+def _coarse_close(pairs: np.ndarray, left: np.ndarray, right: np.ndarray, limit: float,
+                  left_whole: np.ndarray, right_whole: np.ndarray) -> np.ndarray:
+    """The pairs whose coarse frames pass the coarse test (see COARSE_MARGIN); pairs with a
+    picture framed whole always do (their comparison also tries crops, which the coarse test
+    does not bound)."""
     keep = np.zeros(len(pairs), dtype=bool)
     for start in range(0, len(pairs), 65536):
         chunk = pairs[start:start + 65536]
-        keep[start:start + len(chunk)] = coarse_difference(
-            left[chunk[:, 0]], right[chunk[:, 1]]) <= limit + COARSE_MARGIN
+        keep[start:start + len(chunk)] = (coarse_difference(
+            left[chunk[:, 0]], right[chunk[:, 1]]) <= limit + COARSE_MARGIN) | \
+            left_whole[chunk[:, 0]] | right_whole[chunk[:, 1]]
     return pairs[keep]
 
 

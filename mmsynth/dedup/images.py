@@ -11,7 +11,7 @@ moves a hash by up to 16 bits):
    each axis, and the frame runs from where the first :data:`EDGE_MASS` of the ink lies to where
    the last does, in sub-pixel steps. Unlike the first inked pixel (tried first: off by one
    pixel after JPEG ringing, which moved whole frames), these hardly move under re-encoding or a
-   brightness change. A photo's ink fills it: its frame is nearly the whole picture.
+   brightness change. A photo (no plain border) is framed whole.
 2. **A 256-bit pHash of the frame** (imagehash, 16×16 DCT bits) finds candidate pairs cheaply;
    each candidate is then **compared pixel by pixel** (:func:`difference`): both frames at
    :data:`THUMB` px, colours divided by their own brightest grey (brightness cancels), the largest
@@ -34,7 +34,11 @@ BLOCK = 8  # compared block, px
 BLUR = 1.0  # Gaussian radius applied to the frame, px at THUMB
 SHIFT = 1  # shift search, ± px at THUMB
 SHIFT_MARGIN = 0.1  # shifts tried when no shift misses the limit by at most this
+CROPS = (0.01, 0.02, 0.03)  # crops tried for pictures framed whole (share of each side)
+_SPLITS = (0.0, 0.25, 0.5, 0.75, 1.0)  # how a tried crop is split between the two sides
 COARSE = THUMB // BLOCK  # side of the coarse grey frame kept for every sample
+PLAIN_BORDER = 0.9  # share of border pixels near the median grey for a "plain" background
+_NEAR = 16  # grey levels: a border pixel this near the median is background
 _FAINT = 24  # grey levels: ink fainter than this is noise (JPEG ringing, flat-area noise)
 EDGE_MASS = 0.0005  # share of the ink left outside the frame on each side
 
@@ -45,6 +49,7 @@ class Framed:
     brightest grey (0–1)."""
 
     pixels: np.ndarray  # float32, THUMB × THUMB × 3
+    whole: bool = False  # framed whole: a picture without a plain background (a photo)
 
     def coarse(self) -> np.ndarray:
         """The frame in grey at one pixel per BLOCK × BLOCK block (uint8, COARSE × COARSE): a
@@ -61,7 +66,13 @@ class Framed:
         from PIL import Image
 
         grey = Image.fromarray(np.clip(self.pixels.mean(axis=2) * 255, 0, 255).astype(np.uint8))
-        bits = imagehash.phash(grey, hash_size=HASH_SIZE).hash.reshape(-1)
+        if self.whole:
+            # A picture framed whole (a photo) is hashed by its 8 × 8 lowest frequencies, four
+            # times over: a 2% crop shifts a photo's content, which flips many of the 16 × 16
+            # (a copy of a shipped photo moved 44 of 256 bits, 8 of these 64 ×4 = 32).
+            bits = np.tile(imagehash.phash(grey, hash_size=8).hash.reshape(-1), 4)
+        else:
+            bits = imagehash.phash(grey, hash_size=HASH_SIZE).hash.reshape(-1)
         return np.packbits(bits).view(np.uint64).copy()
 
 
@@ -91,16 +102,21 @@ def frame(image) -> Framed:
     level = max(float(np.percentile(grey, 99.5)), 1.0)
     height, width = grey.shape
     box = (0.0, 0.0, float(width), float(height))
-    # Every picture is framed by its ink, photos too (their "ink" fills them, so their frame is
-    # nearly the whole picture): a switch between "plain background" and "photo" flipped on
-    # JPEG copies of charts whose titles run near the border, and moved their whole frame.
+    whole = True
+    # A picture on a plain background (most of its border one colour: renders) is framed by its
+    # ink; any other (a photo) is framed whole, since its "ink" is relative to a border that a
+    # crop changes (framing photos by ink moved a cropped photo's frame by half the picture).
+    plain = np.mean(np.abs(border - background_grey) <= _NEAR) >= PLAIN_BORDER
     ink = np.abs(grey - background_grey)
     ink[ink < _FAINT] = 0.0
     total = float(ink.sum())
-    if total > 0:
+    if plain and total > 0:
         x0, x1 = _mass_bounds(ink.sum(axis=0) / total)
         y0, y1 = _mass_bounds(ink.sum(axis=1) / total)
         box = (x0, y0, x1, y1)
+        # "Whole" is a property of the kind of picture, never of how far its ink reaches: a
+        # flag that flipped between a render and its cropped copy would hash them differently.
+        whole = False
     scaled = np.clip(rgb / level * 255.0, 0, 255).astype(np.uint8)
     thumb = Image.fromarray(scaled).resize((THUMB, THUMB), Image.BOX, box=box)
     # Blurred a little before any comparison: JPEG's ringing around text and edges is a fine
@@ -110,7 +126,7 @@ def frame(image) -> Framed:
     # geometry and 20 copies lost on charts (text ringing); radius 2, hundreds of false pairs on
     # geometry (thin lines and small labels blur into each other); radius 1, 2 and 0.
     thumb = thumb.filter(ImageFilter.GaussianBlur(BLUR))
-    return Framed(np.asarray(thumb, dtype=np.float32) / 255.0)
+    return Framed(np.asarray(thumb, dtype=np.float32) / 255.0, whole)
 
 
 def _mass_bounds(mass: np.ndarray) -> tuple[float, float]:
@@ -146,27 +162,54 @@ def difference(a: Framed, b: Framed, limit: float | None = None) -> float:
     shifts found one more than no shift, and none from further away), and a value above the
     limit may be the unshifted one: all a yes/no needs, in a fraction of the time."""
     d0 = _block_difference(a.pixels, b.pixels, 0, 0)
-    if limit is not None and (d0 <= limit or d0 > limit + SHIFT_MARGIN):
+    if limit is not None and d0 <= limit:
         return d0
-    return min([d0] + [_block_difference(a.pixels, b.pixels, dy, dx)
-                       for dy in range(-SHIFT, SHIFT + 1) for dx in range(-SHIFT, SHIFT + 1)
-                       if dy or dx])
+    best = d0
+    if limit is None or d0 <= limit + SHIFT_MARGIN:
+        best = min([d0] + [_block_difference(a.pixels, b.pixels, dy, dx)
+                           for dy in range(-SHIFT, SHIFT + 1) for dx in range(-SHIFT, SHIFT + 1)
+                           if dy or dx])
+    if (a.whole or b.whole) and (limit is None or best > limit):
+        best = min(best, _registered(a, b), _registered(b, a))
+    return best
+
+
+def _registered(a: Framed, b: Framed) -> float:
+    """The best block difference between ``b`` and a crop of ``a`` (up to CROPS of each side,
+    anywhere), for pictures framed whole: a photo's frame is the photo, so a cropped copy's
+    frame is a slightly zoomed, shifted view of the original's."""
+    from PIL import Image
+
+    size = a.pixels.shape[0]
+    source = Image.fromarray(np.clip(np.rint(a.pixels * 255), 0, 255).astype(np.uint8))
+    best = float("inf")
+    for crop in CROPS:
+        cut = crop * size
+        for fx in _SPLITS:
+            for fy in _SPLITS:
+                box = (fx * cut, fy * cut, size - (1 - fx) * cut, size - (1 - fy) * cut)
+                view = np.asarray(source.resize((size, size), Image.BILINEAR, box=box),
+                                  dtype=np.float32) / 255.0
+                best = min(best, _block_difference(view, b.pixels, 0, 0))
+    return best
 
 
 @dataclass(frozen=True)
 class ImagePrint:
     """What the pass keeps of one image: its bytes' sha256, its frame's pHash and coarse grey
-    frame (HASH_WORDS × 8 + COARSE² bytes: 608)."""
+    frame (HASH_WORDS × 8 + COARSE² bytes: 608), and whether it is framed whole."""
 
     sha256: str
     phash: np.ndarray  # HASH_WORDS uint64
     coarse: np.ndarray  # COARSE × COARSE uint8
+    whole: bool = False
 
 
 def fingerprint(data: bytes) -> ImagePrint:
     """The image's :class:`ImagePrint` (ValueError for bytes that are not an image)."""
     framed = frame(open_image(data))
-    return ImagePrint(hashlib.sha256(data).hexdigest(), framed.phash(), framed.coarse())
+    return ImagePrint(hashlib.sha256(data).hexdigest(), framed.phash(), framed.coarse(),
+                      framed.whole)
 
 
 def coarse_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
