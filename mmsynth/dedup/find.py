@@ -44,7 +44,7 @@ from mmsynth.dedup.images import (
 from mmsynth.dedup.near import close_across, close_pairs
 from mmsynth.dedup.record import DEDUP_FILE, REASONS, refresh_card, write_record
 from mmsynth.errors import UsageError
-from mmsynth.shards import RUN_FILE, iter_shard, run_shards
+from mmsynth.shards import RUN_FILE, exclusive, iter_shard, run_shards
 
 # Defaults, chosen on 10,000 geometry and 10,000 chart renders with 200 copies of each of four
 # transforms (JPEG q75, resized ±10%, cropped 2%, brightness ±5%): figures in the README.
@@ -196,8 +196,6 @@ def dedup_run(run: str | os.PathLike, against: Sequence[str] = (), *, workers: i
     The shards are read and hashed on ``workers`` local processes, or as Ray tasks with
     ``executor="ray"`` (a new local instance of ``workers`` CPUs, or the cluster at
     ``ray_address``); the decisions after that are the same, in this process."""
-    from mmsynth.dedup.against import Benchmarks
-    from mmsynth.dedup.images import difference
 
     settings = settings or Settings()
     unknown = sorted(set(settings.checks) - set(REASONS))
@@ -209,6 +207,17 @@ def dedup_run(run: str | os.PathLike, against: Sequence[str] = (), *, workers: i
     tars = [str(p) for p in run_shards(folder)]
     if not tars:
         raise UsageError(f"{folder} has no shard-*.tar to deduplicate")
+    with exclusive(folder):  # not while a generator writes the run (its lock)
+        return _dedup_locked(folder, tars, against, workers, settings, quiet, executor,
+                             ray_address)
+
+
+def _dedup_locked(folder: Path, tars: list[str], against: Sequence[str], workers: int,
+                  settings: Settings, quiet: bool, executor: str, ray_address: str | None
+                  ) -> dict[str, Any]:
+    from mmsynth.dedup.against import Benchmarks
+    from mmsynth.dedup.images import difference
+
     started = time.perf_counter()
     bench = Benchmarks.load(against, quiet=quiet) if against else Benchmarks()
     questions = bench.questions if "contaminated_text" in settings.checks else None
