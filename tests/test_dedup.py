@@ -319,3 +319,41 @@ def test_copies_of_the_shipped_photos_are_found(tmp_path):
     result = dedup_run(run, settings=IMAGE_CHECKS, quiet=True)
     removed = {e["key"]: e["duplicate_of"] for e in result["removed"]}
     assert removed == planted
+
+
+def test_within_shard_stage_drops_repeated_pictures(renders):
+    """--dedup within_shard: a JPEG copy and a byte copy of earlier samples of the shard are
+    rejected (dedup:near_image, dedup:exact_image), everything else kept in order."""
+    from mmsynth.dedup.stage import WithinShardStage
+
+    originals = [Sample.from_record(r, i, e) for r, i, e in list(iter_run(renders / "chart"))[:30]]
+    jpeg, ext = TRANSFORMS["jpeg75"](Image.open(io.BytesIO(originals[3].image)), random.Random(0))
+    copies = [dataclasses.replace(originals[3], id="copy-jpeg", image=jpeg, image_ext=ext,
+                                  meta={**originals[3].meta, "index": 1000}),
+              dataclasses.replace(originals[5], id="copy-bytes",
+                                  meta={**originals[5].meta, "index": 1001})]
+    stage = WithinShardStage()
+    kept, rejected = stage(originals[:10] + copies[:1] + originals[10:] + copies[1:])
+    assert [s.id for s in kept] == [s.id for s in originals]
+    assert {(r.reason, r.sample.id) for r in rejected} == {("dedup:near_image", "copy-jpeg"),
+                                                          ("dedup:exact_image", "copy-bytes")}
+    assert stage.counters == {"exact_image": 1, "near_image": 1, "kept": 30}
+
+
+def test_within_shard_option_runs_in_the_generator(tmp_path):
+    from mmsynth.run import run
+
+    summary = run({"source": "geometry", "num_samples": 40, "out": str(tmp_path / "a"),
+                   "dedup": "within_shard", "progress": False})
+    assert summary.kept == 40 and summary.rejected == 0
+    stats = json.loads((tmp_path / "a" / "shard-000000.stats.json").read_text())
+    assert stats["stages"]["dedup"]["kept"] == 40
+    assert any("dedup within shards" in line for line in summary.stage_lines)
+    # Off by default, and off leaves the fingerprint of runs made before the option.
+    plain = run({"source": "geometry", "num_samples": 40, "out": str(tmp_path / "b"),
+                 "progress": False})
+    assert "dedup" not in json.loads((tmp_path / "b" / "shard-000000.stats.json").read_text()
+                                     )["stages"]
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["fingerprint"] != \
+        json.loads((tmp_path / "a" / "run.json").read_text())["fingerprint"]
+    assert plain.kept == 40

@@ -120,7 +120,7 @@ def scan_shard(tar_path: str) -> ShardPrints:
         out.phash.append(prints.phash)
         out.coarse.append(prints.coarse)
         out.whole.append(prints.whole)
-        out.picture.append(picture_of(record))
+        out.picture.append(picture_of(record.get("meta"), key))
         written = textprints.is_written(record)
         out.written.append(written)
         tokens = textprints.conversation_words(record) if written else []
@@ -140,15 +140,15 @@ def scan_shard(tar_path: str) -> ShardPrints:
     return out
 
 
-def picture_of(record: dict[str, Any]) -> str:
-    """Which picture a sample shows. A photo gives several samples (a conversation, a
-    description, region questions…), all under its ``meta.file_name``: those are one picture's
-    samples, never each other's duplicates. A render's picture is its own."""
-    meta = record.get("meta") or {}
+def picture_of(meta: Any, key: str) -> str:
+    """Which picture a sample (its ``meta`` and key) shows. A photo gives several samples (a
+    conversation, a description, region questions…), all under its ``meta.file_name``: those
+    are one picture's samples, never each other's duplicates. A render's picture is its own."""
+    meta = meta if isinstance(meta, dict) else {}
     name = meta.get("file_name")
     if isinstance(name, str) and name:
         return f"{meta.get('source', '')}:{name}"
-    return f"sample:{record['id']}"
+    return f"sample:{key}"
 
 
 def read_at(path: str, at: int, size: int) -> bytes:

@@ -29,6 +29,7 @@ import functools
 from typing import Any, ClassVar
 
 from mmsynth.config import Option, non_negative, one_of, positive, rate
+from mmsynth.dedup.stage import DEDUP_OPTIONS
 from mmsynth.errors import UsageError
 from mmsynth.filters.claims import CLAIM_OPTIONS
 from mmsynth.filters.clip import CLIP_OPTIONS
@@ -126,6 +127,7 @@ class CocoSource(Source):
                                 check=rate),
         **PREFERENCE_OPTIONS,
         **REGION_OPTIONS,
+        **DEDUP_OPTIONS,
         **CLIP_OPTIONS,
     }
 
@@ -207,7 +209,7 @@ class CocoSource(Source):
     # The chain after the producer (names in mmsynth.stages.STAGES). Annotation QA comes before
     # the checks, so its samples are checked and counted like the LLM's.
     chain = ("requests", "llm", "parse", "region_qa", "annotation_qa", "grounding", "claims",
-             "persona", "evolve", "preference", "clip")
+             "persona", "evolve", "preference", "dedup", "clip")
     # best_of_n runs the stretch from the LLM to the last check on every round of candidates
     # (mmsynth.sources.best_of_n); CLIP scores what it keeps.
     wrappers: ClassVar[dict[str, tuple[str, ...]]] = {

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mmsynth.config import Option
+from mmsynth.dedup.stage import DEDUP_OPTIONS
 from mmsynth.difficulty import coerce_mix
 from mmsynth.errors import UsageError
 from mmsynth.filters.clip import CLIP_OPTIONS
@@ -70,7 +71,8 @@ class RenderSource(Source):
     # from a misread scene; the alignment filter passes everything, counted, when off or
     # skipped. regions (only with --region_rate) asks where drawn elements are, after the
     # family's own questions.
-    chain = ("difficulty", "variants", "preference", "regions", "clip")
+    # dedup (only with --dedup within_shard) drops repeated pictures before CLIP scores them.
+    chain = ("difficulty", "variants", "preference", "regions", "dedup", "clip")
     producer_work = 1.0
 
     options: ClassVar[dict[str, Option]] = {
@@ -104,6 +106,7 @@ class RenderSource(Source):
             else "must be an integer in [0, 8]"),
         **PREFERENCE_OPTIONS,
         **REGION_OPTIONS,
+        **DEDUP_OPTIONS,
         **CLIP_OPTIONS,
     }
 
