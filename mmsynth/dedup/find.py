@@ -5,15 +5,15 @@ write ``dedup.json``.
 Pictures are compared as pictures: the samples of one photo (its conversation, description,
 region questions…, all under one ``meta.file_name``) are never each other's image duplicates;
 the same photo under two file names is. Which sample of a group stays is decided in sample
-order: a sample is removed when it
-duplicates one that is *kept* and comes before it (the lowest sample index stays; a chain
-a ≈ b ≈ c where c is unlike a keeps a and c). Reasons are tried in this order, and a removed
-sample is nobody's original: ``contaminated_image``, ``contaminated_text`` (matches of the
-``--against`` sets), ``exact_image``, ``near_image``, ``exact_text``, ``near_text``.
+order: a sample is removed when it duplicates one that is *kept* and comes before it (the
+lowest sample index stays; a chain a ≈ b ≈ c where c is unlike a keeps a and c). Reasons are
+tried in this order, and a removed sample is nobody's original: ``contaminated_image``,
+``contaminated_text`` (matches of the ``--against`` sets), ``exact_image``, ``near_image``,
+``exact_text``, ``near_text``.
 
-Memory: what the pass keeps per sample is its key, shard, position, image sha256 and 256-bit
-pHash (and, for written text, a text key and a 128-word MinHash); pictures are read again only
-for the candidate pairs, from their offsets in the tars.
+Memory: what the pass keeps per sample is its key, shard, position, image sha256, 256-bit
+pHash and 24 × 24 grey frame (some 700 bytes; for written text also a text key and a 128-word
+MinHash); pictures are read again only for the candidate pairs, from their offsets in the tars.
 """
 
 from __future__ import annotations
