@@ -11,11 +11,13 @@ Three measures, each phase in its own process (so its peak RSS is its own):
    samples/s and peak RSS. Baseline: the same scan, then every pair compared pixel by pixel
    (``images.difference``) — timed on 300 random pairs and extrapolated to all the run's pairs.
 3. **Quality** (``--quality DIR``): copies planted in the run (``tests/dedup_plant.py``: 200 per
-   transform), found and false positives.
+   transform), found and false positives; ``--photos N``: the same on the nine shipped COCO
+   photos with N copies per transform.
 
     python bench/bench_dedup.py --hashes 1000000
     python bench/bench_dedup.py --run out/geo20k --workers 2
     python bench/bench_dedup.py --quality out/chart10k
+    python bench/bench_dedup.py --photos 200     # the shipped COCO photos, 200 copies per transform
 """
 
 from __future__ import annotations
@@ -169,6 +171,52 @@ def phase_quality(run: str) -> dict:
             "seconds": result["seconds"]["total"]}
 
 
+def phase_photos(per_transform: int) -> dict:
+    """The nine shipped COCO photos with ``per_transform`` copies per transform, cycling
+    through the photos, each under another file name."""
+    import random
+
+    from PIL import Image
+
+    from mmsynth.dedup.find import Settings, dedup_run
+    from mmsynth.resources import data_path
+    from mmsynth.sample import Sample
+    from mmsynth.shards import atomic_write_json, write_shard
+    from tests.dedup_plant import TRANSFORMS
+
+    photos = sorted(data_path("assets", "coco_sample", "images").glob("*.jpg"))
+    rng = random.Random(0)
+
+    def sample(key: str, image: bytes, ext: str, name: str, index: int) -> Sample:
+        return Sample(id=key, image=image, image_ext=ext,
+                      conversations=[{"from": "human", "value": "<image>\nDescribe it."},
+                                     {"from": "gpt", "value": key}],
+                      meta={"source": "coco", "index": index, "file_name": name})
+
+    samples = [sample(f"photo-{i}", p.read_bytes(), "jpg", p.name, i)
+               for i, p in enumerate(photos)]
+    copies = {}
+    for name, transform in TRANSFORMS.items():
+        for c in range(per_transform):
+            i = c % len(photos)
+            image, ext = transform(Image.open(photos[i]), rng)
+            key = f"photo-{i}-{name}-{c}"
+            samples.append(sample(key, image, ext, f"{name}-{c}-{photos[i].name}",
+                                  len(samples)))
+            copies[key] = f"photo-{i}"
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp)
+        (run / "run.json").write_text("{}")
+        atomic_write_json(run / "shard-000000.stats.json", write_shard(run, 0, samples))
+        result = dedup_run(run, quiet=True,
+                           settings=Settings(checks=("exact_image", "near_image")))
+    removed = {e["key"]: e["duplicate_of"] for e in result["removed"]}
+    return {"photos": len(photos), "copies": len(copies),
+            "removed_copies": sum(k in removed for k in copies),
+            "naming_the_photo": sum(removed.get(k) == o for k, o in copies.items()),
+            "photos_removed": sum(k not in copies for k in removed)}
+
+
 def _child(phase: str, *args: str) -> dict:
     done = subprocess.run([sys.executable, __file__, "--phase", phase, *args], check=True,
                           capture_output=True, text=True, cwd=REPO)
@@ -181,6 +229,8 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=0, help="synthetic MinHash set size")
     parser.add_argument("--run", help="a real run to time the whole pass on")
     parser.add_argument("--quality", help="a run to plant copies in")
+    parser.add_argument("--photos", type=int, default=0,
+                        help="copies per transform of the nine shipped COCO photos")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
@@ -191,10 +241,11 @@ def main() -> None:
                      "text": lambda: phase_text(int(a.args[0])),
                      "run": lambda: phase_run(a.args[0], int(a.args[1])),
                      "naive_pairs": lambda: phase_naive_pairs(a.args[0]),
-                     "quality": lambda: phase_quality(a.args[0])}
+                     "quality": lambda: phase_quality(a.args[0]),
+                     "photos": lambda: phase_photos(int(a.args[0]))}
         print(json.dumps(functions[a.phase]()))
         return
-    if not (a.hashes or a.texts or a.run or a.quality):
+    if not (a.hashes or a.texts or a.run or a.quality or a.photos):
         a.hashes = 1_000_000
     if a.hashes:
         ours = _child("index", str(a.hashes))
@@ -219,6 +270,12 @@ def main() -> None:
               f"{ours['peak_rss_mb']} MB; naive (same scan + all pairs compared, "
               f"{naive['per_pair_ms']} ms a pair) {total_naive:,.0f} s: "
               f"{total_naive / ours['seconds']:,.0f}x")
+    if a.photos:
+        p = _child("photos", str(a.photos))
+        print(f"the {p['photos']} shipped COCO photos + {p['copies']} copies: "
+              f"{p['removed_copies']} copies removed ({p['naming_the_photo']} naming the photo "
+              f"itself, the rest an earlier copy like them), {p['photos_removed']} photos "
+              "removed")
     if a.quality:
         q = _child("quality", a.quality)
         print(f"quality on {a.quality}: {q['distinct']:,} distinct + {q['planted']} planted: "
